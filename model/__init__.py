@@ -1,0 +1,10 @@
+"""SSL-Align model package: encoders, losses, data, training and evaluation. Never imports Qt."""
+from .audio import AudioConfig, spectrogram
+from .checkpoint import CheckpointError, load_model, save_model
+from .heatmap import to_heatmap
+from .sslmodel import ModelConfig, SSLModel
+
+__all__ = [
+    "AudioConfig", "CheckpointError", "ModelConfig", "SSLModel",
+    "load_model", "save_model", "spectrogram", "to_heatmap",
+]

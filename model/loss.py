@@ -1,0 +1,101 @@
+"""Contrastive losses: SSL-Align's multi-positive alignment loss and the EZ-VSL baseline.
+
+A batch holds N items (audio vector + visual map each). Items come in groups: one clip, its
+hand-crafted augmented views and its nearest-neighbour clips share a group id, and every pair of
+items in a group is a positive pair; all other pairs are negatives. Two similarities are
+contrasted, each in both directions (audio->image and image->audio):
+
+- localization: the max over the visual map of the cosine with the audio vector (EZ-VSL);
+- alignment: the cosine between the audio vector and the pooled global visual vector.
+
+The multi-positive InfoNCE averages the log-likelihood over every positive of a query
+(SupCon-style). With one item per group it is EZ-VSL's single-positive loss.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from .sslmodel import pool_visual_map
+
+
+@dataclass
+class LossConfig:
+    """kind: "align" (both terms, multiple positives) or "ezvsl" (localization term, single positive)."""
+
+    kind: str = "align"
+    temperature: float = 0.03
+    localization_weight: float = 1.0
+    alignment_weight: float = 1.0
+
+
+@dataclass
+class LossOutput:
+    total: torch.Tensor
+    localization: torch.Tensor
+    alignment: torch.Tensor
+
+
+def positive_mask(groups: torch.Tensor, clip_ids: torch.Tensor | None = None) -> torch.Tensor:
+    """(N,) group ids [and (N,) clip ids] -> (N, N) bool: same group, or the same clip seen twice."""
+    mask = groups[:, None] == groups[None, :]  # (N, N)
+    if clip_ids is not None:
+        mask |= clip_ids[:, None] == clip_ids[None, :]  # a neighbour that is also an anchor elsewhere
+    return mask
+
+
+def localization_similarity(visual_maps: torch.Tensor, audio: torch.Tensor) -> torch.Tensor:
+    """Unit maps (N, D, h, w), unit audio (N, D) -> (N_audio, N_image): max over positions."""
+    sims = torch.einsum("ad,idhw->aihw", audio, visual_maps)  # (N_a, N_i, h, w)
+    return sims.flatten(2).amax(dim=2)  # (N_a, N_i)
+
+
+def alignment_similarity(visual_maps: torch.Tensor, audio: torch.Tensor) -> torch.Tensor:
+    """Unit maps (N, D, h, w), unit audio (N, D) -> (N_audio, N_image): cosine with pooled vector."""
+    return audio @ pool_visual_map(visual_maps).T  # (N_a, N_i)
+
+
+def multi_positive_nce(logits: torch.Tensor, positives: torch.Tensor) -> torch.Tensor:
+    """Mean over queries (rows) of the mean negative log-likelihood of each row's positives."""
+    log_prob = F.log_softmax(logits, dim=1)  # (N, N)
+    pos = positives.to(log_prob.dtype)  # (N, N)
+    return (-(log_prob * pos).sum(dim=1) / pos.sum(dim=1)).mean()
+
+
+def symmetric_nce(similarity: torch.Tensor, positives: torch.Tensor, temperature: float) -> torch.Tensor:
+    """Average of the audio->image (rows) and image->audio (columns) contrasts."""
+    logits = similarity / temperature  # (N_a, N_i)
+    a2i = multi_positive_nce(logits, positives)  # each audio against all images
+    i2a = multi_positive_nce(logits.T, positives.T)  # each image against all audios
+    return 0.5 * (a2i + i2a)
+
+
+class ContrastiveLoss(nn.Module):
+    """``forward(visual_maps, audio, groups=None, clip_ids=None) -> LossOutput``.
+
+    ``groups=None`` means every item is its own group (single positive). The "ezvsl" kind ignores
+    groups and the alignment term, so it is exactly the published EZ-VSL objective.
+    """
+
+    def __init__(self, config: LossConfig | None = None):
+        super().__init__()
+        self.config = config or LossConfig()
+        if self.config.kind not in ("align", "ezvsl"):
+            raise ValueError(f"unknown loss kind {self.config.kind!r}: use 'align' or 'ezvsl'")
+
+    def forward(self, visual_maps, audio, groups=None, clip_ids=None) -> LossOutput:
+        n = audio.shape[0]
+        if groups is None or self.config.kind == "ezvsl":
+            positives = torch.eye(n, dtype=torch.bool, device=audio.device)  # (N, N) diagonal
+        else:
+            positives = positive_mask(groups, clip_ids)  # (N, N)
+        t = self.config.temperature
+        loc = symmetric_nce(localization_similarity(visual_maps, audio), positives, t)
+        if self.config.kind == "ezvsl":
+            return LossOutput(loc, loc, torch.zeros_like(loc))
+        align = symmetric_nce(alignment_similarity(visual_maps, audio), positives, t)
+        total = self.config.localization_weight * loc + self.config.alignment_weight * align
+        return LossOutput(total, loc, align)

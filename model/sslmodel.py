@@ -1,0 +1,74 @@
+"""SSLModel: the audio-visual model whose cosine map localizes the sound in the frame."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from .audio import AudioConfig
+from .encoders import audio_encoder, visual_encoder
+
+
+@dataclass
+class ModelConfig:
+    """Architecture. Defaults are SSL-Align's; EZ-VSL is ``layer4_stride=2, projection=True``."""
+
+    layer4_stride: int = 1  # 1: 14x14 map at 224 (SSL-Align); 2: 7x7 (EZ-VSL, plain torchvision)
+    projection: bool = False  # EZ-VSL's img_proj (1x1 conv) and aud_proj (linear) heads
+    embed_dim: int = 512
+    image_size: int = 224
+
+
+class SSLModel(nn.Module):
+    """Visual and audio ResNet-18s; everything they return is L2-normalised.
+
+    ``audio_config`` is the spectrogram this model was trained on (it travels in checkpoints).
+    """
+
+    def __init__(self, config: ModelConfig | None = None, audio_config: AudioConfig | None = None):
+        super().__init__()
+        self.config = config or ModelConfig()
+        self.audio_config = audio_config or AudioConfig()
+        self.imgnet = visual_encoder(self.config.layer4_stride)
+        self.audnet = audio_encoder()
+        if self.config.projection:
+            self.img_proj = nn.Conv2d(512, self.config.embed_dim, kernel_size=1)
+            self.aud_proj = nn.Linear(512, self.config.embed_dim)
+
+    def encode_image_map(self, images: torch.Tensor) -> torch.Tensor:
+        """Normalised images (B, 3, 224, 224) -> unit-norm visual map (B, D, h, w)."""
+        maps = self.imgnet(images)  # (B, 512, h, w)
+        if self.config.projection:
+            maps = self.img_proj(maps)  # (B, D, h, w)
+        return F.normalize(maps, dim=1)
+
+    def encode_image(self, images: torch.Tensor) -> torch.Tensor:
+        """Normalised images (B, 3, 224, 224) -> global unit visual vector (B, D) (pooled map)."""
+        return pool_visual_map(self.encode_image_map(images))
+
+    def encode_audio(self, spectrograms: torch.Tensor) -> torch.Tensor:
+        """Log spectrograms (B, 1, 257, T) -> unit audio vector (B, D) (global max pool)."""
+        feats = self.audnet(spectrograms).amax(dim=(2, 3))  # (B, 512)
+        if self.config.projection:
+            feats = self.aud_proj(feats)  # (B, D)
+        return F.normalize(feats, dim=1)
+
+    def localize(self, images: torch.Tensor, spectrograms: torch.Tensor) -> torch.Tensor:
+        """Raw cosine maps (B, h, w) between each clip's sound and every position of its frame."""
+        return cosine_map(self.encode_image_map(images), self.encode_audio(spectrograms))
+
+    def forward(self, images: torch.Tensor, spectrograms: torch.Tensor):
+        """(visual map (B, D, h, w), audio vector (B, D)), both unit-norm: what the losses take."""
+        return self.encode_image_map(images), self.encode_audio(spectrograms)
+
+
+def pool_visual_map(visual_map: torch.Tensor) -> torch.Tensor:
+    """Unit visual map (B, D, h, w) -> unit global visual vector (B, D) by average pooling."""
+    return F.normalize(visual_map.mean(dim=(2, 3)), dim=1)
+
+
+def cosine_map(visual_map: torch.Tensor, audio: torch.Tensor) -> torch.Tensor:
+    """Unit map (B, D, h, w) and unit audio (B, D) -> cosine similarity per position (B, h, w)."""
+    return torch.einsum("bdhw,bd->bhw", visual_map, audio)

@@ -1,0 +1,1 @@
+"""The Qt desktop application. All tensor work goes through the ``model`` package."""
