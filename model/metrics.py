@@ -1,0 +1,140 @@
+"""The field's localization and retrieval metrics, exactly as ``shared/EVALUATION.md`` writes them out.
+
+Maps are 224x224 arrays (numpy or torch). A heatmap is the raw cosine map resized bilinear and min-max
+normalised to [0, 1] (``model.heatmap.to_heatmap``); a ground-truth map is 1 where the sound source is.
+Thresholding follows the published SSL-Align evaluation code: a pixel is predicted "sounding" when it is
+strictly greater (``>``) than the threshold (EZ-VSL's code uses ``>=``; on real maps the two differ by
+the few pixels equal to the threshold).
+"""
+from __future__ import annotations
+
+from typing import Iterable, Mapping, Sequence
+
+import numpy as np
+import torch
+
+SIZE = 224
+THRESHOLDS = np.linspace(0.0, 1.0, 21)  # t = 0, 0.05, ..., 1.0: the success-rate curve and its AUC
+
+
+def _array(x) -> np.ndarray:
+    return x.detach().float().cpu().numpy() if torch.is_tensor(x) else np.asarray(x, dtype=np.float64)
+
+
+def median_threshold(heatmap) -> float:
+    """The value at index floor(H*W/2) of the sorted pixels: above it lies the top half of the map."""
+    flat = np.sort(_array(heatmap).ravel())
+    return float(flat[flat.size // 2])
+
+
+def adaptive_threshold(heatmap, gt_mask) -> float:
+    """The k-th largest pixel, k = number of ground-truth pixels (half the image when the ground truth is empty)."""
+    flat = np.sort(_array(heatmap).ravel())
+    k = int(np.count_nonzero(_array(gt_mask))) or flat.size // 2
+    return float(flat[flat.size - k])
+
+
+def ciou_score(prediction, gt_map) -> float:
+    """``sum(pred * gt) / (sum(gt) + sum(pred * (gt == 0)))`` for a binary prediction and a ground-truth map
+    (0 when both are empty)."""
+    pred = _array(prediction).astype(np.float64)
+    gt = _array(gt_map).astype(np.float64)
+    denominator = gt.sum() + (pred * (gt == 0)).sum()
+    return float((pred * gt).sum() / denominator) if denominator > 0 else 0.0
+
+
+def ciou(heatmap, gt_mask, threshold: str = "median") -> float:
+    """Consensus IoU of one heatmap (H, W) in [0, 1] against its ground-truth map (H, W).
+
+    ``threshold="median"``: predicted = heat > the median (the cIoU of VGG-SS / Flickr tables);
+    ``"adaptive"``: predicted = heat > the k-th largest value, k = ground-truth pixel count (IS3).
+    Both use the published code's strict ``>``. The ground truth may be a consensus map with values in [0, 1].
+    """
+    heat = _array(heatmap)
+    if threshold == "median":
+        thr = median_threshold(heat)
+    elif threshold == "adaptive":
+        thr = adaptive_threshold(heat, gt_mask)
+    else:
+        raise ValueError(f"unknown threshold {threshold!r}: use 'median' or 'adaptive'")
+    return ciou_score(heat > thr, gt_mask)
+
+
+def _box_pixels(box: Sequence[float], size: int, normalized: bool) -> tuple[int, int, int, int]:
+    """[x1, y1, x2, y2] -> integer pixel bounds (truncated, as the published code), clipped to the image."""
+    scale = size if normalized else 1.0
+    x1, y1, x2, y2 = (int(np.clip(v * scale, 0, size)) for v in box)
+    return x1, y1, x2, y2
+
+
+def gt_mask_from_boxes(boxes: Iterable[Sequence[float]], size: int = SIZE, normalized: bool = True) -> np.ndarray:
+    """Union of boxes ``[x1, y1, x2, y2]`` -> float map (size, size): 1 inside any box, 0 elsewhere.
+
+    ``normalized=True``: coordinates in 0..1 (VGG-SS); ``False``: pixels of the size x size image (IS3).
+    """
+    mask = np.zeros((size, size), dtype=np.float64)
+    for box in boxes:
+        x1, y1, x2, y2 = _box_pixels(box, size, normalized)
+        mask[y1:y2, x1:x2] = 1.0
+    return mask
+
+
+def consensus_map(annotator_boxes: Iterable[Sequence[float]], size: int = SIZE, normalized: bool = True) -> np.ndarray:
+    """Flickr-SoundNet ground truth: every annotator box adds 1, the sum is halved and clipped to 1."""
+    counts = np.zeros((size, size), dtype=np.float64)
+    for box in annotator_boxes:
+        x1, y1, x2, y2 = _box_pixels(box, size, normalized)
+        counts[y1:y2, x1:x2] += 1.0
+    return np.minimum(counts / 2.0, 1.0)
+
+
+def success_curve(cious: Sequence[float]) -> np.ndarray:
+    """Share of samples with ciou >= t for each t in ``THRESHOLDS`` (21 values in [0, 1])."""
+    values = np.asarray(cious, dtype=np.float64)
+    if values.size == 0:
+        return np.zeros_like(THRESHOLDS)
+    return np.array([(values >= t).mean() for t in THRESHOLDS])
+
+
+def _trapezoid(y: np.ndarray, x: np.ndarray) -> float:
+    return float(((y[1:] + y[:-1]) * np.diff(x)).sum() / 2.0)
+
+
+def summarize(per_sample_cious: Sequence[float]) -> dict[str, float]:
+    """``{"ciou": % of samples with ciou >= 0.5, "auc": % area under the success curve (trapezoid)}``."""
+    values = np.asarray(per_sample_cious, dtype=np.float64)
+    if values.size == 0:
+        return {"ciou": 0.0, "auc": 0.0}
+    return {
+        "ciou": 100.0 * float((values >= 0.5).mean()),
+        "auc": 100.0 * _trapezoid(success_curve(values), THRESHOLDS),
+    }
+
+
+def interactive_summary(per_scene_cious: Mapping[object, Sequence[float]] | Sequence[Sequence[float]]) -> dict[str, float]:
+    """iIoU / iAUC for multi-source scenes: a scene succeeds at t only if all its sources have ciou >= t.
+
+    Takes ``{scene: [ciou of each source]}`` or a list of such lists; returns ``{"iiou": %, "iauc": %}``.
+    """
+    scenes = per_scene_cious.values() if isinstance(per_scene_cious, Mapping) else per_scene_cious
+    worst = [min(cious) for cious in scenes if len(cious)]  # a scene's success at t is its worst source's
+    summary = summarize(worst)
+    return {"iiou": summary["ciou"], "iauc": summary["auc"]}
+
+
+def recall_at_k(query_emb, gallery_emb, query_labels: Sequence, gallery_labels: Sequence,
+                ks: Sequence[int] = (1, 5, 10)) -> dict[int, float]:
+    """Cross-modal retrieval by cosine similarity: ``{k: % of queries with an item of their class in the top k}``.
+
+    Query i's own pair (gallery item i) is a hit like any other item of its class. ``k`` larger than the
+    gallery counts the whole gallery.
+    """
+    q = torch.nn.functional.normalize(torch.as_tensor(query_emb, dtype=torch.float32), dim=1)  # (Q, D)
+    g = torch.nn.functional.normalize(torch.as_tensor(gallery_emb, dtype=torch.float32), dim=1)  # (G, D)
+    order = (q @ g.T).argsort(dim=1, descending=True, stable=True)  # (Q, G) gallery ranks per query
+    gallery = np.asarray(list(gallery_labels), dtype=object)
+    queries = np.asarray(list(query_labels), dtype=object)
+    same_class = gallery[order.numpy()] == queries[:, None]  # (Q, G) ranked hits
+    if same_class.shape[0] == 0:
+        return {int(k): 0.0 for k in ks}
+    return {int(k): 100.0 * float(same_class[:, :k].any(axis=1).mean()) for k in ks}
