@@ -1,0 +1,348 @@
+"""Gallery: a folder of clips indexed by the model, for "which known clips sound and look like this".
+
+Each video (recursive; mp4/mkv/webm/avi/mov) is read at its middle frame with the ``seconds`` of sound
+around it (``video_io.read_clip``) and keeps: the global unit visual vector, the unit audio vector, the
+unit visual map (float16, 512x14x14 = 200 KB a clip: kept so the app can show where a sound would come
+from in a gallery clip, ``visual_map(i)``), a 128x96 thumbnail and its class from ``annotations.json``
+(in the folder, or in its parent when the folder is a ``videos/`` folder) when there is one.
+
+    gallery = load_or_build_gallery(folder, model)       # reuses <folder>/.ssl_gallery.safetensors
+    gallery.images_for_sound(audio_emb, k)               # gallery IMAGES that match a sound
+    gallery.sounds_for_image(image_emb, k)               # gallery SOUNDS that match an image
+    gallery.sounds_for_region(visual_map, (x, y), k)     # SOUNDS that match a point or mask of a frame
+    cos = localize_with_audio(visual_map, gallery.audio_embedding(i))   # (h, w): where clip i's sound is
+
+Index file ``<folder>/.ssl_gallery.safetensors`` (written atomically), tensors:
+``image_emb`` (N, D) float32, ``audio_emb`` (N, D) float32, ``visual_maps`` (N, D, h, w) float16,
+``thumbnails`` (N, 96, 128, 3) uint8; metadata (strings): ``format`` (``ssl-gallery/1``), ``model``
+(fingerprint of the model's configs and weights), ``entries`` (JSON list of ``{file, size, mtime_ns,
+label}``, ``file`` relative to the folder, row i of every tensor) and ``skipped`` (JSON list of
+``{file, size, mtime_ns, reason}``). A file whose size and mtime are unchanged is not read again; a
+different model fingerprint recomputes everything.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Callable
+
+import cv2
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from .audio import spectrogram
+from .checkpoint import CheckpointError, read_safetensors, write_safetensors_atomic
+from .data import ANNOTATION_FILES, VIDEO_EXTENSIONS, load_vggss_annotations
+from .sslmodel import cosine_map, pool_visual_map
+from .transforms import preprocess_image
+from .video_io import VideoReadError, read_clip
+
+INDEX_NAME = ".ssl_gallery.safetensors"
+FORMAT = "ssl-gallery/1"
+THUMB_W, THUMB_H = 128, 96
+TENSORS = ("image_emb", "audio_emb", "visual_maps", "thumbnails")
+
+log = logging.getLogger(__name__)
+
+
+class GalleryIndexError(Exception):
+    """An index file that cannot be used (it is then rebuilt)."""
+
+
+@dataclass
+class Entry:
+    """One indexed clip: its path relative to the gallery folder, the stamp it was read at, its class."""
+
+    file: str
+    size: int
+    mtime_ns: int
+    label: str | None = None
+
+
+@dataclass
+class Skipped:
+    """A video that could not be indexed, and why."""
+
+    file: str
+    size: int
+    mtime_ns: int
+    reason: str
+
+
+@dataclass
+class Match:
+    """One query result: gallery row ``index``, its absolute path, class, cosine similarity, thumbnail."""
+
+    index: int
+    file: str
+    label: str | None
+    similarity: float
+    thumbnail: np.ndarray  # (96, 128, 3) uint8 RGB
+
+
+class BuildCancelled(Exception):
+    """``should_stop()`` became true; ``partial`` holds the clips indexed so far."""
+
+    def __init__(self, partial: Gallery):
+        super().__init__("gallery build cancelled")
+        self.partial = partial
+
+
+@dataclass
+class Gallery:
+    """Row i of every tensor is ``entries[i]``; all vectors and maps are unit-norm (along D)."""
+
+    root: Path
+    entries: list[Entry]
+    image_emb: torch.Tensor  # (N, D) float32
+    audio_emb: torch.Tensor  # (N, D) float32
+    visual_maps: torch.Tensor  # (N, D, h, w) float16
+    thumbnails: torch.Tensor  # (N, THUMB_H, THUMB_W, 3) uint8
+    model_id: str = ""
+    skipped: list[Skipped] = field(default_factory=list)
+
+    def __len__(self) -> int:
+        return len(self.entries)
+
+    def path(self, index: int) -> Path:
+        return self.root / self.entries[index].file
+
+    def audio_embedding(self, index: int) -> torch.Tensor:
+        """Clip ``index``'s unit audio vector (D,): use a gallery sound as the query."""
+        return self.audio_emb[index]
+
+    def visual_map(self, index: int) -> torch.Tensor:
+        """Clip ``index``'s unit visual map (D, h, w) float32: where would a sound come from in it."""
+        return self.visual_maps[index].float()
+
+    def images_for_sound(self, audio_emb: torch.Tensor, k: int) -> list[Match]:
+        """The k gallery images whose global visual vector is most similar to a sound (D,)."""
+        return self._top_k(self.image_emb @ _vector(audio_emb), k)
+
+    def sounds_for_image(self, image_emb: torch.Tensor, k: int) -> list[Match]:
+        """The k gallery sounds most similar to an image's global visual vector (D,)."""
+        return self._top_k(self.audio_emb @ _vector(image_emb), k)
+
+    def sounds_for_region(self, visual_map: torch.Tensor, region, k: int) -> list[Match]:
+        """The k gallery sounds most similar to the visual feature of a region of a frame.
+
+        ``visual_map``: the frame's unit map (D, h, w) or (1, D, h, w). ``region``: a point ``(x, y)``
+        as fractions of the frame's width and height, or a mask (H, W) of any size over the frame.
+        """
+        return self._top_k(self.audio_emb @ region_feature(visual_map, region), k)
+
+    def _top_k(self, sims: torch.Tensor, k: int) -> list[Match]:
+        values, rows = sims.topk(min(k, len(self)))  # descending
+        return [Match(int(i), str(self.path(int(i))), self.entries[int(i)].label, float(v),
+                      self.thumbnails[int(i)].numpy()) for v, i in zip(values, rows)]
+
+    def metadata(self) -> dict[str, str]:
+        return {
+            "format": FORMAT,
+            "model": self.model_id,
+            "entries": json.dumps([asdict(e) for e in self.entries]),
+            "skipped": json.dumps([asdict(s) for s in self.skipped]),
+        }
+
+    def save(self, path) -> None:
+        write_safetensors_atomic(path, {name: getattr(self, name) for name in TENSORS}, self.metadata())
+
+    @classmethod
+    def load(cls, path, root=None) -> Gallery:
+        """A saved index; ``root`` (default: the index's folder) is where its files are."""
+        try:
+            tensors, meta = read_safetensors(path)
+            if meta.get("format") != FORMAT:
+                raise GalleryIndexError(f"{path}: not a gallery index ({meta.get('format')!r})")
+            entries = [Entry(**e) for e in json.loads(meta["entries"])]
+            skipped = [Skipped(**s) for s in json.loads(meta["skipped"])]
+            gallery = cls(Path(root or Path(path).parent), entries, *(tensors[n] for n in TENSORS),
+                          model_id=meta["model"], skipped=skipped)
+        except (CheckpointError, KeyError, TypeError, ValueError) as e:
+            raise GalleryIndexError(f"{path}: unusable gallery index ({e})") from e
+        if any(len(t) != len(entries) for t in (tensors[n] for n in TENSORS)):
+            raise GalleryIndexError(f"{path}: tensors and entries disagree in length")
+        return gallery
+
+
+def _vector(x: torch.Tensor) -> torch.Tensor:
+    """A query (D,) or (1, D) on any device -> (D,) float32 on the CPU."""
+    return x.detach().reshape(-1).float().cpu()
+
+
+def region_feature(visual_map: torch.Tensor, region) -> torch.Tensor:
+    """Unit visual feature (D,) of a point ``(x, y)`` (fractions of width, height) or a mask (H, W)."""
+    vmap = visual_map.detach().float().cpu().reshape(-1, *visual_map.shape[-3:])[0]  # (D, h, w)
+    h, w = vmap.shape[1:]
+    if isinstance(region, (tuple, list)):
+        x, y = region
+        weights = torch.zeros(h, w)
+        weights[min(max(int(y * h), 0), h - 1), min(max(int(x * w), 0), w - 1)] = 1.0
+    else:
+        mask = torch.as_tensor(np.asarray(region), dtype=torch.float32)  # (H, W)
+        weights = F.adaptive_avg_pool2d(mask[None, None], (h, w))[0, 0]  # share of each cell covered
+    if weights.sum() <= 0:
+        raise ValueError("empty region")
+    return F.normalize(torch.einsum("dhw,hw->d", vmap, weights), dim=0)  # (D,)
+
+
+def localize_with_audio(visual_map: torch.Tensor, audio_emb: torch.Tensor) -> torch.Tensor:
+    """Raw cosine map (h, w) of a sound (D,) over a unit visual map (D, h, w) or (1, D, h, w)."""
+    vmap = visual_map.reshape(-1, *visual_map.shape[-3:])[:1].float()  # (1, D, h, w)
+    return cosine_map(vmap, audio_emb.reshape(1, -1).to(vmap))[0]
+
+
+def model_fingerprint(model) -> str:
+    """A hash of the model's configs and weights: an index made by another model is not reused."""
+    digest = hashlib.sha256(json.dumps([asdict(model.config), asdict(model.audio_config)]).encode())
+    for name, value in sorted(model.state_dict().items()):
+        digest.update(name.encode())
+        digest.update(value.detach().cpu().contiguous().reshape(-1).view(torch.uint8).numpy().tobytes())
+    return digest.hexdigest()[:32]
+
+
+def thumbnail(frame: np.ndarray) -> np.ndarray:
+    """RGB frame (H, W, 3) -> (THUMB_H, THUMB_W, 3) uint8, aspect kept, letterboxed in black."""
+    h, w = frame.shape[:2]
+    scale = min(THUMB_W / w, THUMB_H / h)
+    nw, nh = max(1, round(w * scale)), max(1, round(h * scale))
+    out = np.zeros((THUMB_H, THUMB_W, 3), np.uint8)
+    y0, x0 = (THUMB_H - nh) // 2, (THUMB_W - nw) // 2
+    out[y0:y0 + nh, x0:x0 + nw] = cv2.resize(frame, (nw, nh), interpolation=cv2.INTER_AREA)
+    return out
+
+
+def index_path(folder) -> Path:
+    return Path(folder) / INDEX_NAME
+
+
+def scan(folder) -> list[tuple[str, int, int]]:
+    """(path relative to ``folder``, size, mtime_ns) of every video under it, sorted."""
+    folder = Path(folder)
+    found = []
+    for p in folder.rglob("*"):
+        if p.suffix.lower() in VIDEO_EXTENSIONS and p.is_file():
+            stat = p.stat()
+            found.append((p.relative_to(folder).as_posix(), stat.st_size, stat.st_mtime_ns))
+    return sorted(found)
+
+
+def read_labels(folder) -> dict[str, str]:
+    """Clip id (file stem) -> class, from the folder's annotation file (or its parent's, for ``videos/``)."""
+    folder = Path(folder)
+    for base in (folder, folder.parent) if folder.name == "videos" else (folder,):
+        for name in ANNOTATION_FILES:
+            if (base / name).is_file():
+                return {Path(a.file).stem: a.label for a in load_vggss_annotations(base / name) if a.label}
+    return {}
+
+
+@torch.no_grad()
+def encode_clip(path: Path, model, device) -> dict[str, torch.Tensor]:
+    """One gallery row (CPU tensors without the batch dimension) for the video at ``path``."""
+    audio_config = model.audio_config
+    clip = read_clip(path, seconds=audio_config.seconds, sample_rate=audio_config.sample_rate)
+    image = preprocess_image(clip.frame, model.config.image_size)[None].to(device)  # (1, 3, S, S)
+    spec = spectrogram(clip.waveform, audio_config)[None].to(device)  # (1, 1, 257, T)
+    vmap = model.encode_image_map(image)  # (1, D, h, w)
+    return {
+        "image_emb": pool_visual_map(vmap)[0].float().cpu(),
+        "audio_emb": model.encode_audio(spec)[0].float().cpu(),
+        "visual_maps": vmap[0].to(torch.float16).cpu(),
+        "thumbnails": torch.from_numpy(thumbnail(clip.frame)),
+    }
+
+
+def _assemble(root, entries, rows, model_id, skipped, embed_dim) -> Gallery:
+    if rows:
+        tensors = [torch.stack([row[name] for row in rows]) for name in TENSORS]
+    else:
+        tensors = [torch.zeros(0, embed_dim), torch.zeros(0, embed_dim),
+                   torch.zeros(0, embed_dim, 1, 1, dtype=torch.float16),
+                   torch.zeros(0, THUMB_H, THUMB_W, 3, dtype=torch.uint8)]
+    return Gallery(Path(root), entries, *tensors, model_id=model_id, skipped=skipped)
+
+
+def build_gallery(folder, model, device="cpu", progress: Callable[[int, int], None] | None = None,
+                  should_stop: Callable[[], bool] | None = None, previous: Gallery | None = None) -> Gallery:
+    """Index every video under ``folder`` with ``model`` (in eval mode, on ``device``).
+
+    Rows of ``previous`` (same model, same file size and mtime) are reused, not read again.
+    ``progress(done, total)`` counts the files that are read; ``should_stop()`` is asked before each
+    one and, once true, no more files are read and ``BuildCancelled`` is raised with the clips indexed
+    so far (reused ones included).
+    """
+    folder = Path(folder)
+    model_id = model_fingerprint(model)
+    labels = read_labels(folder)
+    same_model = previous is not None and previous.model_id == model_id
+    old_rows = {e.file: (i, e) for i, e in enumerate(previous.entries)} if same_model else {}
+    old_skips = {s.file: s for s in previous.skipped} if previous is not None else {}
+    files = scan(folder)
+
+    def reusable(file, size, mtime):
+        old = old_rows[file][1] if file in old_rows else old_skips.get(file)
+        return old is not None and (old.size, old.mtime_ns) == (size, mtime)
+
+    total = sum(not reusable(*f) for f in files)
+    done, stopped = 0, False
+    entries, rows, skipped = [], [], []
+    if progress:
+        progress(0, total)
+    for file, size, mtime in files:
+        label = labels.get(Path(file).stem)
+        if reusable(file, size, mtime):
+            if file in old_rows:
+                i = old_rows[file][0]
+                entries.append(Entry(file, size, mtime, label))
+                rows.append({name: getattr(previous, name)[i] for name in TENSORS})
+            else:
+                skipped.append(old_skips[file])
+            continue
+        stopped = stopped or bool(should_stop and should_stop())
+        if stopped:  # keep every reusable row, read nothing more
+            continue
+        try:
+            rows.append(encode_clip(folder / file, model, device))
+            entries.append(Entry(file, size, mtime, label))
+        except (VideoReadError, OSError) as e:
+            skipped.append(Skipped(file, size, mtime, getattr(e, "reason", str(e))))
+        done += 1
+        if progress:
+            progress(done, total)
+    gallery = _assemble(folder, entries, rows, model_id, skipped, model.config.embed_dim)
+    if stopped:
+        raise BuildCancelled(gallery)
+    return gallery
+
+
+def load_or_build_gallery(folder, model, device="cpu", progress=None, should_stop=None) -> Gallery:
+    """The folder's gallery: its saved index, brought up to date (only new or changed files are read)
+    and saved again when anything changed. A cancelled build saves what it indexed, then re-raises."""
+    path = index_path(folder)
+    previous = None
+    if path.is_file():
+        try:
+            previous = Gallery.load(path, root=folder)
+        except GalleryIndexError as e:
+            log.warning("rebuilding the gallery index: %s", e)
+    try:
+        gallery = build_gallery(folder, model, device, progress, should_stop, previous)
+    except BuildCancelled as stop:
+        _save(stop.partial, path)
+        raise
+    if previous is None or gallery.metadata() != previous.metadata():
+        _save(gallery, path)
+    return gallery
+
+
+def _save(gallery: Gallery, path: Path) -> None:
+    """Save the index; a read-only folder still gets its (unsaved) gallery."""
+    try:
+        gallery.save(path)
+    except OSError as e:
+        log.warning("gallery index not saved: %s", e)
