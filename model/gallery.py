@@ -277,6 +277,8 @@ def build_gallery(folder, model, device="cpu", progress: Callable[[int, int], No
     so far (reused ones included).
     """
     folder = Path(folder)
+    if not folder.is_dir():
+        raise NotADirectoryError(f"not a folder: {folder}")
     model_id = model_fingerprint(model)
     labels = read_labels(folder)
     same_model = previous is not None and previous.model_id == model_id
