@@ -51,7 +51,7 @@ def spectrogram(waveform, config: AudioConfig | None = None) -> torch.Tensor:
     """16 kHz mono float waveform (N,) -> normalised log spectrogram (1, 257, T), float32."""
     config = config or AudioConfig()
     x = torch.as_tensor(np.asarray(waveform) if not torch.is_tensor(waveform) else waveform)
-    x = x.to(torch.float64).reshape(-1)
+    x = x.to(torch.float64).reshape(-1).clamp(-1.0, 1.0)  # the published code clips to [-1, 1]
     step = config.nperseg - config.noverlap
     frames = x.unfold(0, config.nperseg, step)  # (T, nperseg)
     frames = frames - frames.mean(dim=1, keepdim=True)  # scipy's detrend='constant'

@@ -35,6 +35,7 @@ def visual_encoder(layer4_stride: int = 1) -> ResNetTrunk:
     return ResNetTrunk(3, layer4_stride)
 
 
-def audio_encoder() -> ResNetTrunk:
-    """Spectrogram (B, 1, 257, T) -> map (B, 512, 9, ceil(T/32)); the model max-pools it to 512-d."""
-    return ResNetTrunk(1, 2)
+def audio_encoder(layer4_stride: int = 1) -> ResNetTrunk:
+    """Spectrogram (B, 1, 257, T) -> map (B, 512, 17, ~T/16) with stride 1 (SSL-Align), about half
+    each side with stride 2 (EZ-VSL); the model max-pools it to 512-d."""
+    return ResNetTrunk(1, layer4_stride)

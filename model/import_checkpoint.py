@@ -52,14 +52,14 @@ FORMATS = {
     # (conv1, conv1_a, conv1_flow) and an fc; the audio net runs conv1_a. Loaded with strict=False.
     "ssl-align": PublishedFormat(
         "SSL-Align", "model_state_dict",
-        ModelConfig(layer4_stride=1, projection=False), AudioConfig(noverlap=353),
+        ModelConfig(layer4_stride=1, audio_layer4_stride=1, projection=False), AudioConfig(noverlap=353),
         renamed={"audnet.conv1.weight": "audnet.conv1_a.weight"},
     ),
     # EZVSL (github.com/stoneMo/EZ-VSL, model.py): torchvision ResNet-18s (fc = Identity) and
     # img_proj / aud_proj heads, saved from (Distributed)DataParallel with a "module." prefix.
     "ezvsl": PublishedFormat(
         "EZ-VSL", "model",
-        ModelConfig(layer4_stride=2, projection=True), AudioConfig(noverlap=274),
+        ModelConfig(layer4_stride=2, audio_layer4_stride=2, projection=True), AudioConfig(noverlap=274),
     ),
 }
 

@@ -13,9 +13,10 @@ from .encoders import audio_encoder, visual_encoder
 
 @dataclass
 class ModelConfig:
-    """Architecture. Defaults are SSL-Align's; EZ-VSL is ``layer4_stride=2, projection=True``."""
+    """Architecture. Defaults are SSL-Align's; EZ-VSL is both strides 2 and ``projection=True``."""
 
-    layer4_stride: int = 1  # 1: 14x14 map at 224 (SSL-Align); 2: 7x7 (EZ-VSL, plain torchvision)
+    layer4_stride: int = 1  # visual: 1 gives a 14x14 map at 224 (SSL-Align); 2: 7x7 (EZ-VSL)
+    audio_layer4_stride: int = 1  # SSL-Align's audio ResNet also has a stride-1 layer4; EZ-VSL: 2
     projection: bool = False  # EZ-VSL's img_proj (1x1 conv) and aud_proj (linear) heads
     embed_dim: int = 512
     image_size: int = 224
@@ -32,7 +33,7 @@ class SSLModel(nn.Module):
         self.config = config or ModelConfig()
         self.audio_config = audio_config or AudioConfig()
         self.imgnet = visual_encoder(self.config.layer4_stride)
-        self.audnet = audio_encoder()
+        self.audnet = audio_encoder(self.config.audio_layer4_stride)
         if self.config.projection:
             self.img_proj = nn.Conv2d(512, self.config.embed_dim, kernel_size=1)
             self.aud_proj = nn.Linear(512, self.config.embed_dim)

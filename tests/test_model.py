@@ -29,7 +29,7 @@ def test_localize_is_cosine_of_encodings(tiny_model):
 
 
 def test_ezvsl_variant_has_7x7_map_and_projection_heads():
-    model = SSLModel(ModelConfig(layer4_stride=2, projection=True)).eval()
+    model = SSLModel(ModelConfig(layer4_stride=2, audio_layer4_stride=2, projection=True)).eval()
     with torch.no_grad():
         maps = model.localize(torch.randn(1, 3, 224, 224), torch.randn(1, 1, 257, 300))
     assert maps.shape == (1, 7, 7)
