@@ -58,8 +58,9 @@ class ResultRow(QListWidget):
         self.setWrapping(False)
         self.setMovement(QListView.Movement.Static)
         self.setIconSize(QSize(THUMB_W, THUMB_H))
-        self.setGridSize(QSize(THUMB_W + 16, THUMB_H + 44))
-        self.setFixedHeight(THUMB_H + 64)
+        self.setGridSize(QSize(THUMB_W + 16, THUMB_H + 38))
+        self.setFixedHeight(THUMB_H + 58)
+        self.setVerticalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
         self.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAsNeeded)
 
     def show_matches(self, matches) -> None:
@@ -109,9 +110,9 @@ class RetrievalPanel(QWidget):
         layout = QVBoxLayout(self)
         layout.addLayout(top)
         layout.addLayout(query)
-        layout.addWidget(QLabel("Images that match this sound"))
+        layout.addWidget(QLabel("<b>Images that match this sound</b>"))
         layout.addWidget(self.image_row)
-        layout.addWidget(QLabel("Sounds that match this image"))
+        layout.addWidget(QLabel("<b>Sounds that match this image</b>"))
         layout.addWidget(self.sound_row)
         layout.addStretch(1)
         self.end_progress()
@@ -192,11 +193,11 @@ def main(argv=None) -> int:
     from model.gallery import load_or_build_gallery
 
     try:
-        model = load_model(args.checkpoint)
+        model, model_name = load_model(args.checkpoint), args.checkpoint.name
     except CheckpointError as e:
         print(f"{e}; using a random-weight model", file=sys.stderr)
         torch.manual_seed(0)
-        model = SSLModel(ModelConfig()).eval()
+        model, model_name = SSLModel(ModelConfig()).eval(), "random weights"
     gallery = load_or_build_gallery(args.folder, model, progress=lambda d, t: print(f"\rindexing {d}/{t}", end=""))
     print()
 
@@ -208,8 +209,10 @@ def main(argv=None) -> int:
     panel.set_gallery(gallery)
     panel.show_matches(others(gallery.images_for_sound(gallery.audio_embedding(args.query), args.k + 1)),
                        others(gallery.sounds_for_image(gallery.image_emb[args.query], args.k + 1)))
-    panel.setWindowTitle(f"Gallery of {args.folder}: clip {gallery.entries[args.query].file} as the query")
-    panel.resize(160 * args.k + 40, 480)
+    query = gallery.entries[args.query]
+    panel.status.setText(f"Gallery: {len(gallery)} clips in {args.folder.name}; current clip: "
+                         f"{Path(query.file).stem} ({query.label or 'no class'}); model: {model_name}")
+    panel.resize(144 * args.k + 40, 420)
     panel.show()
     if args.screenshot:
         app.processEvents()
