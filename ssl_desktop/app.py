@@ -1,41 +1,97 @@
-"""Entry point of the desktop app: ``python main.py`` / ``ssl-desktop``."""
+"""Entry point of the desktop app: ``python main.py`` / ``ssl-desktop`` / ``make run``.
+
+Opens the main window with the bundled model and goes live with the camera and the microphone, or
+with the bundled demo clips when there is no camera. ``--snapshot OUT.png --after N`` renders N
+processed frames, saves a screenshot of the whole window and exits (works headless).
+"""
 from __future__ import annotations
 
 import argparse
 import sys
 from pathlib import Path
 
-from PySide6.QtWidgets import QApplication, QLabel, QMainWindow
+from PySide6.QtCore import QTimer
+from PySide6.QtWidgets import QApplication
 
-RESOURCES = Path(__file__).resolve().parent.parent / "resources"
+from .inference_worker import choose_device
+from .main_window import RESOURCES, MainWindow
+
 BUNDLED_CHECKPOINT = RESOURCES / "model.safetensors"
+SNAPSHOT_TIMEOUT_S = 120.0
 
 
 def parse_args(argv=None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(prog="ssl-desktop", description=__doc__)
-    parser.add_argument("--checkpoint", type=Path, default=BUNDLED_CHECKPOINT)
+    parser = argparse.ArgumentParser(prog="ssl-desktop", description="See where in the picture the sound comes from.")
+    parser.add_argument("--source", default="camera",
+                        help="camera (default; the demo clips when there is none), demo, or a video file to loop")
+    parser.add_argument("--checkpoint", type=Path, default=BUNDLED_CHECKPOINT,
+                        help="ssl-desktop .safetensors model (default: the bundled one)")
+    parser.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto",
+                        help="where the model runs (auto: CUDA when present)")
+    parser.add_argument("--open", nargs="*", type=Path, default=[], metavar="VIDEO",
+                        help="video files to open in the inspector")
+    parser.add_argument("--snapshot", type=Path, metavar="OUT.png",
+                        help="save a screenshot of the window after --after processed frames, then exit")
+    parser.add_argument("--after", type=int, default=10, metavar="N",
+                        help="processed frames (heatmaps; frames shown without a model) before --snapshot")
+    parser.add_argument("--size", default="1280x760", help="window size WxH")
     return parser.parse_args(argv)
 
 
-class MainWindow(QMainWindow):
-    def __init__(self, status: str):
-        super().__init__()
-        self.setWindowTitle("Sound Source Localization")
-        self.status_label = QLabel(status)
-        self.setCentralWidget(self.status_label)
+class Snapshot:
+    """Saves the window once ``after`` frames were processed, then ends the event loop."""
+
+    def __init__(self, window: MainWindow, path: Path, after: int, app: QApplication):
+        self.window, self.path, self.after, self.app = window, path, after, app
+        self.exit_code = 1
+        self.timer = QTimer(window)
+        self.timer.setInterval(50)
+        self.timer.timeout.connect(self.check)
+        self.timer.start()
+        QTimer.singleShot(int(SNAPSHOT_TIMEOUT_S * 1000), self.give_up)
+
+    def frames_done(self) -> int:
+        view = self.window.current_view()
+        return view.heatmaps_shown if self.window.model else view.frames_shown
+
+    def check(self) -> None:
+        if self.frames_done() >= self.after:
+            self.save(0)
+
+    def give_up(self) -> None:
+        print(f"--snapshot: only {self.frames_done()} of {self.after} frames after {SNAPSHOT_TIMEOUT_S:.0f} s",
+              file=sys.stderr)
+        self.save(1)
+
+    def save(self, code: int) -> None:
+        if not self.timer.isActive():
+            return
+        self.timer.stop()
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        saved = self.window.grab().save(str(self.path))
+        print(f"saved {self.path}" if saved else f"cannot write {self.path}", file=sys.stderr)
+        self.exit_code = code if saved else 1
+        self.app.exit(self.exit_code)
 
 
 def main(argv=None) -> int:
     args = parse_args(argv)
-    from model import CheckpointError, load_model
-
-    try:
-        load_model(args.checkpoint)
-        status = f"Model loaded: {args.checkpoint}"
-    except CheckpointError as exc:
-        status = f"No model: {exc}"
     app = QApplication.instance() or QApplication(sys.argv[:1])
-    window = MainWindow(status)
-    window.resize(800, 600)
+    app.setApplicationName("ssl-desktop")
+    device, device_problem = choose_device(args.device)
+    window = MainWindow(device)
+    if device_problem:
+        window.messages.show_message("device", device_problem, "warning")
+    window.load_checkpoint(args.checkpoint)
+    window.start_source(args.source)
+    if args.open:
+        window.open_paths(args.open)
+        window.inspector.play()
+    width, height = (int(v) for v in args.size.lower().split("x"))
+    window.resize(width, height)
     window.show()
-    return app.exec()
+    snapshot = Snapshot(window, args.snapshot, args.after, app) if args.snapshot else None
+    code = app.exec()
+    window.close()
+    window.deleteLater()
+    return snapshot.exit_code if snapshot else code

@@ -1,0 +1,65 @@
+"""The capture thread: reads a frame source at its own rate and hands every frame on."""
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from typing import Callable
+
+import numpy as np
+from PySide6.QtCore import QThread, Signal
+
+from .sources import FrameSource, SourceError
+
+
+@dataclass
+class Frame:
+    """A captured frame and when it was captured."""
+
+    id: int
+    image: np.ndarray  # (H, W, 3) uint8 RGB
+    captured_at: float  # time.monotonic() when it arrived
+    t: float = 0.0  # seconds into the media (files); the capture time for live sources
+
+
+class CaptureThread(QThread):
+    """Opens ``source`` in this thread, then reads it until stopped or ended.
+
+    Each frame goes to ``sink`` (called in this thread, e.g. the inference worker's ``submit``) and to
+    ``frame_captured`` (queued to the GUI for display). The source is closed by this thread on exit.
+    """
+
+    frame_captured = Signal(object)  # Frame
+    failed = Signal(str)
+    ended = Signal()
+
+    def __init__(self, source: FrameSource, sink: Callable[[Frame], None], parent=None):
+        super().__init__(parent)
+        self.source = source
+        self.sink = sink
+        self.frames_captured = 0
+        self._stopping = False
+
+    def run(self) -> None:
+        try:
+            self.source.open()
+            while not self._stopping:
+                image = self.source.read()
+                if image is None:
+                    self.ended.emit()
+                    break
+                now = time.monotonic()
+                frame = Frame(self.frames_captured, image, now, now)
+                self.frames_captured += 1
+                self.sink(frame)
+                self.frame_captured.emit(frame)
+        except SourceError as exc:
+            self.failed.emit(str(exc))
+        except Exception as exc:  # a bug or an unexpected device error must not kill the app silently
+            self.failed.emit(f"{self.source.name} failed: {exc!r}")
+        finally:
+            self.source.close()
+
+    def stop(self) -> None:
+        """Ask the loop to end after the current frame and wait for it."""
+        self._stopping = True
+        self.wait()

@@ -1,0 +1,148 @@
+"""Exports: the frame on screen as a PNG, and a whole clip with its heatmaps as an MP4 with its sound.
+
+The clip export runs in its own thread (``ExportWorker``) with progress and cancel; it writes to a
+temporary file beside the target and renames it at the end, so a cancelled export leaves nothing.
+"""
+from __future__ import annotations
+
+import os
+import tempfile
+from fractions import Fraction
+from pathlib import Path
+
+import av
+import av.error
+import cv2
+import numpy as np
+import torch
+from PySide6.QtCore import QThread, Signal
+
+from model import video_io
+from model.video_io import VideoReadError
+
+from .inference_worker import audio_embedding, frame_heatmap
+from .overlay import blend
+from .player import audio_window
+from .sources import SAMPLE_RATE
+
+AUDIO_REFRESH_SECONDS = 0.25  # as the live view: a new audio embedding every quarter second
+
+
+def save_png(path, rgb: np.ndarray) -> None:
+    """Write an RGB uint8 image; raises ``OSError`` when it cannot be written."""
+    if not cv2.imwrite(str(path), cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR)):
+        raise OSError(f"cannot write {path}")
+
+
+class ClipWriter:
+    """H.264 (yuv420p) video, optionally with mono AAC sound, interleaved frame by frame."""
+
+    def __init__(self, path, fps: float, size: tuple[int, int], sound: np.ndarray | None = None,
+                 sample_rate: int = SAMPLE_RATE):
+        self.width, self.height = (size[0] // 2) * 2, (size[1] // 2) * 2  # yuv420p needs even sizes
+        self.fps = fps
+        self.sound = sound
+        self.sample_rate = sample_rate
+        self._frames = 0
+        self._samples = 0
+        self._container = av.open(str(path), "w", format="mp4")
+        rate = Fraction(fps).limit_denominator(1001)
+        self._video = self._container.add_stream("libx264", rate=rate, options={"preset": "veryfast", "crf": "20"})
+        self._video.width, self._video.height, self._video.pix_fmt = self.width, self.height, "yuv420p"
+        self._audio = None
+        if sound is not None:
+            self._audio = self._container.add_stream("aac", rate=sample_rate, layout="mono")
+
+    def write(self, rgb: np.ndarray) -> None:
+        frame = av.VideoFrame.from_ndarray(np.ascontiguousarray(rgb[:self.height, :self.width]), format="rgb24")
+        frame.pts = self._frames
+        self._container.mux(self._video.encode(frame))
+        self._frames += 1
+        if self._audio is not None:
+            self._write_sound(int(round(self._frames / self.fps * self.sample_rate)))
+
+    def _write_sound(self, until: int) -> None:
+        chunk = self.sound[self._samples:until]
+        if len(chunk) == 0:
+            return
+        samples = av.AudioFrame.from_ndarray(np.ascontiguousarray(chunk, dtype=np.float32)[None], format="fltp",
+                                             layout="mono")
+        samples.sample_rate, samples.pts = self.sample_rate, self._samples
+        self._container.mux(self._audio.encode(samples))
+        self._samples += len(chunk)
+
+    def close(self) -> None:
+        self._container.mux(self._video.encode())
+        if self._audio is not None:
+            self._write_sound(len(self.sound))
+            self._container.mux(self._audio.encode())
+        self._container.close()
+
+
+class ExportCancelled(Exception):
+    pass
+
+
+def export_clip(model, device, source, target, lut: np.ndarray, opacity: float, progress=None,
+                should_stop=None) -> None:
+    """Write ``source`` with its heatmaps blended in (as on screen) and its sound to ``target`` (MP4).
+
+    ``progress(done, total)`` is called per frame; ``should_stop()`` returning True cancels
+    (``ExportCancelled``). Raises ``VideoReadError`` for an unreadable source and ``ValueError`` for a
+    source without sound.
+    """
+    info = video_io.probe(source)
+    if not info.has_audio:
+        raise ValueError(f"{Path(source).name} has no sound track: there is no heatmap to export")
+    heard = video_io.decode_audio_track(source, SAMPLE_RATE)
+    original = video_io.decode_audio_track(source, info.audio_rate)
+    total = max(int(round(info.duration * info.fps)), 1)
+    target = Path(target)
+    fd, partial = tempfile.mkstemp(prefix=target.name + ".", suffix=".part.mp4", dir=target.parent)
+    os.close(fd)
+    try:
+        writer = ClipWriter(partial, info.fps, (info.width, info.height), original, info.audio_rate)
+        audio, audio_t = None, None
+        with torch.inference_mode():
+            for done, (t, frame) in enumerate(video_io.iter_frames(source), start=1):
+                if should_stop is not None and should_stop():
+                    raise ExportCancelled()
+                if audio is None or abs(t - audio_t) >= AUDIO_REFRESH_SECONDS:
+                    window = audio_window(heard, t, model.audio_config.num_samples)
+                    audio, _ = audio_embedding(model, window, device)
+                    audio_t = t
+                writer.write(blend(frame, frame_heatmap(model, frame, audio, device), lut, opacity))
+                if progress is not None:
+                    progress(min(done, total), total)
+        writer.close()
+        os.replace(partial, target)
+    finally:
+        Path(partial).unlink(missing_ok=True)
+
+
+class ExportWorker(QThread):
+    """Runs ``export_clip`` in its own thread."""
+
+    progress = Signal(int, int)  # frames done, frames in all
+    succeeded = Signal(str)  # the written file
+    failed = Signal(str)
+    cancelled = Signal()
+
+    def __init__(self, model, device, source, target, lut, opacity, parent=None):
+        super().__init__(parent)
+        self.args = (model, device, source, target, lut, opacity)
+        self._cancel = False
+
+    def cancel(self) -> None:
+        self._cancel = True
+
+    def run(self) -> None:
+        model, device, source, target, lut, opacity = self.args
+        try:
+            export_clip(model, device, source, target, lut, opacity, self.progress.emit, lambda: self._cancel)
+        except ExportCancelled:
+            self.cancelled.emit()
+        except (VideoReadError, ValueError, OSError, av.error.FFmpegError) as exc:
+            self.failed.emit(f"export of {Path(source).name} failed: {exc}")
+        else:
+            self.succeeded.emit(str(target))

@@ -1,0 +1,155 @@
+"""The inference thread: heatmaps of the latest frame, "no faster than it can compute".
+
+Frames are handed in through a single-item ``LatestSlot``: a frame that arrives while the model is busy
+replaces the one waiting, so the heatmap is always of a recent frame and nothing queues up. The audio
+embedding is refreshed at its own rate (every ``audio_refresh`` seconds of frame time) from a snapshot of
+the sound around the frame. All tensor work is done by the ``model`` package.
+"""
+from __future__ import annotations
+
+import threading
+import time
+from typing import Callable
+
+import numpy as np
+import torch
+from PySide6.QtCore import QThread, Signal
+
+from model import SSLModel, spectrogram, to_heatmap
+from model.sslmodel import cosine_map
+from model.transforms import preprocess_image
+
+from .capture import Frame
+
+
+class LatestSlot:
+    """Holds at most one item: ``put`` replaces a waiting item (counted in ``dropped``), ``take`` waits."""
+
+    def __init__(self):
+        self._condition = threading.Condition()
+        self._item = None
+        self._closed = False
+        self.dropped = 0
+
+    def put(self, item) -> None:
+        with self._condition:
+            if self._item is not None:
+                self.dropped += 1
+            self._item = item
+            self._condition.notify()
+
+    def take(self, timeout: float | None = None):
+        """The waiting item (removing it); None after ``close`` or when ``timeout`` passes first."""
+        with self._condition:
+            self._condition.wait_for(lambda: self._item is not None or self._closed, timeout)
+            if self._closed:
+                return None
+            item, self._item = self._item, None
+            return item
+
+    def close(self) -> None:
+        """Wake and end every ``take``; later puts are ignored by takers."""
+        with self._condition:
+            self._closed = True
+            self._condition.notify_all()
+
+
+def audio_embedding(model: SSLModel, waveform: np.ndarray, device) -> tuple[torch.Tensor, np.ndarray]:
+    """16 kHz waveform -> (unit audio vector (1, D) on ``device``, the spectrogram the model sees (257, T))."""
+    spec = spectrogram(waveform, model.audio_config)  # (1, 257, T)
+    return model.encode_audio(spec[None].to(device)), spec[0].numpy()
+
+
+def frame_heatmap(model: SSLModel, image: np.ndarray, audio: torch.Tensor, device) -> np.ndarray:
+    """RGB frame (H, W, 3) and unit audio vector (1, D) -> heatmap (H, W) float32 in [0, 1]."""
+    visual = model.encode_image_map(preprocess_image(image, model.config.image_size)[None].to(device))
+    cos = cosine_map(visual, audio)  # (1, h, w)
+    return to_heatmap(cos[0], image.shape[:2]).cpu().numpy()
+
+
+def choose_device(requested: str) -> tuple[str, str | None]:
+    """'auto' | 'cpu' | 'cuda' -> (device to use, a message when the request cannot be met)."""
+    if requested == "cpu":
+        return "cpu", None
+    if torch.cuda.is_available():
+        return "cuda", None
+    if requested == "cuda":
+        return "cpu", "CUDA was requested but no CUDA GPU is available: running on the CPU"
+    return "cpu", None
+
+
+class InferenceWorker(QThread):
+    """Computes the heatmap of the latest submitted frame with the sound around it.
+
+    ``audio_window(t, num_samples)`` returns the waveform the model should hear for frame time ``t``
+    (the newest samples of a ring buffer, or a window of a file's track), or None when there is no sound:
+    such frames get no heatmap.
+    """
+
+    result = Signal(int, object, float)  # frame id, heatmap (H, W) float32 in [0, 1], latency in s
+    spectrogram_ready = Signal(object)  # (257, T): what the model hears now
+    error = Signal(str)
+
+    def __init__(self, audio_window: Callable[[float, int], np.ndarray | None], device: str = "cpu",
+                 audio_refresh: float = 0.25, parent=None):
+        super().__init__(parent)
+        self.audio_window = audio_window
+        self.device = device
+        self.audio_refresh = audio_refresh
+        self.frames_processed = 0
+        self._slot = LatestSlot()
+        self._model: SSLModel | None = None
+        self._model_lock = threading.Lock()
+        self._model_changed = False
+
+    @property
+    def frames_dropped(self) -> int:
+        return self._slot.dropped
+
+    def set_model(self, model: SSLModel | None) -> None:
+        """Use ``model`` from the next frame on (None: compute nothing)."""
+        with self._model_lock:
+            self._model = model
+            self._model_changed = True
+
+    def submit(self, frame: Frame) -> None:
+        """Offer a frame (any thread); it replaces a frame still waiting."""
+        self._slot.put(frame)
+
+    def run(self) -> None:
+        model = audio = None
+        audio_t = None
+        last_error = None
+        with torch.inference_mode():
+            while (frame := self._slot.take()) is not None:
+                with self._model_lock:
+                    if self._model_changed:
+                        model, audio, self._model_changed = self._model, None, False
+                        if model is not None:
+                            model.to(self.device).eval()
+                if model is None:
+                    continue
+                try:
+                    if audio is None or abs(frame.t - audio_t) >= self.audio_refresh:
+                        waveform = self.audio_window(frame.t, model.audio_config.num_samples)
+                        if waveform is None:
+                            audio = None
+                            continue
+                        audio, spec = audio_embedding(model, waveform, self.device)
+                        audio_t = frame.t
+                        self.spectrogram_ready.emit(spec)
+                    heatmap = frame_heatmap(model, frame.image, audio, self.device)
+                except Exception as exc:  # shown to the user; the worker goes on with the next frame
+                    message = f"inference failed: {exc!r}"
+                    if message != last_error:
+                        self.error.emit(message)
+                        last_error = message
+                    continue
+                last_error = None
+                self.frames_processed += 1
+                self.result.emit(frame.id, heatmap, time.monotonic() - frame.captured_at)
+
+    def stop(self) -> None:
+        """Finish the current frame, then end the thread (cooperative; never terminate())."""
+        self._slot.close()
+        self.wait()

@@ -1,0 +1,279 @@
+"""The inspector: play video files with their sound and the heatmap of every frame shown.
+
+Each frame's heatmap is computed from the ``seconds`` of sound centred on it (the model's audio window).
+Files come from drag-and-drop or File > Open; both end in ``open_paths``.
+"""
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+from PySide6.QtCore import Qt, Signal
+from PySide6.QtGui import QKeySequence, QShortcut
+from PySide6.QtWidgets import (QComboBox, QHBoxLayout, QLabel, QSlider, QStyle, QToolButton, QVBoxLayout,
+                               QWidget)
+
+from model import video_io
+from model.video_io import VideoReadError
+
+from .capture import Frame
+from .inference_worker import InferenceWorker
+from .player import FrameThread, PlaybackClock, Speaker, audio_window
+from .sources import SAMPLE_RATE, SourceError, has_output_device
+from .video_view import VideoView
+
+SPEEDS = (0.25, 0.5, 1.0, 2.0)
+SLIDER_STEPS_PER_SECOND = 1000
+
+
+@dataclass
+class OpenFile:
+    path: Path
+    info: video_io.VideoInfo
+    track: np.ndarray | None  # 16 kHz mono; None without a (decodable) sound track
+
+
+def format_time(t: float) -> str:
+    return f"{int(t // 60)}:{t % 60:05.2f}"
+
+
+class Inspector(QWidget):
+    """A video player whose frames carry the model's heatmap."""
+
+    message = Signal(str, str, str)  # key, text ("" clears the key), level
+    waveform_changed = Signal(object, int, float)  # samples around the shown frame, sample rate, start (s)
+    spectrogram_ready = Signal(object)  # (257, T) heard for the shown frame
+
+    def __init__(self, device: str = "cpu", parent=None):
+        super().__init__(parent)
+        self.file: OpenFile | None = None
+        self.files: list[Path] = []
+        self.clock: PlaybackClock | None = None
+        self.frame_thread: FrameThread | None = None
+        self.speaker: Speaker | None = None
+        self._next_frame_id = 0
+        self._file_first_id = 0  # results of frames before this id belong to a file closed since
+        self.worker = InferenceWorker(self._audio_window, device, parent=self)
+        self.worker.result.connect(self._show_result)
+        self.worker.spectrogram_ready.connect(self.spectrogram_ready)
+        self.worker.error.connect(lambda text: self.message.emit("inspector-inference", text, "error"))
+        self.worker.start()
+
+        self.view = VideoView()
+        self.file_box = QComboBox()
+        self.file_box.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToContents)
+        self.file_box.activated.connect(lambda index: self.open_file(self.files[index]))
+        style = self.style()
+        self.play_button = self._tool_button(style.standardIcon(QStyle.StandardPixmap.SP_MediaPlay),
+                                             "Play / pause (Space)", self.toggle_play)
+        self.back_button = self._tool_button(style.standardIcon(QStyle.StandardPixmap.SP_MediaSeekBackward),
+                                             "Previous frame (Left)", lambda: self.step(-1))
+        self.forward_button = self._tool_button(style.standardIcon(QStyle.StandardPixmap.SP_MediaSeekForward),
+                                                "Next frame (Right)", lambda: self.step(1))
+        self.timeline = QSlider(Qt.Orientation.Horizontal)
+        self.timeline.setToolTip("Timeline: drag to scrub")
+        self.timeline.valueChanged.connect(self._on_timeline_moved)
+        self.time_label = QLabel(format_time(0.0))
+        self.speed_box = QComboBox()
+        self.speed_box.addItems([f"{s:g}×" for s in SPEEDS])
+        self.speed_box.setCurrentIndex(SPEEDS.index(1.0))
+        self.speed_box.setToolTip("Playback speed (the sound plays at 1× only)")
+        self.speed_box.currentIndexChanged.connect(self._on_speed_chosen)
+        self.placeholder = QLabel("Drop video files here, or use File > Open…")
+        self.placeholder.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        self.placeholder.setStyleSheet("color: #888; font-size: 16px;")
+
+        transport = QHBoxLayout()
+        for widget in (self.file_box, self.back_button, self.play_button, self.forward_button):
+            transport.addWidget(widget)
+        transport.addWidget(self.timeline, 1)
+        transport.addWidget(self.time_label)
+        transport.addWidget(self.speed_box)
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(0, 0, 0, 0)
+        layout.addWidget(self.placeholder, 1)
+        layout.addWidget(self.view, 1)
+        layout.addLayout(transport)
+        self.view.setVisible(False)
+        self._set_controls_enabled(False)
+
+        for key, action in ((Qt.Key.Key_Space, self.toggle_play), (Qt.Key.Key_Left, lambda: self.step(-1)),
+                            (Qt.Key.Key_Right, lambda: self.step(1))):
+            shortcut = QShortcut(QKeySequence(key), self)
+            shortcut.setContext(Qt.ShortcutContext.WidgetWithChildrenShortcut)
+            shortcut.activated.connect(action)
+
+    def _tool_button(self, icon, tip, slot) -> QToolButton:
+        button = QToolButton()
+        button.setIcon(icon)
+        button.setToolTip(tip)
+        button.clicked.connect(slot)
+        return button
+
+    def _set_controls_enabled(self, enabled: bool) -> None:
+        for widget in (self.file_box, self.play_button, self.back_button, self.forward_button,
+                       self.timeline, self.speed_box):
+            widget.setEnabled(enabled)
+
+    # --- files ------------------------------------------------------------------------------
+
+    def set_model(self, model) -> None:
+        self.worker.set_model(model)
+
+    def open_paths(self, paths) -> list[str]:
+        """Add the readable files to the file list and open the first of them; returns the problems."""
+        problems, opened = [], []
+        for path in map(Path, paths):
+            try:
+                video_io.probe(path)
+            except VideoReadError as exc:
+                problems.append(f"cannot open {path.name}: {exc.reason}")
+                continue
+            if path not in self.files:
+                self.files.append(path)
+                self.file_box.addItem(path.name, str(path))
+            opened.append(path)
+        if opened:
+            try:
+                self.open_file(opened[0])
+            except VideoReadError as exc:
+                problems.append(f"cannot open {opened[0].name}: {exc.reason}")
+        return problems
+
+    def open_file(self, path: Path) -> None:
+        """Show ``path`` paused at its first frame; raises ``VideoReadError``."""
+        info = video_io.probe(path)
+        track = None
+        self.message.emit("inspector-audio", "", "info")
+        if not info.has_audio:
+            self.message.emit("inspector-audio", f"{path.name} has no sound track: showing the video only "
+                              "(the heatmap needs sound)", "warning")
+        else:
+            try:
+                track = video_io.decode_audio_track(path, SAMPLE_RATE)
+            except VideoReadError as exc:
+                self.message.emit("inspector-audio", f"the sound of {path.name} cannot be decoded ({exc.reason}): "
+                                  "showing the video only (the heatmap needs sound)", "warning")
+        self.stop_playback()
+        self.file = OpenFile(path, info, track)
+        self.file_box.setCurrentIndex(self.files.index(path))
+        self._file_first_id = self._next_frame_id
+        self.view.clear()
+        self.placeholder.setVisible(False)
+        self.view.setVisible(True)
+        self.timeline.blockSignals(True)
+        self.timeline.setRange(0, int(info.duration * SLIDER_STEPS_PER_SECOND))
+        self.timeline.setValue(0)
+        self.timeline.blockSignals(False)
+        self._set_controls_enabled(True)
+        self.clock = PlaybackClock(info.duration)
+        self.clock.set_speed(SPEEDS[self.speed_box.currentIndex()])
+        self.frame_thread = FrameThread(path, self.clock, info.fps, parent=self)
+        self.frame_thread.frame_ready.connect(self._show_frame)
+        self.frame_thread.ended.connect(self._on_ended)
+        self.frame_thread.failed.connect(lambda text: self.message.emit("inspector", text, "error"))
+        self.frame_thread.start()
+        self._start_speaker()
+
+    def _start_speaker(self) -> None:
+        if self.file.track is None:
+            return
+        if not has_output_device():
+            self.message.emit("speaker", "no sound output device: playing silently (picture and heatmap "
+                              "still follow the clock)", "info")
+            return
+        self.speaker = Speaker(self.file.track, self.clock)
+        try:
+            self.speaker.start()
+        except SourceError as exc:
+            self.speaker = None
+            self.message.emit("speaker", f"{exc}: playing silently", "warning")
+
+    # --- transport --------------------------------------------------------------------------
+
+    @property
+    def playing(self) -> bool:
+        return self.clock is not None and self.clock.playing
+
+    def play(self) -> None:
+        if self.clock is not None:
+            self.clock.play()
+            self._update_play_icon()
+
+    def pause(self) -> None:
+        if self.clock is not None:
+            self.clock.pause()
+            self._update_play_icon()
+
+    def toggle_play(self) -> None:
+        self.pause() if self.playing else self.play()
+
+    def step(self, frames: int) -> None:
+        """Pause and move ``frames`` frames forward (negative: back)."""
+        if self.file is None:
+            return
+        self.pause()
+        self.seek(self.clock.position() + frames / (self.file.info.fps or 25.0))
+
+    def seek(self, t: float) -> None:
+        if self.clock is None:
+            return
+        self.clock.seek(t)
+        self.frame_thread.show_current()
+
+    def _on_speed_chosen(self, index: int) -> None:
+        if self.clock is not None:
+            self.clock.set_speed(SPEEDS[index])
+
+    def _on_timeline_moved(self, value: int) -> None:
+        self.seek(value / SLIDER_STEPS_PER_SECOND)
+
+    def _on_ended(self) -> None:
+        self._update_play_icon()
+
+    def _update_play_icon(self) -> None:
+        icon = QStyle.StandardPixmap.SP_MediaPause if self.playing else QStyle.StandardPixmap.SP_MediaPlay
+        self.play_button.setIcon(self.style().standardIcon(icon))
+
+    # --- frames and heatmaps ----------------------------------------------------------------
+
+    def _audio_window(self, t: float, num_samples: int) -> np.ndarray | None:
+        track = self.file.track if self.file is not None else None
+        return None if track is None else audio_window(track, t, num_samples)
+
+    def _show_frame(self, t: float, image: np.ndarray) -> None:
+        self.view.show_frame(image)
+        self.timeline.blockSignals(True)
+        self.timeline.setValue(int(t * SLIDER_STEPS_PER_SECOND))
+        self.timeline.blockSignals(False)
+        self.time_label.setText(f"{format_time(t)} / {format_time(self.file.info.duration)}")
+        if self.file.track is None:
+            return
+        self.worker.submit(Frame(self._next_frame_id, image, time.monotonic(), t))
+        self._next_frame_id += 1
+        window = audio_window(self.file.track, t, 3 * SAMPLE_RATE)
+        self.waveform_changed.emit(window, SAMPLE_RATE, t - 1.5)
+
+    def _show_result(self, frame_id: int, heatmap: np.ndarray, latency: float) -> None:
+        if frame_id >= self._file_first_id:
+            self.view.show_heatmap(heatmap, latency)
+
+    # --- shutdown ---------------------------------------------------------------------------
+
+    def stop_playback(self) -> None:
+        """Stop the file's frame thread and sound (the inspector stays usable)."""
+        if self.speaker is not None:
+            self.speaker.stop()
+            self.speaker = None
+        if self.frame_thread is not None:
+            self.frame_thread.stop()
+            self.frame_thread.deleteLater()
+            self.frame_thread = None
+        self._update_play_icon()
+
+    def shutdown(self) -> None:
+        """Stop every thread this widget started."""
+        self.stop_playback()
+        self.worker.stop()

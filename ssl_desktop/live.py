@@ -1,0 +1,81 @@
+"""The live pipeline: a frame source and an audio source feeding the inference worker.
+
+frame source -> CaptureThread -> (display, InferenceWorker's latest-frame slot)
+audio source -> RingBuffer (the last seconds of sound) -> snapshot by the worker every 0.25 s
+"""
+from __future__ import annotations
+
+from PySide6.QtCore import QObject, Signal
+
+from .capture import CaptureThread, Frame
+from .inference_worker import InferenceWorker
+from .ring_buffer import RingBuffer
+from .sources import SAMPLE_RATE, AudioSource, FrameSource, SilentSource, SourceError
+
+RING_SECONDS = 5.0  # longer than any model's audio window (3 s)
+
+
+class LivePipeline(QObject):
+    frame_captured = Signal(object)  # Frame, for display
+    result = Signal(int, object, float)  # frame id, heatmap, latency (s)
+    spectrogram_ready = Signal(object)
+    inference_failed = Signal(str)
+    source_failed = Signal(str)  # the frame source could not be opened or stopped working
+
+    def __init__(self, device: str = "cpu", parent=None):
+        super().__init__(parent)
+        self.ring = RingBuffer(int(RING_SECONDS * SAMPLE_RATE))
+        self.frame_source: FrameSource | None = None
+        self.audio_source: AudioSource | None = None
+        self.capture: CaptureThread | None = None
+        self.inference_enabled = True
+        self.worker = InferenceWorker(lambda t, n: self.ring.snapshot(n), device, parent=self)
+        self.worker.result.connect(self.result)
+        self.worker.spectrogram_ready.connect(self.spectrogram_ready)
+        self.worker.error.connect(self.inference_failed)
+        self.worker.start()
+
+    def set_model(self, model) -> None:
+        self.worker.set_model(model)
+
+    def start(self, frame_source: FrameSource, audio_source: AudioSource) -> str | None:
+        """Stop the current sources and run these; returns why the audio source is silent, if it is.
+
+        The frame source is opened in the capture thread: a failure arrives as ``source_failed``.
+        """
+        self.stop_sources()
+        problem = None
+        self.ring.clear()
+        try:
+            audio_source.start(self.ring)
+        except SourceError as exc:
+            problem = str(exc)
+            audio_source = SilentSource()
+            audio_source.start(self.ring)
+        self.frame_source, self.audio_source = frame_source, audio_source
+        self.capture = CaptureThread(frame_source, self._on_frame, parent=self)
+        self.capture.frame_captured.connect(self.frame_captured)
+        self.capture.failed.connect(self.source_failed)
+        self.capture.start()
+        return problem
+
+    def _on_frame(self, frame: Frame) -> None:
+        """Called in the capture thread."""
+        if self.inference_enabled:
+            self.worker.submit(frame)
+
+    def stop_sources(self) -> None:
+        """Stop capturing and release the camera and the microphone."""
+        if self.capture is not None:
+            self.capture.stop()
+            self.capture.deleteLater()
+            self.capture = None
+        if self.audio_source is not None:
+            self.audio_source.stop()
+            self.audio_source = None
+        self.frame_source = None
+
+    def shutdown(self) -> None:
+        """Stop every thread of the pipeline."""
+        self.stop_sources()
+        self.worker.stop()

@@ -1,0 +1,30 @@
+"""The heatmap overlay's look, shared by the on-screen view and the exports: a colour map whose alpha
+rises with the heat (cold regions leave the picture untouched), and blending it onto a frame."""
+from __future__ import annotations
+
+import cv2
+import numpy as np
+import pyqtgraph as pg
+
+COLORMAPS = ("inferno", "turbo", "viridis", "magma", "plasma")
+TRANSPARENT_BELOW = 0.25  # heat under this is fully transparent
+OPAQUE_ABOVE = 0.75  # heat over this gets the full opacity
+
+
+def overlay_lut(colormap: str) -> np.ndarray:
+    """(256, 4) uint8 RGBA look-up table: the colour map's colours, alpha ramping up with the heat."""
+    rgb = pg.colormap.get(colormap).getLookupTable(0.0, 1.0, 256, alpha=False)  # (256, 3) uint8
+    heat = np.linspace(0.0, 1.0, 256)
+    alpha = np.clip((heat - TRANSPARENT_BELOW) / (OPAQUE_ABOVE - TRANSPARENT_BELOW), 0.0, 1.0)
+    return np.concatenate([rgb, (255 * alpha)[:, None]], axis=1).astype(np.uint8)
+
+
+def blend(frame: np.ndarray, heatmap: np.ndarray, lut: np.ndarray, opacity: float) -> np.ndarray:
+    """RGB uint8 frame (H, W, 3) with the heatmap (any size, [0, 1]) laid over it, as on screen."""
+    h, w = frame.shape[:2]
+    if heatmap.shape != (h, w):
+        heatmap = cv2.resize(heatmap.astype(np.float32), (w, h), interpolation=cv2.INTER_LINEAR)
+    rgba = lut[np.clip(heatmap * 255.0, 0, 255).astype(np.uint8)]  # (H, W, 4)
+    alpha = rgba[..., 3:].astype(np.float32) / 255.0 * opacity
+    out = frame.astype(np.float32) * (1.0 - alpha) + rgba[..., :3].astype(np.float32) * alpha
+    return np.clip(out + 0.5, 0, 255).astype(np.uint8)

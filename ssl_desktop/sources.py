@@ -1,0 +1,442 @@
+"""Where frames and sound come from: camera, microphone, video files, the demo clips and test sources.
+
+Every frame source has one interface (``open``, ``read``, ``close``) and every audio source another
+(``start(ring)``, ``stop``): the app cannot tell a webcam from a looping video file or a test pattern.
+Frame sources deliver frames at their own rate (``read`` blocks until the next one); audio sources write
+16 kHz mono float32 samples into a ``RingBuffer`` from their own thread, as a device callback does.
+This module does not import Qt.
+"""
+from __future__ import annotations
+
+import glob
+import sys
+import threading
+import time
+from abc import ABC, abstractmethod
+from dataclasses import dataclass
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from model import video_io
+from model.video_io import VideoReadError
+
+from .ring_buffer import RingBuffer
+
+SAMPLE_RATE = 16000
+PORTAUDIO_HINT = "install libportaudio2 (Debian/Ubuntu: sudo apt-get install libportaudio2)"
+
+
+class SourceError(Exception):
+    """A device or file that cannot be used, with a message a user can act on."""
+
+
+# --- frame sources ------------------------------------------------------------------------------
+
+class FrameSource(ABC):
+    """A camera-like source of RGB uint8 frames (H, W, 3)."""
+
+    name: str = "frames"
+    fps: float = 25.0
+
+    def open(self) -> None:
+        """Acquire the device or file; raises ``SourceError``."""
+
+    @abstractmethod
+    def read(self) -> np.ndarray | None:
+        """The next frame, blocking until it is due; None when the source has ended."""
+
+    def close(self) -> None:
+        """Release the device or file (safe to call twice)."""
+
+
+class Pacer:
+    """Sleeps until the next tick of a fixed rate; after a long stall it restarts instead of rushing."""
+
+    def __init__(self, fps: float):
+        self.period = 1.0 / fps
+        self._next: float | None = None
+
+    def wait(self) -> None:
+        now = time.monotonic()
+        if self._next is None or now - self._next > self.period:
+            self._next = now
+        else:
+            time.sleep(max(self._next - now, 0.0))
+        self._next += self.period
+
+
+class CameraSource(FrameSource):
+    """A webcam through OpenCV; frames come at the camera's own rate."""
+
+    def __init__(self, index: int = 0, name: str | None = None):
+        self.index = index
+        self.name = name or f"camera {index}"
+        self._capture: cv2.VideoCapture | None = None
+
+    def open(self) -> None:
+        capture = cv2.VideoCapture(self.index)
+        if not capture.isOpened():
+            capture.release()
+            raise SourceError(f"{self.name} cannot be opened (in use by another program, or unplugged?)")
+        self.fps = capture.get(cv2.CAP_PROP_FPS) or 30.0
+        self._capture = capture
+
+    def read(self) -> np.ndarray | None:
+        ok, bgr = self._capture.read()
+        if not ok:
+            raise SourceError(f"{self.name} stopped delivering frames")
+        return cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
+
+    def close(self) -> None:
+        if self._capture is not None:
+            self._capture.release()
+            self._capture = None
+
+
+class PatternSource(FrameSource):
+    """A test camera: a bright disc circling over a colour gradient, drawn with numpy at ``fps``."""
+
+    def __init__(self, size: tuple[int, int] = (320, 240), fps: float = 25.0, frames: int | None = None):
+        self.name = "test pattern"
+        self.fps = fps
+        self.width, self.height = size
+        self.frames = frames  # None: endless
+        self._count = 0
+        self._pacer = Pacer(fps)
+        ys, xs = np.mgrid[0:self.height, 0:self.width]
+        self._xs, self._ys = xs, ys
+        self._background = np.stack(
+            [80 + 100 * xs / self.width, 60 + 80 * ys / self.height, np.full_like(xs, 120.0)], axis=-1
+        ).astype(np.uint8)
+
+    def read(self) -> np.ndarray | None:
+        if self.frames is not None and self._count >= self.frames:
+            return None
+        self._pacer.wait()
+        angle = 2 * np.pi * self._count / (4 * self.fps)  # one turn in 4 s
+        cx = self.width * (0.5 + 0.3 * np.cos(angle))
+        cy = self.height * (0.5 + 0.3 * np.sin(angle))
+        frame = self._background.copy()
+        frame[(self._xs - cx) ** 2 + (self._ys - cy) ** 2 < (self.height / 8) ** 2] = (250, 240, 60)
+        self._count += 1
+        return frame
+
+
+class Playlist:
+    """Video files played one after the other in a loop on the wall clock, shared by a frame source and
+    an audio source so that picture and sound stay in step (like a camera and a microphone)."""
+
+    def __init__(self, paths):
+        self.paths = [Path(p) for p in paths]
+        if not self.paths:
+            raise SourceError("no video files to play")
+        self.infos: list[video_io.VideoInfo] = []
+        self.offsets: list[float] = []  # start of each clip on the playlist's timeline, s
+        self.duration = 0.0
+        self.audio = np.zeros(0, dtype=np.float32)  # the whole timeline's sound, 16 kHz mono
+        self._start: float | None = None
+        self._lock = threading.Lock()
+
+    def load(self) -> None:
+        """Probe every file and decode every sound track once; raises ``SourceError`` if none plays."""
+        if self.infos:
+            return
+        readable, tracks, problems = [], [], []
+        for path in self.paths:
+            try:
+                info = video_io.probe(path)
+                num = int(round(info.duration * SAMPLE_RATE))
+                track = video_io.decode_audio_track(path, SAMPLE_RATE) if info.has_audio else np.zeros(num)
+            except VideoReadError as exc:
+                problems.append(str(exc))
+                continue
+            if info.duration <= 0:
+                problems.append(f"{path}: empty video")
+                continue
+            readable.append(path)
+            self.infos.append(info)
+            self.offsets.append(self.duration)
+            self.duration += info.duration
+            fitted = np.zeros(num, dtype=np.float32)
+            fitted[:min(num, len(track))] = track[:num]
+            tracks.append(fitted)
+        if not readable:
+            raise SourceError("cannot play " + "; ".join(problems))
+        self.paths = readable
+        self.audio = np.concatenate(tracks)
+
+    def position(self) -> float:
+        """Seconds since playback started, on the looping timeline's own clock (not wrapped)."""
+        with self._lock:
+            now = time.monotonic()
+            if self._start is None:
+                self._start = now
+            return now - self._start
+
+    def locate(self, position: float) -> tuple[int, float]:
+        """(clip index, seconds into that clip) of a position on the timeline (wrapped)."""
+        t = position % self.duration
+        index = max(i for i, offset in enumerate(self.offsets) if offset <= t)
+        return index, t - self.offsets[index]
+
+    @property
+    def name(self) -> str:
+        return self.paths[0].name if len(self.paths) == 1 else f"{len(self.paths)} clips"
+
+
+class SequentialFrames:
+    """Frames of one file by time, decoded forward (going back in time decodes again from the start)."""
+
+    def __init__(self, path):
+        self.path = path
+        self._frames = None  # iterator over (t, frame)
+        self._shown = self._upcoming = None
+
+    @property
+    def shown_time(self) -> float | None:
+        """Time of the last frame returned, None before the first (or after ``close``)."""
+        return self._shown[0] if self._shown is not None else None
+
+    def frame_at(self, t: float) -> tuple[float, np.ndarray]:
+        """(time, frame) of the frame on screen at ``t`` s; raises ``SourceError``."""
+        if self._frames is None or (self._shown is not None and t < self._shown[0]):
+            self.close()
+            self._frames = video_io.iter_frames(self.path)
+        try:
+            while True:
+                self._upcoming = self._upcoming or next(self._frames, None)
+                if self._upcoming is None or (self._shown is not None and self._upcoming[0] > t):
+                    break
+                self._shown, self._upcoming = self._upcoming, None
+        except VideoReadError as exc:
+            raise SourceError(str(exc)) from exc
+        if self._shown is None:
+            raise SourceError(f"{self.path}: no frame could be decoded")
+        return self._shown
+
+    def close(self) -> None:
+        """Close the decoder (from the thread that reads)."""
+        if self._frames is not None:
+            self._frames.close()
+        self._frames = None
+        self._shown = self._upcoming = None
+
+
+class PlaylistFrameSource(FrameSource):
+    """The frames of a ``Playlist`` at ``fps``, in step with its ``PlaylistAudioSource``."""
+
+    def __init__(self, playlist: Playlist, fps: float = 25.0):
+        self.playlist = playlist
+        self.fps = fps
+        self._pacer = Pacer(fps)
+        self._clip: SequentialFrames | None = None
+
+    @property
+    def name(self) -> str:
+        return self.playlist.name
+
+    def open(self) -> None:
+        self.playlist.load()
+
+    def read(self) -> np.ndarray | None:
+        self._pacer.wait()
+        index, t = self.playlist.locate(self.playlist.position())
+        if self._clip is None or self._clip.path != self.playlist.paths[index]:
+            self.close()
+            self._clip = SequentialFrames(self.playlist.paths[index])
+        return self._clip.frame_at(t)[1]
+
+    def close(self) -> None:
+        if self._clip is not None:
+            self._clip.close()
+            self._clip = None
+
+
+# --- audio sources ------------------------------------------------------------------------------
+
+class AudioSource(ABC):
+    """A microphone-like source writing 16 kHz mono float32 into a ring buffer from its own thread."""
+
+    name: str = "sound"
+
+    @abstractmethod
+    def start(self, ring: RingBuffer) -> None:
+        """Begin writing into ``ring``; raises ``SourceError``."""
+
+    @abstractmethod
+    def stop(self) -> None:
+        """Stop writing and release the device (safe to call twice)."""
+
+
+class ClockedAudioSource(AudioSource):
+    """An audio source fed by a thread that writes, every ``block`` seconds, the samples due by then."""
+
+    block = 0.02
+
+    def __init__(self):
+        self._thread: threading.Thread | None = None
+        self._stopping = threading.Event()
+
+    def start(self, ring: RingBuffer) -> None:
+        self._stopping.clear()
+        self._thread = threading.Thread(target=self._run, args=(ring,), name=f"audio: {self.name}", daemon=True)
+        self._thread.start()
+
+    def _run(self, ring: RingBuffer) -> None:
+        written = self.samples_due()
+        while not self._stopping.wait(self.block):
+            due = self.samples_due()
+            if due > written:
+                ring.write(self.samples(written, due))
+                written = due
+
+    @abstractmethod
+    def samples_due(self) -> int:
+        """How many samples the source has produced by now, counted from its start."""
+
+    @abstractmethod
+    def samples(self, start: int, stop: int) -> np.ndarray:
+        """Samples ``start`` to ``stop`` of the source's endless signal."""
+
+    def stop(self) -> None:
+        self._stopping.set()
+        if self._thread is not None:
+            self._thread.join()
+            self._thread = None
+
+
+class PlaylistAudioSource(ClockedAudioSource):
+    """The sound of a ``Playlist``, advancing with its clock."""
+
+    def __init__(self, playlist: Playlist):
+        super().__init__()
+        self.playlist = playlist
+
+    @property
+    def name(self) -> str:
+        return f"sound of {self.playlist.name}"
+
+    def start(self, ring: RingBuffer) -> None:
+        self.playlist.load()
+        super().start(ring)
+
+    def samples_due(self) -> int:
+        return int(self.playlist.position() * SAMPLE_RATE)
+
+    def samples(self, start: int, stop: int) -> np.ndarray:
+        return np.take(self.playlist.audio, np.arange(start, stop), mode="wrap")
+
+
+class ToneSource(ClockedAudioSource):
+    """A test microphone: a 440 Hz tone pulsing twice a second, with a little noise."""
+
+    def __init__(self, amplitude: float = 0.3):
+        super().__init__()
+        self.name = "test tone"
+        self.amplitude = amplitude
+        self._start = time.monotonic()
+
+    def samples_due(self) -> int:
+        return int((time.monotonic() - self._start) * SAMPLE_RATE)
+
+    def samples(self, start: int, stop: int) -> np.ndarray:
+        t = np.arange(start, stop) / SAMPLE_RATE
+        envelope = 0.5 + 0.5 * np.sin(2 * np.pi * 2.0 * t)
+        noise = np.random.default_rng(start).normal(0.0, 0.02, len(t))
+        return (self.amplitude * envelope * np.sin(2 * np.pi * 440.0 * t) + noise).astype(np.float32)
+
+
+class SilentSource(AudioSource):
+    """No sound at all: what the app uses when there is no microphone."""
+
+    name = "no microphone"
+
+    def start(self, ring: RingBuffer) -> None:
+        ring.clear()
+
+    def stop(self) -> None:
+        pass
+
+
+def import_sounddevice():
+    """The sounddevice module, or ``SourceError`` when the PortAudio library is missing."""
+    try:
+        import sounddevice
+    except OSError as exc:
+        raise SourceError(f"no sound devices: the PortAudio library is missing ({exc}); {PORTAUDIO_HINT}") from exc
+    return sounddevice
+
+
+class MicrophoneSource(AudioSource):
+    """A microphone through PortAudio (sounddevice), 16 kHz mono, its callback writing into the ring."""
+
+    def __init__(self, device: int | None = None, name: str | None = None):
+        self.device = device
+        self.name = name or "default microphone"
+        self._stream = None
+
+    def start(self, ring: RingBuffer) -> None:
+        sd = import_sounddevice()
+        if self.device is None and sd.default.device[0] < 0:
+            raise SourceError("no microphone found")
+
+        def callback(indata, frames, time_info, status):
+            ring.write(indata[:, 0])
+
+        try:
+            self._stream = sd.InputStream(device=self.device, samplerate=SAMPLE_RATE, channels=1,
+                                          dtype="float32", callback=callback)
+            self._stream.start()
+        except Exception as exc:  # PortAudioError or ValueError for a missing or busy device
+            self._stream = None
+            raise SourceError(f"{self.name} cannot be opened at {SAMPLE_RATE} Hz mono: {exc}") from exc
+
+    def stop(self) -> None:
+        if self._stream is not None:
+            self._stream.stop()
+            self._stream.close()
+            self._stream = None
+
+
+# --- device lists -------------------------------------------------------------------------------
+
+@dataclass
+class Device:
+    index: int
+    name: str
+
+
+def list_cameras() -> list[Device]:
+    """Video capture devices. On Linux from /dev/video* without opening them; elsewhere by probing."""
+    if sys.platform.startswith("linux"):
+        devices = []
+        for node in sorted(glob.glob("/dev/video*"), key=lambda p: int(p[len("/dev/video"):] or 0)):
+            index = int(node[len("/dev/video"):] or 0)
+            name_file = Path(f"/sys/class/video4linux/video{index}/name")
+            name = name_file.read_text().strip() if name_file.is_file() else node
+            devices.append(Device(index, f"{name} ({node})"))
+        return devices
+    devices = []
+    for index in range(4):
+        capture = cv2.VideoCapture(index)
+        if capture.isOpened():
+            devices.append(Device(index, f"camera {index}"))
+        capture.release()
+    return devices
+
+
+def list_microphones() -> list[Device]:
+    """Input devices; raises ``SourceError`` when PortAudio is missing."""
+    sd = import_sounddevice()
+    return [Device(i, d["name"]) for i, d in enumerate(sd.query_devices()) if d["max_input_channels"] > 0]
+
+
+def has_output_device() -> bool:
+    """Whether sound can be played (a default output device exists and PortAudio is installed)."""
+    try:
+        sd = import_sounddevice()
+        return any(d["max_output_channels"] > 0 for d in sd.query_devices())
+    except SourceError:
+        return False

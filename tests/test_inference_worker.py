@@ -1,0 +1,155 @@
+"""The inference worker: latest-frame slot, results and errors as signals, cooperative stop."""
+import threading
+import time
+
+import numpy as np
+import pytest
+import torch
+
+from model import ModelConfig, SSLModel
+from ssl_desktop.capture import Frame
+from ssl_desktop.inference_worker import InferenceWorker, LatestSlot, choose_device
+
+
+class GatedModel(SSLModel):
+    """A real random-weight model whose image encoder waits for ``gate`` on its first call."""
+
+    def __init__(self):
+        torch.manual_seed(0)
+        super().__init__(ModelConfig())
+        self.entered = threading.Event()
+        self.gate = threading.Event()
+
+    def encode_image_map(self, images):
+        self.entered.set()
+        self.gate.wait(10)
+        return super().encode_image_map(images)
+
+
+def frame(i, t=0.0):
+    rng = np.random.default_rng(i)
+    return Frame(i, rng.integers(0, 255, (120, 160, 3), dtype=np.uint8), time.monotonic(), t)
+
+
+def tone(t, n):
+    return (0.3 * np.sin(2 * np.pi * 440 * np.arange(n) / 16000)).astype(np.float32)
+
+
+@pytest.fixture
+def start_worker(qtbot):
+    workers = []
+
+    def start(audio_window=tone, model=None):
+        worker = InferenceWorker(audio_window)
+        worker.set_model(model)
+        worker.start()
+        workers.append(worker)
+        return worker
+
+    yield start
+    for worker in workers:
+        worker.stop()
+        assert worker.isFinished()
+
+
+def test_latest_slot_keeps_only_the_newest_item():
+    slot = LatestSlot()
+    for i in range(10):
+        slot.put(i)
+    assert slot.take() == 9 and slot.dropped == 9
+    assert slot.take(timeout=0.01) is None  # empty
+    slot.close()
+    assert slot.take() is None  # closed: never blocks
+
+
+def test_frames_arriving_while_busy_replace_each_other(qtbot, start_worker):
+    model = GatedModel()
+    worker = start_worker(model=model)
+    processed = []
+    worker.result.connect(lambda frame_id, heatmap, latency: processed.append(frame_id))
+    worker.submit(frame(0))
+    assert model.entered.wait(10)  # the worker is now blocked inside the model with frame 0
+    for i in range(1, 11):
+        worker.submit(frame(i))
+    model.gate.set()
+    qtbot.waitUntil(lambda: len(processed) == 2, timeout=15000)
+    qtbot.wait(300)
+    assert processed == [0, 10]
+    assert worker.frames_dropped == 9 and worker.frames_processed == 2
+
+
+def test_result_is_a_frame_sized_non_uniform_heatmap(qtbot, start_worker, tiny_model):
+    worker = start_worker(model=tiny_model)
+    specs = []
+    worker.spectrogram_ready.connect(specs.append)
+    with qtbot.waitSignal(worker.result, timeout=15000) as result:
+        worker.submit(frame(1))
+    frame_id, heatmap, latency = result.args
+    (spec,) = specs
+    assert frame_id == 1 and heatmap.shape == (120, 160) and heatmap.dtype == np.float32
+    assert heatmap.min() == pytest.approx(0.0) and heatmap.max() == pytest.approx(1.0) and heatmap.std() > 0.01
+    assert latency > 0
+    assert spec.shape == (257, tiny_model.audio_config.num_frames)
+
+
+def test_audio_embedding_is_refreshed_at_its_own_rate(qtbot, start_worker, tiny_model):
+    asked = []
+    worker = start_worker(lambda t, n: asked.append(t) or tone(t, n), tiny_model)
+    for i, t in enumerate([0.0, 0.1, 0.2, 0.3, 0.35, 0.6]):
+        with qtbot.waitSignal(worker.result, timeout=15000):
+            worker.submit(frame(i, t))
+    assert asked == [0.0, 0.3, 0.6]  # a new snapshot every 0.25 s of frame time
+
+
+def test_no_sound_no_heatmap(qtbot, start_worker, tiny_model):
+    worker = start_worker(lambda t, n: None, tiny_model)
+    results = []
+    worker.result.connect(lambda *args: results.append(args))
+    worker.submit(frame(0))
+    qtbot.wait(500)
+    assert results == []
+
+
+def test_errors_become_a_signal_and_the_worker_goes_on(qtbot, start_worker, tiny_model):
+    calls = []
+
+    def flaky(t, n):
+        calls.append(t)
+        if len(calls) == 1:
+            raise RuntimeError("sound card exploded")
+        return tone(t, n)
+
+    worker = start_worker(flaky, tiny_model)
+    with qtbot.waitSignal(worker.error, timeout=15000) as error:
+        worker.submit(frame(0))
+    assert "sound card exploded" in error.args[0]
+    with qtbot.waitSignal(worker.result, timeout=15000):
+        worker.submit(frame(1))
+    assert worker.isRunning()
+
+
+def test_without_a_model_frames_are_dropped_quietly(qtbot, start_worker, tiny_model):
+    worker = start_worker()
+    results = []
+    worker.result.connect(lambda *args: results.append(args))
+    worker.submit(frame(0))
+    qtbot.wait(200)
+    assert results == []
+    worker.set_model(tiny_model)  # a model arriving later is used from the next frame
+    with qtbot.waitSignal(worker.result, timeout=15000):
+        worker.submit(frame(1))
+
+
+def test_stop_is_cooperative_and_prompt(start_worker):
+    worker = start_worker()
+    start = time.monotonic()
+    worker.stop()
+    assert worker.isFinished() and time.monotonic() - start < 2
+
+
+def test_choose_device():
+    assert choose_device("cpu") == ("cpu", None)
+    device, problem = choose_device("cuda")
+    assert device == ("cuda" if torch.cuda.is_available() else "cpu")
+    assert (problem is None) == torch.cuda.is_available()
+    assert choose_device("auto")[1] is None

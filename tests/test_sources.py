@@ -1,0 +1,152 @@
+"""Sources and the ring buffer, without Qt: the same classes the app uses for devices and files."""
+import time
+
+import numpy as np
+import pytest
+
+from ssl_desktop import sources
+from ssl_desktop.export import ClipWriter
+from ssl_desktop.ring_buffer import RingBuffer
+from ssl_desktop.sources import (SAMPLE_RATE, MicrophoneSource, PatternSource, Playlist, PlaylistAudioSource,
+                                 PlaylistFrameSource, SequentialFrames, SourceError, ToneSource)
+
+
+def write_clip(path, seconds=1.0, fps=25, sound=True):
+    """A test clip: the pattern camera's frames and, optionally, a 440 Hz tone."""
+    pattern = PatternSource(fps=1000)  # fast: no real-time pacing needed to draw frames
+    tone = (0.5 * np.sin(2 * np.pi * 440 * np.arange(int(seconds * SAMPLE_RATE)) / SAMPLE_RATE)).astype(np.float32)
+    writer = ClipWriter(path, fps, (320, 240), tone if sound else None)
+    for _ in range(int(seconds * fps)):
+        writer.write(pattern.read())
+    writer.close()
+    return path
+
+
+# --- ring buffer --------------------------------------------------------------------------------
+
+def test_ring_buffer_keeps_the_newest_samples_in_order_across_wraparound():
+    ring = RingBuffer(10)
+    assert np.array_equal(ring.snapshot(), np.zeros(10))
+    ring.write(np.arange(7))
+    assert np.array_equal(ring.snapshot(4), [3, 4, 5, 6])
+    ring.write(np.arange(7, 15))  # wraps around the end of the storage
+    assert np.array_equal(ring.snapshot(), np.arange(5, 15))
+    for start in range(15, 102, 3):  # many small writes, each crossing the end at some point
+        ring.write(np.arange(start, start + 3))
+    assert np.array_equal(ring.snapshot(), np.arange(92, 102))
+    assert ring.samples_written == 102
+
+
+def test_ring_buffer_long_write_keeps_only_the_tail():
+    ring = RingBuffer(5)
+    ring.write(np.arange(3))
+    ring.write(np.arange(100, 112))
+    assert np.array_equal(ring.snapshot(), np.arange(107, 112))
+    ring.clear()
+    assert np.array_equal(ring.snapshot(), np.zeros(5)) and ring.samples_written == 0
+
+
+# --- test sources -------------------------------------------------------------------------------
+
+def test_pattern_source_delivers_moving_frames_at_its_rate():
+    source = PatternSource(size=(160, 120), fps=50, frames=10)
+    source.open()
+    start = time.monotonic()
+    frames = [source.read() for _ in range(10)]
+    elapsed = time.monotonic() - start
+    assert source.read() is None  # ended
+    assert all(f.shape == (120, 160, 3) and f.dtype == np.uint8 for f in frames)
+    assert not np.array_equal(frames[0], frames[5])
+    assert elapsed >= 9 / 50 - 0.02
+
+
+def test_tone_source_writes_into_the_ring_buffer_in_real_time():
+    ring = RingBuffer(SAMPLE_RATE)
+    tone = ToneSource()
+    tone.start(ring)
+    time.sleep(0.3)
+    tone.stop()
+    written = ring.samples_written
+    assert 0.15 * SAMPLE_RATE < written < 0.6 * SAMPLE_RATE
+    assert np.abs(ring.snapshot(written)).max() > 0.1
+    time.sleep(0.05)
+    assert ring.samples_written == written  # stopped means stopped
+
+
+# --- files --------------------------------------------------------------------------------------
+
+def test_playlist_sources_stay_in_step_and_loop(tmp_path):
+    clip = write_clip(tmp_path / "tone.mp4", seconds=1.0)
+    playlist = Playlist([clip])
+    frames, sound = PlaylistFrameSource(playlist, fps=25), PlaylistAudioSource(playlist)
+    ring = RingBuffer(3 * SAMPLE_RATE)
+    frames.open()
+    sound.start(ring)
+    try:
+        images = [frames.read() for _ in range(30)]  # 1.2 s: past the end of the 1 s clip
+        position = playlist.position()
+        time.sleep(0.05)
+        written = ring.samples_written
+    finally:
+        sound.stop()
+        frames.close()
+    assert playlist.duration == pytest.approx(1.0, abs=0.05)
+    assert all(image.shape == (240, 320, 3) for image in images)
+    assert np.array_equal(images[0], images[25]) or np.abs(images[0].astype(int) - images[25]).mean() < 3
+    assert abs(written / SAMPLE_RATE - position) < 0.15  # the sound advanced with the picture
+    assert np.abs(ring.snapshot(written)[-SAMPLE_RATE // 2:]).max() > 0.2  # the clip's tone, looped
+
+
+def test_sequential_frames_go_forward_and_back(tmp_path):
+    clip = write_clip(tmp_path / "clip.mp4", seconds=1.0)
+    frames = SequentialFrames(clip)
+    t1, a = frames.frame_at(0.5)
+    t2, _ = frames.frame_at(0.9)
+    t3, b = frames.frame_at(0.5)  # back in time
+    frames.close()
+    assert t1 == pytest.approx(0.48, abs=0.05) and t2 > t1 and t3 == t1
+    assert np.array_equal(a, b)
+
+
+def test_unreadable_files_raise_a_source_error(tmp_path):
+    broken = tmp_path / "broken.mp4"
+    broken.write_bytes(b"not a video at all" * 100)
+    with pytest.raises(SourceError, match="broken.mp4"):
+        Playlist([broken]).load()
+
+
+# --- devices ------------------------------------------------------------------------------------
+
+def test_missing_portaudio_says_what_to_install(monkeypatch):
+    def no_portaudio():
+        raise SourceError(f"no sound devices: the PortAudio library is missing; {sources.PORTAUDIO_HINT}")
+
+    monkeypatch.setattr(sources, "import_sounddevice", no_portaudio)
+    with pytest.raises(SourceError, match="sudo apt-get install libportaudio2"):
+        MicrophoneSource().start(RingBuffer(10))
+    assert not sources.has_output_device()
+
+
+def test_portaudio_oserror_becomes_a_source_error(monkeypatch):
+    import builtins
+
+    real_import = builtins.__import__
+
+    def failing_import(name, *args, **kwargs):
+        if name == "sounddevice":
+            raise OSError("PortAudio library not found")
+        return real_import(name, *args, **kwargs)
+
+    monkeypatch.setattr(builtins, "__import__", failing_import)
+    with pytest.raises(SourceError, match="libportaudio2"):
+        sources.import_sounddevice()
+
+
+def test_device_lists_are_lists():
+    assert isinstance(sources.list_cameras(), list)
+    try:
+        microphones = sources.list_microphones()
+    except SourceError as exc:
+        assert "libportaudio2" in str(exc)
+    else:
+        assert all(isinstance(m.name, str) for m in microphones)
