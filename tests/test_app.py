@@ -1,0 +1,308 @@
+"""The main window, driven headless through the same source classes the app uses for its devices."""
+import threading
+
+import numpy as np
+import pytest
+import torch
+from PySide6.QtCore import QMimeData, QPointF, Qt, QThread, QUrl
+from PySide6.QtGui import QDragEnterEvent, QDropEvent
+
+from model import ModelConfig, SSLModel, save_model
+from model.synth import generate
+from model.video_io import decode_audio_track, probe, read_frame
+from ssl_desktop import app as app_module
+from ssl_desktop import main_window as main_window_module
+from ssl_desktop import sources
+from ssl_desktop.main_window import MainWindow
+from ssl_desktop.sources import Device, PatternSource, SourceError, ToneSource
+from test_sources import write_clip
+
+WAIT_MS = 20000
+
+
+@pytest.fixture(scope="session")
+def checkpoint(tmp_path_factory):
+    """A random-weight model saved as the app's checkpoint format."""
+    torch.manual_seed(0)
+    path = tmp_path_factory.mktemp("model") / "random.safetensors"
+    save_model(path, SSLModel(ModelConfig()).eval())
+    return path
+
+
+@pytest.fixture(scope="session")
+def clips(tmp_path_factory):
+    """Two generated clips (H.264 + AAC), a clip without sound and a corrupt file."""
+    root = tmp_path_factory.mktemp("clips")
+    generate(root / "synth", clips=2, seed=5, split="all", size=(320, 240))
+    broken = root / "broken.mp4"
+    broken.write_bytes(b"\x00\x00\x00\x18ftypmp42" + bytes(range(256)) * 40)
+    return {
+        "synth": sorted((root / "synth" / "videos").glob("*.mp4")),
+        "silent": write_clip(root / "silent.mp4", seconds=1.0, sound=False),
+        "broken": broken,
+    }
+
+
+def python_threads():
+    """Live Python threads other than Qt's (those are checked as QThreads)."""
+    return {t for t in threading.enumerate() if t.is_alive() and not isinstance(t, threading._DummyThread)}
+
+
+@pytest.fixture
+def make_window(qtbot, checkpoint):
+    """Factory of main windows with the random model; each is closed and checked for leftovers after the test."""
+    before = python_threads()
+    windows = []
+
+    def make(load_model=True):
+        window = MainWindow("cpu")
+        qtbot.addWidget(window)
+        window.resize(1000, 700)
+        window.show()
+        if load_model:
+            assert window.load_checkpoint(checkpoint)
+        windows.append(window)
+        return window
+
+    yield make
+    for window in windows:
+        window.close()
+        assert not [t for t in window.findChildren(QThread) if t.isRunning()]
+    qtbot.waitUntil(lambda: python_threads() <= before, timeout=5000)
+
+
+def start_test_devices(window):
+    """A test camera and a test microphone, through the path the real devices take."""
+    window.start_sources(PatternSource(size=(320, 240), fps=25), ToneSource(), "camera")
+
+
+def wait_for_heatmaps(qtbot, view, count=2):
+    start = view.heatmaps_shown
+    qtbot.waitUntil(lambda: view.heatmaps_shown >= start + count, timeout=WAIT_MS)
+
+
+def drop(window, paths):
+    mime = QMimeData()
+    mime.setUrls([QUrl.fromLocalFile(str(p)) for p in paths])
+    position = QPointF(window.width() / 2, window.height() / 2)
+    enter = QDragEnterEvent(position.toPoint(), Qt.DropAction.CopyAction, mime, Qt.MouseButton.LeftButton,
+                            Qt.KeyboardModifier.NoModifier)
+    window.dragEnterEvent(enter)
+    assert enter.isAccepted()
+    window.dropEvent(QDropEvent(position, Qt.DropAction.CopyAction, mime, Qt.MouseButton.LeftButton,
+                                Qt.KeyboardModifier.NoModifier))
+
+
+# --- live ---------------------------------------------------------------------------------------
+
+def test_live_overlay_is_a_non_uniform_heatmap_over_the_image(qtbot, make_window):
+    window = make_window()
+    start_test_devices(window)
+    view = window.live_view
+    wait_for_heatmaps(qtbot, view)
+    assert view.heatmap.shape == view.frame.shape[:2]
+    assert view.heatmap.std() > 0.01 and view.heatmap.max() == pytest.approx(1.0)
+    assert view.heat_item.isVisible() and view.heat_item.opacity() > 0
+    assert view.heat_item.mapRectToParent(view.heat_item.boundingRect()) == \
+        view.video_item.mapRectToParent(view.video_item.boundingRect())
+    shown = view.composite()
+    assert shown.shape == view.frame.shape and np.abs(shown.astype(int) - view.frame).mean() > 1
+    assert window.messages.keys() == []
+    view.overlay_box.setChecked(False)  # overlay off: the picture as captured
+    assert not view.heat_item.isVisible() and np.array_equal(view.composite(), view.frame)
+    assert "heatmap" in view.stats_label.text() and "latency" in view.stats_label.text()
+
+
+def test_demo_source_plays_the_bundled_clips_with_their_sound(qtbot, make_window):
+    window = make_window()
+    window.start_source("demo")
+    wait_for_heatmaps(qtbot, window.live_view)
+    assert window.live_view.frame.shape == (240, 320, 3)
+    assert np.abs(window.pipeline.ring.snapshot(8000)).max() > 0.01
+    assert "6 clips" in window.source_label.text()
+
+
+def test_without_a_camera_the_demo_runs_and_says_why(qtbot, make_window, monkeypatch):
+    monkeypatch.setattr(main_window_module, "list_cameras", lambda: [])
+    window = make_window()
+    window.start_source("camera")
+    assert "no camera found" in window.messages.text("source")
+    wait_for_heatmaps(qtbot, window.live_view, 1)
+
+
+def test_a_camera_that_cannot_be_opened_falls_back_to_the_demo(qtbot, make_window, monkeypatch):
+    monkeypatch.setattr(main_window_module, "list_cameras", lambda: [Device(99, "camera 99")])
+    window = make_window()
+    window.start_source("camera")
+    qtbot.waitUntil(lambda: "camera 99 cannot be opened" in window.messages.text("source"), timeout=WAIT_MS)
+    assert window.live_source_kind == "demo"
+    wait_for_heatmaps(qtbot, window.live_view, 1)
+
+
+def test_without_a_microphone_the_picture_goes_on_and_the_window_says_so(qtbot, make_window, monkeypatch):
+    def no_portaudio():
+        raise SourceError(f"no sound devices: the PortAudio library is missing; {sources.PORTAUDIO_HINT}")
+
+    monkeypatch.setattr(sources, "import_sounddevice", no_portaudio)
+    window = make_window()
+    window.start_sources(PatternSource(), sources.MicrophoneSource(), "camera")
+    assert "libportaudio2" in window.messages.text("sound")
+    assert "the heatmap needs sound" in window.messages.text("sound")
+    qtbot.waitUntil(lambda: window.live_view.frames_shown >= 3, timeout=WAIT_MS)
+
+
+def test_a_checkpoint_that_does_not_load_gives_a_message_and_the_app_goes_on(qtbot, make_window, tmp_path,
+                                                                           checkpoint):
+    bad = tmp_path / "bad.safetensors"
+    bad.write_bytes(b"this is not a checkpoint")
+    window = make_window(load_model=False)
+    assert not window.load_checkpoint(bad)
+    assert window.messages.text("model").startswith("no model loaded:") and "bad.safetensors" in \
+        window.messages.text("model")
+    start_test_devices(window)
+    qtbot.waitUntil(lambda: window.live_view.frames_shown >= 3, timeout=WAIT_MS)
+    assert window.load_checkpoint(checkpoint)  # a good one afterwards replaces the message
+    assert window.messages.text("model") == ""
+    assert not window.load_checkpoint(tmp_path / "missing.safetensors")
+    assert "still using random.safetensors" in window.messages.text("model")
+    wait_for_heatmaps(qtbot, window.live_view, 1)
+
+
+def test_a_published_checkpoint_in_the_wrong_format_is_refused(make_window, tmp_path):
+    window = make_window(load_model=False)
+    junk = tmp_path / "junk.pth.tar"
+    junk.write_bytes(b"not a pickle")
+    assert not window.load_checkpoint(junk, "ssl-align")
+    assert "junk.pth.tar" in window.messages.text("model")
+
+
+# --- inspector ----------------------------------------------------------------------------------
+
+def test_dropping_a_clip_opens_it_in_the_inspector_with_heatmaps(qtbot, make_window, clips):
+    window = make_window()
+    start_test_devices(window)
+    drop(window, clips["synth"])
+    assert window.tabs.currentWidget() is window.inspector
+    assert window.inspector.files == clips["synth"]
+    view = window.inspector.view
+    wait_for_heatmaps(qtbot, view, 1)
+    assert view.frame.shape == (240, 320, 3) and view.heatmap.shape == (240, 320)
+    assert view.heatmap.std() > 0.01
+    assert not window.pipeline.inference_enabled  # one model at work at a time
+    assert set(window.messages.keys()) <= {"speaker"}  # "no sound output device" on machines without one
+
+
+def test_inspector_plays_steps_and_seeks(qtbot, make_window, clips):
+    window = make_window()
+    window.open_paths(clips["synth"][:1])
+    inspector = window.inspector
+    qtbot.waitUntil(lambda: inspector.view.frame is not None, timeout=WAIT_MS)
+    inspector.seek(2.0)
+    qtbot.waitUntil(lambda: inspector.timeline.value() == 2000, timeout=WAIT_MS)
+    expected = read_frame(clips["synth"][0], 2.0)
+    assert np.abs(inspector.view.frame.astype(int) - expected).mean() < 1
+    inspector.step(1)
+    qtbot.waitUntil(lambda: inspector.timeline.value() == 2040, timeout=WAIT_MS)
+    inspector.play()
+    qtbot.waitUntil(lambda: inspector.timeline.value() >= 2400, timeout=WAIT_MS)
+    assert inspector.playing
+    inspector.pause()
+    assert "speaker" in window.messages.keys() or inspector.speaker is not None  # silent, or playing sound
+    window.tabs.setCurrentWidget(window.live_view)  # leaving the inspector pauses it
+    assert not inspector.playing and window.pipeline.inference_enabled
+
+
+def test_a_corrupt_file_gives_a_message_and_frames_keep_coming(qtbot, make_window, clips):
+    window = make_window()
+    start_test_devices(window)
+    wait_for_heatmaps(qtbot, window.live_view, 1)
+    drop(window, [clips["broken"]])
+    assert "cannot open broken.mp4" in window.messages.text("file")
+    assert window.tabs.currentWidget() is window.live_view
+    wait_for_heatmaps(qtbot, window.live_view, 2)
+
+
+def test_a_file_without_sound_shows_its_video_and_says_the_map_needs_sound(qtbot, make_window, clips):
+    window = make_window()
+    window.open_paths([clips["silent"]])
+    view = window.inspector.view
+    qtbot.waitUntil(lambda: view.frame is not None, timeout=WAIT_MS)
+    assert view.frame.shape == (240, 320, 3)
+    assert "no sound track" in window.messages.text("inspector-audio")
+    assert "needs sound" in window.messages.text("inspector-audio")
+    window.inspector.play()
+    qtbot.waitUntil(lambda: view.frames_shown >= 5, timeout=WAIT_MS)
+    assert view.heatmaps_shown == 0
+    window.open_paths(clips["synth"][:1])  # a file with sound clears the message
+    assert window.messages.text("inspector-audio") == ""
+
+
+# --- exports ------------------------------------------------------------------------------------
+
+def test_export_frame_and_clip(qtbot, make_window, tmp_path):
+    clip = write_clip(tmp_path / "tone.mp4", seconds=1.0)
+    window = make_window()
+    window.open_paths([clip])
+    wait_for_heatmaps(qtbot, window.inspector.view, 1)
+    png = tmp_path / "frame.png"
+    assert window.export_frame(png) and png.stat().st_size > 1000
+    target = tmp_path / "annotated.mp4"
+    assert window.export_clip(target)
+    qtbot.waitUntil(lambda: window.export_worker is None, timeout=120000)
+    assert "exported" in window.messages.text("export")
+    info = probe(target)
+    assert info.has_audio and (info.width, info.height) == (320, 240)
+    assert info.duration == pytest.approx(1.0, abs=0.1)
+    assert np.abs(read_frame(target, 0.5).astype(int) - read_frame(clip, 0.5)).mean() > 2  # heatmaps laid over
+    sound = decode_audio_track(target)
+    assert np.abs(sound).max() > 0.2  # the original sound came along
+
+
+def test_cancelled_clip_export_leaves_no_file(qtbot, make_window, clips, tmp_path):
+    window = make_window()
+    window.open_paths(clips["synth"][:1])
+    target = tmp_path / "cancelled.mp4"
+    assert window.export_clip(target)
+    window.export_cancel.click()
+    qtbot.waitUntil(lambda: window.export_worker is None, timeout=60000)
+    assert window.messages.text("export") == "export cancelled"
+    assert list(tmp_path.iterdir()) == []
+
+
+# --- start and stop -----------------------------------------------------------------------------
+
+def test_closing_stops_every_thread_and_releases_the_devices(qtbot, make_window, clips):
+    before = python_threads()
+    window = make_window()
+    start_test_devices(window)
+    window.open_paths(clips["synth"][:1])
+    window.inspector.play()
+    window.tabs.setCurrentWidget(window.live_view)
+    wait_for_heatmaps(qtbot, window.live_view, 1)
+    microphone = window.pipeline.audio_source
+    threads = window.findChildren(QThread)
+    assert len([t for t in threads if t.isRunning()]) >= 4  # capture, two inference workers, player
+    window.close()
+    assert not [t for t in threads if t.isRunning()]
+    assert window.pipeline.capture is None and window.pipeline.audio_source is None
+    assert microphone._thread is None  # the test microphone's feeding thread was joined
+    assert python_threads() <= before
+
+
+def test_snapshot_renders_frames_saves_the_window_and_exits_0(qtbot, checkpoint, tmp_path):
+    before = python_threads()
+    out = tmp_path / "shot.png"
+    code = app_module.main(["--checkpoint", str(checkpoint), "--source", "demo", "--snapshot", str(out),
+                            "--after", "3", "--size", "800x500", "--device", "cpu"])
+    assert code == 0 and out.stat().st_size > 10000
+    from PySide6.QtGui import QImage
+    image = QImage(str(out))
+    assert (image.width(), image.height()) == (800, 500)
+    qtbot.waitUntil(lambda: python_threads() <= before, timeout=5000)
+
+
+def test_snapshot_without_a_model_still_renders(qtbot, tmp_path):
+    out = tmp_path / "shot.png"
+    code = app_module.main(["--checkpoint", str(tmp_path / "none.safetensors"), "--source", "demo",
+                            "--snapshot", str(out), "--after", "3", "--size", "640x400"])
+    assert code == 0 and out.is_file()
