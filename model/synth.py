@@ -1,0 +1,220 @@
+"""ssl-synth: a procedural audio-visual sound-source localization benchmark.
+
+Writes ``OUT_DIR/videos/<id>.mp4`` (H.264 + AAC, 25 fps, 4 s) and ``OUT_DIR/annotations.json`` in
+the VGG-SS layout (boxes of the sounding objects at t = 2.0 s, normalised). With ``--sources 2``
+it also writes one wav per sounding object, the middle frame at 224x224 and
+``OUT_DIR/is3_annotations.json`` in the IS3 layout (boxes in pixels of the 224x224 frame, plus
+each entry's class name).
+Every clip is drawn from ``numpy.random.default_rng([seed, index])``: same seed, same data.
+
+    ssl-synth OUT_DIR --clips N --seed S [--split heard|unheard|all] [--sources 1|2]
+              [--size WxH] [--workers K]
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import multiprocessing
+import sys
+import time
+import wave
+from dataclasses import dataclass
+from functools import partial
+from pathlib import Path
+
+import av
+import cv2
+import numpy as np
+
+from .synth_audio import ClipAudio, make_audio, resample
+from .synth_classes import CLASSES, HEARD_CLASSES, SPEC_BY_NAME, UNHEARD_CLASSES
+from .synth_scene import Scene, sample_scene
+
+__all__ = ["CLASSES", "HEARD_CLASSES", "UNHEARD_CLASSES", "SynthConfig", "generate", "main",
+           "make_clip"]
+
+FPS = 25
+SECONDS = 4.0
+N_FRAMES = int(FPS * SECONDS)
+MID_FRAME = N_FRAMES // 2  # pts time 2.0 s: the frame the boxes describe
+SAMPLE_RATES = (44100, 48000)
+STEREO_SHARE = 0.4  # share of clips with a stereo track
+WAV_RATE = 16000
+IS3_SIZE = 224
+SPLITS = {"all": CLASSES, "heard": HEARD_CLASSES, "unheard": UNHEARD_CLASSES}
+
+
+@dataclass
+class SynthConfig:
+    """What to generate; mirrors the command-line options."""
+
+    out_dir: str
+    clips: int = 100
+    seed: int = 0
+    split: str = "all"
+    sources: int = 1
+    size: tuple[int, int] = (320, 240)
+    workers: int = 1
+
+    def __post_init__(self):
+        self.size = tuple(int(v) for v in self.size)
+        if self.split not in SPLITS:
+            raise ValueError(f"split must be one of {sorted(SPLITS)}, got {self.split!r}")
+        if self.sources not in (1, 2):
+            raise ValueError(f"sources must be 1 or 2, got {self.sources}")
+        if len(self.size) != 2 or min(self.size) < 64 or any(v % 2 for v in self.size):
+            raise ValueError(f"size must be two even numbers >= 64, got {self.size}")
+        if self.clips < 0 or self.workers < 1:
+            raise ValueError("clips must be >= 0 and workers >= 1")
+
+    @classmethod
+    def from_argv(cls, argv=None) -> SynthConfig:
+        """Parse the ``ssl-synth`` command line."""
+        parser = argparse.ArgumentParser(prog="ssl-synth", description=__doc__.split("\n\n")[0])
+        parser.add_argument("out_dir")
+        parser.add_argument("--clips", type=int, default=cls.clips)
+        parser.add_argument("--seed", type=int, default=cls.seed)
+        parser.add_argument("--split", choices=sorted(SPLITS), default=cls.split)
+        parser.add_argument("--sources", type=int, choices=(1, 2), default=cls.sources)
+        parser.add_argument("--size", default="x".join(map(str, cls.size)), help="WxH, e.g. 320x240")
+        parser.add_argument("--workers", type=int, default=cls.workers)
+        args = parser.parse_args(argv)
+        try:
+            size = tuple(int(v) for v in args.size.lower().split("x"))
+            return cls(args.out_dir, args.clips, args.seed, args.split, args.sources, size, args.workers)
+        except ValueError as error:
+            parser.error(str(error))
+
+    @property
+    def classes(self) -> list[str]:
+        """The class names this split draws from."""
+        return SPLITS[self.split]
+
+
+@dataclass
+class Clip:
+    """One generated clip, before it is written."""
+
+    id: str
+    classes: list[str]  # the sounding classes, in the order of their boxes and stems
+    scene: Scene
+    audio: ClipAudio
+
+
+def clip_id(seed: int, index: int) -> str:
+    return f"s{seed}_{index:05d}"
+
+
+def make_clip(config: SynthConfig, index: int) -> Clip:
+    """Draw clip ``index`` of ``config``: depends only on (seed, index, split, sources, size)."""
+    rng = np.random.default_rng([config.seed, index])
+    pool = config.classes
+    n_distractors = int(rng.integers(0, min(3, len(pool) - config.sources) + 1))
+    names = [str(n) for n in rng.choice(pool, size=config.sources + n_distractors, replace=False)]
+    specs = [SPEC_BY_NAME[n] for n in names]
+    scene = sample_scene(rng, specs[:config.sources], specs[config.sources:], config.size,
+                         N_FRAMES, FPS, MID_FRAME)
+    boxes = [obj.box(MID_FRAME) for obj in scene.sounding]
+    pans = [(x1 + x2) / config.size[0] - 1 for x1, _, x2, _ in boxes]  # -1 left .. 1 right
+    sample_rate = int(rng.choice(SAMPLE_RATES))
+    channels = 2 if rng.random() < STEREO_SHARE else 1
+    sounds = [spec.sound for spec in specs[:config.sources]]
+    audio = make_audio(rng, sounds, pans, sample_rate, channels, SECONDS)
+    return Clip(clip_id(config.seed, index), names[:config.sources], scene, audio)
+
+
+def write_mp4(path: Path, scene: Scene, audio: ClipAudio) -> None:
+    """Encode the scene (libx264, yuv420p) and the audio mix (AAC), interleaved frame by frame."""
+    height, width = scene.background.shape[:2]
+    layout = "stereo" if audio.mix.shape[0] == 2 else "mono"
+    per_frame = audio.sample_rate // FPS
+    with av.open(str(path), "w") as container:
+        video = container.add_stream("libx264", rate=FPS, options={"preset": "veryfast", "crf": "20"})
+        video.width, video.height, video.pix_fmt = width, height, "yuv420p"
+        sound = container.add_stream("aac", rate=audio.sample_rate, layout=layout)
+        for i in range(N_FRAMES):
+            frame = av.VideoFrame.from_ndarray(scene.render(i), format="rgb24")
+            frame.pts = i
+            container.mux(video.encode(frame))
+            chunk = np.ascontiguousarray(audio.mix[:, i * per_frame:(i + 1) * per_frame])
+            samples = av.AudioFrame.from_ndarray(chunk, format="fltp", layout=layout)
+            samples.sample_rate, samples.pts = audio.sample_rate, i * per_frame
+            container.mux(sound.encode(samples))
+        container.mux(video.encode())
+        container.mux(sound.encode())
+
+
+def write_wav(path: Path, samples: np.ndarray, sample_rate: int) -> None:
+    """16-bit PCM mono wav."""
+    pcm = (np.clip(samples, -1.0, 1.0) * 32767).astype("<i2")
+    with wave.open(str(path), "wb") as out:
+        out.setnchannels(1)
+        out.setsampwidth(2)
+        out.setframerate(sample_rate)
+        out.writeframes(pcm.tobytes())
+
+
+def write_clip(config: SynthConfig, index: int) -> tuple[dict, list[dict]]:
+    """Generate and write clip ``index``; returns its VGG-SS annotation and its IS3 entries."""
+    clip = make_clip(config, index)
+    out = Path(config.out_dir)
+    width, height = config.size
+    boxes = [obj.box(MID_FRAME) for obj in clip.scene.sounding]
+    write_mp4(out / "videos" / f"{clip.id}.mp4", clip.scene, clip.audio)
+    annotation = {"file": clip.id, "class": " + ".join(clip.classes),
+                  "bbox": [[round(x1 / width, 6), round(y1 / height, 6), round(x2 / width, 6),
+                            round(y2 / height, 6)] for x1, y1, x2, y2 in boxes]}
+    if config.sources == 1:
+        return annotation, []
+    image = f"frames/{clip.id}.jpg"
+    small = cv2.resize(clip.scene.render(MID_FRAME), (IS3_SIZE, IS3_SIZE), interpolation=cv2.INTER_AREA)
+    cv2.imwrite(str(out / image), cv2.cvtColor(small, cv2.COLOR_RGB2BGR), [cv2.IMWRITE_JPEG_QUALITY, 95])
+    entries = []
+    for k, ((x1, y1, x2, y2), stem, name) in enumerate(zip(boxes, clip.audio.stems, clip.classes)):
+        audio = f"audio/{clip.id}_{k}.wav"
+        write_wav(out / audio, resample(stem, clip.audio.sample_rate, WAV_RATE), WAV_RATE)
+        sx, sy = IS3_SIZE / width, IS3_SIZE / height
+        gt_box = [float(np.floor(x1 * sx)), float(np.floor(y1 * sy)),
+                  float(np.ceil(x2 * sx)), float(np.ceil(y2 * sy))]
+        entries.append({"image": image, "audio": audio, "gt_box": gt_box, "class": name})
+    return annotation, entries
+
+
+def run(config: SynthConfig) -> list[dict]:
+    """Generate every clip of ``config`` (in parallel with ``workers``) and write the json files."""
+    out = Path(config.out_dir)
+    folders = ["videos"] + (["audio", "frames"] if config.sources == 2 else [])
+    for folder in folders:
+        (out / folder).mkdir(parents=True, exist_ok=True)
+    job = partial(write_clip, config)
+    if config.workers > 1 and config.clips > 1:
+        with multiprocessing.Pool(min(config.workers, config.clips)) as pool:
+            results = pool.map(job, range(config.clips), chunksize=1)
+    else:
+        results = [job(i) for i in range(config.clips)]
+    annotations = [annotation for annotation, _ in results]
+    (out / "annotations.json").write_text(json.dumps(annotations) + "\n")
+    if config.sources == 2:
+        entries = [entry for _, clip_entries in results for entry in clip_entries]
+        (out / "is3_annotations.json").write_text(json.dumps(entries) + "\n")
+    return annotations
+
+
+def generate(out_dir, clips: int, seed: int, split: str = "all", sources: int = 1,
+             size: tuple[int, int] = (320, 240), workers: int = 1) -> list[dict]:
+    """Generate a benchmark into ``out_dir``; returns the annotations written to annotations.json."""
+    return run(SynthConfig(str(out_dir), clips, seed, split, sources, tuple(size), workers))
+
+
+def main(argv=None) -> int:
+    config = SynthConfig.from_argv(argv)
+    start = time.perf_counter()
+    annotations = run(config)
+    seconds = time.perf_counter() - start
+    print(f"wrote {len(annotations)} clips ({config.split}, {config.sources} source(s)) to "
+          f"{config.out_dir} in {seconds:.1f} s")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
