@@ -13,7 +13,7 @@ from pathlib import Path
 from PySide6.QtCore import QTimer
 from PySide6.QtWidgets import QApplication
 
-from .inference_worker import choose_device
+from .heatmaps import choose_device
 from .main_window import RESOURCES, MainWindow
 
 BUNDLED_CHECKPOINT = RESOURCES / "model.safetensors"
@@ -30,6 +30,8 @@ def parse_args(argv=None) -> argparse.Namespace:
                         help="where the model runs (auto: CUDA when present)")
     parser.add_argument("--open", nargs="*", type=Path, default=[], metavar="VIDEO",
                         help="video files to open in the inspector")
+    parser.add_argument("--gallery", type=Path, metavar="FOLDER",
+                        help="index this folder of clips for the retrieval panel (File > Build gallery)")
     parser.add_argument("--snapshot", type=Path, metavar="OUT.png",
                         help="save a screenshot of the window after --after processed frames, then exit")
     parser.add_argument("--after", type=int, default=10, metavar="N",
@@ -39,7 +41,7 @@ def parse_args(argv=None) -> argparse.Namespace:
 
 
 class Snapshot:
-    """Saves the window once ``after`` frames were processed, then ends the event loop."""
+    """Saves the window once ``after`` frames were processed (and a gallery indexed), then ends the event loop."""
 
     def __init__(self, window: MainWindow, path: Path, after: int, app: QApplication):
         self.window, self.path, self.after, self.app = window, path, after, app
@@ -54,8 +56,14 @@ class Snapshot:
         view = self.window.current_view()
         return view.heatmaps_shown if self.window.model else view.frames_shown
 
+    def gallery_done(self) -> bool:
+        """No gallery is being indexed, and a gallery (if any) already shows its matches."""
+        retrieval = self.window.retrieval
+        return not retrieval.worker.is_busy() and (
+            retrieval.gallery is None or self.window.retrieval_panel.image_row.count() > 0)
+
     def check(self) -> None:
-        if self.frames_done() >= self.after:
+        if self.frames_done() >= self.after and self.gallery_done():
             self.save(0)
 
     def give_up(self) -> None:
@@ -84,6 +92,8 @@ def main(argv=None) -> int:
         window.messages.show_message("device", device_problem, "warning")
     window.load_checkpoint(args.checkpoint)
     window.start_source(args.source)
+    if args.gallery:
+        window.retrieval.build(args.gallery)
     if args.open:
         window.open_paths(args.open)
         window.inspector.play()

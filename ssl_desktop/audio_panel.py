@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import numpy as np
 import pyqtgraph as pg
-from PySide6.QtCore import QSize, Qt
+from PySide6.QtCore import QRectF, QSize, Qt
 from PySide6.QtWidgets import QHBoxLayout, QLabel, QProgressBar, QVBoxLayout, QWidget
 
 METER_FLOOR_DB = -60.0
@@ -22,11 +22,14 @@ class AudioPanel(QWidget):
         self.waveform_plot.setLabel("left", "sound")
         self.waveform_plot.setMinimumHeight(120)
         self.waveform_curve = self.waveform_plot.plot(pen=pg.mkPen("#7fd4ff", width=1))
+        self.cursor = pg.InfiniteLine(angle=90, pen=pg.mkPen("#ffcc33", width=2))
+        self.cursor.setVisible(False)
+        self.waveform_plot.addItem(self.cursor)
 
         self.spectrogram_plot = pg.PlotWidget()
         self.spectrogram_plot.setMouseEnabled(False, False)
         self.spectrogram_plot.hideButtons()
-        self.spectrogram_plot.setLabel("left", "frequency bin")
+        self.spectrogram_plot.setLabel("left", "frequency", units="Hz")
         self.spectrogram_plot.setLabel("bottom", "spectrogram frame: what the model hears")
         self.spectrogram_plot.setMinimumHeight(120)
         self.spectrogram_item = pg.ImageItem()
@@ -55,8 +58,12 @@ class AudioPanel(QWidget):
     def sizeHint(self) -> QSize:
         return QSize(900, 190)
 
-    def show_waveform(self, samples: np.ndarray, sample_rate: int, start: float) -> None:
-        """Plot ``samples`` with the first at time ``start`` (s) and show the newest ones' peak level."""
+    def show_waveform(self, samples: np.ndarray, sample_rate: int, start: float, cursor: float | None = None) -> None:
+        """Plot ``samples`` with the first at time ``start`` (s) and a line at time ``cursor``; the meter
+        shows the peak level just before the cursor (None: no line, the newest samples)."""
+        self.cursor.setVisible(cursor is not None)
+        if cursor is not None:
+            self.cursor.setValue(cursor)
         bin_size = max(len(samples) // WAVEFORM_BINS, 1)
         usable = len(samples) // bin_size * bin_size
         bins = samples[:usable].reshape(-1, bin_size)
@@ -65,18 +72,21 @@ class AudioPanel(QWidget):
         self.waveform_curve.setData(times, envelope)
         if len(samples):
             self.waveform_plot.setXRange(start, start + len(samples) / sample_rate, padding=0)
-        recent = samples[-int(METER_WINDOW_S * sample_rate):]
+        now = len(samples) if cursor is None else int(np.clip((cursor - start) * sample_rate, 0, len(samples)))
+        recent = samples[max(now - int(METER_WINDOW_S * sample_rate), 0):now]
         peak = float(np.abs(recent).max()) if len(recent) else 0.0
         db = 20 * np.log10(peak) if peak > 0 else -np.inf
         self.meter.setValue(int(max(db, METER_FLOOR_DB)))
         self.level_label.setText(f"{db:.0f} dB" if db > METER_FLOOR_DB else "–∞ dB")
 
-    def show_spectrogram(self, spec: np.ndarray) -> None:
+    def show_spectrogram(self, spec: np.ndarray, sample_rate: int) -> None:
         """The (frequency, time) log spectrogram the audio encoder was given."""
         self.spectrogram_item.setImage(spec, autoLevels=True)
+        self.spectrogram_item.setRect(QRectF(0, 0, spec.shape[1], sample_rate / 2))
 
     def clear(self) -> None:
         self.waveform_curve.setData([], [])
+        self.cursor.setVisible(False)
         self.spectrogram_item.clear()
         self.meter.setValue(int(METER_FLOOR_DB))
         self.level_label.setText("–∞ dB")

@@ -20,7 +20,7 @@ from PySide6.QtCore import QThread, Signal
 from model import video_io
 from model.video_io import VideoReadError
 
-from .inference_worker import audio_embedding, frame_heatmap
+from .heatmaps import audio_embedding, heatmap_of, visual_map
 from .overlay import blend
 from .player import audio_window
 from .sources import SAMPLE_RATE
@@ -111,7 +111,8 @@ def export_clip(model, device, source, target, lut: np.ndarray, opacity: float, 
                     window = audio_window(heard, t, model.audio_config.num_samples)
                     audio, _ = audio_embedding(model, window, device)
                     audio_t = t
-                writer.write(blend(frame, frame_heatmap(model, frame, audio, device), lut, opacity))
+                heatmap = heatmap_of(visual_map(model, frame, device), audio, frame.shape[:2])
+                writer.write(blend(frame, heatmap, lut, opacity))
                 if progress is not None:
                     progress(min(done, total), total)
         writer.close()

@@ -15,11 +15,11 @@ import numpy as np
 import torch
 from PySide6.QtCore import QThread, Signal
 
-from model import SSLModel, spectrogram, to_heatmap
-from model.sslmodel import cosine_map
-from model.transforms import preprocess_image
+from model import SSLModel
+from model.sslmodel import pool_visual_map
 
 from .capture import Frame
+from .heatmaps import audio_embedding, heatmap_of, visual_map
 
 
 class LatestSlot:
@@ -54,30 +54,6 @@ class LatestSlot:
             self._condition.notify_all()
 
 
-def audio_embedding(model: SSLModel, waveform: np.ndarray, device) -> tuple[torch.Tensor, np.ndarray]:
-    """16 kHz waveform -> (unit audio vector (1, D) on ``device``, the spectrogram the model sees (257, T))."""
-    spec = spectrogram(waveform, model.audio_config)  # (1, 257, T)
-    return model.encode_audio(spec[None].to(device)), spec[0].numpy()
-
-
-def frame_heatmap(model: SSLModel, image: np.ndarray, audio: torch.Tensor, device) -> np.ndarray:
-    """RGB frame (H, W, 3) and unit audio vector (1, D) -> heatmap (H, W) float32 in [0, 1]."""
-    visual = model.encode_image_map(preprocess_image(image, model.config.image_size)[None].to(device))
-    cos = cosine_map(visual, audio)  # (1, h, w)
-    return to_heatmap(cos[0], image.shape[:2]).cpu().numpy()
-
-
-def choose_device(requested: str) -> tuple[str, str | None]:
-    """'auto' | 'cpu' | 'cuda' -> (device to use, a message when the request cannot be met)."""
-    if requested == "cpu":
-        return "cpu", None
-    if torch.cuda.is_available():
-        return "cuda", None
-    if requested == "cuda":
-        return "cpu", "CUDA was requested but no CUDA GPU is available: running on the CPU"
-    return "cpu", None
-
-
 class InferenceWorker(QThread):
     """Computes the heatmap of the latest submitted frame with the sound around it.
 
@@ -88,6 +64,7 @@ class InferenceWorker(QThread):
 
     result = Signal(int, object, float)  # frame id, heatmap (H, W) float32 in [0, 1], latency in s
     spectrogram_ready = Signal(object)  # (257, T): what the model hears now
+    embeddings = Signal(object, object)  # unit audio vector (D,), unit global image vector (D,), CPU tensors
     error = Signal(str)
 
     def __init__(self, audio_window: Callable[[float, int], np.ndarray | None], device: str = "cpu",
@@ -101,6 +78,7 @@ class InferenceWorker(QThread):
         self._model: SSLModel | None = None
         self._model_lock = threading.Lock()
         self._model_changed = False
+        self._audio_override: torch.Tensor | None = None
 
     @property
     def frames_dropped(self) -> int:
@@ -112,12 +90,22 @@ class InferenceWorker(QThread):
             self._model = model
             self._model_changed = True
 
+    @property
+    def audio_override(self) -> torch.Tensor | None:
+        return self._audio_override
+
+    def set_audio_override(self, audio: torch.Tensor | None) -> None:
+        """Localize this unit audio vector (D,) instead of the sound around the frame (None: the sound)."""
+        with self._model_lock:
+            self._audio_override = audio
+            self._model_changed = True  # recompute the audio vector
+
     def submit(self, frame: Frame) -> None:
         """Offer a frame (any thread); it replaces a frame still waiting."""
         self._slot.put(frame)
 
     def run(self) -> None:
-        model = audio = None
+        model = audio = override = None
         audio_t = None
         last_error = None
         with torch.inference_mode():
@@ -125,12 +113,15 @@ class InferenceWorker(QThread):
                 with self._model_lock:
                     if self._model_changed:
                         model, audio, self._model_changed = self._model, None, False
+                        override = self._audio_override
                         if model is not None:
                             model.to(self.device).eval()
+                            if override is not None:
+                                audio = override.reshape(1, -1).to(self.device)
                 if model is None:
                     continue
                 try:
-                    if audio is None or abs(frame.t - audio_t) >= self.audio_refresh:
+                    if override is None and (audio is None or abs(frame.t - audio_t) >= self.audio_refresh):
                         waveform = self.audio_window(frame.t, model.audio_config.num_samples)
                         if waveform is None:
                             audio = None
@@ -138,7 +129,9 @@ class InferenceWorker(QThread):
                         audio, spec = audio_embedding(model, waveform, self.device)
                         audio_t = frame.t
                         self.spectrogram_ready.emit(spec)
-                    heatmap = frame_heatmap(model, frame.image, audio, self.device)
+                    visual = visual_map(model, frame.image, self.device)
+                    heatmap = heatmap_of(visual, audio, frame.image.shape[:2])
+                    self.embeddings.emit(audio[0].cpu(), pool_visual_map(visual)[0].cpu())
                 except Exception as exc:  # shown to the user; the worker goes on with the next frame
                     message = f"inference failed: {exc!r}"
                     if message != last_error:

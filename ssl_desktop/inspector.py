@@ -43,7 +43,7 @@ class Inspector(QWidget):
     """A video player whose frames carry the model's heatmap."""
 
     message = Signal(str, str, str)  # key, text ("" clears the key), level
-    waveform_changed = Signal(object, int, float)  # samples around the shown frame, sample rate, start (s)
+    waveform_changed = Signal(object, int, float, float)  # sound around the shown frame, rate, start, frame time
     spectrogram_ready = Signal(object)  # (257, T) heard for the shown frame
 
     def __init__(self, device: str = "cpu", parent=None):
@@ -254,7 +254,7 @@ class Inspector(QWidget):
         self.worker.submit(Frame(self._next_frame_id, image, time.monotonic(), t))
         self._next_frame_id += 1
         window = audio_window(self.file.track, t, 3 * SAMPLE_RATE)
-        self.waveform_changed.emit(window, SAMPLE_RATE, t - 1.5)
+        self.waveform_changed.emit(window, SAMPLE_RATE, t - 1.5, t)
 
     def _show_result(self, frame_id: int, heatmap: np.ndarray, latency: float) -> None:
         if frame_id >= self._file_first_id:

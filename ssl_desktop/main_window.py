@@ -18,6 +18,8 @@ from .export import ExportWorker, save_png
 from .inspector import Inspector
 from .live import LivePipeline
 from .message_bar import MessageBar
+from .retrieval import Retrieval
+from .retrieval_panel import RetrievalPanel
 from .sources import (SAMPLE_RATE, CameraSource, Device, MicrophoneSource, Playlist, PlaylistAudioSource,
                       PlaylistFrameSource, SourceError, list_cameras, list_microphones)
 from .video_view import VideoView
@@ -25,6 +27,7 @@ from .video_view import VideoView
 RESOURCES = Path(__file__).resolve().parent.parent / "resources"
 DEMO_DIR = RESOURCES / "demo"
 WAVEFORM_SECONDS = 3.0
+RETRIEVAL_DOCK_WIDTH = 470
 VIDEO_FILTER = "Videos (*.mp4 *.mkv *.webm *.avi *.mov);;All files (*)"
 CHECKPOINT_FILTERS = {  # file dialog filter -> import format (None: our own safetensors)
     "ssl-desktop model (*.safetensors)": None,
@@ -73,6 +76,12 @@ class MainWindow(QMainWindow):
         self.audio_dock.setWidget(self.audio_panel)
         self.addDockWidget(Qt.DockWidgetArea.BottomDockWidgetArea, self.audio_dock)
         self.resizeDocks([self.audio_dock], [self.audio_panel.sizeHint().height()], Qt.Orientation.Vertical)
+        self.retrieval_panel = RetrievalPanel()
+        self.retrieval_dock = QDockWidget("Retrieval", self)
+        self.retrieval_dock.setObjectName("retrieval-dock")
+        self.retrieval_dock.setWidget(self.retrieval_panel)
+        self.addDockWidget(Qt.DockWidgetArea.RightDockWidgetArea, self.retrieval_dock)
+        self.resizeDocks([self.retrieval_dock], [RETRIEVAL_DOCK_WIDTH], Qt.Orientation.Horizontal)
 
         self.source_label = QLabel()
         self.model_label = QLabel()
@@ -92,10 +101,16 @@ class MainWindow(QMainWindow):
         self.pipeline.spectrogram_ready.connect(self._show_live_spectrogram)
         self.pipeline.inference_failed.connect(lambda text: self.messages.show_message("inference", text, "error"))
         self.pipeline.source_failed.connect(self._on_source_failed)
-        self.inspector.message.connect(self._on_inspector_message)
+        self.inspector.message.connect(self._show_or_clear_message)
         self.inspector.waveform_changed.connect(self._show_inspector_waveform)
         self.inspector.spectrogram_ready.connect(self._show_inspector_spectrogram)
         self.tabs.currentChanged.connect(self._on_tab_changed)
+        self.retrieval = Retrieval(self.retrieval_panel, device, parent=self)
+        self.retrieval.message.connect(self._show_or_clear_message)
+        self.retrieval.open_clip.connect(lambda path: self.open_paths([path]))
+        self.retrieval.query_sound_changed.connect(self._use_query_sound)
+        self.pipeline.worker.embeddings.connect(self._offer_live_embeddings)
+        self.inspector.worker.embeddings.connect(self._offer_inspector_embeddings)
 
         self.waveform_timer = QTimer(self)
         self.waveform_timer.setInterval(50)
@@ -111,6 +126,7 @@ class MainWindow(QMainWindow):
         file_menu = self.menuBar().addMenu("&File")
         self._add_action(file_menu, "&Open video…", self._choose_videos, QKeySequence.StandardKey.Open)
         self._add_action(file_menu, "&Import checkpoint…", self._choose_checkpoint)
+        self._add_action(file_menu, "&Build gallery…", self._choose_gallery_folder)
         file_menu.addSeparator()
         self._add_action(file_menu, "Export &frame as PNG…", self._choose_frame_export, "Ctrl+E")
         self.export_clip_action = self._add_action(file_menu, "Export &clip with heatmap as MP4…",
@@ -124,6 +140,7 @@ class MainWindow(QMainWindow):
 
         view_menu = self.menuBar().addMenu("&View")
         view_menu.addAction(self.audio_dock.toggleViewAction())
+        view_menu.addAction(self.retrieval_dock.toggleViewAction())
 
     def _add_action(self, menu, text, slot, shortcut=None) -> QAction:
         action = QAction(text, self)
@@ -184,6 +201,7 @@ class MainWindow(QMainWindow):
         self.model, self.model_name = model, name
         self.pipeline.set_model(model)
         self.inspector.set_model(model)
+        self.retrieval.set_model(model)
         self.messages.clear("model")
         self._show_model_state()
         self.model_changed.emit(model)
@@ -280,15 +298,15 @@ class MainWindow(QMainWindow):
 
     def _show_live_spectrogram(self, spec) -> None:
         if self._live_active():
-            self.audio_panel.show_spectrogram(spec)
+            self.audio_panel.show_spectrogram(spec, SAMPLE_RATE)
 
-    def _show_inspector_waveform(self, samples, sample_rate: int, start: float) -> None:
+    def _show_inspector_waveform(self, samples, sample_rate: int, start: float, cursor: float) -> None:
         if not self._live_active():
-            self.audio_panel.show_waveform(samples, sample_rate, start)
+            self.audio_panel.show_waveform(samples, sample_rate, start, cursor)
 
     def _show_inspector_spectrogram(self, spec) -> None:
         if not self._live_active():
-            self.audio_panel.show_spectrogram(spec)
+            self.audio_panel.show_spectrogram(spec, SAMPLE_RATE)
 
     def _on_tab_changed(self) -> None:
         live = self._live_active()
@@ -296,6 +314,26 @@ class MainWindow(QMainWindow):
         if live:
             self.inspector.pause()
         self.audio_panel.clear()
+
+    # --- retrieval --------------------------------------------------------------------------
+
+    def _offer_live_embeddings(self, audio, image) -> None:
+        if self._live_active():
+            self.retrieval.offer(audio, image)
+
+    def _offer_inspector_embeddings(self, audio, image) -> None:
+        if not self._live_active():
+            self.retrieval.offer(audio, image)
+
+    def _use_query_sound(self, sound) -> None:
+        """Localize a gallery clip's sound (None: the sound heard) in the live and inspected frames."""
+        self.pipeline.worker.set_audio_override(sound)
+        self.inspector.worker.set_audio_override(sound)
+
+    def _choose_gallery_folder(self) -> None:
+        folder = QFileDialog.getExistingDirectory(self, "Folder of video clips to index", str(DEMO_DIR))
+        if folder:
+            self.retrieval.build(folder)
 
     # --- files ------------------------------------------------------------------------------
 
@@ -312,7 +350,7 @@ class MainWindow(QMainWindow):
         if self.inspector.file is not None and len(problems) < len(paths):
             self.tabs.setCurrentWidget(self.inspector)
 
-    def _on_inspector_message(self, key: str, text: str, level: str) -> None:
+    def _show_or_clear_message(self, key: str, text: str, level: str) -> None:
         if text:
             self.messages.show_message(key, text, level)
         else:
@@ -411,6 +449,7 @@ class MainWindow(QMainWindow):
             self.export_worker.cancel()
             self.export_worker.wait()
             self.export_worker = None
+        self.retrieval.shutdown()
         self.pipeline.shutdown()
         self.inspector.shutdown()
 

@@ -364,7 +364,7 @@ def import_sounddevice():
     """The sounddevice module, or ``SourceError`` when the PortAudio library is missing."""
     try:
         import sounddevice
-    except OSError as exc:
+    except (OSError, ImportError) as exc:  # OSError: the PortAudio library is not installed
         raise SourceError(f"no sound devices: the PortAudio library is missing ({exc}); {PORTAUDIO_HINT}") from exc
     return sounddevice
 

@@ -237,6 +237,28 @@ def test_a_file_without_sound_shows_its_video_and_says_the_map_needs_sound(qtbot
     assert window.messages.text("inspector-audio") == ""
 
 
+# --- retrieval ----------------------------------------------------------------------------------
+
+def test_retrieval_panel_follows_the_live_embeddings_and_a_gallery_sound_can_be_the_query(qtbot, make_window,
+                                                                                         clips):
+    window = make_window()
+    start_test_devices(window)
+    window.retrieval.build(clips["synth"][0].parent.parent)
+    qtbot.waitUntil(lambda: window.retrieval.gallery is not None, timeout=60000)
+    panel = window.retrieval_panel
+    qtbot.waitUntil(lambda: panel.image_row.count() == 2 and panel.sound_row.count() == 2, timeout=WAIT_MS)
+    panel.select_query_sound(1)  # where would gallery clip 1's sound be in the live frame?
+    gallery_sound = window.retrieval.gallery.audio_embedding(1)
+    assert torch.equal(window.pipeline.worker.audio_override, gallery_sound)
+    assert torch.equal(window.inspector.worker.audio_override, gallery_sound)
+    wait_for_heatmaps(qtbot, window.live_view, 2)
+    panel.select_query_sound(-1)  # back to the live sound
+    assert window.pipeline.worker.audio_override is None
+    panel.open_clip.emit(str(clips["synth"][1]))  # a double-clicked result opens in the inspector
+    assert window.inspector.file.path == clips["synth"][1]
+    assert window.tabs.currentWidget() is window.inspector
+
+
 # --- exports ------------------------------------------------------------------------------------
 
 def test_export_frame_and_clip(qtbot, make_window, tmp_path):
@@ -293,11 +315,11 @@ def test_snapshot_renders_frames_saves_the_window_and_exits_0(qtbot, checkpoint,
     before = python_threads()
     out = tmp_path / "shot.png"
     code = app_module.main(["--checkpoint", str(checkpoint), "--source", "demo", "--snapshot", str(out),
-                            "--after", "3", "--size", "800x500", "--device", "cpu"])
+                            "--after", "3", "--size", "1100x700", "--device", "cpu"])
     assert code == 0 and out.stat().st_size > 10000
     from PySide6.QtGui import QImage
     image = QImage(str(out))
-    assert (image.width(), image.height()) == (800, 500)
+    assert (image.width(), image.height()) == (1100, 700)
     qtbot.waitUntil(lambda: python_threads() <= before, timeout=5000)
 
 

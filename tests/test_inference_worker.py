@@ -8,7 +8,8 @@ import torch
 
 from model import ModelConfig, SSLModel
 from ssl_desktop.capture import Frame
-from ssl_desktop.inference_worker import InferenceWorker, LatestSlot, choose_device
+from ssl_desktop.heatmaps import choose_device
+from ssl_desktop.inference_worker import InferenceWorker, LatestSlot
 
 
 class GatedModel(SSLModel):
