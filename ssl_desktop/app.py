@@ -7,6 +7,7 @@ processed frames, saves a screenshot of the whole window and exits (works headle
 from __future__ import annotations
 
 import argparse
+import signal
 import sys
 from pathlib import Path
 
@@ -82,6 +83,15 @@ class Snapshot:
         self.app.exit(self.exit_code)
 
 
+def quit_on_ctrl_c(window: MainWindow):
+    """Ctrl+C in the terminal closes the window (Python sees signals only while it runs: tick it).
+    Returns the previous handler."""
+    ticker = QTimer(window)
+    ticker.timeout.connect(lambda: None)
+    ticker.start(200)
+    return signal.signal(signal.SIGINT, lambda *_: window.close())
+
+
 def main(argv=None) -> int:
     args = parse_args(argv)
     app = QApplication.instance() or QApplication(sys.argv[:1])
@@ -101,7 +111,9 @@ def main(argv=None) -> int:
     window.resize(width, height)
     window.show()
     snapshot = Snapshot(window, args.snapshot, args.after, app) if args.snapshot else None
+    previous_handler = quit_on_ctrl_c(window)
     code = app.exec()
+    signal.signal(signal.SIGINT, previous_handler)
     window.close()
     window.deleteLater()
     return snapshot.exit_code if snapshot else code

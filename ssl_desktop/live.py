@@ -29,7 +29,7 @@ class LivePipeline(QObject):
         self.audio_source: AudioSource | None = None
         self.capture: CaptureThread | None = None
         self.inference_enabled = True
-        self.worker = InferenceWorker(lambda t, n: self.ring.snapshot(n), device, parent=self)
+        self.worker = InferenceWorker(self._audio_window, device, parent=self)
         self.worker.result.connect(self.result)
         self.worker.spectrogram_ready.connect(self.spectrogram_ready)
         self.worker.error.connect(self.inference_failed)
@@ -58,6 +58,10 @@ class LivePipeline(QObject):
         self.capture.failed.connect(self.source_failed)
         self.capture.start()
         return problem
+
+    def _audio_window(self, t: float, num_samples: int):
+        """The newest sound (called by the worker); None without a microphone: then there is no heatmap."""
+        return None if isinstance(self.audio_source, SilentSource) else self.ring.snapshot(num_samples)
 
     def _on_frame(self, frame: Frame) -> None:
         """Called in the capture thread."""
