@@ -85,7 +85,7 @@ class InferenceWorker(QThread):
         return self._slot.dropped
 
     def set_model(self, model: SSLModel | None) -> None:
-        """Use ``model`` from the next frame on (None: compute nothing)."""
+        """Use ``model`` (in eval mode, on this worker's device) from the next frame on (None: nothing)."""
         with self._model_lock:
             self._model = model
             self._model_changed = True
@@ -114,10 +114,8 @@ class InferenceWorker(QThread):
                     if self._model_changed:
                         model, audio, self._model_changed = self._model, None, False
                         override = self._audio_override
-                        if model is not None:
-                            model.to(self.device).eval()
-                            if override is not None:
-                                audio = override.reshape(1, -1).to(self.device)
+                        if override is not None:
+                            audio = override.reshape(1, -1).to(self.device)
                 if model is None:
                     continue
                 try:

@@ -6,12 +6,13 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from PySide6.QtCore import Qt, QTimer, Signal
+from PySide6.QtCore import Qt, QTimer
 from PySide6.QtGui import QAction, QActionGroup, QKeySequence
 from PySide6.QtWidgets import (QDockWidget, QFileDialog, QLabel, QMainWindow, QProgressBar, QPushButton,
                                QTabWidget, QVBoxLayout, QWidget)
 
 from model import CheckpointError, load_model
+from model.import_checkpoint import import_checkpoint
 
 from .audio_panel import AudioPanel
 from .export import ExportWorker, save_png
@@ -42,8 +43,6 @@ def demo_clips() -> list[Path]:
 
 
 class MainWindow(QMainWindow):
-    model_changed = Signal(object)  # SSLModel or None
-
     def __init__(self, device: str = "cpu"):
         super().__init__()
         self.setWindowTitle("Sound Source Localization — SSL-Align")
@@ -185,8 +184,9 @@ class MainWindow(QMainWindow):
             if fmt is None:
                 model = load_model(path, self.device)
             else:
-                from model.import_checkpoint import import_checkpoint
-                model = import_checkpoint(path, fmt)[0].to(self.device)
+                model, report = import_checkpoint(path, fmt)
+                model = model.to(self.device)
+                self.statusBar().showMessage(f"imported {report.describe()}", 15000)
         except (CheckpointError, OSError, RuntimeError, ValueError) as exc:
             if self.model is None:
                 text = f"no model loaded: {exc}"
@@ -204,7 +204,6 @@ class MainWindow(QMainWindow):
         self.retrieval.set_model(model)
         self.messages.clear("model")
         self._show_model_state()
-        self.model_changed.emit(model)
 
     def _show_model_state(self) -> None:
         self.model_label.setText(f"model: {self.model_name} on {self.device}" if self.model else "no model")
