@@ -37,6 +37,7 @@ FPS = 25
 SECONDS = 4.0
 N_FRAMES = int(FPS * SECONDS)
 MID_FRAME = N_FRAMES // 2  # pts time 2.0 s: the frame the boxes describe
+MAX_DISTRACTORS = 2  # silent objects of other classes; objects are large, so more would hide each other
 SAMPLE_RATES = (44100, 48000)
 STEREO_SHARE = 0.4  # share of clips with a stereo track
 WAV_RATE = 16000
@@ -109,7 +110,7 @@ def make_clip(config: SynthConfig, index: int) -> Clip:
     """Draw clip ``index`` of ``config``: depends only on (seed, index, split, sources, size)."""
     rng = np.random.default_rng([config.seed, index])
     pool = config.classes
-    n_distractors = int(rng.integers(0, min(3, len(pool) - config.sources) + 1))
+    n_distractors = int(rng.integers(0, min(MAX_DISTRACTORS, len(pool) - config.sources) + 1))
     names = [str(n) for n in rng.choice(pool, size=config.sources + n_distractors, replace=False)]
     specs = [SPEC_BY_NAME[n] for n in names]
     scene = sample_scene(rng, specs[:config.sources], specs[config.sources:], config.size,
