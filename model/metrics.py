@@ -61,9 +61,12 @@ def ciou(heatmap, gt_mask, threshold: str = "median") -> float:
 
 
 def _box_pixels(box: Sequence[float], size: int, normalized: bool) -> tuple[int, int, int, int]:
-    """[x1, y1, x2, y2] -> integer pixel bounds (truncated, as the published code), clipped to the image."""
+    """[x1, y1, x2, y2] -> integer pixel bounds (truncated, as the published code), clipped to the image.
+
+    The 1e-6 keeps a pixel box that went through normalisation (61 / 224 * 224 = 60.99999999999999)
+    on its own pixel."""
     scale = size if normalized else 1.0
-    x1, y1, x2, y2 = (int(np.clip(v * scale, 0, size)) for v in box)
+    x1, y1, x2, y2 = (int(np.clip(v * scale + 1e-6, 0, size)) for v in box)
     return x1, y1, x2, y2
 
 

@@ -61,6 +61,9 @@ def test_gt_masks_from_boxes():
     pixels = metrics.gt_mask_from_boxes([[10, 20, 30, 40], [-5, 0, 2, 300]], normalized=False)
     assert pixels.sum() == 20 * 20 + 2 * 224  # the second box is clipped to the image
     assert metrics.gt_mask_from_boxes([]).sum() == 0
+    # IS3 pixel boxes arrive divided by 224: they must land on the same pixels
+    for v in (61, 115, 122):
+        assert metrics.gt_mask_from_boxes([[v / 224, 0, 1, 1]]).sum() == (224 - v) * 224
 
 
 def test_consensus_map():

@@ -1,0 +1,212 @@
+"""ssl-eval: localization (cIoU, AUC, adaptive), cross-modal retrieval and, on two-source scenes, iIoU/iAUC.
+
+    ssl-eval --data DIR --checkpoint CKPT --out REPORT_DIR [--split-file CSV] [--device auto|cpu|cuda]
+
+Writes ``metrics.json`` (the contract below), ``report.md`` and PNG plots. ``DIR`` is a folder of videos
+with ``annotations.json`` (VGG-SS layout), or an IS3-style two-source folder (``is3_annotations.json``),
+which adds ``iiou``/``iauc``. ``metrics.json``::
+
+    {"n", "skipped": [{"path", "reason"}], "ciou", "auc", "ciou_adaptive", "auc_adaptive",
+     "retrieval": {"audio_to_image": {"r1", "r5", "r10"}, "image_to_audio": {...}},
+     "per_class": {name: {"n", "ciou", "auc"}}, ["iiou", "iauc"], ["split"], "n_boxes", "checkpoint", "data"}
+
+Percentages everywhere; the definitions are ``model.metrics`` (shared/EVALUATION.md).
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections import defaultdict
+from dataclasses import dataclass
+from functools import partial
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch.utils.data import DataLoader, Subset
+
+from . import metrics
+from .checkpoint import CheckpointError, load_model
+from .data import IS3_ANNOTATION_FILES, IS3Dataset, VideoFolderDataset, collate, load_split
+from .distributed import resolve_device
+from .heatmap import to_heatmap
+from .sslmodel import SSLModel, cosine_map, pool_visual_map
+from .transforms import preprocess_image
+
+KS = (1, 5, 10)
+
+
+@dataclass
+class Predictions:
+    """The model's outputs for every evaluated item, in dataset order."""
+
+    files: list[str]
+    labels: list[str]  # '' when unknown
+    boxes: list[list[list[float]]]  # normalised [x1, y1, x2, y2] per item
+    scenes: list[str] | None  # two-source data: the scene of each item
+    maps: torch.Tensor  # (N, h, w) raw cosine maps
+    image_emb: torch.Tensor  # (N, D) unit global visual vectors
+    audio_emb: torch.Tensor  # (N, D) unit audio vectors
+    ciou: np.ndarray  # (N,) median threshold, nan without boxes
+    ciou_adaptive: np.ndarray  # (N,) adaptive threshold, nan without boxes
+
+    @property
+    def annotated(self) -> np.ndarray:
+        return ~np.isnan(self.ciou)
+
+    def retrieval_labels(self) -> list[str]:
+        """Class names; an item without one is its own class (instance retrieval)."""
+        return [label or f"#{file}" for label, file in zip(self.labels, self.files)]
+
+
+@torch.no_grad()
+def predict(model: SSLModel, dataset, device, batch_size: int = 16, workers: int = 0) -> Predictions:
+    """Run the model over ``dataset`` (items with image, spectrogram, file, label, boxes[, scene])."""
+    device = torch.device(device)
+    was_training = model.training
+    model.eval()
+    loader = DataLoader(dataset, batch_size=batch_size, collate_fn=collate, num_workers=workers)
+    files, labels, boxes, scenes = [], [], [], []
+    maps, image_emb, audio_emb, cious, adaptive = [], [], [], [], []
+    for batch in loader:
+        visual = model.encode_image_map(batch["image"].to(device))  # (B, D, h, w)
+        audio = model.encode_audio(batch["spectrogram"].to(device))  # (B, D)
+        cos = cosine_map(visual, audio)  # (B, h, w)
+        heat = to_heatmap(cos, (metrics.SIZE, metrics.SIZE)).cpu()  # (B, 224, 224)
+        for h, item_boxes in zip(heat, batch["boxes"]):
+            gt = metrics.gt_mask_from_boxes(item_boxes)
+            cious.append(metrics.ciou(h, gt, "median") if item_boxes else np.nan)
+            adaptive.append(metrics.ciou(h, gt, "adaptive") if item_boxes else np.nan)
+        maps.append(cos.float().cpu())
+        image_emb.append(pool_visual_map(visual).float().cpu())
+        audio_emb.append(audio.float().cpu())
+        files += batch["file"]
+        labels += batch["label"]
+        boxes += batch["boxes"]
+        scenes += batch.get("scene", [])
+    model.train(was_training)
+    if not files:
+        raise ValueError("nothing to evaluate: the dataset is empty")
+    return Predictions(files, labels, boxes, scenes or None, torch.cat(maps), torch.cat(image_emb),
+                       torch.cat(audio_emb), np.array(cious), np.array(adaptive))
+
+
+def _retrieval(pred: Predictions) -> dict:
+    labels = pred.retrieval_labels()
+    a2i = metrics.recall_at_k(pred.audio_emb, pred.image_emb, labels, labels, KS)
+    i2a = metrics.recall_at_k(pred.image_emb, pred.audio_emb, labels, labels, KS)
+    return {"audio_to_image": {f"r{k}": a2i[k] for k in KS}, "image_to_audio": {f"r{k}": i2a[k] for k in KS}}
+
+
+def summarize_predictions(pred: Predictions, skipped=()) -> dict:
+    """Predictions -> the ``metrics.json`` dict (localization over the items with boxes)."""
+    ok = pred.annotated
+    median = metrics.summarize(pred.ciou[ok])
+    adaptive = metrics.summarize(pred.ciou_adaptive[ok])
+    per_class: dict[str, list[float]] = defaultdict(list)
+    for label, value in zip(pred.labels, pred.ciou):
+        if label and not np.isnan(value):
+            per_class[label].append(value)
+    result = {
+        "n": len(pred.files),
+        "n_boxes": int(ok.sum()),
+        "skipped": [{"path": str(path), "reason": str(reason)} for path, reason in skipped],
+        "ciou": median["ciou"],
+        "auc": median["auc"],
+        "ciou_adaptive": adaptive["ciou"],
+        "auc_adaptive": adaptive["auc"],
+        "retrieval": _retrieval(pred),
+        "per_class": {name: {"n": len(v), **metrics.summarize(v)} for name, v in sorted(per_class.items())},
+    }
+    if pred.scenes is not None:  # every source localised with its own audio, adaptive threshold (IS3)
+        scenes: dict[str, list[float]] = defaultdict(list)
+        for scene, value in zip(pred.scenes, pred.ciou_adaptive):
+            if not np.isnan(value):
+                scenes[scene].append(value)
+        result.update(metrics.interactive_summary(scenes))
+    return result
+
+
+def _base(dataset):
+    return dataset.dataset if isinstance(dataset, Subset) else dataset
+
+
+def evaluate(model: SSLModel, dataset, device, batch_size: int = 16, workers: int = 0) -> dict:
+    """The ``metrics.json`` dict of ``model`` on ``dataset`` (the trainer's validation, the results table)."""
+    pred = predict(model, dataset, device, batch_size, workers)
+    return summarize_predictions(pred, getattr(_base(dataset), "skipped", []))
+
+
+def open_dataset(root, model: SSLModel, cache_dir=None):
+    """The evaluation dataset of a folder at the model's image size: IS3 when it has is3 annotations."""
+    root = Path(root)
+    transform = partial(preprocess_image, size=model.config.image_size)
+    if any((root / name).is_file() for name in IS3_ANNOTATION_FILES):
+        return IS3Dataset(root, model.audio_config, transform)
+    return VideoFolderDataset(root, "eval", model.audio_config, cache_dir, transform)
+
+
+def _clip_ids(dataset) -> list[str]:
+    """The clip id of every item, without reading any: the video's id, or an IS3 item's scene."""
+    base = _base(dataset)
+    return [s.file for s in base.sources] if hasattr(base, "sources") else [s.scene for s in base.samples]
+
+
+def restrict(dataset, ids: list[str]):
+    """The items of ``dataset`` whose clip id is listed (a Subset), and how many were listed and found."""
+    wanted = set(ids)
+    keep = [i for i, clip in enumerate(_clip_ids(dataset)) if clip in wanted]
+    return Subset(dataset, keep), {"listed": len(wanted), "found": len(keep)}
+
+
+def parse_args(argv=None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="ssl-eval", description=__doc__.split("\n\n")[0])
+    parser.add_argument("--data", required=True, help="annotated folder (videos + annotations.json, or IS3)")
+    parser.add_argument("--checkpoint", required=True, help="ssl-desktop .safetensors model")
+    parser.add_argument("--out", required=True, help="report folder (metrics.json, report.md, PNGs)")
+    parser.add_argument("--split-file", help="CSV of clip ids to keep (e.g. a heard / unheard test list)")
+    parser.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"))
+    parser.add_argument("--batch-size", type=int, default=16)
+    parser.add_argument("--workers", type=int, default=0, help="DataLoader processes")
+    parser.add_argument("--cache", help="decoded-frame cache folder")
+    return parser.parse_args(argv)
+
+
+def run(args: argparse.Namespace) -> dict:
+    """Evaluate, write metrics.json, report.md and the plots; returns the metrics."""
+    from .report import write_report  # drawing is only needed by the command
+
+    device = resolve_device(args.device)
+    model = load_model(args.checkpoint, device)
+    dataset = open_dataset(args.data, model, args.cache)
+    split = None
+    if args.split_file:
+        dataset, found = restrict(dataset, load_split(args.split_file))
+        split = {"file": str(args.split_file), "name": Path(args.split_file).stem, **found}
+    pred = predict(model, dataset, device, args.batch_size, args.workers)
+    result = summarize_predictions(pred, getattr(_base(dataset), "skipped", []))
+    if split:
+        result["split"] = split
+    result.update(checkpoint=str(args.checkpoint), data=str(args.data))
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "metrics.json").write_text(json.dumps(result, indent=2) + "\n")
+    write_report(out, result, pred, dataset)
+    return result
+
+
+def main(argv=None) -> int:
+    args = parse_args(argv)
+    try:
+        result = run(args)
+    except (CheckpointError, FileNotFoundError, ValueError) as exc:
+        print(f"ssl-eval: error: {exc}", file=sys.stderr)
+        return 2
+    print(f"n={result['n']}  cIoU {result['ciou']:.2f}  AUC {result['auc']:.2f}  "
+          f"A->I R@1 {result['retrieval']['audio_to_image']['r1']:.2f}  -> {Path(args.out) / 'metrics.json'}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

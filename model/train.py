@@ -1,0 +1,138 @@
+"""ssl-train: self-supervised SSL-Align training (or the EZ-VSL baseline) on a folder of videos.
+
+    ssl-train --data DIR --out RUN_DIR [--val DIR] [--init CKPT | --image-init RESNET18.pth]
+              [--loss align|ezvsl] [--epochs N] [--batch-size B] [--lr LR] [--image-size S]
+              [--audio-seconds S] [--device auto|cpu|cuda] [--resume] [--no-neighbours] [--no-augment]
+              [--neighbours-k K] [--workers N] [--cache DIR] [--max-clips N]
+
+The same command under ``torchrun --nproc_per_node N`` trains with DDP (``--batch-size`` is the global
+batch). Writes ``RUN_DIR/last.safetensors``, ``best.safetensors``, ``last.state.safetensors`` (resume)
+and ``log.jsonl`` (every step, every epoch's validation). Ctrl-C saves ``last`` before exiting.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from dataclasses import fields
+from pathlib import Path
+
+from tqdm import tqdm
+
+from . import distributed
+from .checkpoint import CheckpointError
+from .trainer import Callback, TrainConfig, Trainer
+
+
+class ProgressBar(Callback):
+    """A tqdm bar over all steps with the loss and clips/s."""
+
+    def __init__(self):
+        self.bar = None
+
+    def on_train_start(self, info: dict) -> None:
+        self.bar = tqdm(total=info["total_steps"], initial=info["step"], unit="step", dynamic_ncols=True)
+
+    def on_step(self, step: int, metrics: dict) -> None:
+        self.bar.set_postfix(epoch=metrics["epoch"], loss=f"{metrics['loss']:.3f}",
+                             clips_s=f"{metrics['clips_per_s']:.1f}")
+        self.bar.update(1)
+
+    def on_epoch_end(self, epoch: int, metrics: dict) -> None:
+        shown = {k: round(v, 4) if isinstance(v, float) else v for k, v in metrics.items()}
+        self.bar.write(f"epoch {epoch}: {shown}")
+
+    def on_train_end(self, summary: dict) -> None:
+        self.bar.close()
+
+
+class JsonlLog(Callback):
+    """One JSON object per line in ``path``: start, every step, every epoch, every checkpoint, end.
+    Appends, so a resumed run continues the same log."""
+
+    def __init__(self, path):
+        self.path = Path(path)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+
+    def _write(self, event: str, payload: dict) -> None:
+        with open(self.path, "a") as f:
+            f.write(json.dumps({"event": event, "time": time.time(), **payload}) + "\n")
+
+    def on_train_start(self, info: dict) -> None:
+        self._write("start", {**info, "skipped": [list(s) for s in info["skipped"]]})
+
+    def on_step(self, step: int, metrics: dict) -> None:
+        self._write("step", metrics)
+
+    def on_epoch_end(self, epoch: int, metrics: dict) -> None:
+        self._write("epoch", metrics)
+
+    def on_checkpoint(self, path: str) -> None:
+        self._write("checkpoint", {"path": path})
+
+    def on_train_end(self, summary: dict) -> None:
+        self._write("end", summary)
+
+
+def parse_args(argv=None) -> TrainConfig:
+    """The command line -> a ``TrainConfig`` (defaults from the dataclass)."""
+    d = TrainConfig()
+    p = argparse.ArgumentParser(prog="ssl-train", description=__doc__.split("\n\n")[0])
+    p.add_argument("--data", required=True, help="training folder of videos")
+    p.add_argument("--out", required=True, help="run folder")
+    p.add_argument("--val", help="annotated folder evaluated after each epoch")
+    p.add_argument("--init", help="ssl-desktop .safetensors checkpoint to fine-tune")
+    p.add_argument("--image-init", help="torchvision ImageNet ResNet-18 state dict (.pth)")
+    p.add_argument("--loss", choices=("align", "ezvsl"), default=d.loss)
+    p.add_argument("--epochs", type=int, default=d.epochs)
+    p.add_argument("--batch-size", type=int, default=d.batch_size, help="anchor clips per step (global)")
+    p.add_argument("--lr", type=float, default=d.lr)
+    p.add_argument("--weight-decay", type=float, default=d.weight_decay)
+    p.add_argument("--temperature", type=float, default=d.temperature)
+    p.add_argument("--image-size", type=int, default=d.image_size, help="multiple of 16; < 224 for CPU runs")
+    p.add_argument("--audio-seconds", type=float, default=d.audio_seconds)
+    p.add_argument("--device", choices=("auto", "cpu", "cuda"), default=d.device)
+    p.add_argument("--resume", action="store_true", help="continue RUN_DIR's last state")
+    p.add_argument("--no-neighbours", dest="neighbours", action="store_false", help="ablation: no NN positives")
+    p.add_argument("--no-augment", dest="augment", action="store_false", help="ablation: no augmented positives")
+    p.add_argument("--neighbours-k", type=int, default=d.neighbours_k)
+    p.add_argument("--neighbour-warmup-epochs", type=int, default=d.neighbour_warmup_epochs)
+    p.add_argument("--neighbour-features", help="safetensors with 'features' (N, D): fixed neighbour bank")
+    p.add_argument("--workers", type=int, default=d.workers, help="DataLoader processes per process")
+    p.add_argument("--cache", help="decoded-frame cache folder")
+    p.add_argument("--max-clips", type=int, help="train on the first N clips")
+    p.add_argument("--seed", type=int, default=d.seed)
+    args = vars(p.parse_args(argv))
+    config = TrainConfig(**{f.name: args[f.name] for f in fields(TrainConfig)})
+    try:
+        config.validate()
+    except ValueError as exc:
+        p.error(str(exc))
+    return config
+
+
+def main(argv=None) -> int:
+    config = parse_args(argv)
+    info = distributed.setup(config.device)
+    callbacks = [ProgressBar(), JsonlLog(Path(config.out) / "log.jsonl")] if info.is_main else []
+    trainer = None
+    try:
+        trainer = Trainer(config, callbacks, info)
+        summary = trainer.fit()
+    except KeyboardInterrupt:
+        if info.is_main and trainer is not None:
+            print(f"\ninterrupted: saved {config.out}/last.safetensors; continue with --resume", file=sys.stderr)
+        return 130
+    except (CheckpointError, FileNotFoundError, ValueError) as exc:
+        print(f"ssl-train: error: {exc}", file=sys.stderr)
+        return 2
+    finally:
+        distributed.teardown()
+    if info.is_main:
+        print(f"done: step {summary['step']}, epoch {summary['epoch']}, best {summary['best']} -> {config.out}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

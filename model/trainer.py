@@ -1,0 +1,513 @@
+"""The SSL-Align training loop: batches of positives, the contrastive step, checkpoints, callbacks.
+
+A batch holds, for each of B anchor clips (one group id per anchor, its dataset index):
+
+- the original pair (frame, audio window);
+- one hand-crafted augmented view (``ImageAugment`` of the frame, ``AudioAugment`` of the waveform);
+- one of its k nearest-neighbour clips in the ``FeatureBank``, once the bank is filled (after
+  ``neighbour_warmup_epochs`` epochs of the model's own features, or at once from a user's file).
+
+The EZ-VSL baseline (``loss="ezvsl"``) takes the originals only. Labels are never read. Under DDP every
+rank gathers the embeddings of all ranks (with gradient) and computes the loss of the global batch, and
+the neighbour bank is updated with every rank's clips, so it is the same everywhere.
+
+The trainer reports through ``Callback`` objects and stops cooperatively (``stop()``); the CLI's
+progress bar and JSONL log and the app's fine-tune panel are listeners.
+"""
+from __future__ import annotations
+
+import json
+import math
+import time
+from dataclasses import asdict, dataclass, replace
+from functools import partial
+from pathlib import Path
+
+import torch
+from torch.nn.parallel import DistributedDataParallel
+from torch.utils.data import DataLoader, Dataset, DistributedSampler, Sampler, Subset
+
+from . import distributed
+from .audio import AudioConfig
+from .augment import AudioAugment, ImageAugment
+from .checkpoint import CheckpointError, load_model, read_safetensors, save_model, write_safetensors_atomic
+from .data import VideoFolderDataset
+from .loss import ContrastiveLoss, LossConfig, LossOutput
+from .neighbours import FeatureBank
+from .sslmodel import ModelConfig, SSLModel, pool_visual_map
+from .transforms import preprocess_image
+
+LAST = "last.safetensors"
+BEST = "best.safetensors"
+STATE = "last.state.safetensors"
+
+
+@dataclass
+class TrainConfig:
+    """Everything one training run depends on; saved in every checkpoint's metadata (``train_config``)."""
+
+    data: str = ""  # training folder (videos; labels are never used)
+    out: str = "runs/ssl"  # run folder: checkpoints, state, log.jsonl
+    val: str | None = None  # annotated folder evaluated after each epoch (cIoU, AUC, A->I R@1)
+    init: str | None = None  # our safetensors checkpoint to fine-tune (either model variant)
+    image_init: str | None = None  # torchvision ImageNet ResNet-18 state dict for the visual encoder
+    loss: str = "align"  # "align" (SSL-Align) or "ezvsl" (single-positive baseline)
+    epochs: int = 20
+    batch_size: int = 32  # anchor clips per step, over all processes
+    lr: float = 1e-4
+    weight_decay: float = 1e-4
+    temperature: float = 0.03
+    image_size: int = 224  # < 224 for quick CPU runs: the visual map is image_size / 16
+    audio_seconds: float = 3.0
+    device: str = "auto"  # auto | cpu | cuda
+    resume: bool = False  # continue from out/last.state.safetensors
+    neighbours: bool = True  # ablation switch: nearest-neighbour positives
+    augment: bool = True  # ablation switch: hand-crafted augmented positives
+    neighbours_k: int = 5  # a neighbour is drawn from the k nearest clips
+    neighbour_warmup_epochs: int = 1  # epochs of own features before neighbours are used
+    neighbour_features: str | None = None  # fixed user features (safetensors ``features`` (N, D))
+    workers: int = 4  # DataLoader processes per training process
+    cache: str | None = None  # decoded-frame cache folder
+    max_clips: int | None = None  # train on the first N clips only
+    seed: int = 0
+
+    def validate(self) -> None:
+        if self.loss not in ("align", "ezvsl"):
+            raise ValueError(f"--loss must be 'align' or 'ezvsl', not {self.loss!r}")
+        if self.image_size % 16 or self.image_size < 32:
+            raise ValueError(f"--image-size must be a multiple of 16 and >= 32, not {self.image_size}")
+        if self.epochs < 1 or self.batch_size < 1 or self.neighbours_k < 1:
+            raise ValueError("--epochs, --batch-size and --neighbours-k must be >= 1")
+        if self.init and self.image_init:
+            raise ValueError("use --init (a whole model) or --image-init (the visual encoder), not both")
+
+    @property
+    def uses_augment(self) -> bool:
+        return self.augment and self.loss == "align"
+
+    @property
+    def uses_neighbours(self) -> bool:
+        return self.neighbours and self.loss == "align"
+
+
+class Callback:
+    """Trainer events; override the ones you need. Called on the main process only."""
+
+    def on_train_start(self, info: dict) -> None:
+        """``info``: total_steps, step (where it starts), steps_per_epoch, clips, config."""
+
+    def on_step(self, step: int, metrics: dict) -> None:
+        """After each optimizer step: loss, localization, alignment, lr, clips_per_s, seconds, items..."""
+
+    def on_epoch_end(self, epoch: int, metrics: dict) -> None:
+        """Mean loss of the epoch and, with a validation set, val_ciou, val_auc, val_a2i_r1."""
+
+    def on_checkpoint(self, path: str) -> None:
+        """A checkpoint file was written."""
+
+    def on_train_end(self, summary: dict) -> None:
+        """step, epoch, stopped (by ``stop()``), interrupted (Ctrl-C), best."""
+
+
+# --- batches of positives -------------------------------------------------------------------------
+
+class TrainViews(Dataset):
+    """A view request ``(index, group, role)`` -> the clip's original view, plus an augmented view when
+    ``role == "anchor"`` and augmentation is on (a neighbour contributes its original view only)."""
+
+    def __init__(self, dataset, image_size: int, audio_config: AudioConfig, augment: bool):
+        self.dataset = dataset
+        self.image_augment = ImageAugment(size=image_size) if augment else None
+        self.audio_augment = AudioAugment(audio_config=audio_config) if augment else None
+
+    def __len__(self) -> int:
+        return len(self.dataset)
+
+    def __getitem__(self, request: tuple[int, int, str]) -> dict:
+        index, group, role = request
+        item = self.dataset[index]
+        images, specs = [item["image"]], [item["spectrogram"]]
+        if role == "anchor" and self.image_augment is not None:
+            images.append(self.image_augment(item["frame"]))
+            specs.append(self.audio_augment(item["waveform"]))
+        return {"images": torch.stack(images), "specs": torch.stack(specs), "group": group,
+                "clip": item["index"], "anchor": role == "anchor"}
+
+
+def collate_views(views: list[dict]) -> dict:
+    """View items -> one batch: images (N, 3, S, S), specs (N, 1, 257, T), groups (N,), clip_ids (N,)
+    and first (N,): the rows holding an anchor's original view (their embeddings refresh the bank)."""
+    groups, clips, first = [], [], []
+    for v in views:
+        n = len(v["images"])
+        groups += [v["group"]] * n
+        clips += [v["clip"]] * n
+        first += [v["anchor"]] + [False] * (n - 1)
+    return {
+        "images": torch.cat([v["images"] for v in views]),  # (N, 3, S, S)
+        "specs": torch.cat([v["specs"] for v in views]),  # (N, 1, 257, T)
+        "groups": torch.tensor(groups),  # (N,)
+        "clip_ids": torch.tensor(clips),  # (N,)
+        "first": torch.tensor(first),  # (N,)
+    }
+
+
+class ViewBatchSampler(Sampler):
+    """This process's anchors, ``batch_size`` per step, as view requests: ``(i, i, "anchor")`` for each
+    anchor i and, while ``use_neighbours``, ``(n, i, "neighbour")`` with n drawn from i's k nearest clips
+    in the bank (the clip itself while it has none, so every rank's batch keeps the same size).
+
+    The anchor order is the ``DistributedSampler``'s (seed + epoch); ``skip`` leaves out the batches of
+    an epoch already trained before a resume. One full batch or more: the last partial one is dropped.
+    """
+
+    def __init__(self, sampler: DistributedSampler, batch_size: int, bank: FeatureBank | None, k: int,
+                 seed: int, rank: int):
+        self.sampler, self.batch_size, self.bank, self.k = sampler, batch_size, bank, k
+        self.seed, self.rank = seed, rank
+        self.epoch = 0
+        self.skip = 0
+        self.use_neighbours = False
+
+    def set_epoch(self, epoch: int) -> None:
+        self.epoch = epoch
+        self.sampler.set_epoch(epoch)
+
+    def __len__(self) -> int:
+        return max(len(self.sampler) // self.batch_size, 1)
+
+    def __iter__(self):
+        anchors = list(self.sampler)
+        rng = torch.Generator().manual_seed(self.seed * 1_000_003 + self.epoch * 1009 + self.rank)
+        for b in range(len(self)):
+            batch = anchors[b * self.batch_size:(b + 1) * self.batch_size]
+            picks = torch.randint(self.k, (len(batch),), generator=rng).tolist()  # drawn for skipped batches too
+            if b < self.skip:
+                continue
+            requests = [(i, i, "anchor") for i in batch]
+            if self.use_neighbours:
+                requests += [(n, i, "neighbour") for i, n in zip(batch, self._neighbours(batch, picks))]
+            yield requests
+
+    def _neighbours(self, batch: list[int], picks: list[int]) -> list[int]:
+        nearest = self.bank.neighbours(torch.tensor(batch), self.k).tolist()  # (B, k), -1 where none
+        chosen = []
+        for i, row, pick in zip(batch, nearest, picks):
+            valid = [n for n in row if n >= 0]
+            chosen.append(valid[pick % len(valid)] if valid else i)
+        return chosen
+
+
+def global_loss(loss_fn: ContrastiveLoss, visual_maps: torch.Tensor, audio: torch.Tensor,
+                groups: torch.Tensor, clip_ids: torch.Tensor) -> LossOutput:
+    """The loss of the global batch: every rank's rows gathered in rank order (with gradient)."""
+    return loss_fn(
+        distributed.gather_with_grad(visual_maps),  # (world * n, D, h, w)
+        distributed.gather_with_grad(audio),  # (world * n, D)
+        distributed.gather(groups),  # (world * n,)
+        distributed.gather(clip_ids),  # (world * n,)
+    )
+
+
+# --- weights and state ----------------------------------------------------------------------------
+
+def load_image_init(model: SSLModel, path) -> None:
+    """Load torchvision's ImageNet ResNet-18 state dict (``torch.load(weights_only=True)``) into the
+    visual encoder; its classifier (``fc.*``) is dropped."""
+    path = Path(path)
+    if not path.is_file():
+        raise CheckpointError(f"ImageNet ResNet-18 weights not found: {path} (--image-init expects "
+                              "torchvision's resnet18 state dict, e.g. resnet18-f37072fd.pth)")
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:  # any unreadable file: a message the user can act on
+        raise CheckpointError(f"{path} is not a torch state dict ({exc})") from exc
+    if isinstance(state, dict) and isinstance(state.get("state_dict"), dict):
+        state = state["state_dict"]
+    state = {k.removeprefix("module."): v for k, v in state.items()}
+    state = {k: v for k, v in state.items() if not k.startswith("fc.")}
+    try:
+        missing, unexpected = model.imgnet.load_state_dict(state, strict=False)
+    except RuntimeError as exc:
+        raise CheckpointError(f"{path} does not fit a ResNet-18: {exc}") from exc
+    if missing or unexpected:
+        raise CheckpointError(f"{path} is not a ResNet-18 state dict: missing {missing[:3]}, "
+                              f"unexpected {unexpected[:3]}")
+
+
+def optimizer_tensors(optimizer: torch.optim.Optimizer) -> tuple[dict[str, torch.Tensor], dict[str, str]]:
+    """Optimizer state -> tensors ``optimizer.<param id>.<name>`` and JSON metadata (param groups, scalars)."""
+    state = optimizer.state_dict()
+    tensors, scalars = {}, {}
+    for pid, entry in state["state"].items():
+        for name, value in entry.items():
+            if torch.is_tensor(value):
+                tensors[f"optimizer.{pid}.{name}"] = value
+            else:
+                scalars[f"{pid}.{name}"] = value
+    return tensors, {"optimizer_param_groups": json.dumps(state["param_groups"]),
+                     "optimizer_scalars": json.dumps(scalars)}
+
+
+def optimizer_state(tensors: dict[str, torch.Tensor], metadata: dict[str, str]) -> dict:
+    """The inverse of ``optimizer_tensors``: a dict for ``optimizer.load_state_dict``."""
+    state: dict[int, dict] = {}
+    for key, value in tensors.items():
+        if key.startswith("optimizer."):
+            _, pid, name = key.split(".", 2)
+            state.setdefault(int(pid), {})[name] = value
+    for key, value in json.loads(metadata.get("optimizer_scalars", "{}")).items():
+        pid, name = key.split(".", 1)
+        state.setdefault(int(pid), {})[name] = value
+    return {"state": state, "param_groups": json.loads(metadata["optimizer_param_groups"])}
+
+
+# --- the trainer ----------------------------------------------------------------------------------
+
+class Trainer:
+    """``Trainer(config, callbacks).fit()``; ``stop()`` from any thread ends it after the current step
+    (saving ``last``). Under torchrun it trains with DDP; only the main process reports and saves."""
+
+    def __init__(self, config: TrainConfig, callbacks=(), dist: distributed.DistInfo | None = None):
+        config.validate()
+        self.config = config
+        self.callbacks = list(callbacks)
+        self.dist = dist or distributed.DistInfo()
+        self.device = distributed.resolve_device(config.device, self.dist)
+        self.out = Path(config.out)
+        self._stop = False
+        if config.batch_size % self.dist.world_size:
+            raise ValueError(f"--batch-size {config.batch_size} must be a multiple of the "
+                             f"{self.dist.world_size} processes")
+        torch.manual_seed(config.seed + self.dist.rank)
+
+        self.model = self._build_model().to(self.device)
+        if self.device.type == "cuda":
+            self.model = self.model.to(memory_format=torch.channels_last)
+            torch.backends.cudnn.benchmark = True  # a handful of batch shapes: pick the fastest kernels
+        audio_config = self.model.audio_config
+        image_transform = partial(preprocess_image, size=config.image_size)
+        for folder in filter(None, (config.data, config.val)):
+            if not Path(folder).is_dir():
+                raise FileNotFoundError(f"data folder not found: {folder}")
+        self.dataset = VideoFolderDataset(config.data, "train", audio_config, config.cache, image_transform)
+        if len(self.dataset) == 0:
+            raise ValueError(f"no readable clips in {config.data} (skipped: {self.dataset.skipped[:3]})")
+        clips = Subset(self.dataset, range(min(config.max_clips, len(self.dataset)))) if config.max_clips else self.dataset
+        self.clips = len(clips)
+        self.bank = self._build_bank()
+        anchors = DistributedSampler(clips, self.dist.world_size, self.dist.rank, shuffle=True, seed=config.seed)
+        self.batches = ViewBatchSampler(anchors, config.batch_size // self.dist.world_size, self.bank,
+                                        config.neighbours_k, config.seed, self.dist.rank)
+        self.loader = DataLoader(
+            TrainViews(clips, config.image_size, audio_config, config.uses_augment),
+            batch_sampler=self.batches, collate_fn=collate_views, num_workers=config.workers,
+            pin_memory=self.device.type == "cuda", persistent_workers=config.workers > 0)
+        self.val_dataset = None
+        if config.val and self.dist.is_main:
+            self.val_dataset = VideoFolderDataset(config.val, "eval", audio_config, config.cache, image_transform)
+
+        self.loss_fn = ContrastiveLoss(LossConfig(config.loss, config.temperature))
+        self.optimizer = torch.optim.Adam(self.model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
+        self.step = 0  # optimizer steps done
+        self.epoch = 0  # epochs done (the epoch in progress, 0-based)
+        self.batch_in_epoch = 0  # steps done in the epoch in progress
+        self.best: dict | None = None  # {"key": "val_ciou" | "loss", "value": float, "epoch": int}
+        if config.resume:
+            self._load_state()
+        self.net = self.model
+        if self.dist.enabled:
+            self.net = DistributedDataParallel(self.model, device_ids=[self.device.index] if self.device.type == "cuda" else None)
+
+    # -- control ----------------------------------------------------------------------------------
+
+    def stop(self) -> None:
+        """Ask the loop to end after the current step; it saves ``last`` first."""
+        self._stop = True
+
+    @property
+    def steps_per_epoch(self) -> int:
+        return len(self.batches)
+
+    def fit(self) -> dict:
+        """Train until ``epochs`` are done or ``stop()``; Ctrl-C saves ``last`` and re-raises."""
+        cfg = self.config
+        self._emit("on_train_start", {
+            "total_steps": cfg.epochs * self.steps_per_epoch, "step": self.step,
+            "steps_per_epoch": self.steps_per_epoch, "clips": self.clips, "skipped": self.dataset.skipped,
+            "device": str(self.device), "world_size": self.dist.world_size, "config": asdict(cfg)})
+        try:
+            while self.epoch < cfg.epochs and not self._stop:
+                losses = self._train_epoch()
+                if not self._stop:
+                    self._end_epoch(losses)
+        except KeyboardInterrupt:
+            self._save_last({"interrupted": True})
+            self._emit("on_train_end", self._summary(interrupted=True))
+            raise
+        if self._stop:
+            self._save_last({"stopped": True})
+        summary = self._summary(interrupted=False)
+        self._emit("on_train_end", summary)
+        return summary
+
+    # -- the loop ---------------------------------------------------------------------------------
+
+    def _train_epoch(self) -> list[float]:
+        self.batches.set_epoch(self.epoch)
+        self.batches.skip = self.batch_in_epoch
+        self.batches.use_neighbours = self._neighbours_ready()
+        self.net.train()
+        losses = []
+        tick = time.perf_counter()
+        for batch in self.loader:
+            metrics = self._train_step(batch)
+            now = time.perf_counter()
+            anchors = int(batch["first"].sum()) * self.dist.world_size
+            metrics.update(clips_per_s=anchors / max(now - tick, 1e-9), wall_seconds=now - tick)
+            tick = now
+            self.step += 1
+            self.batch_in_epoch += 1
+            losses.append(metrics["loss"])
+            self._emit("on_step", self.step, {"step": self.step, "epoch": self.epoch + 1, **metrics})
+            if self._stop:
+                break
+        return losses
+
+    def _train_step(self, batch: dict) -> dict:
+        start = time.perf_counter()
+        cuda = self.device.type == "cuda"
+        images = batch["images"].to(self.device, non_blocking=True)  # (n, 3, S, S)
+        specs = batch["specs"].to(self.device, non_blocking=True)  # (n, 1, 257, T)
+        if cuda:
+            images = images.contiguous(memory_format=torch.channels_last)
+            specs = specs.contiguous(memory_format=torch.channels_last)
+        groups = batch["groups"].to(self.device)  # (n,)
+        clip_ids = batch["clip_ids"].to(self.device)  # (n,)
+        with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=cuda):
+            maps, audio = self.net(images, specs)  # (n, D, h, w), (n, D)
+        out = global_loss(self.loss_fn, maps.float(), audio.float(), groups, clip_ids)
+        self.optimizer.zero_grad(set_to_none=True)
+        out.total.backward()
+        self.optimizer.step()
+        if self.bank is not None and not self.config.neighbour_features:
+            first = batch["first"].to(self.device)  # (n,) anchors' original views
+            feats = torch.cat([audio[first], pool_visual_map(maps[first])], dim=1).detach().float()  # (B, 2D)
+            self.bank.update(distributed.gather(clip_ids[first]).cpu(), distributed.gather(feats).cpu())
+        return {"loss": out.total.item(), "localization": out.localization.item(),
+                "alignment": out.alignment.item(), "lr": self.optimizer.param_groups[0]["lr"],
+                "items": len(groups) * self.dist.world_size, "neighbours": self.batches.use_neighbours,
+                "seconds": time.perf_counter() - start}
+
+    def _neighbours_ready(self) -> bool:
+        if self.bank is None:
+            return False
+        return bool(self.config.neighbour_features) or self.epoch >= self.config.neighbour_warmup_epochs
+
+    def _end_epoch(self, losses: list[float]) -> None:
+        metrics = {"epoch": self.epoch + 1, "step": self.step,
+                   "loss": sum(losses) / len(losses) if losses else math.nan}
+        if self.val_dataset is not None:
+            from .evaluate import evaluate  # evaluation imports the data stack; keep it off the import path
+
+            val = evaluate(self.model, self.val_dataset, self.device)
+            metrics.update(val_ciou=val["ciou"], val_auc=val["auc"],
+                           val_a2i_r1=val["retrieval"]["audio_to_image"]["r1"])
+        self.epoch += 1
+        self.batch_in_epoch = 0
+        self._emit("on_epoch_end", self.epoch, metrics)
+        if not self.dist.is_main:
+            return
+        key = "val_ciou" if "val_ciou" in metrics else "loss"
+        value = metrics[key]
+        improved = self.best is None or self.best["key"] != key or (
+            value > self.best["value"] if key == "val_ciou" else value < self.best["value"])
+        if improved and not math.isnan(value):
+            self.best = {"key": key, "value": value, "epoch": self.epoch}
+        self._save_last(metrics)
+        if improved:
+            self._save_model(self.out / BEST, metrics)
+
+    # -- building ---------------------------------------------------------------------------------
+
+    def _build_model(self) -> SSLModel:
+        cfg = self.config
+        if cfg.resume:
+            if not (self.out / LAST).is_file() or not (self.out / STATE).is_file():
+                raise CheckpointError(f"nothing to resume in {self.out}: {LAST} and {STATE} are needed")
+            model = load_model(self.out / LAST)
+        elif cfg.init:
+            model = load_model(cfg.init)
+        else:
+            model = SSLModel(ModelConfig(image_size=cfg.image_size), AudioConfig(seconds=cfg.audio_seconds))
+        if cfg.image_init and not cfg.resume:
+            load_image_init(model, cfg.image_init)
+        model.config = replace(model.config, image_size=cfg.image_size)
+        model.audio_config = replace(model.audio_config, seconds=cfg.audio_seconds)
+        return model.train()
+
+    def _build_bank(self) -> FeatureBank | None:
+        cfg = self.config
+        if not cfg.uses_neighbours:
+            return None
+        if cfg.neighbour_features:
+            return FeatureBank.from_file(cfg.neighbour_features, len(self.dataset))
+        return FeatureBank(len(self.dataset), 2 * self.model.config.embed_dim)
+
+    # -- saving -----------------------------------------------------------------------------------
+
+    def _metadata(self, metrics: dict) -> dict[str, str]:
+        return {"train_config": json.dumps(asdict(self.config)), "step": str(self.step),
+                "epoch": str(self.epoch), "metrics": json.dumps(metrics)}
+
+    def _save_model(self, path: Path, metrics: dict) -> None:
+        save_model(path, self.model, extra=self._metadata(metrics))
+        self._emit("on_checkpoint", str(path))
+
+    def _save_last(self, metrics: dict) -> None:
+        """``last.safetensors`` (the model) and ``last.state.safetensors`` (everything to resume)."""
+        if not self.dist.is_main:
+            return
+        self._save_model(self.out / LAST, metrics)
+        tensors, metadata = optimizer_tensors(self.optimizer)
+        tensors["rng.torch"] = torch.get_rng_state()
+        if self.device.type == "cuda":
+            tensors["rng.cuda"] = torch.cuda.get_rng_state(self.device)
+        if self.bank is not None and not self.config.neighbour_features:
+            tensors["bank.features"] = self.bank.features.half()  # (N, 2D)
+            tensors["bank.filled"] = self.bank.filled  # (N,)
+        metadata.update(self._metadata(metrics), format="ssl-desktop-train-state/1",
+                        batch_in_epoch=str(self.batch_in_epoch), best=json.dumps(self.best))
+        write_safetensors_atomic(self.out / STATE, tensors, metadata)
+        self._emit("on_checkpoint", str(self.out / STATE))
+
+    def _load_state(self) -> None:
+        tensors, metadata = read_safetensors(self.out / STATE)
+        _, model_meta = read_safetensors(self.out / LAST)
+        if model_meta.get("step") != metadata.get("step"):
+            raise CheckpointError(f"{self.out}: {LAST} (step {model_meta.get('step')}) and {STATE} "
+                                  f"(step {metadata.get('step')}) do not match; cannot resume")
+        self.optimizer.load_state_dict(optimizer_state(tensors, metadata))
+        self.step = int(metadata["step"])
+        self.epoch = int(metadata["epoch"])
+        self.batch_in_epoch = int(metadata["batch_in_epoch"])
+        self.best = json.loads(metadata["best"])
+        if self.dist.is_main:
+            torch.set_rng_state(tensors["rng.torch"])
+            if self.device.type == "cuda" and "rng.cuda" in tensors:
+                torch.cuda.set_rng_state(tensors["rng.cuda"], self.device)
+        else:
+            torch.manual_seed(self.config.seed + self.dist.rank + 7919 * self.step)
+        if self.bank is not None and "bank.features" in tensors:
+            filled = tensors["bank.filled"].bool()  # (N,)
+            if len(filled) == len(self.bank.filled):
+                self.bank.update(filled.nonzero()[:, 0], tensors["bank.features"][filled].float())
+
+    def _summary(self, interrupted: bool) -> dict:
+        return {"step": self.step, "epoch": self.epoch, "stopped": self._stop, "interrupted": interrupted,
+                "best": self.best, "out": str(self.out)}
+
+    def _emit(self, event: str, *args) -> None:
+        if self.dist.is_main:
+            for callback in self.callbacks:
+                getattr(callback, event)(*args)

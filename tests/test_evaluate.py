@@ -1,0 +1,106 @@
+"""ssl-eval on generated sets: the metrics.json contract, the report files, splits, two-source scenes."""
+import json
+
+import cv2
+import numpy as np
+import pytest
+import torch
+
+from model import AudioConfig, ModelConfig, SSLModel, save_model
+from model.evaluate import Predictions, evaluate, main, open_dataset, summarize_predictions
+from model.synth import generate
+
+
+@pytest.fixture(scope="module")
+def checkpoint(tmp_path_factory):
+    torch.manual_seed(0)
+    path = tmp_path_factory.mktemp("ckpt") / "model.safetensors"
+    save_model(path, SSLModel(ModelConfig(image_size=112), AudioConfig(seconds=1.0)))
+    return path
+
+
+@pytest.fixture(scope="module")
+def one_source(tmp_path_factory):
+    """6 generated clips and one corrupt file."""
+    root = tmp_path_factory.mktemp("vggss_like")
+    generate(root, clips=6, seed=5, size=(160, 120))
+    (root / "videos" / "corrupt.mp4").write_bytes(b"not a video at all" * 100)
+    return root
+
+
+def percent(value):
+    return isinstance(value, float) and 0.0 <= value <= 100.0
+
+
+def test_ssl_eval_writes_the_metrics_contract_and_lists_the_corrupt_clip(one_source, checkpoint, tmp_path):
+    out = tmp_path / "report"
+    assert main(["--data", str(one_source), "--checkpoint", str(checkpoint), "--out", str(out), "--device", "cpu"]) == 0
+    m = json.loads((out / "metrics.json").read_text())
+    assert m["n"] == 6 and m["n_boxes"] == 6
+    assert [s["path"].endswith("corrupt.mp4") for s in m["skipped"]] == [True] and m["skipped"][0]["reason"]
+    for key in ("ciou", "auc", "ciou_adaptive", "auc_adaptive"):
+        assert percent(m[key]), key
+    for direction in ("audio_to_image", "image_to_audio"):
+        r = m["retrieval"][direction]
+        assert all(percent(r[k]) for k in ("r1", "r5", "r10")) and r["r1"] <= r["r5"] <= r["r10"] == 100.0
+    assert sum(c["n"] for c in m["per_class"].values()) == 6
+    assert all(percent(c["ciou"]) and percent(c["auc"]) for c in m["per_class"].values())
+    assert "iiou" not in m and "split" not in m
+    for name in ("success.png", "examples.png", "retrieval.png"):
+        image = cv2.imread(str(out / name))
+        assert image is not None and image.shape[0] > 100, name
+    report = (out / "report.md").read_text()
+    assert "corrupt.mp4" in report and "![success](success.png)" in report
+
+
+def test_split_file_keeps_the_listed_clips(one_source, checkpoint, tmp_path):
+    ids = [e["file"] for e in json.loads((one_source / "annotations.json").read_text())][:3]
+    split = tmp_path / "heard_test.csv"
+    split.write_text("\n".join(ids + ["not_in_the_folder"]) + "\n")
+    out = tmp_path / "report"
+    assert main(["--data", str(one_source), "--checkpoint", str(checkpoint), "--out", str(out),
+                 "--split-file", str(split), "--device", "cpu"]) == 0
+    m = json.loads((out / "metrics.json").read_text())
+    assert m["n"] == 3
+    assert m["split"] == {"file": str(split), "name": "heard_test", "listed": 4, "found": 3}
+    assert "heard_test" in (out / "report.md").read_text()
+
+
+def test_two_source_scenes_add_interactive_metrics(checkpoint, tmp_path):
+    root = tmp_path / "is3_like"
+    generate(root, clips=3, seed=2, sources=2, size=(128, 96))
+    out = tmp_path / "report"
+    assert main(["--data", str(root), "--checkpoint", str(checkpoint), "--out", str(out), "--device", "cpu"]) == 0
+    m = json.loads((out / "metrics.json").read_text())
+    assert m["n"] == 6  # two sources, each with its own audio, per scene
+    assert percent(m["iiou"]) and percent(m["iauc"])
+    assert m["iauc"] <= m["auc_adaptive"] + 1e-9  # a scene needs all its sources
+
+
+def test_missing_checkpoint_is_a_clear_error(one_source, tmp_path, capsys):
+    assert main(["--data", str(one_source), "--checkpoint", str(tmp_path / "nope.safetensors"),
+                 "--out", str(tmp_path / "r")]) == 2
+    assert "checkpoint not found" in capsys.readouterr().err
+
+
+def test_summary_by_hand():
+    eye = torch.eye(3)
+    pred = Predictions(files=["x", "y", "z"], labels=["a", "a", ""], boxes=[[[0, 0, 1, 1]]] * 2 + [[]],
+                       scenes=["s", "s", "t"], maps=torch.zeros(3, 7, 7), image_emb=eye, audio_emb=eye,
+                       ciou=np.array([0.6, 0.2, np.nan]), ciou_adaptive=np.array([0.7, 0.5, np.nan]))
+    m = summarize_predictions(pred, [("bad.mp4", "corrupt")])
+    assert (m["n"], m["n_boxes"], m["ciou"], m["ciou_adaptive"]) == (3, 2, 50.0, 100.0)
+    assert m["per_class"] == {"a": {"n": 2, "ciou": 50.0, "auc": pytest.approx(m["auc"])}}
+    assert m["skipped"] == [{"path": "bad.mp4", "reason": "corrupt"}]
+    assert m["retrieval"]["audio_to_image"] == {"r1": 100.0, "r5": 100.0, "r10": 100.0}
+    assert m["iiou"] == 100.0  # scene s: worst adaptive cIoU 0.5; t has no box
+
+
+def test_evaluate_api_matches_the_command(one_source, checkpoint):
+    from model import load_model
+
+    model = load_model(checkpoint)
+    model.train()
+    m = evaluate(model, open_dataset(one_source, model), "cpu")
+    assert m["n"] == 6 and set(m["retrieval"]) == {"audio_to_image", "image_to_audio"}
+    assert model.training  # evaluation restores the mode the trainer left

@@ -1,0 +1,198 @@
+"""ssl-train end to end on a tiny generated set, plus the pieces: batches of positives, state, flags."""
+import json
+from functools import partial
+
+import pytest
+import torch
+import torchvision
+
+from model import AudioConfig, CheckpointError, ModelConfig, SSLModel, load_model, save_model
+from model.checkpoint import read_safetensors
+from model.data import VideoFolderDataset, collate
+from model.loss import ContrastiveLoss
+from model.neighbours import FeatureBank
+from model.synth import generate
+from model.train import main, parse_args
+from model.trainer import (Callback, TrainConfig, Trainer, TrainViews, ViewBatchSampler, collate_views,
+                           load_image_init, optimizer_state, optimizer_tensors)
+from model.transforms import preprocess_image
+from torch.utils.data import DistributedSampler
+
+FAST = ["--image-size", "112", "--audio-seconds", "1", "--device", "cpu", "--workers", "0", "--batch-size", "4"]
+
+
+@pytest.fixture(scope="module")
+def tiny(tmp_path_factory):
+    """8 generated clips and one corrupt file."""
+    root = tmp_path_factory.mktemp("tiny")
+    generate(root, clips=8, seed=0, size=(160, 120))
+    (root / "videos" / "broken.mp4").write_bytes(b"\x00\x00\x00\x18ftypmp42" + bytes(range(256)) * 8)
+    return root
+
+
+def read_log(run):
+    return [json.loads(line) for line in (run / "log.jsonl").read_text().splitlines()]
+
+
+def fixed_batch_loss(model, root):
+    """Single-positive loss of the 8 clips' middle frames, BN on batch statistics, no gradient."""
+    ds = VideoFolderDataset(root, "eval", AudioConfig(seconds=1.0), image_transform=partial(preprocess_image, size=112))
+    batch = collate([ds[i] for i in range(len(ds))])
+    model.train()
+    with torch.no_grad():
+        return ContrastiveLoss()(*model(batch["image"], batch["spectrogram"])).total.item()
+
+
+def test_two_epochs_lower_the_loss_and_write_loadable_checkpoints(tiny, tmp_path):
+    torch.manual_seed(0)
+    save_model(tmp_path / "init.safetensors", SSLModel(ModelConfig(), AudioConfig(seconds=1.0)))
+    run = tmp_path / "run"
+    assert main(["--data", str(tiny), "--out", str(run), "--epochs", "2", "--lr", "1e-3", "--val", str(tiny),
+                 "--init", str(tmp_path / "init.safetensors"), *FAST]) == 0
+
+    last, best = load_model(run / "last.safetensors"), load_model(run / "best.safetensors")
+    assert last.config.image_size == 112 and last.audio_config.seconds == 1.0
+    _, meta = read_safetensors(run / "last.safetensors")
+    assert json.loads(meta["train_config"])["epochs"] == 2 and meta["step"] == "4"
+    assert isinstance(best, SSLModel)
+    before = fixed_batch_loss(load_model(tmp_path / "init.safetensors"), tiny)
+    after = fixed_batch_loss(last, tiny)
+    assert after < before - 0.02, (before, after)
+
+    log = read_log(run)
+    steps = [e for e in log if e["event"] == "step"]
+    assert [e["step"] for e in steps] == [1, 2, 3, 4]
+    assert [e["neighbours"] for e in steps] == [False, False, True, True]  # the bank is filled after epoch 1
+    assert [e["items"] for e in steps] == [8, 8, 12, 12]  # 4 originals + 4 augmented (+ 4 neighbours)
+    assert all(e["loss"] > 0 and e["clips_per_s"] > 0 for e in steps)
+    epochs = [e for e in log if e["event"] == "epoch"]
+    assert [e["epoch"] for e in epochs] == [1, 2]
+    assert all(0 <= e["val_ciou"] <= 100 and 0 <= e["val_a2i_r1"] <= 100 for e in epochs)
+    assert log[-1]["event"] == "end" and log[-1]["best"]["key"] == "val_ciou"
+    assert any("broken.mp4" in path for path, _ in log[0]["skipped"])
+
+
+class Interrupt(Callback):
+    def __init__(self, at_step):
+        self.at_step = at_step
+
+    def on_step(self, step, metrics):
+        if step == self.at_step:
+            raise KeyboardInterrupt
+
+
+def test_interrupt_saves_and_resume_continues_the_step_count(tiny, tmp_path):
+    run = tmp_path / "run"
+    args = ["--data", str(tiny), "--out", str(run), "--epochs", "2", "--no-augment", *FAST]
+    trainer = Trainer(parse_args(args), [Interrupt(at_step=1)])
+    with pytest.raises(KeyboardInterrupt):
+        trainer.fit()
+    tensors, meta = read_safetensors(run / "last.state.safetensors")
+    assert (meta["step"], meta["epoch"], meta["batch_in_epoch"]) == ("1", "0", "1")
+    assert any(k.startswith("optimizer.") for k in tensors) and "rng.torch" in tensors
+    assert int(tensors["bank.filled"].sum()) == 4  # the first 4 anchors' features
+
+    assert main([*args, "--resume"]) == 0
+    steps = [e for e in read_log(run) if e["event"] == "step"]
+    assert [e["step"] for e in steps] == [2, 3, 4]  # the second batch of epoch 1, then epoch 2
+    assert [e["neighbours"] for e in steps] == [False, True, True]
+    _, meta = read_safetensors(run / "last.state.safetensors")
+    assert (meta["step"], meta["epoch"]) == ("4", "2")
+    assert main([*args, "--resume"]) == 0  # nothing left to do
+    assert [e["step"] for e in read_log(run) if e["event"] == "step"] == [2, 3, 4]
+
+
+def test_stop_is_cooperative_and_saves(tiny, tmp_path):
+    class StopAtFirstStep(Callback):
+        def on_step(self, step, metrics):
+            trainer.stop()
+
+        def on_checkpoint(self, path):
+            saved.append(path)
+
+    saved = []
+    run = tmp_path / "run"
+    config = parse_args(["--data", str(tiny), "--out", str(run), "--epochs", "3", "--loss", "ezvsl", *FAST])
+    trainer = Trainer(config, [StopAtFirstStep()])
+    summary = trainer.fit()
+    assert summary["stopped"] and summary["step"] == 1 and not summary["interrupted"]
+    assert saved == [str(run / "last.safetensors"), str(run / "last.state.safetensors")]
+    assert load_model(run / "last.safetensors").config.image_size == 112
+
+
+class FakeClips(torch.utils.data.Dataset):
+    """Items like VideoFolderDataset's with a transform, image value = index."""
+
+    def __len__(self):
+        return 6
+
+    def __getitem__(self, i):
+        return {"image": torch.full((3, 32, 32), float(i)), "spectrogram": torch.zeros(1, 257, 98),
+                "index": i, "frame": torch.full((48, 64, 3), i, dtype=torch.uint8).numpy(),
+                "waveform": torch.randn(16000)}
+
+
+def test_batches_hold_anchor_augmented_and_neighbour_views():
+    bank = FeatureBank(6, 2)
+    bank.update(torch.arange(6), torch.tensor([[1.0, 0], [0, 1], [1, 0.1], [0.1, 1], [1, 0.2], [0.2, 1]]))
+    sampler = ViewBatchSampler(DistributedSampler(range(6), 1, 0, shuffle=True, seed=0), 3, bank, k=1,
+                               seed=0, rank=0)
+    views = TrainViews(FakeClips(), 32, AudioConfig(seconds=1.0), augment=True)
+    assert len(sampler) == 2
+    sampler.use_neighbours = True
+    requests = next(iter(sampler))
+    batch = collate_views([views[r] for r in requests])
+    anchors = [r[0] for r in requests[:3]]
+    nearest = {0: 2, 1: 3, 2: 4, 3: 5, 4: 2, 5: 3}  # k=1: the most similar other clip
+    assert batch["groups"].tolist() == [a for a in anchors for _ in (0, 1)] + anchors
+    assert batch["clip_ids"].tolist() == [a for a in anchors for _ in (0, 1)] + [nearest[a] for a in anchors]
+    assert batch["first"].tolist() == [True, False] * 3 + [False] * 3
+    assert batch["images"].shape == (9, 3, 32, 32) and batch["specs"].shape[0] == 9
+    assert batch["images"][0].eq(anchors[0]).all()  # the original view is the dataset's image
+
+    sampler.skip = 1  # resume after the first batch: only the second is produced
+    assert [len(b) for b in sampler] == [6]
+
+
+def test_optimizer_state_round_trip():
+    model = torch.nn.Linear(3, 2)
+    opt = torch.optim.Adam(model.parameters(), lr=1e-3, weight_decay=1e-4)
+    model(torch.randn(4, 3)).sum().backward()
+    opt.step()
+    tensors, meta = optimizer_tensors(opt)
+    fresh = torch.optim.Adam(torch.nn.Linear(3, 2).parameters(), lr=0.5)
+    fresh.load_state_dict(optimizer_state(tensors, meta))
+    a, b = opt.state_dict(), fresh.state_dict()
+    assert b["param_groups"][0]["lr"] == 1e-3
+    for pid in a["state"]:
+        for name, value in a["state"][pid].items():
+            assert torch.equal(torch.as_tensor(value), torch.as_tensor(b["state"][pid][name]))
+
+
+def test_image_init_loads_a_torchvision_resnet18(tmp_path):
+    weights = torchvision.models.resnet18().state_dict()
+    torch.save(weights, tmp_path / "resnet18.pth")
+    model = SSLModel()
+    load_image_init(model, tmp_path / "resnet18.pth")
+    assert torch.equal(model.imgnet.layer4[1].conv2.weight, weights["layer4.1.conv2.weight"])
+    with pytest.raises(CheckpointError, match="not found"):
+        load_image_init(model, tmp_path / "missing.pth")
+    torch.save({"conv1.weight": torch.zeros(2)}, tmp_path / "bad.pth")
+    with pytest.raises(CheckpointError):
+        load_image_init(model, tmp_path / "bad.pth")
+
+
+def test_missing_image_init_is_a_clear_command_line_error(tiny, tmp_path, capsys):
+    code = main(["--data", str(tiny), "--out", str(tmp_path / "run"), "--image-init", str(tmp_path / "r18.pth"), *FAST])
+    assert code == 2
+    assert "ImageNet ResNet-18 weights not found" in capsys.readouterr().err
+
+
+def test_flags_fill_the_config():
+    c = parse_args(["--data", "d", "--out", "o", "--no-neighbours", "--no-augment", "--neighbours-k", "7",
+                    "--workers", "0", "--cache", "c", "--max-clips", "5", "--loss", "ezvsl", "--resume"])
+    assert (c.neighbours, c.augment, c.neighbours_k, c.workers, c.cache, c.max_clips, c.loss, c.resume) == (
+        False, False, 7, 0, "c", 5, "ezvsl", True)
+    assert TrainConfig(loss="ezvsl").uses_augment is False
+    with pytest.raises(SystemExit):
+        parse_args(["--data", "d", "--out", "o", "--image-size", "100"])
