@@ -58,13 +58,20 @@ class Snapshot:
         return view.heatmaps_shown if self.window.model else view.frames_shown
 
     def gallery_done(self) -> bool:
-        """No gallery is being indexed, and a gallery (if any) already shows its matches."""
+        """No gallery was asked for, or it shows its matches, or it has a message (it failed or waits)."""
         retrieval = self.window.retrieval
-        return not retrieval.worker.is_busy() and (
-            retrieval.gallery is None or self.window.retrieval_panel.image_row.count() > 0)
+        if retrieval.folder is None or self.window.messages.text("gallery"):
+            return True
+        return retrieval.gallery is not None and self.window.retrieval_panel.image_row.count() > 0
+
+    def playback_ended(self) -> bool:
+        """The inspector played its file to the end (no more frames will come) and showed a heatmap."""
+        inspector = self.window.inspector
+        return (self.window.current_view() is inspector.view and inspector.file is not None
+                and not inspector.playing and inspector.view.heatmaps_shown > 0)
 
     def check(self) -> None:
-        if self.frames_done() >= self.after and self.gallery_done():
+        if (self.frames_done() >= self.after or self.playback_ended()) and self.gallery_done():
             self.save(0)
 
     def give_up(self) -> None:

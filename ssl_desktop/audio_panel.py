@@ -9,6 +9,7 @@ from PySide6.QtWidgets import QHBoxLayout, QLabel, QProgressBar, QVBoxLayout, QW
 METER_FLOOR_DB = -60.0
 METER_WINDOW_S = 0.05  # the meter shows the peak of the newest 50 ms
 WAVEFORM_BINS = 600  # the waveform is drawn as the min and max of this many bins
+EMPTY_SPECTROGRAM = ((0, 300), (0, 8000))  # axes (frames, Hz) before the first spectrogram
 
 
 class AudioPanel(QWidget):
@@ -35,6 +36,7 @@ class AudioPanel(QWidget):
         self.spectrogram_item = pg.ImageItem()
         self.spectrogram_item.setColorMap(pg.colormap.get("viridis"))
         self.spectrogram_plot.addItem(self.spectrogram_item)
+        self.spectrogram_plot.setRange(xRange=EMPTY_SPECTROGRAM[0], yRange=EMPTY_SPECTROGRAM[1], padding=0)
 
         self.meter = QProgressBar()
         self.meter.setOrientation(Qt.Orientation.Vertical)
@@ -83,6 +85,7 @@ class AudioPanel(QWidget):
         """The (frequency, time) log spectrogram the audio encoder was given."""
         self.spectrogram_item.setImage(spec, autoLevels=True)
         self.spectrogram_item.setRect(QRectF(0, 0, spec.shape[1], sample_rate / 2))
+        self.spectrogram_plot.setRange(xRange=(0, spec.shape[1]), yRange=(0, sample_rate / 2), padding=0)
 
     def clear(self) -> None:
         self.waveform_curve.setData([], [])

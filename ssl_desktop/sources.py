@@ -38,7 +38,6 @@ class FrameSource(ABC):
     """A camera-like source of RGB uint8 frames (H, W, 3)."""
 
     name: str = "frames"
-    fps: float = 25.0
 
     def open(self) -> None:
         """Acquire the device or file; raises ``SourceError``."""
@@ -80,7 +79,6 @@ class CameraSource(FrameSource):
         if not capture.isOpened():
             capture.release()
             raise SourceError(f"{self.name} cannot be opened (in use by another program, or unplugged?)")
-        self.fps = capture.get(cv2.CAP_PROP_FPS) or 30.0
         self._capture = capture
 
     def read(self) -> np.ndarray | None:
@@ -229,7 +227,6 @@ class PlaylistFrameSource(FrameSource):
 
     def __init__(self, playlist: Playlist, fps: float = 25.0):
         self.playlist = playlist
-        self.fps = fps
         self._pacer = Pacer(fps)
         self._clip: SequentialFrames | None = None
 

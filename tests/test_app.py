@@ -139,6 +139,15 @@ def test_a_camera_that_cannot_be_opened_falls_back_to_the_demo(qtbot, make_windo
     wait_for_heatmaps(qtbot, window.live_view, 1)
 
 
+def test_an_unreadable_live_file_falls_back_to_the_demo(qtbot, make_window, clips):
+    window = make_window()
+    window.start_source(str(clips["broken"]))
+    qtbot.waitUntil(lambda: "broken.mp4" in window.messages.text("source"), timeout=WAIT_MS)
+    assert "showing the bundled demo clips instead" in window.messages.text("source")
+    assert window.messages.text("sound") == ""  # the demo has sound
+    wait_for_heatmaps(qtbot, window.live_view, 1)
+
+
 def test_without_a_microphone_the_picture_goes_on_and_the_window_says_so(qtbot, make_window, monkeypatch):
     def no_portaudio():
         raise SourceError(f"no sound devices: the PortAudio library is missing; {sources.PORTAUDIO_HINT}")
