@@ -43,21 +43,15 @@ def fixed_batch_loss(model, root):
         return ContrastiveLoss()(*model(batch["image"], batch["spectrogram"])).total.item()
 
 
-def test_two_epochs_lower_the_loss_and_write_loadable_checkpoints(tiny, tmp_path):
-    torch.manual_seed(0)
-    save_model(tmp_path / "init.safetensors", SSLModel(ModelConfig(), AudioConfig(seconds=1.0)))
+def test_two_epochs_of_ssl_align_write_loadable_checkpoints_and_a_log(tiny, tmp_path):
     run = tmp_path / "run"
-    assert main(["--data", str(tiny), "--out", str(run), "--epochs", "2", "--lr", "1e-3", "--val", str(tiny),
-                 "--init", str(tmp_path / "init.safetensors"), *FAST]) == 0
+    assert main(["--data", str(tiny), "--out", str(run), "--epochs", "2", "--val", str(tiny), *FAST]) == 0
 
     last, best = load_model(run / "last.safetensors"), load_model(run / "best.safetensors")
     assert last.config.image_size == 112 and last.audio_config.seconds == 1.0
+    assert isinstance(best, SSLModel)
     _, meta = read_safetensors(run / "last.safetensors")
     assert json.loads(meta["train_config"])["epochs"] == 2 and meta["step"] == "4"
-    assert isinstance(best, SSLModel)
-    before = fixed_batch_loss(load_model(tmp_path / "init.safetensors"), tiny)
-    after = fixed_batch_loss(last, tiny)
-    assert after < before - 0.02, (before, after)
 
     log = read_log(run)
     steps = [e for e in log if e["event"] == "step"]
@@ -70,6 +64,18 @@ def test_two_epochs_lower_the_loss_and_write_loadable_checkpoints(tiny, tmp_path
     assert all(0 <= e["val_ciou"] <= 100 and 0 <= e["val_a2i_r1"] <= 100 for e in epochs)
     assert log[-1]["event"] == "end" and log[-1]["best"]["key"] == "val_ciou"
     assert any("broken.mp4" in path for path, _ in log[0]["skipped"])
+
+
+def test_two_epochs_lower_the_loss(tiny, tmp_path):
+    """Four steps with augmentation barely move a random model; without it the drop is clear."""
+    torch.manual_seed(0)
+    save_model(tmp_path / "init.safetensors", SSLModel(ModelConfig(), AudioConfig(seconds=1.0)))
+    run = tmp_path / "run"
+    assert main(["--data", str(tiny), "--out", str(run), "--epochs", "2", "--lr", "3e-4", "--no-augment",
+                 "--no-neighbours", "--init", str(tmp_path / "init.safetensors"), *FAST]) == 0
+    before = fixed_batch_loss(load_model(tmp_path / "init.safetensors"), tiny)
+    after = fixed_batch_loss(load_model(run / "last.safetensors"), tiny)
+    assert after < before - 0.05, (before, after)
 
 
 class Interrupt(Callback):
