@@ -11,11 +11,20 @@ from model.evaluate import Predictions, evaluate, main, open_dataset, summarize_
 from model.synth import generate
 
 
+@pytest.fixture(autouse=True)
+def one_thread():
+    """Two OpenMP threads fighting other jobs for two busy cores run several times slower than one."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
 @pytest.fixture(scope="module")
 def checkpoint(tmp_path_factory):
     torch.manual_seed(0)
     path = tmp_path_factory.mktemp("ckpt") / "model.safetensors"
-    save_model(path, SSLModel(ModelConfig(image_size=112), AudioConfig(seconds=1.0)))
+    save_model(path, SSLModel(ModelConfig(image_size=112), AudioConfig(seconds=0.5)))
     return path
 
 

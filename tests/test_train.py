@@ -5,6 +5,7 @@ from functools import partial
 import pytest
 import torch
 import torchvision
+from torch.utils.data import DistributedSampler
 
 from model import AudioConfig, CheckpointError, ModelConfig, SSLModel, load_model, save_model
 from model.checkpoint import read_safetensors
@@ -16,9 +17,17 @@ from model.train import main, parse_args
 from model.trainer import (Callback, TrainConfig, Trainer, TrainViews, ViewBatchSampler, collate_views,
                            load_image_init, optimizer_state, optimizer_tensors)
 from model.transforms import preprocess_image
-from torch.utils.data import DistributedSampler
 
-FAST = ["--image-size", "112", "--audio-seconds", "1", "--device", "cpu", "--workers", "0", "--batch-size", "4"]
+FAST = ["--image-size", "112", "--audio-seconds", "0.5", "--device", "cpu", "--workers", "0", "--batch-size", "4"]
+
+
+@pytest.fixture(autouse=True)
+def one_thread():
+    """Two OpenMP threads fighting other jobs for two busy cores run several times slower than one."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
 
 
 @pytest.fixture(scope="module")
@@ -36,7 +45,7 @@ def read_log(run):
 
 def fixed_batch_loss(model, root):
     """Single-positive loss of the 8 clips' middle frames, BN on batch statistics, no gradient."""
-    ds = VideoFolderDataset(root, "eval", AudioConfig(seconds=1.0), image_transform=partial(preprocess_image, size=112))
+    ds = VideoFolderDataset(root, "eval", AudioConfig(seconds=0.5), image_transform=partial(preprocess_image, size=112))
     batch = collate([ds[i] for i in range(len(ds))])
     model.train()
     with torch.no_grad():
@@ -48,7 +57,7 @@ def test_two_epochs_of_ssl_align_write_loadable_checkpoints_and_a_log(tiny, tmp_
     assert main(["--data", str(tiny), "--out", str(run), "--epochs", "2", "--val", str(tiny), *FAST]) == 0
 
     last, best = load_model(run / "last.safetensors"), load_model(run / "best.safetensors")
-    assert last.config.image_size == 112 and last.audio_config.seconds == 1.0
+    assert last.config.image_size == 112 and last.audio_config.seconds == 0.5
     assert isinstance(best, SSLModel)
     _, meta = read_safetensors(run / "last.safetensors")
     assert json.loads(meta["train_config"])["epochs"] == 2 and meta["step"] == "4"
@@ -69,7 +78,7 @@ def test_two_epochs_of_ssl_align_write_loadable_checkpoints_and_a_log(tiny, tmp_
 def test_two_epochs_lower_the_loss(tiny, tmp_path):
     """Four steps with augmentation barely move a random model; without it the drop is clear."""
     torch.manual_seed(0)
-    save_model(tmp_path / "init.safetensors", SSLModel(ModelConfig(), AudioConfig(seconds=1.0)))
+    save_model(tmp_path / "init.safetensors", SSLModel(ModelConfig(), AudioConfig(seconds=0.5)))
     run = tmp_path / "run"
     assert main(["--data", str(tiny), "--out", str(run), "--epochs", "2", "--lr", "3e-4", "--no-augment",
                  "--no-neighbours", "--init", str(tmp_path / "init.safetensors"), *FAST]) == 0
