@@ -13,3 +13,12 @@ def tiny_model():
     """A real SSLModel with random weights, fixed seed."""
     torch.manual_seed(0)
     return SSLModel(ModelConfig()).eval()
+
+
+@pytest.fixture
+def one_thread():
+    """Two OpenMP threads fighting other jobs for two busy cores run several times slower than one."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)

@@ -11,13 +11,7 @@ from model.evaluate import Predictions, evaluate, main, open_dataset, summarize_
 from model.synth import generate
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    """Two OpenMP threads fighting other jobs for two busy cores run several times slower than one."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 @pytest.fixture(scope="module")

@@ -21,13 +21,7 @@ from model.transforms import preprocess_image
 FAST = ["--image-size", "112", "--audio-seconds", "0.5", "--device", "cpu", "--workers", "0", "--batch-size", "4"]
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    """Two OpenMP threads fighting other jobs for two busy cores run several times slower than one."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 @pytest.fixture(scope="module")
