@@ -14,7 +14,7 @@ import torch
 
 from . import metrics
 from .heatmap import to_heatmap
-from .transforms import IMAGENET_MEAN, IMAGENET_STD
+from .transforms import denormalize_image
 
 TILE = 224
 FONT = cv2.FONT_HERSHEY_SIMPLEX
@@ -59,9 +59,7 @@ def success_plot(curves: dict[str, np.ndarray], path, size=(640, 440)) -> None:
 
 def frame_of(image: torch.Tensor) -> np.ndarray:
     """Normalised model input (3, S, S) -> RGB uint8 (TILE, TILE, 3)."""
-    mean = torch.tensor(IMAGENET_MEAN).view(3, 1, 1)
-    std = torch.tensor(IMAGENET_STD).view(3, 1, 1)
-    rgb = (image.float().cpu() * std + mean).clamp(0, 1).permute(1, 2, 0).numpy()
+    rgb = denormalize_image(image.float().cpu()).permute(1, 2, 0).numpy()
     return cv2.resize((rgb * 255).round().astype(np.uint8), (TILE, TILE), interpolation=cv2.INTER_AREA)
 
 

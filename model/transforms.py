@@ -16,6 +16,13 @@ def normalize_image(images: torch.Tensor) -> torch.Tensor:
     return (images - mean) / std
 
 
+def denormalize_image(images: torch.Tensor) -> torch.Tensor:
+    """ImageNet-normalised images (..., 3, H, W) -> float images in [0, 1] (inverse of normalize_image)."""
+    mean = torch.tensor(IMAGENET_MEAN, dtype=images.dtype, device=images.device).view(3, 1, 1)
+    std = torch.tensor(IMAGENET_STD, dtype=images.dtype, device=images.device).view(3, 1, 1)
+    return (images * std + mean).clamp(0, 1)
+
+
 def frame_to_tensor(frame: np.ndarray) -> torch.Tensor:
     """RGB uint8 frame (H, W, 3) -> float tensor (3, H, W) in [0, 1]."""
     return torch.from_numpy(np.ascontiguousarray(frame)).permute(2, 0, 1).float() / 255.0
