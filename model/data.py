@@ -8,6 +8,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import signal
 import xml.etree.ElementTree as ET
 import zipfile
 from collections import Counter
@@ -399,3 +400,10 @@ def collate(batch: list[dict]) -> dict:
         else:
             out[key] = values
     return out
+
+
+def ignore_stop_signals(_worker_id: int) -> None:
+    """DataLoader ``worker_init_fn``: Ctrl-C and SIGTERM reach the whole process group, but it is the
+    main process that decides when to stop (and saves first); a worker that died of them would break it."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)

@@ -28,7 +28,7 @@ from torch.utils.data import DataLoader, Subset
 
 from . import metrics
 from .checkpoint import CheckpointError, load_model
-from .data import IS3_ANNOTATION_FILES, IS3Dataset, VideoFolderDataset, collate, load_split
+from .data import IS3_ANNOTATION_FILES, IS3Dataset, VideoFolderDataset, collate, ignore_stop_signals, load_split
 from .distributed import resolve_device
 from .heatmap import to_heatmap
 from .sslmodel import SSLModel, cosine_map, pool_visual_map
@@ -66,7 +66,8 @@ def predict(model: SSLModel, dataset, device, batch_size: int = 16, workers: int
     device = torch.device(device)
     was_training = model.training
     model.eval()
-    loader = DataLoader(dataset, batch_size=batch_size, collate_fn=collate, num_workers=workers)
+    loader = DataLoader(dataset, batch_size=batch_size, collate_fn=collate, num_workers=workers,
+                        worker_init_fn=ignore_stop_signals)
     files, labels, boxes, scenes = [], [], [], []
     maps, image_emb, audio_emb, cious, adaptive = [], [], [], [], []
     for batch in loader:

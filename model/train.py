@@ -7,13 +7,17 @@
 
 The same command under ``torchrun --nproc_per_node N`` trains with DDP (``--batch-size`` is the global
 batch). Writes ``RUN_DIR/last.safetensors``, ``best.safetensors``, ``last.state.safetensors`` (resume)
-and ``log.jsonl`` (every step, every epoch's validation). Ctrl-C saves ``last`` before exiting.
+and ``log.jsonl`` (every step, every epoch's validation). Ctrl-C or SIGTERM ends the current step, saves
+``last`` and exits (128 + the signal's number); a second one stops at once, still saving ``last``.
 """
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
+import signal
 import sys
+import threading
 import time
 from dataclasses import fields
 from pathlib import Path
@@ -112,23 +116,60 @@ def parse_args(argv=None) -> TrainConfig:
     return config
 
 
+@contextlib.contextmanager
+def stop_on_signals(trainer: Trainer, verbose: bool):
+    """SIGINT/SIGTERM: the first asks ``trainer`` to stop after its step, the second interrupts at once.
+
+    Yields a list that receives the numbers of the signals caught. A SIGINT the parent set to be
+    ignored (a job started with ``&`` or ``nohup``) stays ignored; elsewhere than in the main thread
+    (a GUI driving ``main``) nothing is installed.
+    """
+    caught: list[int] = []
+    if threading.current_thread() is not threading.main_thread():
+        yield caught
+        return
+
+    def handle(signum, _frame):
+        caught.append(signum)
+        if len(caught) > 1:
+            raise KeyboardInterrupt
+        trainer.stop()
+        if verbose:
+            print(f"\n{signal.Signals(signum).name}: stopping after this step (again to stop now)", file=sys.stderr)
+
+    wanted = [signal.SIGTERM] + ([signal.SIGINT] if signal.getsignal(signal.SIGINT) is not signal.SIG_IGN else [])
+    previous = {s: signal.signal(s, handle) for s in wanted}
+    try:
+        yield caught
+    finally:
+        for s, handler in previous.items():
+            signal.signal(s, handler)
+
+
 def main(argv=None) -> int:
     config = parse_args(argv)
     info = distributed.setup(config.device)
     callbacks = [ProgressBar(), JsonlLog(Path(config.out) / "log.jsonl")] if info.is_main else []
     trainer = None
+    caught: list[int] = []
+    saved = f"saved {config.out}/last.safetensors; continue with --resume"
     try:
         trainer = Trainer(config, callbacks, info)
-        summary = trainer.fit()
+        with stop_on_signals(trainer, info.is_main) as caught:
+            summary = trainer.fit()
     except KeyboardInterrupt:
         if info.is_main and trainer is not None:
-            print(f"\ninterrupted: saved {config.out}/last.safetensors; continue with --resume", file=sys.stderr)
-        return 130
+            print(f"\ninterrupted: {saved}", file=sys.stderr)
+        return 128 + (caught[0] if caught else signal.SIGINT)
     except (CheckpointError, FileNotFoundError, ValueError) as exc:
         print(f"ssl-train: error: {exc}", file=sys.stderr)
         return 2
     finally:
         distributed.teardown()
+    if caught:
+        if info.is_main:
+            print(f"stopped at step {summary['step']}: {saved}", file=sys.stderr)
+        return 128 + caught[0]
     if info.is_main:
         print(f"done: step {summary['step']}, epoch {summary['epoch']}, best {summary['best']} -> {config.out}")
     return 0

@@ -31,7 +31,7 @@ from . import distributed
 from .audio import AudioConfig
 from .augment import AudioAugment, ImageAugment
 from .checkpoint import CheckpointError, load_model, read_safetensors, save_model, write_safetensors_atomic
-from .data import VideoFolderDataset
+from .data import VideoFolderDataset, ignore_stop_signals
 from .loss import ContrastiveLoss, LossConfig, LossOutput
 from .neighbours import FeatureBank
 from .sslmodel import ModelConfig, SSLModel, pool_visual_map
@@ -302,7 +302,8 @@ class Trainer:
         self.loader = DataLoader(
             TrainViews(clips, config.image_size, audio_config, config.uses_augment),
             batch_sampler=self.batches, collate_fn=collate_views, num_workers=config.workers,
-            pin_memory=self.device.type == "cuda", persistent_workers=config.workers > 0)
+            pin_memory=self.device.type == "cuda", persistent_workers=config.workers > 0,
+            worker_init_fn=ignore_stop_signals)
         self.val_dataset = None
         if config.val and self.dist.is_main:
             self.val_dataset = VideoFolderDataset(config.val, "eval", audio_config, config.cache, image_transform)
@@ -370,6 +371,7 @@ class Trainer:
             self.batch_in_epoch += 1
             losses.append(metrics["loss"])
             self._emit("on_step", self.step, {"step": self.step, "epoch": self.epoch + 1, **metrics})
+            self._stop = distributed.any_rank(self._stop, self.device)
             if self._stop:
                 break
         return losses

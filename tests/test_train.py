@@ -1,5 +1,10 @@
 """ssl-train end to end on a tiny generated set, plus the pieces: batches of positives, state, flags."""
 import json
+import os
+import signal
+import subprocess
+import sys
+import time
 from functools import partial
 
 import pytest
@@ -127,6 +132,38 @@ def test_stop_is_cooperative_and_saves(tiny, tmp_path):
     assert summary["stopped"] and summary["step"] == 1 and not summary["interrupted"]
     assert saved == [str(run / "last.safetensors"), str(run / "last.state.safetensors")]
     assert load_model(run / "last.safetensors").config.image_size == 112
+
+
+CHILD = ("import signal, sys; signal.signal(signal.SIGINT, signal.default_int_handler); "  # as in a terminal
+         "from model.train import main; sys.exit(main(sys.argv[1:]))")
+
+
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM])
+def test_a_real_signal_to_the_process_group_stops_after_the_step_and_saves(tiny, tmp_path, signum):
+    """Like Ctrl-C in a terminal (or a scheduler's SIGTERM): the signal reaches ssl-train and its loader
+    worker; training ends after the step, saves ``last`` and exits with 128 + the signal's number."""
+    run = tmp_path / "run"
+    args = ["--data", str(tiny), "--out", str(run), "--epochs", "50", "--loss", "ezvsl", *FAST, "--workers", "1"]
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    proc = subprocess.Popen([sys.executable, "-c", CHILD, *args], env=env, start_new_session=True,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.monotonic() + 180
+        while not ((run / "log.jsonl").is_file() and '"event": "step"' in (run / "log.jsonl").read_text()):
+            assert proc.poll() is None, proc.communicate()
+            assert time.monotonic() < deadline, "no training step within 180 s"
+            time.sleep(0.2)
+        os.killpg(proc.pid, signum)
+        _, err = proc.communicate(timeout=120)
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+    assert proc.returncode == 128 + signum, err
+    assert "stopping after this step" in err and "continue with --resume" in err
+    end = read_log(run)[-1]
+    assert end["event"] == "end" and end["stopped"] and not end["interrupted"] and end["step"] < 100
+    _, meta = read_safetensors(run / "last.state.safetensors")
+    assert int(meta["step"]) == end["step"]
 
 
 class FakeClips(torch.utils.data.Dataset):
