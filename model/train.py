@@ -1,6 +1,7 @@
 """ssl-train: self-supervised SSL-Align training (or the EZ-VSL baseline) on a folder of videos.
 
-    ssl-train --data DIR --out RUN_DIR [--val DIR] [--init CKPT | --image-init RESNET18.pth]
+    ssl-train --data DIR --out RUN_DIR [--val DIR [--best-metric ciou|auc|a2i_r1]]
+              [--init CKPT | --image-init RESNET18.pth]
               [--loss align|ezvsl] [--epochs N] [--batch-size B] [--lr LR] [--image-size S]
               [--audio-seconds S] [--device auto|cpu|cuda] [--resume] [--no-neighbours] [--no-augment]
               [--neighbours-k K] [--workers N] [--cache DIR] [--max-clips N]
@@ -26,7 +27,7 @@ from tqdm import tqdm
 
 from . import distributed
 from .checkpoint import CheckpointError
-from .trainer import Callback, TrainConfig, Trainer
+from .trainer import BEST_METRICS, Callback, TrainConfig, Trainer
 
 
 class ProgressBar(Callback):
@@ -86,6 +87,8 @@ def parse_args(argv=None) -> TrainConfig:
     p.add_argument("--data", required=True, help="training folder of videos")
     p.add_argument("--out", required=True, help="run folder")
     p.add_argument("--val", help="annotated folder evaluated after each epoch")
+    p.add_argument("--best-metric", choices=BEST_METRICS, default=d.best_metric,
+                   help="validation number that picks best.safetensors")
     p.add_argument("--init", help="ssl-desktop .safetensors checkpoint to fine-tune")
     p.add_argument("--image-init", help="torchvision ImageNet ResNet-18 state dict (.pth)")
     p.add_argument("--loss", choices=("align", "ezvsl"), default=d.loss)

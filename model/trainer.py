@@ -40,6 +40,7 @@ from .transforms import preprocess_image
 LAST = "last.safetensors"
 BEST = "best.safetensors"
 STATE = "last.state.safetensors"
+BEST_METRICS = ("ciou", "auc", "a2i_r1")  # validation numbers that can pick the best epoch (higher is better)
 
 
 @dataclass
@@ -49,6 +50,7 @@ class TrainConfig:
     data: str = ""  # training folder (videos; labels are never used)
     out: str = "runs/ssl"  # run folder: checkpoints, state, log.jsonl
     val: str | None = None  # annotated folder evaluated after each epoch (cIoU, AUC, A->I R@1)
+    best_metric: str = "ciou"  # which validation number picks best.safetensors: ciou | auc | a2i_r1
     init: str | None = None  # our safetensors checkpoint to fine-tune (either model variant)
     image_init: str | None = None  # torchvision ImageNet ResNet-18 state dict for the visual encoder
     loss: str = "align"  # "align" (SSL-Align) or "ezvsl" (single-positive baseline)
@@ -74,6 +76,8 @@ class TrainConfig:
     def validate(self) -> None:
         if self.loss not in ("align", "ezvsl"):
             raise ValueError(f"--loss must be 'align' or 'ezvsl', not {self.loss!r}")
+        if self.best_metric not in BEST_METRICS:
+            raise ValueError(f"--best-metric must be one of {', '.join(BEST_METRICS)}, not {self.best_metric!r}")
         if self.image_size % 16 or self.image_size < 32:
             raise ValueError(f"--image-size must be a multiple of 16 and >= 32, not {self.image_size}")
         if self.epochs < 1 or self.batch_size < 1 or self.neighbours_k < 1:
@@ -313,7 +317,7 @@ class Trainer:
         self.step = 0  # optimizer steps done
         self.epoch = 0  # epochs done (the epoch in progress, 0-based)
         self.batch_in_epoch = 0  # steps done in the epoch in progress
-        self.best: dict | None = None  # {"key": "val_ciou" | "loss", "value": float, "epoch": int}
+        self.best: dict | None = None  # {"key": "val_<best_metric>" | "loss", "value": float, "epoch": int}
         if config.resume:
             self._load_state()
         self.net = self.model
@@ -420,10 +424,10 @@ class Trainer:
         self._emit("on_epoch_end", self.epoch, metrics)
         if not self.dist.is_main:
             return
-        key = "val_ciou" if "val_ciou" in metrics else "loss"
+        key = f"val_{self.config.best_metric}" if self.val_dataset is not None else "loss"
         value = metrics[key]
         improved = self.best is None or self.best["key"] != key or (
-            value > self.best["value"] if key == "val_ciou" else value < self.best["value"])
+            value > self.best["value"] if key != "loss" else value < self.best["value"])
         if improved and not math.isnan(value):
             self.best = {"key": key, "value": value, "epoch": self.epoch}
         self._save_last(metrics)

@@ -74,6 +74,18 @@ def test_two_epochs_of_ssl_align_write_loadable_checkpoints_and_a_log(tiny, tmp_
     assert any("broken.mp4" in path for path, _ in log[0]["skipped"])
 
 
+def test_best_metric_picks_the_epoch_by_that_validation_number(tiny, tmp_path):
+    run = tmp_path / "run"
+    args = ["--data", str(tiny), "--out", str(run), "--epochs", "2", "--val", str(tiny), "--loss", "ezvsl", *FAST]
+    assert main([*args, "--best-metric", "a2i_r1"]) == 0
+    epochs = [e for e in read_log(run) if e["event"] == "epoch"]
+    best = read_log(run)[-1]["best"]
+    assert best["key"] == "val_a2i_r1" and best["value"] == max(e["val_a2i_r1"] for e in epochs)
+    assert best["epoch"] == max(epochs, key=lambda e: (e["val_a2i_r1"], -e["epoch"]))["epoch"]  # first of ties
+    with pytest.raises(SystemExit):
+        parse_args([*args, "--best-metric", "loss"])
+
+
 def test_two_epochs_lower_the_loss(tiny, tmp_path):
     """Four steps with augmentation barely move a random model; without it the drop is clear."""
     torch.manual_seed(0)
