@@ -254,10 +254,34 @@ def read_clip(path, t: float | None = None, seconds: float = 3.0, rng: np.random
     return Clip(frame=frame, waveform=waveform, t=t, duration=duration)
 
 
-def iter_frames(path) -> Iterator[tuple[float, np.ndarray]]:
-    """(time in s, RGB uint8 frame) for every frame, in order, for sequential playback."""
+def iter_frames(path, start: float = 0.0) -> Iterator[tuple[float, np.ndarray]]:
+    """(time in s, RGB uint8 frame) for every frame, in order, for sequential playback.
+
+    With ``start`` > 0 it seeks: the first frame is the one shown at ``start`` (frames between the
+    keyframe and it are decoded, not converted)."""
     with _open(path) as container:
         stream = _video_stream(container, path)
         stream.thread_type = "AUTO"
-        for t, frame in _timed_frames(container, stream):
+        if start > 0:
+            _seek(container, stream, _origin(container) + start)
+        timed = _timed_frames(container, stream)
+        if start > 0:
+            timed = _from(timed, start)
+        for t, frame in timed:
             yield t, frame.to_ndarray(format="rgb24")
+
+
+def _from(timed: Iterator[tuple[float, av.VideoFrame]], start: float) -> Iterator[tuple[float, av.VideoFrame]]:
+    """The (time, frame) shown at ``start`` (the first one when all start later), then the rest."""
+    shown = None
+    for item in timed:
+        if shown is not None and item[0] > start + TIME_TOLERANCE:
+            yield shown
+            yield item
+            break
+        shown = item
+    else:
+        if shown is not None:
+            yield shown
+        return
+    yield from timed

@@ -12,9 +12,6 @@ import time
 import numpy as np
 from PySide6.QtCore import QThread, Signal
 
-from model import video_io
-from model.video_io import VideoReadError
-
 from .sources import SAMPLE_RATE, SequentialFrames, SourceError, import_sounddevice
 
 RESYNC_SECONDS = 0.1  # the speaker jumps to the clock when it is further off than this
@@ -117,23 +114,13 @@ class FrameThread(QThread):
                     self._wake.wait_for(lambda: self._show_requested or self._stopping, 0.1)
                     requested, self._show_requested = self._show_requested, False
                 if requested and not self._stopping:
-                    frame_t, image = self._frame_at(frames, self.clock.position())
+                    frame_t, image = frames.frame_at(self.clock.position())
                     shown_t = frame_t
                     self.frame_ready.emit(frame_t, image)
         except SourceError as exc:
             self.failed.emit(str(exc))
         finally:
             frames.close()
-
-    def _frame_at(self, frames: SequentialFrames, t: float) -> tuple[float, np.ndarray]:
-        """Paused: a short step forward decodes on; a jump elsewhere seeks (``read_frame``)."""
-        if frames.shown_time is not None and frames.shown_time <= t < frames.shown_time + 1.0:
-            return frames.frame_at(t)
-        frames.close()
-        try:
-            return t, video_io.read_frame(self.path, t)
-        except VideoReadError as exc:
-            raise SourceError(str(exc)) from exc
 
     def stop(self) -> None:
         with self._wake:

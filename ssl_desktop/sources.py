@@ -185,7 +185,7 @@ class Playlist:
 
 
 class SequentialFrames:
-    """Frames of one file by time, decoded forward (going back in time decodes again from the start)."""
+    """Frames of one file by time, decoded forward; a jump back, or far ahead, seeks."""
 
     def __init__(self, path):
         self.path = path
@@ -199,9 +199,10 @@ class SequentialFrames:
 
     def frame_at(self, t: float) -> tuple[float, np.ndarray]:
         """(time, frame) of the frame on screen at ``t`` s; raises ``SourceError``."""
-        if self._frames is None or (self._shown is not None and t < self._shown[0]):
+        if self._frames is None or (self._shown is not None and not (
+                self._shown[0] <= t < self._shown[0] + video_io.SEEK_GAP_SECONDS)):
             self.close()
-            self._frames = video_io.iter_frames(self.path)
+            self._frames = video_io.iter_frames(self.path, max(t, 0.0))
         try:
             while True:
                 self._upcoming = self._upcoming or next(self._frames, None)

@@ -151,6 +151,16 @@ def test_iter_frames_yields_every_frame_in_order(media):
     assert all(np.abs(f[20, 30].astype(int) - colour(i)).max() <= 6 for i, (_, f) in enumerate(frames))
 
 
+@pytest.mark.parametrize("start", [0.0, 0.52, 1.3, 9.0])
+def test_iter_frames_from_a_start_seeks_to_the_frame_shown_then(media, start):
+    path = media["mp4-h264-aac48k-stereo"]
+    every = list(iter_frames(path))
+    shown = max(i for i, (t, _) in enumerate(every) if t <= start + 1e-4)  # the last one past the end
+    frames = list(iter_frames(path, start))
+    assert [round(t, 3) for t, _ in frames] == [round(t, 3) for t, _ in every[shown:]]
+    np.testing.assert_array_equal(frames[0][1], every[shown][1])
+
+
 def test_audio_window_is_zero_padded_at_the_edges(media):
     path = media["mp4-h264-aac48k-stereo"]
     before = read_audio(path, -1.0, 2.0)  # 1 s before the file, then silence, then tone

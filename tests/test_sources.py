@@ -103,9 +103,10 @@ def test_sequential_frames_go_forward_and_back(tmp_path):
     t1, a = frames.frame_at(0.5)
     t2, _ = frames.frame_at(0.9)
     t3, b = frames.frame_at(0.5)  # back in time
+    t4, c = frames.frame_at(0.04)
     frames.close()
-    assert t1 == pytest.approx(0.48, abs=0.05) and t2 > t1 and t3 == t1
-    assert np.array_equal(a, b)
+    assert t1 == pytest.approx(0.48, abs=0.05) and t2 > t1 and t3 == t1 and t4 < t1
+    assert np.array_equal(a, b) and not np.array_equal(a, c)
 
 
 def test_unreadable_files_raise_a_source_error(tmp_path):
