@@ -8,8 +8,8 @@ from dataclasses import asdict, fields
 from pathlib import Path
 
 import torch
-from safetensors import SafetensorError
-from safetensors.torch import load_file, save_file
+from safetensors import SafetensorError, safe_open
+from safetensors.torch import save_file
 
 from .audio import AudioConfig
 from .sslmodel import ModelConfig, SSLModel
@@ -42,16 +42,15 @@ def read_safetensors(path) -> tuple[dict[str, torch.Tensor], dict[str, str]]:
     if not path.is_file():
         raise CheckpointError(f"checkpoint not found: {path}")
     try:
-        tensors = load_file(str(path))
-        with open(path, "rb") as f:
-            header_len = int.from_bytes(f.read(8), "little")
-            header = json.loads(f.read(header_len))
-    except (SafetensorError, ValueError, OSError, json.JSONDecodeError) as exc:
+        with safe_open(str(path), framework="pt") as f:
+            tensors = {key: f.get_tensor(key) for key in f.keys()}
+            metadata = f.metadata() or {}
+    except (SafetensorError, ValueError, OSError) as exc:
         raise CheckpointError(
             f"{path} is not a readable safetensors checkpoint ({exc}). "
             "Published .pth/.pth.tar checkpoints must first be converted with `ssl-import`."
         ) from exc
-    return tensors, header.get("__metadata__", {})
+    return tensors, metadata
 
 
 def _dataclass_from_json(cls, text: str):
