@@ -22,6 +22,7 @@ import numpy as np
 from model import video_io
 from model.video_io import VideoReadError
 
+from .resample import StreamResampler
 from .ring_buffer import RingBuffer
 
 SAMPLE_RATE = 16000
@@ -368,28 +369,41 @@ def import_sounddevice():
 
 
 class MicrophoneSource(AudioSource):
-    """A microphone through PortAudio (sounddevice), 16 kHz mono, its callback writing into the ring."""
+    """A microphone through PortAudio (sounddevice), mono, its callback writing 16 kHz into the ring.
+
+    A device that cannot record at 16 kHz is opened at its own default rate and resampled."""
 
     def __init__(self, device: int | None = None, name: str | None = None):
         self.device = device
         self.name = name or "default microphone"
+        self.rate = SAMPLE_RATE  # the rate the device records at
         self._stream = None
 
     def start(self, ring: RingBuffer) -> None:
         sd = import_sounddevice()
         if self.device is None and sd.default.device[0] < 0:
             raise SourceError("no microphone found")
-
-        def callback(indata, frames, time_info, status):
-            ring.write(indata[:, 0])
-
         try:
-            self._stream = sd.InputStream(device=self.device, samplerate=SAMPLE_RATE, channels=1,
+            self.rate = self._device_rate(sd)
+            resampler = StreamResampler(self.rate, SAMPLE_RATE) if self.rate != SAMPLE_RATE else None
+
+            def callback(indata, frames, time_info, status):
+                ring.write(resampler.process(indata[:, 0]) if resampler else indata[:, 0])
+
+            self._stream = sd.InputStream(device=self.device, samplerate=self.rate, channels=1,
                                           dtype="float32", callback=callback)
             self._stream.start()
         except Exception as exc:  # PortAudioError or ValueError for a missing or busy device
             self._stream = None
-            raise SourceError(f"{self.name} cannot be opened at {SAMPLE_RATE} Hz mono: {exc}") from exc
+            raise SourceError(f"{self.name} cannot be opened at {self.rate} Hz mono: {exc}") from exc
+
+    def _device_rate(self, sd) -> int:
+        """16 kHz when the device takes it, else the device's default rate."""
+        try:
+            sd.check_input_settings(device=self.device, samplerate=SAMPLE_RATE, channels=1, dtype="float32")
+            return SAMPLE_RATE
+        except Exception:  # PortAudioError: invalid sample rate
+            return int(sd.query_devices(self.device, "input")["default_samplerate"])
 
     def stop(self) -> None:
         if self._stream is not None:
