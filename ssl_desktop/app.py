@@ -12,12 +12,14 @@ import sys
 from pathlib import Path
 
 from PySide6.QtCore import QTimer
+from PySide6.QtGui import QIcon
 from PySide6.QtWidgets import QApplication
 
 from .heatmaps import choose_device
 from .main_window import RESOURCES, MainWindow
 
 BUNDLED_CHECKPOINT = RESOURCES / "model.safetensors"
+APP_ICON = RESOURCES / "icons" / "ssl-desktop.svg"
 SNAPSHOT_TIMEOUT_S = 120.0
 
 
@@ -103,6 +105,7 @@ def main(argv=None) -> int:
     args = parse_args(argv)
     app = QApplication.instance() or QApplication(sys.argv[:1])
     app.setApplicationName("ssl-desktop")
+    app.setWindowIcon(QIcon(str(APP_ICON)))
     device, device_problem = choose_device(args.device)
     window = MainWindow(device)
     if device_problem:

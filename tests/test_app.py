@@ -330,6 +330,8 @@ def test_snapshot_renders_frames_saves_the_window_and_exits_0(qtbot, checkpoint,
     from PySide6.QtGui import QImage
     image = QImage(str(out))
     assert (image.width(), image.height()) == (1100, 700)
+    from PySide6.QtWidgets import QApplication
+    assert not QApplication.windowIcon().pixmap(64, 64).isNull()  # the SVG icon was found and rendered
     qtbot.waitUntil(lambda: python_threads() <= before, timeout=5000)
 
 
