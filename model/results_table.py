@@ -1,0 +1,50 @@
+"""Markdown tables of several ``ssl-eval`` reports, one table per test set, one row per run.
+
+    python -m model.results_table REPORTS_DIR     # folders named RUN_TESTSET, e.g. align_test_heard
+
+The tables of docs/RESULTS.md are made with it from the ``metrics.json`` files ``bench/results.sh`` writes.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+TEST_SETS = ("test_heard", "test_unheard", "test_two")
+COLUMNS = ("cIoU", "AUC", "cIoU adapt.", "A->I R@1", "R@5", "R@10", "I->A R@1", "R@5", "R@10")
+
+
+def row_values(m: dict) -> list[float]:
+    """The numbers of one ``metrics.json`` in the order of ``COLUMNS`` (+ iIoU, iAUC when present)."""
+    a2i, i2a = m["retrieval"]["audio_to_image"], m["retrieval"]["image_to_audio"]
+    values = [m["ciou"], m["auc"], m["ciou_adaptive"], a2i["r1"], a2i["r5"], a2i["r10"],
+              i2a["r1"], i2a["r5"], i2a["r10"]]
+    return values + [m[k] for k in ("iiou", "iauc") if k in m]
+
+
+def tables(reports: Path) -> str:
+    """One Markdown table per test set found under ``reports`` (runs in the order their names sort)."""
+    out = []
+    for test in TEST_SETS:
+        found = sorted(reports.glob(f"*_{test}/metrics.json"))
+        if not found:
+            continue
+        rows = [(p.parent.name[: -len(test) - 1], json.loads(p.read_text())) for p in found]
+        extra = ("iIoU", "iAUC") if "iiou" in rows[0][1] else ()
+        header = ("run", "n", *COLUMNS, *extra)
+        out += [f"### {test}", "", "| " + " | ".join(header) + " |", "|" + " --- |" * len(header)]
+        out += ["| " + " | ".join([run, str(m["n"])] + [f"{v:.1f}" for v in row_values(m)]) + " |"
+                for run, m in rows]
+        out.append("")
+    return "\n".join(out)
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m model.results_table", description=__doc__.splitlines()[0])
+    parser.add_argument("reports", type=Path, help="folder of ssl-eval report folders RUN_TESTSET")
+    print(tables(parser.parse_args(argv).reports))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
