@@ -3,16 +3,18 @@
 # EZ-VSL, no neighbours, no augmented views) with the same budget, evaluate each on the held-out sets.
 #
 #   bench/results.sh WORK_DIR            # full size on a GPU (defaults below)
-#   DEVICE=cpu CLIPS=1200 EPOCHS=7 BS=16 IMAGE_SIZE=96 AUDIO_SECONDS=1.0 PARALLEL=2 bench/results.sh runs/cpu
+#   DEVICE=cpu CLIPS=1200 VAL=100 TEST=200 EPOCHS=7 BS=16 IMAGE_SIZE=96 AUDIO_SECONDS=1.0 WORKERS=0 \
+#       PARALLEL=2 bench/results.sh runs/cpu      # the CPU table of docs/RESULTS.md
 #
-# Settings (environment): DEVICE (auto), CLIPS (20000 training clips), TEST (2000 per test set, half
-# for val and two-source), EPOCHS (20), BS (128 anchor clips per step), LR (3e-4), IMAGE_SIZE (224),
-# AUDIO_SECONDS (3.0), WORKERS (DataLoader processes per run, 4), PARALLEL (runs at once, 1; each
-# gets OMP_NUM_THREADS=1 when > 1), TRAIN_S (a time cap per run: SIGTERM, which saves, then evaluates).
+# Settings (environment): DEVICE (auto), CLIPS (20000 training clips), VAL (500 validation clips),
+# TEST (2000 per test set; half that for two-source scenes), EPOCHS (20), BS (128 anchor clips per
+# step), LR (3e-4), IMAGE_SIZE (224), AUDIO_SECONDS (3.0), WORKERS (DataLoader processes per run, 4),
+# PARALLEL (runs at once, 1; each gets OMP_NUM_THREADS=1 when > 1), TRAIN_S (a time cap per run:
+# SIGTERM, which saves, then it is evaluated). Every row is evaluated with its last checkpoint.
 # Existing data and finished runs are kept: run it again to resume.
 set -euo pipefail
 WORK=${1:?usage: bench/results.sh WORK_DIR}
-DEVICE=${DEVICE:-auto} CLIPS=${CLIPS:-20000} TEST=${TEST:-2000} EPOCHS=${EPOCHS:-20} BS=${BS:-128}
+DEVICE=${DEVICE:-auto} CLIPS=${CLIPS:-20000} TEST=${TEST:-2000} VAL=${VAL:-500} EPOCHS=${EPOCHS:-20} BS=${BS:-128}
 LR=${LR:-3e-4} IMAGE_SIZE=${IMAGE_SIZE:-224} AUDIO_SECONDS=${AUDIO_SECONDS:-3.0} WORKERS=${WORKERS:-4}
 PARALLEL=${PARALLEL:-1} TRAIN_S=${TRAIN_S:-0}
 PY=${PYTHON:-python3}
@@ -24,7 +26,7 @@ synth() {  # folder, clips, seed, extra flags
     $PY -m model.synth "$DATA/$1" --clips "$2" --seed "$3" --workers "$(nproc)" "${@:4}" > "$WORK/logs/synth_$1.txt"
 }
 synth train "$CLIPS" 1 --split heard
-synth val $((TEST / 4)) 2 --split heard
+synth val "$VAL" 2 --split heard
 synth test_heard "$TEST" 1001 --split heard
 synth test_unheard "$TEST" 1002 --split unheard
 synth test_two $((TEST / 2)) 1003 --split heard --sources 2
