@@ -2,7 +2,8 @@
 
     ssl-train --data DIR --out RUN_DIR [--val DIR [--best-metric ciou|auc|a2i_r1]]
               [--init CKPT | --image-init RESNET18.pth]
-              [--loss align|ezvsl] [--epochs N] [--batch-size B] [--lr LR] [--image-size S]
+              [--loss align|ezvsl] [--epochs N] [--batch-size B] [--lr LR] [--schedule constant|cosine]
+              [--warmup-steps N] [--image-size S]
               [--audio-seconds S] [--device auto|cpu|cuda] [--resume] [--no-neighbours] [--no-augment]
               [--neighbours-k K] [--workers N] [--cache DIR] [--max-clips N]
 
@@ -27,7 +28,7 @@ from tqdm import tqdm
 
 from . import distributed
 from .checkpoint import CheckpointError
-from .trainer import BEST_METRICS, Callback, TrainConfig, Trainer
+from .trainer import BEST_METRICS, SCHEDULES, Callback, TrainConfig, Trainer
 
 
 class ProgressBar(Callback):
@@ -95,6 +96,9 @@ def parse_args(argv=None) -> TrainConfig:
     p.add_argument("--epochs", type=int, default=d.epochs)
     p.add_argument("--batch-size", type=int, default=d.batch_size, help="anchor clips per step (global)")
     p.add_argument("--lr", type=float, default=d.lr)
+    p.add_argument("--schedule", choices=SCHEDULES, default=d.schedule,
+                   help="learning rate over the run: constant (as published) or cosine decay to 0")
+    p.add_argument("--warmup-steps", type=int, default=d.warmup_steps, help="linear learning-rate warm-up")
     p.add_argument("--weight-decay", type=float, default=d.weight_decay)
     p.add_argument("--temperature", type=float, default=d.temperature)
     p.add_argument("--image-size", type=int, default=d.image_size, help="multiple of 16; < 224 for CPU runs")

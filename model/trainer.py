@@ -40,6 +40,7 @@ from .transforms import preprocess_image
 LAST = "last.safetensors"
 BEST = "best.safetensors"
 STATE = "last.state.safetensors"
+SCHEDULES = ("constant", "cosine")
 BEST_METRICS = ("ciou", "auc", "a2i_r1")  # validation numbers that can pick the best epoch (higher is better)
 
 
@@ -57,6 +58,8 @@ class TrainConfig:
     epochs: int = 20
     batch_size: int = 32  # anchor clips per step, over all processes
     lr: float = 1e-4
+    schedule: str = "constant"  # learning rate over the run: constant (as published) | cosine (to 0)
+    warmup_steps: int = 0  # linear ramp from lr / warmup_steps to lr over the first steps
     weight_decay: float = 1e-4
     temperature: float = 0.03
     image_size: int = 224  # < 224 for quick CPU runs: the visual map is image_size / 16
@@ -76,6 +79,10 @@ class TrainConfig:
     def validate(self) -> None:
         if self.loss not in ("align", "ezvsl"):
             raise ValueError(f"--loss must be 'align' or 'ezvsl', not {self.loss!r}")
+        if self.schedule not in SCHEDULES:
+            raise ValueError(f"--schedule must be one of {', '.join(SCHEDULES)}, not {self.schedule!r}")
+        if self.warmup_steps < 0:
+            raise ValueError("--warmup-steps must be >= 0")
         if self.best_metric not in BEST_METRICS:
             raise ValueError(f"--best-metric must be one of {', '.join(BEST_METRICS)}, not {self.best_metric!r}")
         if self.image_size % 16 or self.image_size < 32:
@@ -92,6 +99,16 @@ class TrainConfig:
     @property
     def uses_neighbours(self) -> bool:
         return self.neighbours and self.loss == "align"
+
+
+def learning_rate(config: TrainConfig, step: int, total_steps: int) -> float:
+    """The learning rate of optimizer step ``step`` (0-based) of ``total_steps``."""
+    lr = config.lr
+    if config.warmup_steps:
+        lr *= min(1.0, (step + 1) / config.warmup_steps)
+    if config.schedule == "cosine":
+        lr *= 0.5 * (1.0 + math.cos(math.pi * min(step / max(total_steps, 1), 1.0)))
+    return lr
 
 
 class Callback:
@@ -395,6 +412,8 @@ class Trainer:
         out = global_loss(self.loss_fn, maps.float(), audio.float(), groups, clip_ids)
         self.optimizer.zero_grad(set_to_none=True)
         out.total.backward()
+        for group in self.optimizer.param_groups:
+            group["lr"] = learning_rate(self.config, self.step, self.config.epochs * self.steps_per_epoch)
         self.optimizer.step()
         if self.bank is not None and not self.config.neighbour_features:
             first = batch["first"].to(self.device)  # (n,) anchors' original views

@@ -1,5 +1,6 @@
 """ssl-train end to end on a tiny generated set, plus the pieces: batches of positives, state, flags."""
 import json
+import math
 import os
 import signal
 import subprocess
@@ -20,7 +21,7 @@ from model.neighbours import FeatureBank
 from model.synth import generate
 from model.train import main, parse_args
 from model.trainer import (Callback, TrainConfig, Trainer, TrainViews, ViewBatchSampler, collate_views,
-                           load_image_init, optimizer_state, optimizer_tensors)
+                           learning_rate, load_image_init, optimizer_state, optimizer_tensors)
 from model.transforms import preprocess_image
 
 FAST = ["--image-size", "112", "--audio-seconds", "0.5", "--device", "cpu", "--workers", "0", "--batch-size", "4"]
@@ -84,6 +85,24 @@ def test_best_metric_picks_the_epoch_by_that_validation_number(tiny, tmp_path):
     assert best["epoch"] == max(epochs, key=lambda e: (e["val_a2i_r1"], -e["epoch"]))["epoch"]  # first of ties
     with pytest.raises(SystemExit):
         parse_args([*args, "--best-metric", "loss"])
+
+
+def test_learning_rate_schedules():
+    constant = [learning_rate(TrainConfig(lr=2.0), s, 10) for s in range(10)]
+    assert constant == [2.0] * 10
+    cosine = [learning_rate(TrainConfig(lr=1.0, schedule="cosine"), s, 100) for s in range(100)]
+    assert cosine[0] == 1.0 and cosine[50] == pytest.approx(0.5) and cosine[99] < 1e-3
+    assert all(a > b for a, b in zip(cosine, cosine[1:]))
+    warm = [learning_rate(TrainConfig(lr=1.0, schedule="cosine", warmup_steps=4), s, 100) for s in range(5)]
+    assert warm[:3] == pytest.approx([0.25, 0.5 * cosine[1], 0.75 * cosine[2]]) and warm[4] == cosine[4]
+
+
+def test_the_logged_learning_rate_follows_the_schedule(tiny, tmp_path):
+    run = tmp_path / "run"
+    assert main(["--data", str(tiny), "--out", str(run), "--epochs", "2", "--loss", "ezvsl", "--lr", "1e-3",
+                 "--schedule", "cosine", *FAST]) == 0
+    lrs = [e["lr"] for e in read_log(run) if e["event"] == "step"]
+    assert lrs == pytest.approx([1e-3 * 0.5 * (1 + math.cos(math.pi * s / 4)) for s in range(4)])
 
 
 def test_two_epochs_lower_the_loss(tiny, tmp_path):
