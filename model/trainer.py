@@ -359,7 +359,10 @@ class Trainer:
             "steps_per_epoch": self.steps_per_epoch, "clips": self.clips, "skipped": self.dataset.skipped,
             "device": str(self.device), "world_size": self.dist.world_size, "config": asdict(cfg)})
         try:
-            while self.epoch < cfg.epochs and not self._stop:
+            while self.epoch < cfg.epochs:
+                self._stop = distributed.any_rank(self._stop, self.device)  # also a stop during validation
+                if self._stop:
+                    break
                 losses = self._train_epoch()
                 if not self._stop:
                     self._end_epoch(losses)

@@ -100,19 +100,25 @@ def test_ssl_train_runs_under_torchrun(tmp_path):
     assert all(e["items"] == 8 for e in steps[:1]) and log[0]["world_size"] == WORLD
 
 
-def stopping_worker(rank: int, port: int, data: str, out: str, summaries: str) -> None:
-    """Rank 1 alone is asked to stop after its first step; both ranks must end at that step."""
+def stopping_worker(rank: int, port: int, data: str, out: str, summaries: str, when: str) -> None:
+    """One rank alone is asked to stop: rank 1 after its first step, or rank 0 (which alone runs the
+    callbacks) at the end of the first epoch. Every rank must end at the same step."""
     from datetime import timedelta
 
     from model.train import parse_args
-    from model.trainer import Trainer
+    from model.trainer import Callback, Trainer
 
-    class StopOnRankOne(Trainer):  # callbacks run on rank 0 only, so the request comes from the step
+    class StopOnRankOne(Trainer):
         def _train_step(self, batch):
             metrics = super()._train_step(batch)
-            if self.dist.rank == 1:
+            if when == "rank 1, step" and self.dist.rank == 1:
                 self.stop()
             return metrics
+
+    class StopAtEpochEnd(Callback):
+        def on_epoch_end(self, epoch, metrics):
+            if when == "rank 0, epoch end":
+                trainer.stop()
 
     torch.set_num_threads(1)
     dist.init_process_group("gloo", init_method=f"tcp://127.0.0.1:{port}", rank=rank, world_size=WORLD,
@@ -120,16 +126,17 @@ def stopping_worker(rank: int, port: int, data: str, out: str, summaries: str) -
     try:
         config = parse_args(["--data", data, "--out", out, "--epochs", "3", "--batch-size", "2", "--loss", "ezvsl",
                              "--image-size", "64", "--audio-seconds", "0.5", "--device", "cpu", "--workers", "0"])
-        trainer = StopOnRankOne(config, [], distributed.DistInfo(rank, WORLD, 0))
+        trainer = StopOnRankOne(config, [StopAtEpochEnd()], distributed.DistInfo(rank, WORLD, 0))
         summary = trainer.fit()
         Path(summaries, f"rank{rank}.json").write_text(json.dumps(summary))
     finally:
         dist.destroy_process_group()
 
 
-def test_a_stop_on_one_rank_stops_every_rank_at_the_same_step(tmp_path):
-    data, run, summaries = tmp_path / "data", tmp_path / "run", tmp_path
+@pytest.mark.parametrize("when, step", [("rank 1, step", 1), ("rank 0, epoch end", 2)])
+def test_a_stop_on_one_rank_stops_every_rank_at_the_same_step(tmp_path, when, step):
+    data, run = tmp_path / "data", tmp_path / "run"
     generate(data, clips=4, seed=3, size=(128, 96))
-    mp.spawn(stopping_worker, args=(free_port(), str(data), str(run), str(summaries)), nprocs=WORLD, join=True)
+    mp.spawn(stopping_worker, args=(free_port(), str(data), str(run), str(tmp_path), when), nprocs=WORLD, join=True)
     summaries = [json.loads((tmp_path / f"rank{r}.json").read_text()) for r in range(WORLD)]
-    assert [(s["step"], s["stopped"]) for s in summaries] == [(1, True), (1, True)]
+    assert [(s["step"], s["stopped"]) for s in summaries] == [(step, True), (step, True)]
