@@ -101,6 +101,11 @@ def _reroot(path: str, base: Path) -> Path:
     return p if p.exists() else base / p.parent.name / p.name
 
 
+def find_is3_annotations(root) -> Path | None:
+    """The IS3 annotation file of a folder (``IS3_ANNOTATION_FILES``, first found), or None."""
+    return next((Path(root) / n for n in IS3_ANNOTATION_FILES if (Path(root) / n).is_file()), None)
+
+
 def load_is3(path) -> list[IS3Sample]:
     """IS3 annotations: a JSON list of ``{"image", "audio", "gt_box"}``, two entries per scene.
 
@@ -361,10 +366,10 @@ class IS3Dataset(Dataset):
 
     def __init__(self, root, audio_config: AudioConfig | None = None, image_transform=None):
         root = Path(root)
-        found = [root / n for n in IS3_ANNOTATION_FILES if (root / n).is_file()] if root.is_dir() else [root]
-        if not found:
+        found = find_is3_annotations(root) if root.is_dir() else root
+        if found is None:
             raise FileNotFoundError(f"no {' or '.join(IS3_ANNOTATION_FILES)} in {root}")
-        self.samples = load_is3(found[0])
+        self.samples = load_is3(found)
         self.audio_config = audio_config or AudioConfig()
         self.image_transform = image_transform or preprocess_image
 

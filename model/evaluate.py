@@ -28,7 +28,8 @@ from torch.utils.data import DataLoader, Subset
 
 from . import metrics
 from .checkpoint import CheckpointError, load_model
-from .data import IS3_ANNOTATION_FILES, IS3Dataset, VideoFolderDataset, collate, ignore_stop_signals, load_split
+from .data import (IS3Dataset, VideoFolderDataset, collate, find_is3_annotations, ignore_stop_signals,
+                   load_split)
 from .distributed import resolve_device
 from .heatmap import to_heatmap
 from .sslmodel import SSLModel, cosine_map, pool_visual_map
@@ -143,7 +144,7 @@ def open_dataset(root, model: SSLModel, cache_dir=None):
     """The evaluation dataset of a folder at the model's image size: IS3 when it has is3 annotations."""
     root = Path(root)
     transform = partial(preprocess_image, size=model.config.image_size)
-    if any((root / name).is_file() for name in IS3_ANNOTATION_FILES):
+    if find_is3_annotations(root):
         return IS3Dataset(root, model.audio_config, transform)
     return VideoFolderDataset(root, "eval", model.audio_config, cache_dir, transform)
 

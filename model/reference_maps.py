@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 
 from . import metrics
-from .data import IS3_ANNOTATION_FILES, load_is3, load_vggss_annotations
+from .data import find_is3_annotations, load_is3, load_vggss_annotations
 
 SIZE = metrics.SIZE
 
@@ -45,9 +45,9 @@ def box_oracle(gt_mask: np.ndarray) -> np.ndarray:
 
 def ground_truths(data: Path) -> list[np.ndarray]:
     """The (SIZE, SIZE) ground-truth map of every annotated item of ``data``."""
-    for name in IS3_ANNOTATION_FILES:
-        if (data / name).is_file():
-            return [metrics.gt_mask_from_boxes([s.box], normalized=False) for s in load_is3(data / name)]
+    is3 = find_is3_annotations(data)
+    if is3:
+        return [metrics.gt_mask_from_boxes([s.box], normalized=False) for s in load_is3(is3)]
     annotations = load_vggss_annotations(data / "annotations.json")
     return [metrics.gt_mask_from_boxes(a.boxes) for a in annotations if a.boxes]
 

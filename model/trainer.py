@@ -351,11 +351,15 @@ class Trainer:
     def steps_per_epoch(self) -> int:
         return len(self.batches)
 
+    @property
+    def total_steps(self) -> int:
+        return self.config.epochs * self.steps_per_epoch
+
     def fit(self) -> dict:
         """Train until ``epochs`` are done or ``stop()``; Ctrl-C saves ``last`` and re-raises."""
         cfg = self.config
         self._emit("on_train_start", {
-            "total_steps": cfg.epochs * self.steps_per_epoch, "step": self.step,
+            "total_steps": self.total_steps, "step": self.step,
             "steps_per_epoch": self.steps_per_epoch, "clips": self.clips, "skipped": self.dataset.skipped,
             "device": str(self.device), "world_size": self.dist.world_size, "config": asdict(cfg)})
         try:
@@ -416,7 +420,7 @@ class Trainer:
         self.optimizer.zero_grad(set_to_none=True)
         out.total.backward()
         for group in self.optimizer.param_groups:
-            group["lr"] = learning_rate(self.config, self.step, self.config.epochs * self.steps_per_epoch)
+            group["lr"] = learning_rate(self.config, self.step, self.total_steps)
         self.optimizer.step()
         if self.bank is not None and not self.config.neighbour_features:
             first = batch["first"].to(self.device)  # (n,) anchors' original views

@@ -264,9 +264,9 @@ def iter_frames(path, start: float = 0.0) -> Iterator[tuple[float, np.ndarray]]:
         stream.thread_type = "AUTO"
         if start > 0:
             _seek(container, stream, _origin(container) + start)
-        timed = _timed_frames(container, stream)
-        if start > 0:
-            timed = _from(timed, start)
+            timed = _from(_timed_frames(container, stream), start)
+        else:
+            timed = _timed_frames(container, stream)
         for t, frame in timed:
             yield t, frame.to_ndarray(format="rgb24")
 
@@ -278,10 +278,8 @@ def _from(timed: Iterator[tuple[float, av.VideoFrame]], start: float) -> Iterato
         if shown is not None and item[0] > start + TIME_TOLERANCE:
             yield shown
             yield item
-            break
+            yield from timed
+            return
         shown = item
-    else:
-        if shown is not None:
-            yield shown
-        return
-    yield from timed
+    if shown is not None:  # all frames start at or before ``start``: the last one stays on screen
+        yield shown
