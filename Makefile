@@ -1,14 +1,15 @@
 # The README's two commands: `make run` and `make test`.
+# `make` installs the tested set of versions in requirements.lock (pip constraints); `make lock` remakes it.
 PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 
-.PHONY: run test venv
+.PHONY: run test venv lock
 
-$(VENV)/.installed: pyproject.toml
+$(VENV)/.installed: pyproject.toml requirements.lock
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --upgrade pip
-	$(PY) -m pip install -e ".[test]"
+	$(PY) -m pip install -c requirements.lock -e ".[test]"
 	touch $@
 
 venv: $(VENV)/.installed
@@ -18,3 +19,13 @@ run: venv
 
 test: venv
 	QT_QPA_PLATFORM=offscreen $(PY) -m pytest $(PYTEST_ARGS)
+
+# After changing the dependencies in pyproject.toml: resolve them afresh, write the lock, then `make test`.
+lock:
+	rm -rf $(VENV).lock && $(PYTHON) -m venv $(VENV).lock
+	$(VENV).lock/bin/python -m pip install --upgrade pip
+	$(VENV).lock/bin/python -m pip install -e ".[test]"
+	{ echo "# The tested set of versions that \`make\` installs (pip constraints; Python 3.11, Linux x86-64)."; \
+	  echo "# Update on purpose: \`make lock\` after changing pyproject.toml, then run \`make test\` and commit."; \
+	  $(VENV).lock/bin/python -m pip freeze --exclude-editable | grep -v '^ssl-desktop'; } > requirements.lock
+	rm -rf $(VENV).lock
