@@ -101,8 +101,11 @@ def parse_args(argv=None) -> TrainConfig:
     p.add_argument("--warmup-steps", type=int, default=d.warmup_steps, help="linear learning-rate warm-up")
     p.add_argument("--weight-decay", type=float, default=d.weight_decay)
     p.add_argument("--temperature", type=float, default=d.temperature)
-    p.add_argument("--image-size", type=int, default=d.image_size, help="multiple of 16; < 224 for CPU runs")
-    p.add_argument("--audio-seconds", type=float, default=d.audio_seconds)
+    p.add_argument("--image-size", type=int, default=d.image_size,
+                   help="a new model's input size, multiple of 16 (default 224; < 224 for CPU runs); "
+                        "with --init/--resume the checkpoint's, and a different value is an error")
+    p.add_argument("--audio-seconds", type=float, default=d.audio_seconds,
+                   help="a new model's audio window (default 3.0 s); with --init/--resume the checkpoint's")
     p.add_argument("--device", choices=("auto", "cpu", "cuda"), default=d.device)
     p.add_argument("--resume", action="store_true", help="continue RUN_DIR's last state")
     p.add_argument("--no-neighbours", dest="neighbours", action="store_false", help="ablation: no NN positives")

@@ -62,8 +62,10 @@ class TrainConfig:
     warmup_steps: int = 0  # linear ramp from lr / warmup_steps to lr over the first steps
     weight_decay: float = 1e-4
     temperature: float = 0.03
-    image_size: int = 224  # < 224 for quick CPU runs: the visual map is image_size / 16
-    audio_seconds: float = 3.0
+    # A new model's input size (None: the ModelConfig / AudioConfig defaults, 224 px and 3.0 s). With --init
+    # or --resume the checkpoint owns them: a value that differs from the checkpoint's is an error.
+    image_size: int | None = None  # < 224 for quick CPU runs: the visual map is image_size / 16
+    audio_seconds: float | None = None
     device: str = "auto"  # auto | cpu | cuda
     resume: bool = False  # continue from out/last.state.safetensors
     neighbours: bool = True  # ablation switch: nearest-neighbour positives
@@ -85,7 +87,7 @@ class TrainConfig:
             raise ValueError("--warmup-steps must be >= 0")
         if self.best_metric not in BEST_METRICS:
             raise ValueError(f"--best-metric must be one of {', '.join(BEST_METRICS)}, not {self.best_metric!r}")
-        if self.image_size % 16 or self.image_size < 32:
+        if self.image_size is not None and (self.image_size % 16 or self.image_size < 32):
             raise ValueError(f"--image-size must be a multiple of 16 and >= 32, not {self.image_size}")
         if self.epochs < 1 or self.batch_size < 1 or self.neighbours_k < 1:
             raise ValueError("--epochs, --batch-size and --neighbours-k must be >= 1")
@@ -307,7 +309,8 @@ class Trainer:
             self.model = self.model.to(memory_format=torch.channels_last)
             torch.backends.cudnn.benchmark = True  # a handful of batch shapes: pick the fastest kernels
         audio_config = self.model.audio_config
-        image_transform = partial(preprocess_image, size=config.image_size)
+        image_size = self.model.config.image_size
+        image_transform = partial(preprocess_image, size=image_size)
         for folder in filter(None, (config.data, config.val)):
             if not Path(folder).is_dir():
                 raise FileNotFoundError(f"data folder not found: {folder}")
@@ -321,7 +324,7 @@ class Trainer:
         self.batches = ViewBatchSampler(anchors, config.batch_size // self.dist.world_size, self.bank,
                                         config.neighbours_k, config.seed, self.dist.rank)
         self.loader = DataLoader(
-            TrainViews(clips, config.image_size, audio_config, config.uses_augment),
+            TrainViews(clips, image_size, audio_config, config.uses_augment),
             batch_sampler=self.batches, collate_fn=collate_views, num_workers=config.workers,
             pin_memory=self.device.type == "cuda", persistent_workers=config.workers > 0,
             worker_init_fn=ignore_stop_signals)
@@ -471,12 +474,25 @@ class Trainer:
         elif cfg.init:
             model = load_model(cfg.init)
         else:
-            model = SSLModel(ModelConfig(image_size=cfg.image_size), AudioConfig(seconds=cfg.audio_seconds))
+            model_config, audio_config = ModelConfig(), AudioConfig()
+            if cfg.image_size is not None:
+                model_config = replace(model_config, image_size=cfg.image_size)
+            if cfg.audio_seconds is not None:
+                audio_config = replace(audio_config, seconds=cfg.audio_seconds)
+            model = SSLModel(model_config, audio_config)
+        if cfg.resume or cfg.init:
+            self._check_input_size(model, self.out / LAST if cfg.resume else cfg.init)
         if cfg.image_init and not cfg.resume:
             load_image_init(model, cfg.image_init)
-        model.config = replace(model.config, image_size=cfg.image_size)
-        model.audio_config = replace(model.audio_config, seconds=cfg.audio_seconds)
         return model.train()
+
+    def _check_input_size(self, model: SSLModel, source) -> None:
+        """--image-size / --audio-seconds may only repeat what a loaded checkpoint has."""
+        for flag, asked, saved in (("--image-size", self.config.image_size, model.config.image_size),
+                                   ("--audio-seconds", self.config.audio_seconds, model.audio_config.seconds)):
+            if asked is not None and asked != saved:
+                raise ValueError(f"{flag} {asked} conflicts with {source}, whose model has {saved}: the checkpoint "
+                                 f"owns its input size (leave {flag} out)")
 
     def _build_bank(self) -> FeatureBank | None:
         cfg = self.config

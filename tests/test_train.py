@@ -7,6 +7,7 @@ import subprocess
 import sys
 import time
 from functools import partial
+from pathlib import Path
 
 import pytest
 import torch
@@ -108,13 +109,47 @@ def test_the_logged_learning_rate_follows_the_schedule(tiny, tmp_path):
 def test_two_epochs_lower_the_loss(tiny, tmp_path):
     """Four steps with augmentation barely move a random model; without it the drop is clear."""
     torch.manual_seed(0)
-    save_model(tmp_path / "init.safetensors", SSLModel(ModelConfig(), AudioConfig(seconds=0.5)))
+    save_model(tmp_path / "init.safetensors", SSLModel(ModelConfig(image_size=112), AudioConfig(seconds=0.5)))
     run = tmp_path / "run"
     assert main(["--data", str(tiny), "--out", str(run), "--epochs", "2", "--lr", "3e-4", "--no-augment",
                  "--no-neighbours", "--init", str(tmp_path / "init.safetensors"), *FAST]) == 0
     before = fixed_batch_loss(load_model(tmp_path / "init.safetensors"), tiny)
     after = fixed_batch_loss(load_model(run / "last.safetensors"), tiny)
     assert after < before - 0.05, (before, after)
+
+
+BUNDLED = Path(__file__).resolve().parent.parent / "resources" / "model.safetensors"
+NO_SIZE = ["--device", "cpu", "--workers", "0", "--batch-size", "4"]
+
+
+def test_fine_tuning_keeps_the_checkpoint_input_size(tiny, tmp_path):
+    """--init on the bundled model without size flags trains the bundled model's input size, not the defaults."""
+    bundled = load_model(BUNDLED)
+    assert bundled.config.image_size != ModelConfig().image_size  # otherwise the defaults would pass too
+    run = tmp_path / "run"
+    assert main(["--data", str(tiny), "--out", str(run), "--epochs", "1", "--max-clips", "4", "--no-augment",
+                 "--no-neighbours", "--init", str(BUNDLED), *NO_SIZE]) == 0
+    tuned = load_model(run / "last.safetensors")
+    assert tuned.config == bundled.config and tuned.audio_config == bundled.audio_config
+
+
+def test_size_flags_that_contradict_the_checkpoint_are_refused(tiny, tmp_path, capsys):
+    bundled = load_model(BUNDLED)
+    wrong = str(bundled.config.image_size + 16)
+    assert main(["--data", str(tiny), "--out", str(tmp_path / "a"), "--epochs", "1", "--init", str(BUNDLED),
+                 "--image-size", wrong, *NO_SIZE]) == 2
+    assert f"--image-size {wrong} conflicts" in capsys.readouterr().err
+    assert not (tmp_path / "a" / "last.safetensors").exists()
+
+    run = tmp_path / "run"
+    args = ["--data", str(tiny), "--out", str(run), "--epochs", "1", "--max-clips", "4", "--no-augment", *FAST]
+    assert main(args) == 0
+    resume = ["--data", str(tiny), "--out", str(run), "--epochs", "2", "--no-augment", "--resume", *NO_SIZE]
+    assert main([*resume, "--audio-seconds", "1.0"]) == 2
+    assert "--audio-seconds 1.0 conflicts" in capsys.readouterr().err
+    assert main(resume) == 0  # without the flags: the saved 112 px / 0.5 s
+    resumed = load_model(run / "last.safetensors")
+    assert (resumed.config.image_size, resumed.audio_config.seconds) == (112, 0.5)
 
 
 class Interrupt(Callback):
