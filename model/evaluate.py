@@ -31,8 +31,8 @@ from .checkpoint import CheckpointError, load_model
 from .data import (IS3Dataset, VideoFolderDataset, collate, find_is3_annotations, ignore_stop_signals,
                    load_split)
 from .distributed import resolve_device
-from .heatmap import to_heatmap
-from .sslmodel import SSLModel, cosine_map, pool_visual_map
+from .localize import heatmaps, image_vector
+from .sslmodel import SSLModel
 from .transforms import preprocess_image
 
 KS = (1, 5, 10)
@@ -74,14 +74,14 @@ def predict(model: SSLModel, dataset, device, batch_size: int = 16, workers: int
     for batch in loader:
         visual = model.encode_image_map(batch["image"].to(device))  # (B, D, h, w)
         audio = model.encode_audio(batch["spectrogram"].to(device))  # (B, D)
-        cos = cosine_map(visual, audio)  # (B, h, w)
-        heat = to_heatmap(cos, (metrics.SIZE, metrics.SIZE)).cpu()  # (B, 224, 224)
+        cos, heat = heatmaps(visual, audio, (metrics.SIZE, metrics.SIZE))  # (B, h, w), (B, 224, 224)
+        heat = heat.cpu()
         for h, item_boxes in zip(heat, batch["boxes"]):
             gt = metrics.gt_mask_from_boxes(item_boxes)
             cious.append(metrics.ciou(h, gt, "median") if item_boxes else np.nan)
             adaptive.append(metrics.ciou(h, gt, "adaptive") if item_boxes else np.nan)
         maps.append(cos.float().cpu())
-        image_emb.append(pool_visual_map(visual).float().cpu())
+        image_emb.append(image_vector(visual).float().cpu())
         audio_emb.append(audio.float().cpu())
         files += batch["file"]
         labels += batch["label"]

@@ -1,20 +1,17 @@
 """Gallery: a folder of clips indexed by the model, for "which known clips sound and look like this".
 
 Each video (recursive; mp4/mkv/webm/avi/mov) is read at its middle frame with the ``seconds`` of sound
-around it (``video_io.read_clip``) and keeps: the global unit visual vector, the unit audio vector, the
-unit visual map (float16, 512x14x14 = 200 KB a clip: kept so the app can show where a sound would come
-from in a gallery clip, ``visual_map(i)``), a 128x96 thumbnail and its class from ``annotations.json``
-(in the folder, or in its parent when the folder is a ``videos/`` folder) when there is one.
+around it (``video_io.read_clip``) and keeps: the global unit visual vector, the unit audio vector, a
+128x96 thumbnail and its class from ``annotations.json`` (in the folder, or in its parent when the folder
+is a ``videos/`` folder) when there is one.
 
     gallery = load_or_build_gallery(folder, model)       # reuses <folder>/.ssl_gallery.safetensors
     gallery.images_for_sound(audio_emb, k)               # gallery IMAGES that match a sound
     gallery.sounds_for_image(image_emb, k)               # gallery SOUNDS that match an image
-    gallery.sounds_for_region(visual_map, (x, y), k)     # SOUNDS that match a point or mask of a frame
-    cos = localize_with_audio(visual_map, gallery.audio_embedding(i))   # (h, w): where clip i's sound is
+    gallery.audio_embedding(i)                          # clip i's sound as the query of the live view
 
 Index file ``<folder>/.ssl_gallery.safetensors`` (written atomically), tensors:
-``image_emb`` (N, D) float32, ``audio_emb`` (N, D) float32, ``visual_maps`` (N, D, h, w) float16,
-``thumbnails`` (N, 96, 128, 3) uint8; metadata (strings): ``format`` (``ssl-gallery/1``), ``model``
+``image_emb`` (N, D) float32, ``audio_emb`` (N, D) float32, ``thumbnails`` (N, 96, 128, 3) uint8; metadata (strings): ``format`` (``ssl-gallery/1``), ``model``
 (fingerprint of the model's configs and weights), ``entries`` (JSON list of ``{file, size, mtime_ns,
 label}``, ``file`` relative to the folder, row i of every tensor) and ``skipped`` (JSON list of
 ``{file, size, mtime_ns, reason}``). A file whose size and mtime are unchanged is not read again; a
@@ -34,17 +31,15 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from .audio import spectrogram
 from .checkpoint import CheckpointError, read_safetensors, write_safetensors_atomic
 from .data import ANNOTATION_FILES, VIDEO_EXTENSIONS, load_vggss_annotations
-from .sslmodel import cosine_map, pool_visual_map
-from .transforms import preprocess_image
+from .localize import encode_frame, encode_sound, image_vector
 from .video_io import VideoReadError, read_clip
 
 INDEX_NAME = ".ssl_gallery.safetensors"
-FORMAT = "ssl-gallery/1"
+FORMAT = "ssl-gallery/2"  # /1 also held every clip's visual map
 THUMB_W, THUMB_H = 128, 96
-TENSORS = ("image_emb", "audio_emb", "visual_maps", "thumbnails")
+TENSORS = ("image_emb", "audio_emb", "thumbnails")
 
 log = logging.getLogger(__name__)
 
@@ -100,7 +95,6 @@ class Gallery:
     entries: list[Entry]
     image_emb: torch.Tensor  # (N, D) float32
     audio_emb: torch.Tensor  # (N, D) float32
-    visual_maps: torch.Tensor  # (N, D, h, w) float16
     thumbnails: torch.Tensor  # (N, THUMB_H, THUMB_W, 3) uint8
     model_id: str = ""
     skipped: list[Skipped] = field(default_factory=list)
@@ -115,10 +109,6 @@ class Gallery:
         """Clip ``index``'s unit audio vector (D,): use a gallery sound as the query."""
         return self.audio_emb[index]
 
-    def visual_map(self, index: int) -> torch.Tensor:
-        """Clip ``index``'s unit visual map (D, h, w) float32: where would a sound come from in it."""
-        return self.visual_maps[index].float()
-
     def images_for_sound(self, audio_emb: torch.Tensor, k: int) -> list[Match]:
         """The k gallery images whose global visual vector is most similar to a sound (D,)."""
         return self._top_k(self.image_emb @ _vector(audio_emb), k)
@@ -126,14 +116,6 @@ class Gallery:
     def sounds_for_image(self, image_emb: torch.Tensor, k: int) -> list[Match]:
         """The k gallery sounds most similar to an image's global visual vector (D,)."""
         return self._top_k(self.audio_emb @ _vector(image_emb), k)
-
-    def sounds_for_region(self, visual_map: torch.Tensor, region, k: int) -> list[Match]:
-        """The k gallery sounds most similar to the visual feature of a region of a frame.
-
-        ``visual_map``: the frame's unit map (D, h, w) or (1, D, h, w). ``region``: a point ``(x, y)``
-        as fractions of the frame's width and height, or a mask (H, W) of any size over the frame.
-        """
-        return self._top_k(self.audio_emb @ region_feature(visual_map, region), k)
 
     def _top_k(self, sims: torch.Tensor, k: int) -> list[Match]:
         values, rows = sims.topk(min(k, len(self)))  # descending
@@ -172,28 +154,6 @@ class Gallery:
 def _vector(x: torch.Tensor) -> torch.Tensor:
     """A query (D,) or (1, D) on any device -> (D,) float32 on the CPU."""
     return x.detach().reshape(-1).float().cpu()
-
-
-def region_feature(visual_map: torch.Tensor, region) -> torch.Tensor:
-    """Unit visual feature (D,) of a point ``(x, y)`` (fractions of width, height) or a mask (H, W)."""
-    vmap = visual_map.detach().float().cpu().reshape(-1, *visual_map.shape[-3:])[0]  # (D, h, w)
-    h, w = vmap.shape[1:]
-    if isinstance(region, (tuple, list)):
-        x, y = region
-        weights = torch.zeros(h, w)
-        weights[min(max(int(y * h), 0), h - 1), min(max(int(x * w), 0), w - 1)] = 1.0
-    else:
-        mask = torch.as_tensor(np.asarray(region), dtype=torch.float32)  # (H, W)
-        weights = F.adaptive_avg_pool2d(mask[None, None], (h, w))[0, 0]  # share of each cell covered
-    if weights.sum() <= 0:
-        raise ValueError("empty region")
-    return F.normalize(torch.einsum("dhw,hw->d", vmap, weights), dim=0)  # (D,)
-
-
-def localize_with_audio(visual_map: torch.Tensor, audio_emb: torch.Tensor) -> torch.Tensor:
-    """Raw cosine map (h, w) of a sound (D,) over a unit visual map (D, h, w) or (1, D, h, w)."""
-    vmap = visual_map.reshape(-1, *visual_map.shape[-3:])[:1].float()  # (1, D, h, w)
-    return cosine_map(vmap, audio_emb.reshape(1, -1).to(vmap))[0]
 
 
 def model_fingerprint(model) -> str:
@@ -246,13 +206,10 @@ def encode_clip(path: Path, model, device) -> dict[str, torch.Tensor]:
     """One gallery row (CPU tensors without the batch dimension) for the video at ``path``."""
     audio_config = model.audio_config
     clip = read_clip(path, seconds=audio_config.seconds, sample_rate=audio_config.sample_rate)
-    image = preprocess_image(clip.frame, model.config.image_size)[None].to(device)  # (1, 3, S, S)
-    spec = spectrogram(clip.waveform, audio_config)[None].to(device)  # (1, 1, 257, T)
-    vmap = model.encode_image_map(image)  # (1, D, h, w)
+    vmap = encode_frame(model, clip.frame, device)  # (1, D, h, w)
     return {
-        "image_emb": pool_visual_map(vmap)[0].float().cpu(),
-        "audio_emb": model.encode_audio(spec)[0].float().cpu(),
-        "visual_maps": vmap[0].to(torch.float16).cpu(),
+        "image_emb": image_vector(vmap)[0].float().cpu(),
+        "audio_emb": encode_sound(model, clip.waveform, device).vector[0].float().cpu(),
         "thumbnails": torch.from_numpy(thumbnail(clip.frame)),
     }
 
@@ -262,7 +219,6 @@ def _assemble(root, entries, rows, model_id, skipped, embed_dim) -> Gallery:
         tensors = [torch.stack([row[name] for row in rows]) for name in TENSORS]
     else:
         tensors = [torch.zeros(0, embed_dim), torch.zeros(0, embed_dim),
-                   torch.zeros(0, embed_dim, 1, 1, dtype=torch.float16),
                    torch.zeros(0, THUMB_H, THUMB_W, 3, dtype=torch.uint8)]
     return Gallery(Path(root), entries, *tensors, model_id=model_id, skipped=skipped)
 

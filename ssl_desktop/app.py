@@ -15,7 +15,7 @@ from PySide6.QtCore import QTimer
 from PySide6.QtGui import QIcon
 from PySide6.QtWidgets import QApplication
 
-from .heatmaps import choose_device
+from .device import choose_device
 from .main_window import RESOURCES, MainWindow
 
 BUNDLED_CHECKPOINT = RESOURCES / "model.safetensors"

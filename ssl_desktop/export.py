@@ -18,15 +18,12 @@ import torch
 from PySide6.QtCore import QThread, Signal
 
 from model import video_io
+from model.localize import Localizer
 from model.video_io import VideoReadError
 
-from .heatmaps import audio_embedding, heatmap_of, visual_map
 from .overlay import blend
 from .player import audio_window
 from .sources import SAMPLE_RATE
-
-AUDIO_REFRESH_SECONDS = 0.25  # as the live view: a new audio embedding every quarter second
-
 
 def save_png(path, rgb: np.ndarray) -> None:
     """Write an RGB uint8 image; raises ``OSError`` when it cannot be written."""
@@ -102,16 +99,14 @@ def export_clip(model, device, source, target, lut: np.ndarray, opacity: float, 
     os.close(fd)
     try:
         writer = ClipWriter(partial, info.fps, (info.width, info.height), original, info.audio_rate)
-        audio, audio_t = None, None
+        localizer = Localizer(model, device)
         with torch.inference_mode():
             for done, (t, frame) in enumerate(video_io.iter_frames(source), start=1):
                 if should_stop is not None and should_stop():
                     raise ExportCancelled()
-                if audio is None or abs(t - audio_t) >= AUDIO_REFRESH_SECONDS:
-                    window = audio_window(heard, t, model.audio_config.num_samples)
-                    audio, _ = audio_embedding(model, window, device)
-                    audio_t = t
-                heatmap = heatmap_of(visual_map(model, frame, device), audio, frame.shape[:2])
+                if localizer.needs_sound(t):
+                    localizer.hear(audio_window(heard, t, model.audio_config.num_samples), t)
+                heatmap = localizer.localize(frame).heatmap
                 writer.write(blend(frame, heatmap, lut, opacity))
                 if progress is not None:
                     progress(min(done, total), total)

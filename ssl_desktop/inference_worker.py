@@ -16,10 +16,9 @@ import torch
 from PySide6.QtCore import QThread, Signal
 
 from model import SSLModel
-from model.sslmodel import pool_visual_map
+from model.localize import AUDIO_REFRESH_SECONDS, Localizer
 
 from .capture import Frame
-from .heatmaps import audio_embedding, heatmap_of, visual_map
 
 
 class LatestSlot:
@@ -68,7 +67,7 @@ class InferenceWorker(QThread):
     error = Signal(str)
 
     def __init__(self, audio_window: Callable[[float, int], np.ndarray | None], device: str = "cpu",
-                 audio_refresh: float = 0.25, parent=None):
+                 audio_refresh: float = AUDIO_REFRESH_SECONDS, parent=None):
         super().__init__(parent)
         self.audio_window = audio_window
         self.device = device
@@ -105,31 +104,30 @@ class InferenceWorker(QThread):
         self._slot.put(frame)
 
     def run(self) -> None:
-        model = audio = override = None
-        audio_t = None
+        localizer = None
         last_error = None
         with torch.inference_mode():
             while (frame := self._slot.take()) is not None:
                 with self._model_lock:
                     if self._model_changed:
-                        model, audio, self._model_changed = self._model, None, False
-                        override = self._audio_override
-                        if override is not None:
-                            audio = override.reshape(1, -1).to(self.device)
-                if model is None:
+                        self._model_changed = False
+                        localizer = None if self._model is None else Localizer(
+                            self._model, self.device, self.audio_refresh)
+                        if localizer is not None:
+                            localizer.listen_to(self._audio_override)
+                if localizer is None:
                     continue
                 try:
-                    if override is None and (audio is None or abs(frame.t - audio_t) >= self.audio_refresh):
-                        waveform = self.audio_window(frame.t, model.audio_config.num_samples)
+                    if localizer.needs_sound(frame.t):
+                        waveform = self.audio_window(frame.t, localizer.model.audio_config.num_samples)
                         if waveform is None:
-                            audio = None
-                            continue
-                        audio, spec = audio_embedding(model, waveform, self.device)
-                        audio_t = frame.t
-                        self.spectrogram_ready.emit(spec)
-                    visual = visual_map(model, frame.image, self.device)
-                    heatmap = heatmap_of(visual, audio, frame.image.shape[:2])
-                    self.embeddings.emit(audio[0].cpu(), pool_visual_map(visual)[0].cpu())
+                            localizer.forget_sound()
+                        else:
+                            self.spectrogram_ready.emit(localizer.hear(waveform, frame.t).spectrogram)
+                    localized = localizer.localize(frame.image)
+                    if localized is None:
+                        continue
+                    self.embeddings.emit(localized.audio, localized.image)
                 except Exception as exc:  # shown to the user; the worker goes on with the next frame
                     message = f"inference failed: {exc!r}"
                     if message != last_error:
@@ -138,7 +136,7 @@ class InferenceWorker(QThread):
                     continue
                 last_error = None
                 self.frames_processed += 1
-                self.result.emit(frame.id, heatmap, time.monotonic() - frame.captured_at)
+                self.result.emit(frame.id, localized.heatmap, time.monotonic() - frame.captured_at)
 
     def stop(self) -> None:
         """Finish the current frame, then end the thread (cooperative; never terminate())."""

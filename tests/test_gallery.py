@@ -11,9 +11,7 @@ import torch.nn.functional as F
 from model import ModelConfig, SSLModel
 from model.audio import spectrogram
 from model.checkpoint import read_safetensors
-from model.gallery import (BuildCancelled, Entry, Gallery, build_gallery, index_path,
-                           load_or_build_gallery, localize_with_audio)
-from model.sslmodel import cosine_map
+from model.gallery import BuildCancelled, Entry, Gallery, build_gallery, index_path, load_or_build_gallery
 from model.synth import generate
 from model.transforms import preprocess_image
 from model.video_io import read_clip
@@ -64,7 +62,6 @@ def test_build_saves_index_with_labels_and_unit_vectors(folder, built):
     assert len(gallery) == 6 and not gallery.skipped
     assert [e.file for e in gallery.entries] == [f"videos/{f}.mp4" for f in sorted(classes)]
     assert [e.label for e in gallery.entries] == [classes[f] for f in sorted(classes)]
-    assert gallery.visual_maps.shape == (6, 512, 14, 14) and gallery.visual_maps.dtype == torch.float16
     assert gallery.thumbnails.shape == (6, 96, 128, 3) and gallery.thumbnails.dtype == torch.uint8
     for vectors in (gallery.image_emb, gallery.audio_emb):
         assert torch.allclose(vectors.norm(dim=1), torch.ones(6), atol=1e-5)
@@ -86,7 +83,7 @@ def test_reload_is_identical_and_encodes_nothing(folder, model):
     progress = []
     gallery = load_or_build_gallery(folder, counting, progress=lambda done, total: progress.append((done, total)))
     assert counting.encoded == 0 and progress == [(0, 0)]
-    for name in ("image_emb", "audio_emb", "visual_maps", "thumbnails"):
+    for name in ("image_emb", "audio_emb", "thumbnails"):
         assert torch.equal(getattr(gallery, name), getattr(saved, name))
     assert gallery.entries == saved.entries
 
@@ -171,12 +168,11 @@ def test_incremental_build_without_saving(folder, model):
 # --- queries on a gallery with known answers -----------------------------------------------------
 
 def known_gallery() -> Gallery:
-    """Four clips in D=4: clip i's image is axis i, its sound is axis (i + 1) % 4; 2x2 maps."""
+    """Four clips in D=4: clip i's image is axis i, its sound is axis (i + 1) % 4."""
     eye = torch.eye(4)
     entries = [Entry(f"clip{i}.mp4", 1, 1, label) for i, label in enumerate(["dog", "bell", None, "car"])]
-    maps = torch.zeros(4, 4, 2, 2, dtype=torch.float16)
     thumbnails = torch.zeros(4, 96, 128, 3, dtype=torch.uint8)
-    return Gallery(Path("/g"), entries, eye, eye[[1, 2, 3, 0]], maps, thumbnails)
+    return Gallery(Path("/g"), entries, eye, eye[[1, 2, 3, 0]], thumbnails)
 
 
 def test_images_for_sound_ranks_by_similarity():
@@ -197,31 +193,8 @@ def test_sounds_for_image_ranks_by_similarity():
     assert [m.index for m in gallery.sounds_for_image(query, k=2)] == [0, 2]  # sound axes 1, then 3
 
 
-def test_sounds_for_region_uses_the_feature_at_the_click():
-    gallery = known_gallery()
-    visual_map = torch.zeros(4, 2, 2)  # (D, h, w): each quadrant shows one axis
-    visual_map[0, 0, 0] = visual_map[1, 0, 1] = visual_map[2, 1, 0] = visual_map[3, 1, 1] = 1.0
-    # top-right (axis 1) sounds like clip 0; bottom-left (axis 2) like clip 1
-    assert gallery.sounds_for_region(visual_map, (0.9, 0.1), k=1)[0].index == 0
-    assert gallery.sounds_for_region(visual_map[None], (0.2, 0.7), k=1)[0].index == 1
-    mask = torch.zeros(120, 160, dtype=torch.bool)
-    mask[70:, 90:] = True  # bottom-right quadrant (axis 3) -> clip 2
-    assert gallery.sounds_for_region(visual_map, mask.numpy(), k=4)[0].index == 2
-    with pytest.raises(ValueError):
-        gallery.sounds_for_region(visual_map, torch.zeros(4, 4), k=1)
-
-
-def test_localize_with_audio_is_the_cosine_map():
-    torch.manual_seed(0)
-    visual_map = F.normalize(torch.randn(1, 8, 3, 5), dim=1)
-    audio = F.normalize(torch.randn(8), dim=0)
-    expected = cosine_map(visual_map, audio[None])[0]
-    assert torch.allclose(localize_with_audio(visual_map, audio), expected)
-    assert torch.allclose(localize_with_audio(visual_map[0], audio), expected)
-
-
 def test_saved_metadata_is_json(folder):
     _, meta = read_safetensors(index_path(folder))
     entries = json.loads(meta["entries"])
-    assert meta["format"] == "ssl-gallery/1" and len(meta["model"]) == 32
+    assert meta["format"] == "ssl-gallery/2" and len(meta["model"]) == 32
     assert set(entries[0]) == {"file", "size", "mtime_ns", "label"}

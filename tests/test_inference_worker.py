@@ -8,7 +8,7 @@ import torch
 
 from model import ModelConfig, SSLModel
 from ssl_desktop.capture import Frame
-from ssl_desktop.heatmaps import choose_device
+from ssl_desktop.device import choose_device
 from ssl_desktop.inference_worker import InferenceWorker, LatestSlot
 
 

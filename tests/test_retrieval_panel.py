@@ -20,8 +20,7 @@ def known_gallery() -> Gallery:
     thumbnails = torch.zeros(4, 96, 128, 3, dtype=torch.uint8)
     for i, colour in enumerate([(200, 40, 40), (40, 200, 40), (40, 40, 200), (200, 200, 40)]):
         thumbnails[i, :, :] = torch.tensor(colour, dtype=torch.uint8)
-    return Gallery(Path("/data/demo"), entries, eye, eye[[1, 2, 3, 0]],
-                   torch.zeros(4, 4, 2, 2, dtype=torch.float16), thumbnails,
+    return Gallery(Path("/data/demo"), entries, eye, eye[[1, 2, 3, 0]], thumbnails,
                    skipped=[Skipped("videos/bad.mp4", 3, 1, "cannot decode")])
 
 

@@ -1,0 +1,101 @@
+"""The one per-frame path: a frame -> its visual map, a sound window -> its audio vector, both -> a heatmap.
+
+The live view, the inspector, the MP4 export, ``ssl-eval`` and the gallery all go through these functions,
+so a frame and a sound give the same heatmap wherever they are shown or scored.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from .audio import spectrogram
+from .heatmap import to_heatmap
+from .sslmodel import SSLModel, cosine_map, pool_visual_map
+from .transforms import preprocess_image
+
+AUDIO_REFRESH_SECONDS = 0.25  # a new audio vector every quarter second of media time
+
+
+@dataclass
+class Sound:
+    """What the model hears: its unit audio vector and the spectrogram it was computed from."""
+
+    vector: torch.Tensor  # (1, D) on the model's device
+    spectrogram: np.ndarray  # (257, T)
+
+
+def encode_sound(model: SSLModel, waveform: np.ndarray, device) -> Sound:
+    """Mono waveform at the model's sample rate, ``model.audio_config.num_samples`` long -> ``Sound``."""
+    spec = spectrogram(waveform, model.audio_config)  # (1, 257, T)
+    return Sound(model.encode_audio(spec[None].to(device)), spec[0].numpy())
+
+
+def encode_frame(model: SSLModel, image: np.ndarray, device) -> torch.Tensor:
+    """RGB uint8 frame (H, W, 3) -> unit visual map (1, D, h, w) on ``device``."""
+    return model.encode_image_map(preprocess_image(image, model.config.image_size)[None].to(device))
+
+
+def heatmaps(visual: torch.Tensor, audio: torch.Tensor, size: tuple[int, int]) -> tuple[torch.Tensor, torch.Tensor]:
+    """Unit visual maps (B, D, h, w) and unit audio vectors (B, D) -> (raw cosine maps (B, h, w),
+    heatmaps of ``size`` (B, H, W) in [0, 1])."""
+    cos = cosine_map(visual, audio)  # (B, h, w)
+    return cos, to_heatmap(cos, size)
+
+
+def image_vector(visual: torch.Tensor) -> torch.Tensor:
+    """Unit visual map (B, D, h, w) -> unit global image vector (B, D)."""
+    return pool_visual_map(visual)
+
+
+@dataclass
+class Localized:
+    """One frame's result: the frame-sized heatmap and the vectors behind it."""
+
+    heatmap: np.ndarray  # (H, W) float32 in [0, 1]
+    cosine: np.ndarray  # (h, w) raw cosine map
+    audio: torch.Tensor  # (D,) unit audio vector, CPU
+    image: torch.Tensor  # (D,) unit global image vector, CPU
+
+
+class Localizer:
+    """Heatmaps of successive frames, keeping the audio vector between refreshes.
+
+    The sound is re-encoded when ``refresh`` seconds of media time have passed since the last time
+    (``needs_sound(t)``); ``hear(waveform, t)`` does it. ``listen_to(vector)`` fixes the audio vector
+    instead (a gallery clip as the query), until ``listen_to(None)``.
+    """
+
+    def __init__(self, model: SSLModel, device, refresh: float = AUDIO_REFRESH_SECONDS):
+        self.model, self.device, self.refresh = model, device, refresh
+        self.audio: torch.Tensor | None = None  # (1, D) on device
+        self._heard_at: float | None = None
+        self._fixed = False
+
+    def needs_sound(self, t: float) -> bool:
+        return not self._fixed and (self.audio is None or abs(t - self._heard_at) >= self.refresh)
+
+    def hear(self, waveform: np.ndarray, t: float) -> Sound:
+        sound = encode_sound(self.model, waveform, self.device)
+        self.audio, self._heard_at = sound.vector, t
+        return sound
+
+    def forget_sound(self) -> None:
+        """No sound now (no microphone, no track): no heatmap until the next ``hear``."""
+        if not self._fixed:
+            self.audio = None
+
+    def listen_to(self, vector: torch.Tensor | None) -> None:
+        """Localize this unit audio vector (D,) from now on; None: the sound again."""
+        self._fixed = vector is not None
+        self.audio = vector.reshape(1, -1).to(self.device) if vector is not None else None
+
+    def localize(self, image: np.ndarray) -> Localized | None:
+        """The heatmap of an RGB frame at its own size; None while there is no sound to localize."""
+        if self.audio is None:
+            return None
+        visual = encode_frame(self.model, image, self.device)
+        cos, heat = heatmaps(visual, self.audio, image.shape[:2])
+        return Localized(heat[0].cpu().numpy(), cos[0].float().cpu().numpy(),
+                         self.audio[0].float().cpu(), image_vector(visual)[0].float().cpu())
