@@ -1,0 +1,108 @@
+"""Gallery query latency and build throughput.
+
+Query: top-10 of one unit 512-d vector against N random unit vectors (N = 1k, 100k, 1M), exact search in
+torch: one fp32 matmul (what ``Gallery`` does), fp16 / bf16 storage, and fp32 in chunks. Build: clips/s of
+``build_gallery`` on a folder of real clips (default: the bundled demo clips) with the bundled model.
+
+Usage: python bench/gallery.py [--sizes 1000 100000 1000000] [--repeats 30] [--json OUT]
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from model import load_model  # noqa: E402
+from model.gallery import build_gallery  # noqa: E402
+
+K = 10
+
+
+def median_ms(fn, repeats: int, warmup: int = 3) -> float:
+    for _ in range(warmup):
+        fn()
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        fn()
+        times.append((time.perf_counter() - start) * 1000)
+    return statistics.median(times)
+
+
+def top_k_chunked(bank: torch.Tensor, query: torch.Tensor, k: int, chunk: int = 131072):
+    """Exact top-k over row chunks: a small working set instead of one N-long score vector."""
+    best_v, best_i = [], []
+    for start in range(0, len(bank), chunk):
+        v, i = (bank[start:start + chunk] @ query).topk(min(k, len(bank) - start))
+        best_v.append(v)
+        best_i.append(i + start)
+    v, order = torch.cat(best_v).topk(k)
+    return v, torch.cat(best_i)[order]
+
+
+def query_latencies(sizes: list[int], repeats: int) -> dict:
+    torch.manual_seed(0)
+    results = {}
+    for n in sizes:
+        bank = F.normalize(torch.randn(n, 512), dim=1)
+        query = F.normalize(torch.randn(512), dim=0)
+        exact = (bank @ query).topk(K).indices
+        row = {"fp32_ms": median_ms(lambda: (bank @ query).topk(K), repeats)}
+        for name, dtype in (("fp16", torch.float16), ("bf16", torch.bfloat16)):
+            low, q = bank.to(dtype), query.to(dtype)
+            row[f"{name}_ms"] = median_ms(lambda: (low @ q).topk(K), repeats)
+            found = (low @ q).topk(K).indices
+            row[f"{name}_recall_at_10"] = len(set(found.tolist()) & set(exact.tolist())) / K
+        row["fp32_chunked_ms"] = median_ms(lambda: top_k_chunked(bank, query, K), repeats)
+        results[str(n)] = {key: round(value, 3) for key, value in row.items()}
+        del bank
+    return results
+
+
+def build_throughput(folder: Path, checkpoint: Path) -> dict:
+    model = load_model(checkpoint, device="cpu")
+    with tempfile.TemporaryDirectory() as tmp:  # a copy: no index next to the clips, nothing reused
+        copy = Path(tmp) / "gallery"
+        shutil.copytree(folder, copy, ignore=shutil.ignore_patterns(".ssl_gallery*"))
+        start = time.perf_counter()
+        gallery = build_gallery(copy, model)
+        seconds = time.perf_counter() - start
+    return {"clips": len(gallery), "seconds": round(seconds, 2), "clips_per_s": round(len(gallery) / seconds, 2)}
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--sizes", type=int, nargs="+", default=[1000, 100_000, 1_000_000])
+    parser.add_argument("--repeats", type=int, default=30)
+    parser.add_argument("--folder", type=Path, default=ROOT / "resources" / "demo")
+    parser.add_argument("--checkpoint", type=Path, default=ROOT / "resources" / "model.safetensors")
+    parser.add_argument("--json", type=Path)
+    args = parser.parse_args(argv)
+    result = {"torch": torch.__version__, "threads": torch.get_num_threads(),
+              "query_top10": query_latencies(args.sizes, args.repeats),
+              "build": build_throughput(args.folder, args.checkpoint)}
+    print(f"torch {result['torch']}, {result['threads']} threads; top-{K} query, median of {args.repeats}")
+    print(f"{'N':>9} {'fp32':>9} {'fp16':>9} {'bf16':>9} {'chunked':>9}  recall@10 fp16/bf16")
+    for n, row in result["query_top10"].items():
+        print(f"{n:>9} {row['fp32_ms']:8.2f}m {row['fp16_ms']:8.2f}m {row['bf16_ms']:8.2f}m "
+              f"{row['fp32_chunked_ms']:8.2f}m  {row['fp16_recall_at_10']:.1f}/{row['bf16_recall_at_10']:.1f}")
+    build = result["build"]
+    print(f"build: {build['clips']} clips in {build['seconds']} s = {build['clips_per_s']} clips/s")
+    if args.json:
+        args.json.write_text(json.dumps(result, indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
