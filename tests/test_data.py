@@ -4,6 +4,8 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import subprocess
+import sys
 from fractions import Fraction
 from pathlib import Path
 
@@ -39,7 +41,7 @@ def write_video(path, vcodec="libx264", acodec="aac", rate=48000, freqs=(440, 10
                 silence=SILENCE, frame_offset=0, muxer_options=None, audio_options=None):
     """Solid-colour frames (``colour(i + frame_offset)``) and ``len(freqs)`` channels, tone k on channel k
     after ``silence`` s. ``vcodec=None`` or ``acodec=None`` leaves that stream out."""
-    layout = "stereo" if len(freqs) == 2 else "mono"
+    layout = {1: "mono", 2: "stereo", 6: "5.1", 8: "7.1"}[len(freqs)]
     with av.open(str(path), "w", options=muxer_options or {}) as out:  # streams first, then packets
         video = vcodec and out.add_stream(vcodec, rate=FPS, options={"g": "5"} if vcodec == "libx264" else {})
         audio = acodec and out.add_stream(acodec, rate=rate, layout=layout, options=audio_options or {})
@@ -57,11 +59,15 @@ def write_video(path, vcodec="libx264", acodec="aac", rate=48000, freqs=(440, 10
             t = np.arange(int(seconds * rate)) / rate
             signal = np.stack([0.5 * np.sin(2 * np.pi * f * t) for f in freqs]).astype(np.float32)
             signal[:, : int(silence * rate)] = 0
+            # packed frames through a resampler: PyAV's planar from_ndarray fails on 8 channels
+            to_codec = av.AudioResampler(format=audio.codec_context.format.name, layout=layout, rate=rate)
             for start in range(0, len(t), 1024):
-                frame = av.AudioFrame.from_ndarray(np.ascontiguousarray(signal[:, start:start + 1024]),
-                                                   format="fltp", layout=layout)
+                chunk = signal[:, start:start + 1024]
+                frame = av.AudioFrame.from_ndarray(np.ascontiguousarray(chunk.T).reshape(1, -1),
+                                                   format="flt", layout=layout)
                 frame.sample_rate, frame.pts, frame.time_base = rate, start, Fraction(1, rate)
-                out.mux(audio.encode(frame))
+                for converted in to_codec.resample(frame):
+                    out.mux(audio.encode(converted))
             out.mux(audio.encode(None))
     return Path(path)
 
@@ -81,6 +87,8 @@ def write_image(path, rgb) -> Path:
     return Path(path)
 
 
+SURROUND = (440, 1000, 1500, 2500, 3000, 3500, 4500, 5000)  # 7.1: 8 channels crash PyAV's planar to_ndarray
+
 FORMATS = {  # name: (file name, writer arguments, first-channel tone, second-channel tone or None)
     "webm-vp9-opus48k": ("a.webm", dict(vcodec="libvpx-vp9", acodec="libopus", rate=48000), 440, 1000),
     "mkv-h264-vorbis44k": ("b.mkv", dict(acodec="vorbis", rate=44100,
@@ -90,6 +98,7 @@ FORMATS = {  # name: (file name, writer arguments, first-channel tone, second-ch
                              300, None),
     "mov-mjpeg-pcm8k-mono": ("e.mov", dict(vcodec="mjpeg", acodec="pcm_s16le", rate=8000, freqs=(300,)),
                              300, None),
+    "mkv-h264-aac48k-7.1": ("f.mkv", dict(acodec="aac", rate=48000, freqs=SURROUND), 440, 1000),
 }
 
 
@@ -201,6 +210,19 @@ def test_decode_audio_track_is_the_whole_first_channel(media):
     assert abs(len(track) - SECONDS * 16000) < 0.02 * 16000
     assert abs(int(np.argmax(np.abs(track) > 0.05)) - SILENCE * 16000) < 48
     assert dominant_frequency(track[8000:24000]) == pytest.approx(440, abs=1)
+
+
+@pytest.mark.parametrize("codec", ["aac", "pcm_s16le"])
+def test_eight_channel_audio_decodes_in_every_reader(tmp_path, codec):
+    """7.1 audio killed the process (segfault) in PyAV's planar to_ndarray: run the readers in a child."""
+    path = write_video(tmp_path / "surround.mkv", acodec=codec, freqs=SURROUND)
+    script = ("import sys; from model.video_io import read_audio, decode_audio_track, read_clip; p = sys.argv[1]; "
+              "print(len(read_audio(p, 0.25, 1.5)), len(decode_audio_track(p)), len(read_clip(p).waveform))")
+    child = subprocess.run([sys.executable, "-c", script, str(path)], capture_output=True, text=True, timeout=120)
+    assert child.returncode == 0, child.stderr
+    window, track, clip = map(int, child.stdout.split())
+    assert (window, clip) == (24000, 48000) and abs(track - SECONDS * 16000) < 0.02 * 16000
+    assert dominant_frequency(read_audio(path, 0.5, 1.0)) == pytest.approx(440, abs=1)
 
 
 def test_audio_less_file_raises_mentioning_audio(media):
