@@ -1,4 +1,11 @@
-"""Checkpoints: one ``.safetensors`` file, the configs as JSON in its metadata, written atomically."""
+"""Checkpoints: one ``.safetensors`` file, the configs as JSON in its metadata, written atomically.
+
+Several files that belong together (a training run's model, resume state and best model) are written
+as one save by ``write_together``: each file to ``NAME.pending``, then a journal naming them is renamed
+into place (the save counts from that moment), then each pending file is renamed over its name. A save
+interrupted before the journal leaves the previous files untouched; one interrupted after it is
+finished by ``finish_interrupted_save``, which every reader of such a folder calls first.
+"""
 from __future__ import annotations
 
 import json
@@ -21,6 +28,25 @@ class CheckpointError(Exception):
     """A checkpoint that cannot be used, with a message a user can act on."""
 
 
+PENDING = ".pending"  # suffix of a file written by an unfinished ``write_together``
+JOURNAL = ".saving.json"  # names of the files of a committed ``write_together`` not yet all renamed
+
+
+def _fsync(path) -> None:
+    """Flush a file or a folder (the renames in it) to the disk."""
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _write_file(path: Path, tensors: dict[str, torch.Tensor], metadata: dict[str, str]) -> None:
+    save_file({k: v.detach().contiguous().cpu() for k, v in tensors.items()}, str(path), metadata=metadata)
+    os.chmod(path, 0o644)  # mkstemp creates 0600; a checkpoint is an ordinary file
+    _fsync(path)
+
+
 def write_safetensors_atomic(path, tensors: dict[str, torch.Tensor], metadata: dict[str, str]) -> None:
     """Write to a temporary file beside ``path``, then rename: a crash never leaves half a file."""
     path = Path(path)
@@ -28,12 +54,47 @@ def write_safetensors_atomic(path, tensors: dict[str, torch.Tensor], metadata: d
     fd, tmp = tempfile.mkstemp(prefix=path.name + ".", suffix=".tmp", dir=path.parent)
     os.close(fd)
     try:
-        save_file({k: v.detach().contiguous().cpu() for k, v in tensors.items()}, tmp, metadata=metadata)
-        os.chmod(tmp, 0o644)  # mkstemp creates 0600; a checkpoint is an ordinary file
+        _write_file(Path(tmp), tensors, metadata)
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+
+
+def write_together(folder, files: dict[str, tuple[dict[str, torch.Tensor], dict[str, str]]]) -> None:
+    """Write ``{name: (tensors, metadata)}`` into ``folder`` as one save: after a crash at any point
+    (and ``finish_interrupted_save``) the folder holds either all the new files or all the old ones."""
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    finish_interrupted_save(folder)
+    try:
+        for name, (tensors, metadata) in files.items():
+            _write_file(folder / (name + PENDING), tensors, metadata)
+    except BaseException:
+        for name in files:
+            (folder / (name + PENDING)).unlink(missing_ok=True)
+        raise
+    journal = folder / (JOURNAL + PENDING)
+    journal.write_text(json.dumps(sorted(files)))
+    _fsync(journal)
+    os.replace(journal, folder / JOURNAL)  # the commit point
+    _fsync(folder)
+    finish_interrupted_save(folder)
+
+
+def finish_interrupted_save(folder) -> None:
+    """Complete a committed ``write_together`` (rename its pending files into place), or, where none was
+    committed, delete the temporary files that an interrupted save left in ``folder``."""
+    folder = Path(folder)
+    journal = folder / JOURNAL
+    if journal.is_file():
+        for name in json.loads(journal.read_text()):
+            if (folder / (name + PENDING)).is_file():
+                os.replace(folder / (name + PENDING), folder / name)
+        _fsync(folder)
+        journal.unlink()
+    for stale in [*folder.glob("*" + PENDING), *folder.glob("*.safetensors.*.tmp")]:
+        stale.unlink(missing_ok=True)
 
 
 def read_safetensors(path) -> tuple[dict[str, torch.Tensor], dict[str, str]]:
@@ -58,8 +119,9 @@ def _dataclass_from_json(cls, text: str):
     return cls(**{k: v for k, v in json.loads(text).items() if k in known})
 
 
-def save_model(path, model: SSLModel, extra: dict[str, str] | None = None, dtype=None) -> None:
-    """Save weights (optionally cast, e.g. ``torch.float16`` for a bundled model) with both configs."""
+def model_tensors(model: SSLModel, extra: dict[str, str] | None = None,
+                  dtype=None) -> tuple[dict[str, torch.Tensor], dict[str, str]]:
+    """The tensors and metadata of a model checkpoint (see ``save_model``)."""
     tensors = {
         k: (v.to(dtype) if dtype is not None and v.is_floating_point() else v)
         for k, v in model.state_dict().items()
@@ -70,7 +132,12 @@ def save_model(path, model: SSLModel, extra: dict[str, str] | None = None, dtype
         "audio_config": json.dumps(asdict(model.audio_config)),
         **(extra or {}),
     }
-    write_safetensors_atomic(path, tensors, metadata)
+    return tensors, metadata
+
+
+def save_model(path, model: SSLModel, extra: dict[str, str] | None = None, dtype=None) -> None:
+    """Save weights (optionally cast, e.g. ``torch.float16`` for a bundled model) with both configs."""
+    write_safetensors_atomic(path, *model_tensors(model, extra, dtype))
 
 
 def model_from_tensors(tensors: dict[str, torch.Tensor], metadata: dict[str, str], source="checkpoint") -> SSLModel:

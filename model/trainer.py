@@ -30,7 +30,8 @@ from torch.utils.data import DataLoader, Dataset, DistributedSampler, Sampler, S
 from . import distributed
 from .audio import AudioConfig
 from .augment import AudioAugment, ImageAugment
-from .checkpoint import CheckpointError, load_model, read_safetensors, save_model, write_safetensors_atomic
+from .checkpoint import (CheckpointError, finish_interrupted_save, load_model, model_tensors, read_safetensors,
+                         write_together)
 from .data import VideoFolderDataset, ignore_stop_signals
 from .loss import ContrastiveLoss, LossConfig, LossOutput
 from .neighbours import FeatureBank
@@ -301,6 +302,9 @@ class Trainer:
             raise ValueError(f"--batch-size {config.batch_size} must be a multiple of the "
                              f"{self.dist.world_size} processes")
         torch.manual_seed(config.seed + self.dist.rank)
+        if self.dist.is_main and self.out.is_dir():
+            finish_interrupted_save(self.out)  # the newest complete save, stale temporaries deleted
+        distributed.any_rank(False, self.device)  # the other ranks read the folder once it is done
 
         self.model = self._build_model().to(self.device)
         if self.device.type == "cuda":
@@ -456,9 +460,7 @@ class Trainer:
             value > self.best["value"] if key != "loss" else value < self.best["value"])
         if improved and not math.isnan(value):
             self.best = {"key": key, "value": value, "epoch": self.epoch}
-        self._save_last(metrics)
-        if improved:
-            self._save_model(self.out / BEST, metrics)
+        self._save_last(metrics, best=improved)
 
     # -- building ---------------------------------------------------------------------------------
 
@@ -492,15 +494,12 @@ class Trainer:
         return {"train_config": json.dumps(asdict(self.config)), "step": str(self.step),
                 "epoch": str(self.epoch), "metrics": json.dumps(metrics)}
 
-    def _save_model(self, path: Path, metrics: dict) -> None:
-        save_model(path, self.model, extra=self._metadata(metrics))
-        self._emit("on_checkpoint", str(path))
-
-    def _save_last(self, metrics: dict) -> None:
-        """``last.safetensors`` (the model) and ``last.state.safetensors`` (everything to resume)."""
+    def _save_last(self, metrics: dict, best: bool = False) -> None:
+        """``last.safetensors`` (the model), ``last.state.safetensors`` (everything to resume) and, when
+        ``best``, ``best.safetensors``, as one save (``write_together``)."""
         if not self.dist.is_main:
             return
-        self._save_model(self.out / LAST, metrics)
+        model = model_tensors(self.model, extra=self._metadata(metrics))
         tensors, metadata = optimizer_tensors(self.optimizer)
         tensors["rng.torch"] = torch.get_rng_state()
         if self.device.type == "cuda":
@@ -510,8 +509,10 @@ class Trainer:
             tensors["bank.filled"] = self.bank.filled  # (N,)
         metadata.update(self._metadata(metrics), format="ssl-desktop-train-state/1",
                         batch_in_epoch=str(self.batch_in_epoch), best=json.dumps(self.best))
-        write_safetensors_atomic(self.out / STATE, tensors, metadata)
-        self._emit("on_checkpoint", str(self.out / STATE))
+        files = {LAST: model, STATE: (tensors, metadata), **({BEST: model} if best else {})}
+        write_together(self.out, files)
+        for name in files:
+            self._emit("on_checkpoint", str(self.out / name))
 
     def _load_state(self) -> None:
         tensors, metadata = read_safetensors(self.out / STATE)

@@ -11,6 +11,7 @@ from functools import partial
 import pytest
 import torch
 import torchvision
+from safetensors import safe_open
 from torch.utils.data import DistributedSampler
 
 from model import AudioConfig, CheckpointError, ModelConfig, SSLModel, load_model, save_model
@@ -273,3 +274,78 @@ def test_flags_fill_the_config():
     assert TrainConfig(loss="ezvsl").uses_augment is False
     with pytest.raises(SystemExit):
         parse_args(["--data", "d", "--out", "o", "--image-size", "100"])
+
+
+def saved_step(path) -> str:
+    with safe_open(str(path), framework="pt") as f:
+        return f.metadata()["step"]
+
+
+def save_killed_at(trainer, point: int, half_written: bool) -> str:
+    """Fork; the child saves the trainer's next ``last``/``state``/``best`` and SIGKILLs itself before
+    file operation ``point`` of the save (or, with ``half_written``, inside that write, leaving half the
+    file). Returns "killed", "done" (the save ended before the point) or "skipped" (no write there).
+    The disk cache outlives a killed process: the child skips fsync (a kill point all the same)."""
+    pid = os.fork()
+    if pid == 0:
+        try:
+            import pathlib
+
+            import model.checkpoint as ckpt
+            count = iter(range(10**6))
+
+            def arm(owner, name):
+                real = getattr(owner, name) if name != "_fsync" else (lambda path: None)
+
+                def op(*args, **kwargs):
+                    if next(count) == point:
+                        if half_written and name != "save_file":
+                            os._exit(3)  # nothing written at this point: the same as without half_written
+                        if half_written:
+                            real(*args, **kwargs)
+                            os.truncate(args[1], os.path.getsize(args[1]) // 2)
+                        os.kill(os.getpid(), signal.SIGKILL)
+                    return real(*args, **kwargs)
+                setattr(owner, name, op)
+
+            for owner, name in [(ckpt, "save_file"), (ckpt, "_fsync"), (ckpt.os, "replace"),
+                                (pathlib.Path, "unlink"), (pathlib.Path, "write_text")]:
+                arm(owner, name)
+            trainer.step += 1
+            trainer._save_last({"epoch": 2}, best=True)
+        finally:
+            os._exit(0)
+    _, status = os.waitpid(pid, 0)
+    return {0: "done", 3: "skipped"}[os.WEXITSTATUS(status)] if os.WIFEXITED(status) else "killed"
+
+
+def test_a_kill_at_any_point_of_a_save_leaves_a_complete_resumable_set(tiny, tmp_path):
+    """SIGKILL at each file operation of a save (and inside each file's write): the run folder always
+    holds last, state and best of one save, the old or the new, and nothing else once ``--resume``
+    (or any next start) has looked at it."""
+    args = ["--data", str(tiny), "--epochs", "1", "--loss", "ezvsl", *FAST, "--max-clips", "4"]
+    trainer = Trainer(parse_args([*args, "--out", str(tmp_path / "first")]))
+    trainer._save_last({"epoch": 1}, best=True)  # the previous save: step 0
+    names = {"last.safetensors", "last.state.safetensors", "best.safetensors"}
+    outcomes = []
+    for point in range(40):
+        for half_written in (False, True):
+            run = tmp_path / f"kill{point}{'h' * half_written}"
+            run.mkdir()
+            for name in names:  # saves rename, never write in place: links are copies here
+                os.link(trainer.out / name, run / name)
+            trainer.out = run
+            result = save_killed_at(trainer, point, half_written)
+            trainer.out = tmp_path / "first"
+            if result == "skipped":
+                continue
+            resumed = Trainer(parse_args([*args, "--out", str(run), "--resume"]))  # raises if not resumable
+            assert {p.name for p in run.iterdir()} == names, (point, half_written)
+            steps = {name: saved_step(run / name) for name in names}
+            assert len(set(steps.values())) == 1, (point, half_written, steps)  # one save, all three
+            assert resumed.step == int(steps["last.safetensors"])
+            outcomes.append(steps["last.safetensors"])
+        if result == "done":
+            break
+    assert result == "done" and {"0", "1"} <= set(outcomes), outcomes  # every point tried; old and new seen
+    assert main([*args, "--out", str(run), "--resume", "--epochs", "2"]) == 0  # and training goes on
