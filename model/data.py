@@ -258,9 +258,11 @@ class VideoFolderDataset(Dataset):
     Items are dicts: ``image`` (3, 224, 224), ``spectrogram`` (1, 257, T), ``index``, ``file`` (id),
     ``label`` ('' when unknown), ``boxes`` (normalised, [] when unknown); with an ``image_transform``
     (called on the RGB uint8 frame) also ``frame`` (H, W, 3) uint8 numpy and ``waveform`` (N,) float32.
-    Training mode reads a random moment per call, eval mode the middle of the clip. Unreadable files are
-    listed in ``skipped`` as (path, reason) and replaced by the next readable item (files that fail only
-    while reading are recorded in the process that read them: each DataLoader worker has its own list).
+    Training mode reads a random moment per call, eval mode the middle of the clip. Files found unreadable
+    while listing are in ``skipped`` as (path, reason). One that fails while reading is, in training,
+    replaced by the next readable item (and recorded in the ``skipped`` of the process that read it: each
+    DataLoader worker has its own list); in eval mode its item is ``{"skipped": (path, reason)}``, which
+    ``collate`` sets apart: an evaluation never counts one clip twice.
     A pre-extracted clip has a single frame; its audio window is the middle of its wav file in both modes.
     With ``cache_dir``, videos are decoded once into a ``DecodedCache`` and training draws one of its
     cached frame times.
@@ -307,6 +309,11 @@ class VideoFolderDataset(Dataset):
         return len(self.sources)
 
     def __getitem__(self, index: int) -> dict:
+        if self.mode == "eval":
+            try:
+                return self._item(index, *self._read(self.sources[index]))
+            except VideoReadError as e:
+                return {"skipped": (e.path, e.reason)}
         for attempt in range(len(self.sources)):
             i = (index + attempt) % len(self.sources)
             if i in self._failed:
@@ -394,9 +401,12 @@ class IS3Dataset(Dataset):
 
 def collate(batch: list[dict]) -> dict:
     """Dict items -> dict batch: same-shape tensors stacked, ints as a tensor, anything else (boxes,
-    names, raw frames of different sizes) as lists."""
-    out = {}
-    for key in batch[0]:
+    names, raw frames of different sizes) as lists. Items that are ``{"skipped": (path, reason)}`` are
+    left out; the batch's ``skipped`` lists them and ``kept`` the positions in ``batch`` of the others."""
+    out = {"skipped": [item["skipped"] for item in batch if "skipped" in item],
+           "kept": [j for j, item in enumerate(batch) if "skipped" not in item]}
+    batch = [batch[j] for j in out["kept"]]
+    for key in batch[0] if batch else ():
         values = [item[key] for item in batch]
         if all(torch.is_tensor(v) for v in values) and len({v.shape for v in values}) == 1:
             out[key] = torch.stack(values)

@@ -18,7 +18,7 @@ import argparse
 import json
 import sys
 from collections import defaultdict
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
 
@@ -51,6 +51,12 @@ class Predictions:
     audio_emb: torch.Tensor  # (N, D) unit audio vectors
     ciou: np.ndarray  # (N,) median threshold, nan without boxes
     ciou_adaptive: np.ndarray  # (N,) adaptive threshold, nan without boxes
+    positions: list[int] | None = None  # each item's position in the dataset (None: 0..N-1)
+    skipped: list[tuple[str, str]] = field(default_factory=list)  # (path, reason) of items not readable
+
+    def position(self, i: int) -> int:
+        """The dataset position of prediction ``i``."""
+        return self.positions[i] if self.positions is not None else i
 
     @property
     def annotated(self) -> np.ndarray:
@@ -63,15 +69,20 @@ class Predictions:
 
 @torch.no_grad()
 def predict(model: SSLModel, dataset, device, batch_size: int = 16, workers: int = 0) -> Predictions:
-    """Run the model over ``dataset`` (items with image, spectrogram, file, label, boxes[, scene])."""
+    """Run the model over ``dataset`` (items with image, spectrogram, file, label, boxes[, scene]);
+    items that cannot be read are left out and listed in ``skipped``."""
     device = torch.device(device)
     was_training = model.training
     model.eval()
     loader = DataLoader(dataset, batch_size=batch_size, collate_fn=collate, num_workers=workers,
                         worker_init_fn=ignore_stop_signals)
-    files, labels, boxes, scenes = [], [], [], []
+    files, labels, boxes, scenes, positions, skipped = [], [], [], [], [], []
     maps, image_emb, audio_emb, cious, adaptive = [], [], [], [], []
-    for batch in loader:
+    for start, batch in zip(range(0, len(dataset), batch_size), loader):
+        skipped += batch["skipped"]
+        positions += [start + j for j in batch["kept"]]
+        if not batch["kept"]:
+            continue
         visual = model.encode_image_map(batch["image"].to(device))  # (B, D, h, w)
         audio = model.encode_audio(batch["spectrogram"].to(device))  # (B, D)
         cos = cosine_map(visual, audio)  # (B, h, w)
@@ -89,9 +100,10 @@ def predict(model: SSLModel, dataset, device, batch_size: int = 16, workers: int
         scenes += batch.get("scene", [])
     model.train(was_training)
     if not files:
-        raise ValueError("nothing to evaluate: the dataset is empty")
+        reasons = "; ".join(f"{path}: {reason}" for path, reason in skipped[:3])
+        raise ValueError(f"nothing to evaluate: no readable clip{f' ({reasons})' if reasons else ''}")
     return Predictions(files, labels, boxes, scenes or None, torch.cat(maps), torch.cat(image_emb),
-                       torch.cat(audio_emb), np.array(cious), np.array(adaptive))
+                       torch.cat(audio_emb), np.array(cious), np.array(adaptive), positions, skipped)
 
 
 def _retrieval(pred: Predictions) -> dict:
@@ -102,7 +114,8 @@ def _retrieval(pred: Predictions) -> dict:
 
 
 def summarize_predictions(pred: Predictions, skipped=()) -> dict:
-    """Predictions -> the ``metrics.json`` dict (localization over the items with boxes)."""
+    """Predictions -> the ``metrics.json`` dict (localization over the items with boxes); ``skipped``:
+    the files left out before prediction (listed with those ``pred`` could not read)."""
     ok = pred.annotated
     median = metrics.summarize(pred.ciou[ok])
     adaptive = metrics.summarize(pred.ciou_adaptive[ok])
@@ -113,7 +126,7 @@ def summarize_predictions(pred: Predictions, skipped=()) -> dict:
     result = {
         "n": len(pred.files),
         "n_boxes": int(ok.sum()),
-        "skipped": [{"path": str(path), "reason": str(reason)} for path, reason in skipped],
+        "skipped": [{"path": str(path), "reason": str(reason)} for path, reason in [*skipped, *pred.skipped]],
         "ciou": median["ciou"],
         "auc": median["auc"],
         "ciou_adaptive": adaptive["ciou"],

@@ -387,13 +387,19 @@ def test_video_folder_skips_bad_files_and_yields_good_items(video_folder):
     assert isinstance(batch["boxes"], list) and len(batch["boxes"]) == 3
 
 
-def test_file_that_breaks_after_listing_is_replaced_and_recorded(video_folder):
-    dataset = VideoFolderDataset(video_folder, mode="eval")
-    victim = dataset.sources[0].video
+def test_file_that_breaks_after_listing_is_replaced_in_training_and_set_apart_in_eval(video_folder):
+    victim = VideoFolderDataset(video_folder).sources[0].video
+    train, evaluation = VideoFolderDataset(video_folder, mode="train"), VideoFolderDataset(video_folder, mode="eval")
     victim.write_bytes(b"\0" * 1000)
-    item = dataset[0]
+    item = train[0]
     assert item["file"] != victim.stem and item["index"] == 1
-    assert "corrupt" in dict(dataset.skipped)[str(victim)]
+    assert "corrupt" in dict(train.skipped)[str(victim)]
+    path, reason = evaluation[0]["skipped"]  # never the neighbouring clip in its place
+    assert path == str(victim) and "corrupt" in reason
+    batch = collate([evaluation[i] for i in range(len(evaluation))])
+    assert batch["kept"] == [1, 2] and batch["file"] == [s.file for s in evaluation.sources[1:]]
+    assert batch["skipped"] == [(path, reason)] and batch["image"].shape[0] == 2
+    assert collate([evaluation[0]]) == {"skipped": [(path, reason)], "kept": []}
 
 
 def test_train_mode_draws_random_moments_and_returns_raw_views(video_folder):

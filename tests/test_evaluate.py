@@ -1,6 +1,7 @@
 """ssl-eval on generated sets: the metrics.json contract, the report files, splits, two-source scenes."""
 import json
 
+import av
 import cv2
 import numpy as np
 import pytest
@@ -54,6 +55,36 @@ def test_ssl_eval_writes_the_metrics_contract_and_lists_the_corrupt_clip(one_sou
         assert image is not None and image.shape[0] > 100, name
     report = (out / "report.md").read_text()
     assert "corrupt.mp4" in report and "![success](success.png)" in report
+
+
+def faststart_half(source, target):
+    """``source`` remuxed with its index first, then cut at half: it probes, but reading its middle fails."""
+    with av.open(str(source)) as src, av.open(str(target), "w", options={"movflags": "faststart"}) as dst:
+        streams = {s.index: dst.add_stream_from_template(s) for s in src.streams}
+        for packet in src.demux():
+            if packet.dts is not None:
+                packet.stream = streams[packet.stream.index]
+                dst.mux(packet)
+    whole = target.read_bytes()
+    target.write_bytes(whole[: len(whole) // 2])
+
+
+def test_a_clip_that_fails_while_reading_is_skipped_not_replaced(one_source, checkpoint, tmp_path):
+    """Its neighbour must not be counted twice: n is the number of readable clips."""
+    data = tmp_path / "data"
+    (data / "videos").mkdir(parents=True)
+    videos = sorted(v for v in (one_source / "videos").glob("*.mp4") if v.name != "corrupt.mp4")[:4]
+    for video in videos[1:]:
+        (data / "videos" / video.name).write_bytes(video.read_bytes())
+    faststart_half(videos[0], data / "videos" / videos[0].name)
+    (data / "annotations.json").write_text((one_source / "annotations.json").read_text())
+    out = tmp_path / "report"
+    assert main(["--data", str(data), "--checkpoint", str(checkpoint), "--out", str(out), "--device", "cpu",
+                 "--batch-size", "2"]) == 0
+    m = json.loads((out / "metrics.json").read_text())
+    assert m["n"] == 3 and m["n_boxes"] == 3
+    assert [s["path"] for s in m["skipped"]] == [str(data / "videos" / videos[0].name)]
+    assert sum(c["n"] for c in m["per_class"].values()) == 3
 
 
 def test_split_file_keeps_the_listed_clips(one_source, checkpoint, tmp_path):
