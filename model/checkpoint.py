@@ -9,6 +9,7 @@ finished by ``finish_interrupted_save``, which every reader of such a folder cal
 from __future__ import annotations
 
 import json
+import math
 import os
 import tempfile
 from dataclasses import asdict, fields
@@ -114,9 +115,56 @@ def read_safetensors(path) -> tuple[dict[str, torch.Tensor], dict[str, str]]:
     return tensors, metadata
 
 
-def _dataclass_from_json(cls, text: str):
-    known = {f.name for f in fields(cls)}
-    return cls(**{k: v for k, v in json.loads(text).items() if k in known})
+NON_POSITIVE_ALLOWED = {"norm_mean", "noverlap"}  # config numbers that may be 0 (or, norm_mean, below)
+STRIDES = ("layer4_stride", "audio_layer4_stride")
+
+
+def _field_error(name: str, value, default) -> str | None:
+    """Why ``value`` cannot be config field ``name`` (whose default is ``default``), or None."""
+    if isinstance(default, bool) or default is None or isinstance(default, str):
+        kind = type(default) if default is not None else object
+        return None if isinstance(value, kind) else f"must be {kind.__name__}, not {value!r}"
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or (isinstance(default, int)
+                                                                          and not isinstance(value, int)):
+        return f"must be {type(default).__name__}, not {value!r}"
+    if not math.isfinite(value) or (name not in NON_POSITIVE_ALLOWED and value <= 0):
+        return f"must be a finite number{'' if name in NON_POSITIVE_ALLOWED else ' > 0'}, not {value!r}"
+    if name == "noverlap" and value < 0:
+        return f"must be >= 0, not {value!r}"
+    if name in STRIDES and value not in (1, 2):
+        return f"must be 1 or 2, not {value!r}"
+    return None
+
+
+def _dataclass_from_json(cls, text: str | None, key: str, source):
+    """The ``cls`` config stored as JSON under metadata ``key``; a CheckpointError naming the file and
+    the field when it is not JSON, not an object, or a value its field cannot take."""
+    try:
+        values = json.loads(text if text is not None else "{}")
+    except json.JSONDecodeError as exc:
+        raise CheckpointError(f"{source}: {key} is not JSON ({exc})") from exc
+    if not isinstance(values, dict):
+        raise CheckpointError(f"{source}: {key} must be a JSON object, not {type(values).__name__}")
+    known = {f.name: f for f in fields(cls)}
+    config = cls(**{k: v for k, v in values.items() if k in known})
+    for name, f in known.items():
+        problem = _field_error(name, getattr(config, name), f.default)
+        if problem:
+            raise CheckpointError(f"{source}: {key}.{name} {problem}")
+    return config
+
+
+def _check_audio(config: AudioConfig, source) -> None:
+    if config.noverlap >= config.nperseg or config.num_frames < 1:
+        raise CheckpointError(f"{source}: audio_config gives no spectrogram frame (noverlap {config.noverlap}, "
+                              f"nperseg {config.nperseg}, {config.seconds} s at {config.sample_rate} Hz)")
+
+
+def _check_finite(tensors: dict[str, torch.Tensor], source) -> None:
+    bad = [k for k, v in tensors.items() if v.is_floating_point() and not bool(torch.isfinite(v).all())]
+    if bad:
+        raise CheckpointError(f"{source}: NaN or infinite weights in {', '.join(bad[:5])}"
+                              f"{f' and {len(bad) - 5} more tensors' if len(bad) > 5 else ''}")
 
 
 def model_tensors(model: SSLModel, extra: dict[str, str] | None = None,
@@ -147,10 +195,10 @@ def model_from_tensors(tensors: dict[str, torch.Tensor], metadata: dict[str, str
             f"{source} is a safetensors file but not an ssl-desktop model (no '{FORMAT}' metadata). "
             "Foreign checkpoints must be converted with `ssl-import`."
         )
-    model = SSLModel(
-        _dataclass_from_json(ModelConfig, metadata["model_config"]),
-        _dataclass_from_json(AudioConfig, metadata.get("audio_config", "{}")),
-    )
+    audio_config = _dataclass_from_json(AudioConfig, metadata.get("audio_config"), "audio_config", source)
+    _check_audio(audio_config, source)
+    model_config = _dataclass_from_json(ModelConfig, metadata["model_config"], "model_config", source)
+    model = SSLModel(model_config, audio_config)
     expected = model.state_dict()
     missing = sorted(set(expected) - set(tensors))
     unexpected = sorted(set(tensors) - set(expected))
@@ -164,6 +212,7 @@ def model_from_tensors(tensors: dict[str, torch.Tensor], metadata: dict[str, str
             raise CheckpointError(
                 f"{source}: tensor {key} has shape {tuple(value.shape)}, the model needs {tuple(expected[key].shape)}"
             )
+    _check_finite(tensors, source)
     model.load_state_dict({k: v.to(expected[k].dtype) for k, v in tensors.items()})
     return model
 
