@@ -1,6 +1,7 @@
 """ssl-eval: localization (cIoU, AUC, adaptive), cross-modal retrieval and, on two-source scenes, iIoU/iAUC.
 
     ssl-eval --data DIR --checkpoint CKPT --out REPORT_DIR [--split-file CSV] [--device auto|cpu|cuda]
+             [--overwrite]
 
 Writes ``metrics.json`` (the contract below), ``report.md`` and PNG plots. ``DIR`` is a folder of videos
 with ``annotations.json`` (VGG-SS layout), or an IS3-style two-source folder (``is3_annotations.json``),
@@ -16,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from collections import defaultdict
 from dataclasses import dataclass, field
@@ -185,13 +187,41 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument("--batch-size", type=int, default=16)
     parser.add_argument("--workers", type=int, default=0, help="DataLoader processes")
     parser.add_argument("--cache", help="decoded-frame cache folder")
+    parser.add_argument("--overwrite", action="store_true",
+                        help="replace a report of another checkpoint, data or split in --out")
     return parser.parse_args(argv)
+
+
+def check_args(args: argparse.Namespace) -> None:
+    """Every path named is usable, before any work: a FileNotFoundError or ValueError saying which."""
+    if not Path(args.data).is_dir():
+        raise FileNotFoundError(f"--data: folder not found: {args.data}")
+    if args.split_file and not Path(args.split_file).is_file():
+        raise FileNotFoundError(f"--split-file: file not found: {args.split_file}")
+    out = Path(args.out)
+    if out.exists() and not out.is_dir():
+        raise ValueError(f"--out {out} is a file, not a report folder")
+    try:
+        previous = json.loads((out / "metrics.json").read_text())
+    except (OSError, ValueError):
+        previous = None
+    ours = {"checkpoint": str(args.checkpoint), "data": str(args.data), "split": args.split_file}
+    if isinstance(previous, dict) and not args.overwrite:
+        theirs = {"checkpoint": previous.get("checkpoint"), "data": previous.get("data"),
+                  "split": (previous.get("split") or {}).get("file")}
+        if theirs != ours:
+            raise ValueError(f"--out {out} holds the report of {theirs['checkpoint']} on {theirs['data']}: "
+                             "choose another folder, or replace it with --overwrite")
+    out.mkdir(parents=True, exist_ok=True)
+    if not os.access(out, os.W_OK):
+        raise ValueError(f"--out {out}: not writable")
 
 
 def run(args: argparse.Namespace) -> dict:
     """Evaluate, write metrics.json, report.md and the plots; returns the metrics."""
     from .report import write_report  # drawing is only needed by the command
 
+    check_args(args)
     device = resolve_device(args.device)
     model = load_model(args.checkpoint, device)
     dataset = open_dataset(args.data, model, args.cache)
@@ -205,9 +235,10 @@ def run(args: argparse.Namespace) -> dict:
         result["split"] = split
     result.update(checkpoint=str(args.checkpoint), data=str(args.data))
     out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
-    (out / "metrics.json").write_text(json.dumps(result, indent=2) + "\n")
+    (out / "metrics.json").unlink(missing_ok=True)  # written last: it never describes another run's report
     write_report(out, result, pred, dataset)
+    (out / "metrics.json.tmp").write_text(json.dumps(result, indent=2) + "\n")
+    os.replace(out / "metrics.json.tmp", out / "metrics.json")
     return result
 
 
@@ -215,7 +246,7 @@ def main(argv=None) -> int:
     args = parse_args(argv)
     try:
         result = run(args)
-    except (CheckpointError, FileNotFoundError, ValueError) as exc:
+    except (CheckpointError, OSError, ValueError) as exc:  # OSError: also a full disk
         print(f"ssl-eval: error: {exc}", file=sys.stderr)
         return 2
     print(f"n={result['n']}  cIoU {result['ciou']:.2f}  AUC {result['auc']:.2f}  "

@@ -41,6 +41,8 @@ from .transforms import preprocess_image
 LAST = "last.safetensors"
 BEST = "best.safetensors"
 STATE = "last.state.safetensors"
+LOG = "log.jsonl"
+RUN_FILES = (LAST, STATE, BEST, LOG)  # what makes a folder a run: --resume continues it, --overwrite replaces it
 SCHEDULES = ("constant", "cosine")
 BEST_METRICS = ("ciou", "auc", "a2i_r1")  # validation numbers that can pick the best epoch (higher is better)
 
@@ -67,6 +69,7 @@ class TrainConfig:
     audio_seconds: float = 3.0
     device: str = "auto"  # auto | cpu | cuda
     resume: bool = False  # continue from out/last.state.safetensors
+    overwrite: bool = False  # replace the run in ``out`` (without it, a run there is never overwritten)
     neighbours: bool = True  # ablation switch: nearest-neighbour positives
     augment: bool = True  # ablation switch: hand-crafted augmented positives
     neighbours_k: int = 5  # a neighbour is drawn from the k nearest clips
@@ -92,6 +95,30 @@ class TrainConfig:
             raise ValueError("--epochs, --batch-size and --neighbours-k must be >= 1")
         if self.init and self.image_init:
             raise ValueError("use --init (a whole model) or --image-init (the visual encoder), not both")
+        if self.resume and self.overwrite:
+            raise ValueError("use --resume (continue the run in --out) or --overwrite (replace it), not both")
+        for name in ("lr", "temperature", "audio_seconds"):
+            if not math.isfinite(getattr(self, name)) or getattr(self, name) <= 0:
+                raise ValueError(f"--{name.replace('_', '-')} must be a number > 0, not {getattr(self, name)}")
+        if self.workers < 0 or self.neighbour_warmup_epochs < 0 or (self.max_clips is not None and self.max_clips < 1):
+            raise ValueError("--workers and --neighbour-warmup-epochs must be >= 0, --max-clips >= 1")
+
+    def check_paths(self) -> None:
+        """Every file and folder named exists, and ``out`` is a folder that holds no run unless ``resume``
+        or ``overwrite``: a FileNotFoundError or ValueError before any work."""
+        for flag, folder in (("--data", self.data), ("--val", self.val)):
+            if folder and not Path(folder).is_dir():
+                raise FileNotFoundError(f"{flag}: data folder not found: {folder}")
+        for flag, file in (("--init", self.init), ("--neighbour-features", self.neighbour_features)):
+            if file and not Path(file).is_file():
+                raise FileNotFoundError(f"{flag}: file not found: {file}")
+        out = Path(self.out)
+        if out.exists() and not out.is_dir():
+            raise ValueError(f"--out {out} is a file, not a run folder")
+        held = [name for name in RUN_FILES if (out / name).exists()]
+        if held and not (self.resume or self.overwrite):
+            raise ValueError(f"--out {out} holds a run ({', '.join(held)}): continue it with --resume "
+                             "or replace it with --overwrite")
 
     @property
     def uses_augment(self) -> bool:
@@ -292,6 +319,7 @@ class Trainer:
 
     def __init__(self, config: TrainConfig, callbacks=(), dist: distributed.DistInfo | None = None):
         config.validate()
+        config.check_paths()
         self.config = config
         self.callbacks = list(callbacks)
         self.dist = dist or distributed.DistInfo()
@@ -304,6 +332,8 @@ class Trainer:
         torch.manual_seed(config.seed + self.dist.rank)
         if self.dist.is_main and self.out.is_dir():
             finish_interrupted_save(self.out)  # the newest complete save, stale temporaries deleted
+            for name in RUN_FILES if config.overwrite else ():
+                (self.out / name).unlink(missing_ok=True)
         distributed.any_rank(False, self.device)  # the other ranks read the folder once it is done
 
         self.model = self._build_model().to(self.device)
@@ -312,9 +342,6 @@ class Trainer:
             torch.backends.cudnn.benchmark = True  # a handful of batch shapes: pick the fastest kernels
         audio_config = self.model.audio_config
         image_transform = partial(preprocess_image, size=config.image_size)
-        for folder in filter(None, (config.data, config.val)):
-            if not Path(folder).is_dir():
-                raise FileNotFoundError(f"data folder not found: {folder}")
         self.dataset = VideoFolderDataset(config.data, "train", audio_config, config.cache, image_transform)
         if len(self.dataset) == 0:
             raise ValueError(f"no readable clips in {config.data} (skipped: {self.dataset.skipped[:3]})")

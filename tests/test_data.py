@@ -19,7 +19,7 @@ from torch.utils.data import DataLoader
 from model import video_io
 from model.audio import AudioConfig
 from model.data import (
-    IS3Dataset, VideoFolderDataset, collate, load_flickr_xml, load_is3, load_split, load_vggss_annotations,
+    AnnotationError, AnnotationWarning, IS3Dataset, VideoFolderDataset, collate, load_flickr_xml, load_is3, load_split, load_vggss_annotations,
 )
 from model.video_io import (
     VideoReadError, decode_audio_track, iter_frames, probe, read_audio, read_clip, read_frame, read_frames,
@@ -278,6 +278,58 @@ def test_load_vggss_annotations_and_splits(tmp_path):
     (tmp_path / "flickr.csv").write_text("10000130166,202\n10007936344,0")
     assert load_split(tmp_path / "test.csv") == ["a_000001", "b_000002"]
     assert load_split(tmp_path / "flickr.csv") == ["10000130166", "10007936344"]
+
+
+@pytest.mark.parametrize("content, message", [
+    ('{"file": "a", "bbox": [[0, 0, 1, 1]]}', "must be a JSON list of entries, not a dict"),
+    ('[{"file": "a", "bbox": [[0.1, NaN, 0.5, 0.6]]}]', r"entry 0 \(a\).*NaN or infinity"),
+    ('[{"file": "a", "bbox": [[0, 0, 1, 1]]}, {"file": "b", "bbox": [0.1, 0.2, 0.5, 0.6]}]',
+     r"entry 1 \(b\): bbox must be a list of \[x1, y1, x2, y2\] boxes"),
+    ('[{"file": "a", "class": "dog"}]', r"entry 0 \(a\) has no bbox"),
+    ('[{"file": "a", "bbox": [[0, 0, 1]]}]', r"entry 0 \(a\): a box must be 4 numbers"),
+    ('[["a", [0, 0, 1, 1]]]', "entry 0 must be an object"),
+    ('[{"file": "a", "bbox": [[0, 0, 1, 1]]', "not a JSON file"),
+])
+def test_malformed_vggss_annotations_name_the_file_and_entry(tmp_path, content, message):
+    path = tmp_path / "annotations.json"
+    path.write_text(content)
+    with pytest.raises(AnnotationError, match=message) as error:
+        load_vggss_annotations(path)
+    assert str(path) in str(error.value)
+
+
+def test_an_inverted_box_is_warned_about(tmp_path):
+    path = tmp_path / "annotations.json"
+    path.write_text(json.dumps([{"file": "a", "bbox": [[0.6, 0.2, 0.1, 0.5]]}, {"file": "b", "bbox": [[0, 0, 1, 1]]}]))
+    with pytest.warns(AnnotationWarning, match=r"1 box\(es\) with x2 < x1 or y2 < y1 cover nothing.*entry 0 \(a\)"):
+        assert len(load_vggss_annotations(path)) == 2
+
+
+def test_malformed_is3_and_flickr_annotations_name_the_file_and_entry(tmp_path):
+    is3 = tmp_path / "is3_annotations.json"
+    is3.write_text(json.dumps([{"image": "f/s1.jpg", "audio": "a/s1_0.wav"}]))
+    with pytest.raises(AnnotationError, match=r"entry 0 \(f/s1.jpg\): has no gt_box"):
+        load_is3(is3)
+    is3.write_text(json.dumps([{"image": "f/s1.jpg", "audio": "a/s1_0.wav", "gt_box": [0, 0, "x", 1]}]))
+    with pytest.raises(AnnotationError, match="a box must be 4 numbers"):
+        load_is3(is3)
+    xml = tmp_path / "1.xml"
+    xml.write_text("<annotation><bbox><xmin>1</xmin><ymin>nan</ymin><xmax>3</xmax><ymax>4</ymax></bbox></annotation>")
+    with pytest.raises(AnnotationError, match="box 0: .* NaN or infinity") as error:
+        load_flickr_xml(xml)
+    assert str(xml) in str(error.value)
+    xml.write_text("<annotation><bbox>")
+    with pytest.raises(AnnotationError, match="not a Flickr-SoundNet annotation"):
+        load_flickr_xml(xml)
+
+
+def test_an_is3_set_with_missing_files_names_them(tmp_path):
+    (tmp_path / "frames").mkdir()
+    write_image(tmp_path / "frames" / "s1.jpg", (10, 200, 10))
+    entries = [{"image": "frames/s1.jpg", "audio": "audio/s1_0.wav", "gt_box": [0, 0, 112, 224]}]
+    (tmp_path / "is3_annotations.json").write_text(json.dumps(entries))
+    with pytest.raises(FileNotFoundError, match=r"1 of the files it names are missing: .*s1_0.wav"):
+        IS3Dataset(tmp_path)
 
 
 def test_load_flickr_xml_voc_and_published_layouts(tmp_path):
