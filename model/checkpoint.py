@@ -43,7 +43,10 @@ def _fsync(path) -> None:
 
 
 def _write_file(path: Path, tensors: dict[str, torch.Tensor], metadata: dict[str, str]) -> None:
-    save_file({k: v.detach().contiguous().cpu() for k, v in tensors.items()}, str(path), metadata=metadata)
+    try:
+        save_file({k: v.detach().contiguous().cpu() for k, v in tensors.items()}, str(path), metadata=metadata)
+    except SafetensorError as exc:  # a full disk, a file size limit
+        raise CheckpointError(f"cannot write {path}: {exc}") from exc
     os.chmod(path, 0o644)  # mkstemp creates 0600; a checkpoint is an ordinary file
     _fsync(path)
 

@@ -31,7 +31,7 @@ from torch.utils.data import DataLoader, Subset
 from . import metrics
 from .checkpoint import CheckpointError, load_model
 from .data import (IS3Dataset, VideoFolderDataset, collate, find_is3_annotations, ignore_stop_signals,
-                   load_split)
+                   kill_workers_at_exit, load_split)
 from .distributed import resolve_device
 from .heatmap import to_heatmap
 from .sslmodel import SSLModel, cosine_map, pool_visual_map
@@ -76,6 +76,8 @@ def predict(model: SSLModel, dataset, device, batch_size: int = 16, workers: int
     device = torch.device(device)
     was_training = model.training
     model.eval()
+    if workers:
+        kill_workers_at_exit()
     loader = DataLoader(dataset, batch_size=batch_size, collate_fn=collate, num_workers=workers,
                         worker_init_fn=ignore_stop_signals)
     files, labels, boxes, scenes, positions, skipped = [], [], [], [], [], []

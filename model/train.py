@@ -170,7 +170,7 @@ def main(argv=None) -> int:
         if info.is_main and trainer is not None:
             print(f"\ninterrupted: {saved}", file=sys.stderr)
         return 128 + (caught[0] if caught else signal.SIGINT)
-    except (CheckpointError, FileNotFoundError, ValueError) as exc:
+    except (CheckpointError, OSError, ValueError) as exc:  # OSError: also a full disk
         print(f"ssl-train: error: {exc}", file=sys.stderr)
         return 2
     finally:

@@ -32,7 +32,7 @@ from .audio import AudioConfig
 from .augment import AudioAugment, ImageAugment
 from .checkpoint import (CheckpointError, finish_interrupted_save, load_model, model_tensors, read_safetensors,
                          write_together)
-from .data import VideoFolderDataset, ignore_stop_signals
+from .data import VideoFolderDataset, ignore_stop_signals, kill_workers_at_exit
 from .loss import ContrastiveLoss, LossConfig, LossOutput
 from .neighbours import FeatureBank
 from .sslmodel import ModelConfig, SSLModel, pool_visual_map
@@ -351,6 +351,8 @@ class Trainer:
         anchors = DistributedSampler(clips, self.dist.world_size, self.dist.rank, shuffle=True, seed=config.seed)
         self.batches = ViewBatchSampler(anchors, config.batch_size // self.dist.world_size, self.bank,
                                         config.neighbours_k, config.seed, self.dist.rank)
+        if config.workers:
+            kill_workers_at_exit()
         self.loader = DataLoader(
             TrainViews(clips, config.image_size, audio_config, config.uses_augment),
             batch_sampler=self.batches, collate_fn=collate_views, num_workers=config.workers,

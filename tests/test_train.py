@@ -198,6 +198,35 @@ def test_a_real_signal_to_the_process_group_stops_after_the_step_and_saves(tiny,
     assert int(meta["step"]) == end["step"]
 
 
+FULL_DISK = ("import resource, signal, sys; signal.signal(signal.SIGXFSZ, signal.SIG_IGN); "
+             "resource.setrlimit(resource.RLIMIT_FSIZE, (1 << 20, 1 << 20)); "  # no file over 1 MB: no checkpoint
+             "from model.train import main, parse_args; from model.trainer import Trainer; "
+             "sys.exit(main(sys.argv[2:])) if sys.argv[1] == 'main' else Trainer(parse_args(sys.argv[2:])).fit()")
+
+
+@pytest.mark.parametrize("entry", ["main", "trainer"])
+def test_an_error_with_loader_workers_running_exits_promptly(tiny, tmp_path, entry):
+    """A checkpoint that cannot be written (a full disk; here a file size limit) while a DataLoader worker
+    runs: ssl-train says so, and also an uncaught error ends the process (the workers ignore SIGTERM,
+    with which multiprocessing ends them at exit)."""
+    args = ["--data", str(tiny), "--out", str(tmp_path / "run"), "--epochs", "3", "--loss", "ezvsl", *FAST,
+            "--workers", "1", "--max-clips", "4"]
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    proc = subprocess.Popen([sys.executable, "-c", FULL_DISK, entry, *args], env=env, start_new_session=True,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        _, err = proc.communicate(timeout=240)
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+    assert "File too large" in err
+    if entry == "main":
+        assert proc.returncode == 2 and "ssl-train: error: cannot write" in err
+    else:
+        assert proc.returncode == 1 and "CheckpointError" in err
+    assert not list((tmp_path / "run").glob("*.pending"))
+
+
 class FakeClips(torch.utils.data.Dataset):
     """Items like VideoFolderDataset's with a transform, image value = index."""
 
