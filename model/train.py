@@ -60,13 +60,13 @@ class JsonlLog(Callback):
 
     def __init__(self, path):
         self.path = Path(path)
-        self.path.parent.mkdir(parents=True, exist_ok=True)
 
     def _write(self, event: str, payload: dict) -> None:
         with open(self.path, "a") as f:
             f.write(json.dumps({"event": event, "time": time.time(), **payload}) + "\n")
 
     def on_train_start(self, info: dict) -> None:
+        self.path.parent.mkdir(parents=True, exist_ok=True)  # not before: the trainer checks --out first
         self._write("start", {**info, "skipped": [list(s) for s in info["skipped"]]})
 
     def on_step(self, step: int, metrics: dict) -> None:

@@ -117,6 +117,38 @@ def test_missing_checkpoint_is_a_clear_error(one_source, tmp_path, capsys):
     assert "checkpoint not found" in capsys.readouterr().err
 
 
+@pytest.mark.parametrize("change, message", [
+    (["--data", "MISSING"], "--data: folder not found"),
+    (["--out", "FILE"], "is a file, not a report folder"),
+    (["--split-file", "MISSING"], "--split-file: file not found"),
+    (["--out", "OTHER"], "holds the report of other.safetensors on elsewhere"),
+])
+def test_arguments_are_checked_before_the_checkpoint_is_read(one_source, tmp_path, capsys, change, message):
+    """The checkpoint named does not exist: each bad argument is reported first."""
+    (tmp_path / "FILE").write_text("x")
+    (tmp_path / "OTHER").mkdir()
+    (tmp_path / "OTHER" / "metrics.json").write_text(json.dumps({"checkpoint": "other.safetensors",
+                                                                  "data": "elsewhere"}))
+    args = {"--data": str(one_source), "--checkpoint": str(tmp_path / "nope.safetensors"),
+            "--out": str(tmp_path / "r"), change[0]: str(tmp_path / change[1])}
+    assert main([x for pair in args.items() for x in pair]) == 2
+    assert message in capsys.readouterr().err
+
+
+def test_a_report_of_another_checkpoint_is_replaced_only_with_overwrite(one_source, checkpoint, tmp_path):
+    out = tmp_path / "report"
+    args = ["--data", str(one_source), "--checkpoint", str(checkpoint), "--out", str(out), "--device", "cpu"]
+    assert main(args) == 0
+    other = tmp_path / "other.safetensors"
+    other.write_bytes(checkpoint.read_bytes())
+    before = (out / "metrics.json").read_text()
+    assert main([*args[:3], str(other), *args[4:]]) == 2
+    assert (out / "metrics.json").read_text() == before
+    assert main([*args[:3], str(other), *args[4:], "--overwrite"]) == 0
+    assert json.loads((out / "metrics.json").read_text())["checkpoint"] == str(other)
+    assert main([*args[:3], str(other), *args[4:]]) == 0  # the same evaluation again: allowed
+
+
 def test_summary_by_hand():
     eye = torch.eye(3)
     pred = Predictions(files=["x", "y", "z"], labels=["a", "a", ""], boxes=[[[0, 0, 1, 1]]] * 2 + [[]],

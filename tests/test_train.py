@@ -2,6 +2,7 @@
 import json
 import math
 import os
+import pickle
 import signal
 import subprocess
 import sys
@@ -225,6 +226,34 @@ def test_an_error_with_loader_workers_running_exits_promptly(tiny, tmp_path, ent
     else:
         assert proc.returncode == 1 and "CheckpointError" in err
     assert not list((tmp_path / "run").glob("*.pending"))
+
+
+def test_a_run_folder_is_never_overwritten_silently(tiny, tmp_path, capsys):
+    run = tmp_path / "run"
+    args = ["--data", str(tiny), "--out", str(run), "--epochs", "1", "--loss", "ezvsl", *FAST, "--max-clips", "4"]
+    assert main(args) == 0
+    before = {p.name: p.read_bytes() for p in run.iterdir()}
+    assert main(args) == 2
+    assert "holds a run (last.safetensors, last.state.safetensors, best.safetensors, log.jsonl)" in capsys.readouterr().err
+    assert {p.name: p.read_bytes() for p in run.iterdir()} == before
+    assert main([*args, "--overwrite"]) == 0
+    assert [e["event"] for e in read_log(run)].count("start") == 1  # a new log, not the old one continued
+    with pytest.raises(SystemExit):
+        parse_args([*args, "--overwrite", "--resume"])
+
+
+@pytest.mark.parametrize("change, message", [
+    (["--out", "FILE"], "is a file, not a run folder"),
+    (["--data", "MISSING"], "--data: data folder not found"),
+    (["--init", "MISSING"], "--init: file not found"),
+    (["--neighbour-features", "FILE"], "is not a safetensors file"),
+])
+def test_bad_arguments_are_named(tiny, tmp_path, capsys, change, message):
+    (tmp_path / "FILE").write_bytes(pickle.dumps({"features": [[0.0]]}))  # a pickle: never unpickled
+    args = {"--data": str(tiny), "--out": str(tmp_path / "run")}
+    args.update({change[0]: str(tmp_path / change[1])})
+    assert main([*(x for pair in args.items() for x in pair), "--epochs", "1", *FAST]) == 2
+    assert message in capsys.readouterr().err
 
 
 class FakeClips(torch.utils.data.Dataset):
