@@ -1,7 +1,15 @@
-"""Checkpoints: one ``.safetensors`` file, the configs as JSON in its metadata, written atomically."""
+"""Checkpoints: one ``.safetensors`` file, the configs as JSON in its metadata, written atomically.
+
+Several files that belong together (a training run's model, resume state and best model) are written
+as one save by ``write_together``: each file to ``NAME.pending``, then a journal naming them is renamed
+into place (the save counts from that moment), then each pending file is renamed over its name. A save
+interrupted before the journal leaves the previous files untouched; one interrupted after it is
+finished by ``finish_interrupted_save``, which every reader of such a folder calls first.
+"""
 from __future__ import annotations
 
 import json
+import math
 import os
 import tempfile
 from dataclasses import asdict, fields
@@ -21,6 +29,28 @@ class CheckpointError(Exception):
     """A checkpoint that cannot be used, with a message a user can act on."""
 
 
+PENDING = ".pending"  # suffix of a file written by an unfinished ``write_together``
+JOURNAL = ".saving.json"  # names of the files of a committed ``write_together`` not yet all renamed
+
+
+def _fsync(path) -> None:
+    """Flush a file or a folder (the renames in it) to the disk."""
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _write_file(path: Path, tensors: dict[str, torch.Tensor], metadata: dict[str, str]) -> None:
+    try:
+        save_file({k: v.detach().contiguous().cpu() for k, v in tensors.items()}, str(path), metadata=metadata)
+    except SafetensorError as exc:  # a full disk, a file size limit
+        raise CheckpointError(f"cannot write {path}: {exc}") from exc
+    os.chmod(path, 0o644)  # mkstemp creates 0600; a checkpoint is an ordinary file
+    _fsync(path)
+
+
 def write_safetensors_atomic(path, tensors: dict[str, torch.Tensor], metadata: dict[str, str]) -> None:
     """Write to a temporary file beside ``path``, then rename: a crash never leaves half a file."""
     path = Path(path)
@@ -28,12 +58,47 @@ def write_safetensors_atomic(path, tensors: dict[str, torch.Tensor], metadata: d
     fd, tmp = tempfile.mkstemp(prefix=path.name + ".", suffix=".tmp", dir=path.parent)
     os.close(fd)
     try:
-        save_file({k: v.detach().contiguous().cpu() for k, v in tensors.items()}, tmp, metadata=metadata)
-        os.chmod(tmp, 0o644)  # mkstemp creates 0600; a checkpoint is an ordinary file
+        _write_file(Path(tmp), tensors, metadata)
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+
+
+def write_together(folder, files: dict[str, tuple[dict[str, torch.Tensor], dict[str, str]]]) -> None:
+    """Write ``{name: (tensors, metadata)}`` into ``folder`` as one save: after a crash at any point
+    (and ``finish_interrupted_save``) the folder holds either all the new files or all the old ones."""
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    finish_interrupted_save(folder)
+    try:
+        for name, (tensors, metadata) in files.items():
+            _write_file(folder / (name + PENDING), tensors, metadata)
+    except BaseException:
+        for name in files:
+            (folder / (name + PENDING)).unlink(missing_ok=True)
+        raise
+    journal = folder / (JOURNAL + PENDING)
+    journal.write_text(json.dumps(sorted(files)))
+    _fsync(journal)
+    os.replace(journal, folder / JOURNAL)  # the commit point
+    _fsync(folder)
+    finish_interrupted_save(folder)
+
+
+def finish_interrupted_save(folder) -> None:
+    """Complete a committed ``write_together`` (rename its pending files into place), or, where none was
+    committed, delete the temporary files that an interrupted save left in ``folder``."""
+    folder = Path(folder)
+    journal = folder / JOURNAL
+    if journal.is_file():
+        for name in json.loads(journal.read_text()):
+            if (folder / (name + PENDING)).is_file():
+                os.replace(folder / (name + PENDING), folder / name)
+        _fsync(folder)
+        journal.unlink()
+    for stale in [*folder.glob("*" + PENDING), *folder.glob("*.safetensors.*.tmp")]:
+        stale.unlink(missing_ok=True)
 
 
 def read_safetensors(path) -> tuple[dict[str, torch.Tensor], dict[str, str]]:
@@ -53,13 +118,61 @@ def read_safetensors(path) -> tuple[dict[str, torch.Tensor], dict[str, str]]:
     return tensors, metadata
 
 
-def _dataclass_from_json(cls, text: str):
-    known = {f.name for f in fields(cls)}
-    return cls(**{k: v for k, v in json.loads(text).items() if k in known})
+NON_POSITIVE_ALLOWED = {"norm_mean", "noverlap"}  # config numbers that may be 0 (or, norm_mean, below)
+STRIDES = ("layer4_stride", "audio_layer4_stride")
 
 
-def save_model(path, model: SSLModel, extra: dict[str, str] | None = None, dtype=None) -> None:
-    """Save weights (optionally cast, e.g. ``torch.float16`` for a bundled model) with both configs."""
+def _field_error(name: str, value, default) -> str | None:
+    """Why ``value`` cannot be config field ``name`` (whose default is ``default``), or None."""
+    if isinstance(default, bool) or default is None or isinstance(default, str):
+        kind = type(default) if default is not None else object
+        return None if isinstance(value, kind) else f"must be {kind.__name__}, not {value!r}"
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or (isinstance(default, int)
+                                                                          and not isinstance(value, int)):
+        return f"must be {type(default).__name__}, not {value!r}"
+    if not math.isfinite(value) or (name not in NON_POSITIVE_ALLOWED and value <= 0):
+        return f"must be a finite number{'' if name in NON_POSITIVE_ALLOWED else ' > 0'}, not {value!r}"
+    if name == "noverlap" and value < 0:
+        return f"must be >= 0, not {value!r}"
+    if name in STRIDES and value not in (1, 2):
+        return f"must be 1 or 2, not {value!r}"
+    return None
+
+
+def _dataclass_from_json(cls, text: str | None, key: str, source):
+    """The ``cls`` config stored as JSON under metadata ``key``; a CheckpointError naming the file and
+    the field when it is not JSON, not an object, or a value its field cannot take."""
+    try:
+        values = json.loads(text if text is not None else "{}")
+    except json.JSONDecodeError as exc:
+        raise CheckpointError(f"{source}: {key} is not JSON ({exc})") from exc
+    if not isinstance(values, dict):
+        raise CheckpointError(f"{source}: {key} must be a JSON object, not {type(values).__name__}")
+    known = {f.name: f for f in fields(cls)}
+    config = cls(**{k: v for k, v in values.items() if k in known})
+    for name, f in known.items():
+        problem = _field_error(name, getattr(config, name), f.default)
+        if problem:
+            raise CheckpointError(f"{source}: {key}.{name} {problem}")
+    return config
+
+
+def _check_audio(config: AudioConfig, source) -> None:
+    if config.noverlap >= config.nperseg or config.num_frames < 1:
+        raise CheckpointError(f"{source}: audio_config gives no spectrogram frame (noverlap {config.noverlap}, "
+                              f"nperseg {config.nperseg}, {config.seconds} s at {config.sample_rate} Hz)")
+
+
+def _check_finite(tensors: dict[str, torch.Tensor], source) -> None:
+    bad = [k for k, v in tensors.items() if v.is_floating_point() and not bool(torch.isfinite(v).all())]
+    if bad:
+        raise CheckpointError(f"{source}: NaN or infinite weights in {', '.join(bad[:5])}"
+                              f"{f' and {len(bad) - 5} more tensors' if len(bad) > 5 else ''}")
+
+
+def model_tensors(model: SSLModel, extra: dict[str, str] | None = None,
+                  dtype=None) -> tuple[dict[str, torch.Tensor], dict[str, str]]:
+    """The tensors and metadata of a model checkpoint (see ``save_model``)."""
     tensors = {
         k: (v.to(dtype) if dtype is not None and v.is_floating_point() else v)
         for k, v in model.state_dict().items()
@@ -70,7 +183,12 @@ def save_model(path, model: SSLModel, extra: dict[str, str] | None = None, dtype
         "audio_config": json.dumps(asdict(model.audio_config)),
         **(extra or {}),
     }
-    write_safetensors_atomic(path, tensors, metadata)
+    return tensors, metadata
+
+
+def save_model(path, model: SSLModel, extra: dict[str, str] | None = None, dtype=None) -> None:
+    """Save weights (optionally cast, e.g. ``torch.float16`` for a bundled model) with both configs."""
+    write_safetensors_atomic(path, *model_tensors(model, extra, dtype))
 
 
 def model_from_tensors(tensors: dict[str, torch.Tensor], metadata: dict[str, str], source="checkpoint") -> SSLModel:
@@ -80,10 +198,10 @@ def model_from_tensors(tensors: dict[str, torch.Tensor], metadata: dict[str, str
             f"{source} is a safetensors file but not an ssl-desktop model (no '{FORMAT}' metadata). "
             "Foreign checkpoints must be converted with `ssl-import`."
         )
-    model = SSLModel(
-        _dataclass_from_json(ModelConfig, metadata["model_config"]),
-        _dataclass_from_json(AudioConfig, metadata.get("audio_config", "{}")),
-    )
+    audio_config = _dataclass_from_json(AudioConfig, metadata.get("audio_config"), "audio_config", source)
+    _check_audio(audio_config, source)
+    model_config = _dataclass_from_json(ModelConfig, metadata["model_config"], "model_config", source)
+    model = SSLModel(model_config, audio_config)
     expected = model.state_dict()
     missing = sorted(set(expected) - set(tensors))
     unexpected = sorted(set(tensors) - set(expected))
@@ -97,6 +215,7 @@ def model_from_tensors(tensors: dict[str, torch.Tensor], metadata: dict[str, str
             raise CheckpointError(
                 f"{source}: tensor {key} has shape {tuple(value.shape)}, the model needs {tuple(expected[key].shape)}"
             )
+    _check_finite(tensors, source)
     model.load_state_dict({k: v.to(expected[k].dtype) for k, v in tensors.items()})
     return model
 

@@ -5,11 +5,15 @@ Boxes are normalised ``[x1, y1, x2, y2]`` in 0..1 everywhere in dataset items (I
 """
 from __future__ import annotations
 
+import atexit
 import hashlib
+import multiprocessing
 import json
+import math
 import os
 import signal
 import xml.etree.ElementTree as ET
+import warnings
 import zipfile
 from collections import Counter
 from dataclasses import dataclass
@@ -42,19 +46,77 @@ class Annotation:
     boxes: list[list[float]]  # normalised [x1, y1, x2, y2]
 
 
+class AnnotationError(ValueError):
+    """An annotation file that cannot be used, with the file and the entry named."""
+
+
+class AnnotationWarning(UserWarning):
+    """Annotations that load but probably do not mean what they say (inverted boxes)."""
+
+
+def _read_json_list(path) -> list:
+    try:
+        with open(path, encoding="utf-8") as f:
+            entries = json.load(f)
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise AnnotationError(f"{path}: not a JSON file ({exc})") from exc
+    if not isinstance(entries, list):
+        raise AnnotationError(f"{path}: must be a JSON list of entries, not a {type(entries).__name__}")
+    return entries
+
+
+def _entry(path, i: int, entry, required: tuple[str, ...]) -> dict:
+    """Entry ``i`` of an annotation list, checked to be an object holding the ``required`` keys."""
+    if not isinstance(entry, dict):
+        raise AnnotationError(f"{path}: entry {i} must be an object, not {entry!r:.60}")
+    missing = [key for key in required if key not in entry]
+    if missing:
+        raise AnnotationError(f"{path}: entry {i} ({entry.get('file') or entry.get('image')}) has no "
+                              f"{' or '.join(missing)}")
+    return entry
+
+
+def _box(values, where: str) -> list[float]:
+    """``[x1, y1, x2, y2]`` as floats, or an AnnotationError naming ``where``."""
+    if (not isinstance(values, (list, tuple)) or len(values) != 4
+            or not all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in values)):
+        raise AnnotationError(f"{where}: a box must be 4 numbers [x1, y1, x2, y2], not {values!r:.80}")
+    if not all(math.isfinite(v) for v in values):
+        raise AnnotationError(f"{where}: box {values} holds NaN or infinity")
+    return [float(v) for v in values]
+
+
+def _warn_inverted(path, inverted: list[str]) -> None:
+    if inverted:
+        warnings.warn(f"{path}: {len(inverted)} box(es) with x2 < x1 or y2 < y1 cover nothing (cIoU 0): "
+                      f"{', '.join(inverted[:5])}{' ...' if len(inverted) > 5 else ''}", AnnotationWarning,
+                      stacklevel=3)
+
+
 def load_vggss_annotations(path) -> list[Annotation]:
     """A VGG-SS style JSON list of ``{"file", "class", "bbox": [[x1, y1, x2, y2], ...]}``.
 
     Coordinates are clipped to 0..1 as the published evaluation does: the real vggss.json has 12 boxes
-    with an x2 or y2 of -2.9e16, which become empty.
+    with an x2 or y2 of -2.9e16, which become empty. A malformed entry raises ``AnnotationError``; an
+    inverted box (empty after clipping too) gives an ``AnnotationWarning``.
     """
-    with open(path) as f:
-        entries = json.load(f)
-    return [Annotation(e["file"], e.get("class", ""), [_clip_box(box) for box in e["bbox"]]) for e in entries]
+    annotations, inverted = [], []
+    for i, e in enumerate(_read_json_list(path)):
+        e = _entry(path, i, e, ("file", "bbox"))
+        where = f"{path}: entry {i} ({e['file']})"
+        if not isinstance(e["file"], str) or not isinstance(e.get("class", ""), str):
+            raise AnnotationError(f"{where}: file and class must be strings")
+        if not isinstance(e["bbox"], list) or any(isinstance(v, (int, float)) for v in e["bbox"]):
+            raise AnnotationError(f"{where}: bbox must be a list of [x1, y1, x2, y2] boxes, not {e['bbox']!r:.80}")
+        boxes = [_clip_box(_box(box, where)) for box in e["bbox"]]
+        inverted += [f"entry {i} ({e['file']})" for b in boxes if b[2] < b[0] or b[3] < b[1]]
+        annotations.append(Annotation(e["file"], e.get("class", ""), boxes))
+    _warn_inverted(path, inverted)
+    return annotations
 
 
-def _clip_box(box) -> list[float]:
-    return [min(max(float(v), 0.0), 1.0) for v in box]
+def _clip_box(box: list[float]) -> list[float]:
+    return [min(max(v, 0.0), 1.0) for v in box]
 
 
 def load_split(csv_path) -> list[str]:
@@ -69,17 +131,27 @@ def load_flickr_xml(path) -> list[list[float]]:
     Boxes are ``<bndbox>`` (PASCAL VOC) or ``<bbox>`` (the published files) elements holding
     xmin, ymin, xmax, ymax, by tag name or else as their last four children.
     """
-    root = ET.parse(path).getroot()
-    width = float(root.findtext("size/width") or FLICKR_GRID)
-    height = float(root.findtext("size/height") or FLICKR_GRID)
+    try:
+        root = ET.parse(path).getroot()
+        width = float(root.findtext("size/width") or FLICKR_GRID)
+        height = float(root.findtext("size/height") or FLICKR_GRID)
+    except (ET.ParseError, ValueError) as exc:
+        raise AnnotationError(f"{path}: not a Flickr-SoundNet annotation ({exc})") from exc
+    if not (math.isfinite(width) and math.isfinite(height) and width > 0 and height > 0):
+        raise AnnotationError(f"{path}: image size {width} x {height} must be positive")
     boxes = []
     for element in root.iter():
         if element.tag not in ("bndbox", "bbox"):
             continue
         named = [element.findtext(tag) for tag in ("xmin", "ymin", "xmax", "ymax")]
         values = named if None not in named else [child.text for child in list(element)[-4:]]
-        x1, y1, x2, y2 = (float(v) for v in values)
+        try:
+            numbers = [float(v) for v in values]
+        except (TypeError, ValueError) as exc:
+            raise AnnotationError(f"{path}: box {len(boxes)}: {values} are not 4 numbers") from exc
+        x1, y1, x2, y2 = _box(numbers, f"{path}: box {len(boxes)}")
         boxes.append([x1 / width, y1 / height, x2 / width, y2 / height])
+    _warn_inverted(path, [f"box {i}" for i, b in enumerate(boxes) if b[2] < b[0] or b[3] < b[1]])
     return boxes
 
 
@@ -114,18 +186,25 @@ def load_is3(path) -> list[IS3Sample]:
     ``visual_frames/<scene>_<object>.jpg``).
     """
     path = Path(path)
-    with open(path) as f:
-        entries = json.load(f)
+    entries = [_entry(path, i, e, ("image", "audio")) for i, e in enumerate(_read_json_list(path))]
+    for i, e in enumerate(entries):
+        if not isinstance(e["image"], str) or not isinstance(e["audio"], str):
+            raise AnnotationError(f"{path}: entry {i}: image and audio must be file names")
     uses = Counter(e["image"] for e in entries)
-    samples = []
-    for e in entries:
+    samples, inverted = [], []
+    for i, e in enumerate(entries):
+        where = f"{path}: entry {i} ({e['image']})"
         stem = Path(e["image"]).stem
         own_image = uses[e["image"]] == 1
         scene = e.get("scene") or (stem.rsplit("_", 1)[0] if own_image else stem)
         label = e.get("class") or e.get("label") or (stem[len(scene) + 1:] if own_image else "")
-        box = [float(v) for v in e.get("gt_box", e.get("bbox"))]
+        if "gt_box" not in e and "bbox" not in e:
+            raise AnnotationError(f"{where}: has no gt_box")
+        box = _box(e.get("gt_box", e.get("bbox")), where)
+        inverted += [f"entry {i}"] if box[2] < box[0] or box[3] < box[1] else []
         samples.append(IS3Sample(_reroot(e["image"], path.parent), _reroot(e["audio"], path.parent),
-                                 box, scene, label))
+                                 box, str(scene), str(label)))
+    _warn_inverted(path, inverted)
     return samples
 
 
@@ -258,9 +337,11 @@ class VideoFolderDataset(Dataset):
     Items are dicts: ``image`` (3, 224, 224), ``spectrogram`` (1, 257, T), ``index``, ``file`` (id),
     ``label`` ('' when unknown), ``boxes`` (normalised, [] when unknown); with an ``image_transform``
     (called on the RGB uint8 frame) also ``frame`` (H, W, 3) uint8 numpy and ``waveform`` (N,) float32.
-    Training mode reads a random moment per call, eval mode the middle of the clip. Unreadable files are
-    listed in ``skipped`` as (path, reason) and replaced by the next readable item (files that fail only
-    while reading are recorded in the process that read them: each DataLoader worker has its own list).
+    Training mode reads a random moment per call, eval mode the middle of the clip. Files found unreadable
+    while listing are in ``skipped`` as (path, reason). One that fails while reading is, in training,
+    replaced by the next readable item (and recorded in the ``skipped`` of the process that read it: each
+    DataLoader worker has its own list); in eval mode its item is ``{"skipped": (path, reason)}``, which
+    ``collate`` sets apart: an evaluation never counts one clip twice.
     A pre-extracted clip has a single frame; its audio window is the middle of its wav file in both modes.
     With ``cache_dir``, videos are decoded once into a ``DecodedCache`` and training draws one of its
     cached frame times.
@@ -307,6 +388,11 @@ class VideoFolderDataset(Dataset):
         return len(self.sources)
 
     def __getitem__(self, index: int) -> dict:
+        if self.mode == "eval":
+            try:
+                return self._item(index, *self._read(self.sources[index]))
+            except VideoReadError as e:
+                return {"skipped": (e.path, e.reason)}
         for attempt in range(len(self.sources)):
             i = (index + attempt) % len(self.sources)
             if i in self._failed:
@@ -370,6 +456,10 @@ class IS3Dataset(Dataset):
         if found is None:
             raise FileNotFoundError(f"no {' or '.join(IS3_ANNOTATION_FILES)} in {root}")
         self.samples = load_is3(found)
+        missing = [str(p) for s in self.samples for p in (s.image, s.audio) if not p.is_file()]
+        if missing:
+            raise FileNotFoundError(f"{found}: {len(missing)} of the files it names are missing: "
+                                    f"{', '.join(missing[:3])}{' ...' if len(missing) > 3 else ''}")
         self.audio_config = audio_config or AudioConfig()
         self.image_transform = image_transform or preprocess_image
 
@@ -394,9 +484,12 @@ class IS3Dataset(Dataset):
 
 def collate(batch: list[dict]) -> dict:
     """Dict items -> dict batch: same-shape tensors stacked, ints as a tensor, anything else (boxes,
-    names, raw frames of different sizes) as lists."""
-    out = {}
-    for key in batch[0]:
+    names, raw frames of different sizes) as lists. Items that are ``{"skipped": (path, reason)}`` are
+    left out; the batch's ``skipped`` lists them and ``kept`` the positions in ``batch`` of the others."""
+    out = {"skipped": [item["skipped"] for item in batch if "skipped" in item],
+           "kept": [j for j, item in enumerate(batch) if "skipped" not in item]}
+    batch = [batch[j] for j in out["kept"]]
+    for key in batch[0] if batch else ():
         values = [item[key] for item in batch]
         if all(torch.is_tensor(v) for v in values) and len({v.shape for v in values}) == 1:
             out[key] = torch.stack(values)
@@ -409,6 +502,29 @@ def collate(batch: list[dict]) -> dict:
 
 def ignore_stop_signals(_worker_id: int) -> None:
     """DataLoader ``worker_init_fn``: Ctrl-C and SIGTERM reach the whole process group, but it is the
-    main process that decides when to stop (and saves first); a worker that died of them would break it."""
+    main process that decides when to stop (and saves first); a worker that died of them would break it.
+
+    The main process must call ``kill_workers_at_exit``: multiprocessing ends daemonic children at exit
+    with SIGTERM and waits for them, which would wait forever."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, signal.SIG_IGN)
+
+
+def kill_workers_at_exit() -> None:
+    """At interpreter exit (also after an uncaught error), SIGKILL the daemonic child processes (the
+    DataLoader workers, which ignore SIGTERM) before multiprocessing's own exit handler joins them.
+    Registered once; atexit runs it before the handler multiprocessing registered on import."""
+    global _KILL_REGISTERED
+    if not _KILL_REGISTERED:
+        atexit.register(_kill_daemonic_children)
+        _KILL_REGISTERED = True
+
+
+_KILL_REGISTERED = False
+
+
+def _kill_daemonic_children() -> None:
+    for child in multiprocessing.active_children():
+        if child.daemon:
+            child.kill()
+            child.join(5)

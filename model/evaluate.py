@@ -1,6 +1,7 @@
 """ssl-eval: localization (cIoU, AUC, adaptive), cross-modal retrieval and, on two-source scenes, iIoU/iAUC.
 
     ssl-eval --data DIR --checkpoint CKPT --out REPORT_DIR [--split-file CSV] [--device auto|cpu|cuda]
+             [--overwrite]
 
 Writes ``metrics.json`` (the contract below), ``report.md`` and PNG plots. ``DIR`` is a folder of videos
 with ``annotations.json`` (VGG-SS layout), or an IS3-style two-source folder (``is3_annotations.json``),
@@ -16,9 +17,10 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from collections import defaultdict
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
 
@@ -29,7 +31,7 @@ from torch.utils.data import DataLoader, Subset
 from . import metrics
 from .checkpoint import CheckpointError, load_model
 from .data import (IS3Dataset, VideoFolderDataset, collate, find_is3_annotations, ignore_stop_signals,
-                   load_split)
+                   kill_workers_at_exit, load_split)
 from .distributed import resolve_device
 from .localize import heatmaps, image_vector
 from .sslmodel import SSLModel
@@ -51,6 +53,12 @@ class Predictions:
     audio_emb: torch.Tensor  # (N, D) unit audio vectors
     ciou: np.ndarray  # (N,) median threshold, nan without boxes
     ciou_adaptive: np.ndarray  # (N,) adaptive threshold, nan without boxes
+    positions: list[int] | None = None  # each item's position in the dataset (None: 0..N-1)
+    skipped: list[tuple[str, str]] = field(default_factory=list)  # (path, reason) of items not readable
+
+    def position(self, i: int) -> int:
+        """The dataset position of prediction ``i``."""
+        return self.positions[i] if self.positions is not None else i
 
     @property
     def annotated(self) -> np.ndarray:
@@ -63,15 +71,22 @@ class Predictions:
 
 @torch.no_grad()
 def predict(model: SSLModel, dataset, device, batch_size: int = 16, workers: int = 0) -> Predictions:
-    """Run the model over ``dataset`` (items with image, spectrogram, file, label, boxes[, scene])."""
+    """Run the model over ``dataset`` (items with image, spectrogram, file, label, boxes[, scene]);
+    items that cannot be read are left out and listed in ``skipped``."""
     device = torch.device(device)
     was_training = model.training
     model.eval()
+    if workers:
+        kill_workers_at_exit()
     loader = DataLoader(dataset, batch_size=batch_size, collate_fn=collate, num_workers=workers,
                         worker_init_fn=ignore_stop_signals)
-    files, labels, boxes, scenes = [], [], [], []
+    files, labels, boxes, scenes, positions, skipped = [], [], [], [], [], []
     maps, image_emb, audio_emb, cious, adaptive = [], [], [], [], []
-    for batch in loader:
+    for start, batch in zip(range(0, len(dataset), batch_size), loader):
+        skipped += batch["skipped"]
+        positions += [start + j for j in batch["kept"]]
+        if not batch["kept"]:
+            continue
         visual = model.encode_image_map(batch["image"].to(device))  # (B, D, h, w)
         audio = model.encode_audio(batch["spectrogram"].to(device))  # (B, D)
         cos, heat = heatmaps(visual, audio, (metrics.SIZE, metrics.SIZE))  # (B, h, w), (B, 224, 224)
@@ -89,9 +104,10 @@ def predict(model: SSLModel, dataset, device, batch_size: int = 16, workers: int
         scenes += batch.get("scene", [])
     model.train(was_training)
     if not files:
-        raise ValueError("nothing to evaluate: the dataset is empty")
+        reasons = "; ".join(f"{path}: {reason}" for path, reason in skipped[:3])
+        raise ValueError(f"nothing to evaluate: no readable clip{f' ({reasons})' if reasons else ''}")
     return Predictions(files, labels, boxes, scenes or None, torch.cat(maps), torch.cat(image_emb),
-                       torch.cat(audio_emb), np.array(cious), np.array(adaptive))
+                       torch.cat(audio_emb), np.array(cious), np.array(adaptive), positions, skipped)
 
 
 def _retrieval(pred: Predictions) -> dict:
@@ -102,7 +118,8 @@ def _retrieval(pred: Predictions) -> dict:
 
 
 def summarize_predictions(pred: Predictions, skipped=()) -> dict:
-    """Predictions -> the ``metrics.json`` dict (localization over the items with boxes)."""
+    """Predictions -> the ``metrics.json`` dict (localization over the items with boxes); ``skipped``:
+    the files left out before prediction (listed with those ``pred`` could not read)."""
     ok = pred.annotated
     median = metrics.summarize(pred.ciou[ok])
     adaptive = metrics.summarize(pred.ciou_adaptive[ok])
@@ -113,7 +130,7 @@ def summarize_predictions(pred: Predictions, skipped=()) -> dict:
     result = {
         "n": len(pred.files),
         "n_boxes": int(ok.sum()),
-        "skipped": [{"path": str(path), "reason": str(reason)} for path, reason in skipped],
+        "skipped": [{"path": str(path), "reason": str(reason)} for path, reason in [*skipped, *pred.skipped]],
         "ciou": median["ciou"],
         "auc": median["auc"],
         "ciou_adaptive": adaptive["ciou"],
@@ -172,13 +189,41 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument("--batch-size", type=int, default=16)
     parser.add_argument("--workers", type=int, default=0, help="DataLoader processes")
     parser.add_argument("--cache", help="decoded-frame cache folder")
+    parser.add_argument("--overwrite", action="store_true",
+                        help="replace a report of another checkpoint, data or split in --out")
     return parser.parse_args(argv)
+
+
+def check_args(args: argparse.Namespace) -> None:
+    """Every path named is usable, before any work: a FileNotFoundError or ValueError saying which."""
+    if not Path(args.data).is_dir():
+        raise FileNotFoundError(f"--data: folder not found: {args.data}")
+    if args.split_file and not Path(args.split_file).is_file():
+        raise FileNotFoundError(f"--split-file: file not found: {args.split_file}")
+    out = Path(args.out)
+    if out.exists() and not out.is_dir():
+        raise ValueError(f"--out {out} is a file, not a report folder")
+    try:
+        previous = json.loads((out / "metrics.json").read_text())
+    except (OSError, ValueError):
+        previous = None
+    ours = {"checkpoint": str(args.checkpoint), "data": str(args.data), "split": args.split_file}
+    if isinstance(previous, dict) and not args.overwrite:
+        theirs = {"checkpoint": previous.get("checkpoint"), "data": previous.get("data"),
+                  "split": (previous.get("split") or {}).get("file")}
+        if theirs != ours:
+            raise ValueError(f"--out {out} holds the report of {theirs['checkpoint']} on {theirs['data']}: "
+                             "choose another folder, or replace it with --overwrite")
+    out.mkdir(parents=True, exist_ok=True)
+    if not os.access(out, os.W_OK):
+        raise ValueError(f"--out {out}: not writable")
 
 
 def run(args: argparse.Namespace) -> dict:
     """Evaluate, write metrics.json, report.md and the plots; returns the metrics."""
     from .report import write_report  # drawing is only needed by the command
 
+    check_args(args)
     device = resolve_device(args.device)
     model = load_model(args.checkpoint, device)
     dataset = open_dataset(args.data, model, args.cache)
@@ -192,9 +237,10 @@ def run(args: argparse.Namespace) -> dict:
         result["split"] = split
     result.update(checkpoint=str(args.checkpoint), data=str(args.data))
     out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
-    (out / "metrics.json").write_text(json.dumps(result, indent=2) + "\n")
+    (out / "metrics.json").unlink(missing_ok=True)  # written last: it never describes another run's report
     write_report(out, result, pred, dataset)
+    (out / "metrics.json.tmp").write_text(json.dumps(result, indent=2) + "\n")
+    os.replace(out / "metrics.json.tmp", out / "metrics.json")
     return result
 
 
@@ -202,7 +248,7 @@ def main(argv=None) -> int:
     args = parse_args(argv)
     try:
         result = run(args)
-    except (CheckpointError, FileNotFoundError, ValueError) as exc:
+    except (CheckpointError, OSError, ValueError) as exc:  # OSError: also a full disk
         print(f"ssl-eval: error: {exc}", file=sys.stderr)
         return 2
     print(f"n={result['n']}  cIoU {result['ciou']:.2f}  AUC {result['auc']:.2f}  "

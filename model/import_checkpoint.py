@@ -151,6 +151,9 @@ def _published_state_dict(checkpoint: object, spec: PublishedFormat, path) -> di
 
 def convert(in_path, fmt: str, out_path) -> ImportReport:
     """Import ``in_path`` and write it to ``out_path`` as an ssl-desktop safetensors file (atomically)."""
+    if Path(out_path).resolve() == Path(in_path).resolve():
+        raise CheckpointError(f"the output {out_path} is the published checkpoint itself: "
+                              "write the .safetensors to another file")
     model, report = import_checkpoint(in_path, fmt)
     save_model(out_path, model, extra={"imported_from": f"{FORMATS[fmt].title} {Path(in_path).name}"})
     return report

@@ -5,6 +5,7 @@ from pathlib import Path
 
 import torch
 import torch.nn.functional as F
+from safetensors import SafetensorError
 from safetensors.torch import load_file
 
 
@@ -24,9 +25,15 @@ class FeatureBank:
         path = Path(path)
         if not path.is_file():
             raise FileNotFoundError(f"neighbour feature file not found: {path}")
-        feats = load_file(str(path)).get("features")
-        if feats is None or feats.dim() != 2 or feats.shape[0] != size:
-            raise ValueError(f"{path}: expected a 'features' tensor of shape ({size}, D)")
+        try:
+            feats = load_file(str(path)).get("features")
+        except (SafetensorError, OSError) as exc:
+            raise ValueError(f"{path} is not a safetensors file ({exc}): neighbour features are a "
+                             f"safetensors file with a 'features' tensor ({size}, D)") from exc
+        if feats is None or feats.dim() != 2 or feats.shape[0] != size or not feats.is_floating_point():
+            raise ValueError(f"{path}: expected a 'features' float tensor of shape ({size}, D)")
+        if not bool(torch.isfinite(feats).all()):
+            raise ValueError(f"{path}: the features hold NaN or infinity")
         bank = cls(size, feats.shape[1])
         bank.update(torch.arange(size), feats)
         return bank

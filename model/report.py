@@ -102,7 +102,7 @@ def examples_grid(pred, dataset, per_side: int = 4) -> np.ndarray | None:
     tiles = []
     for i in [*best, *worst]:
         heat = to_heatmap(pred.maps[i], (TILE, TILE)).numpy()
-        tile = overlay(frame_of(dataset[int(i)]["image"]), heat, pred.boxes[i])
+        tile = overlay(frame_of(dataset[pred.position(int(i))]["image"]), heat, pred.boxes[i])
         tiles.append(_caption(tile, f"cIoU {pred.ciou[i]:.2f} {pred.labels[i] or pred.files[i]}"))
     return grid(tiles, max(len(best), 1))
 
@@ -118,7 +118,7 @@ def retrieval_grid(pred, dataset, queries: int = 4, k: int = 5) -> np.ndarray:
 
     def frame(i: int) -> np.ndarray:
         if i not in frames:
-            frames[i] = frame_of(dataset[i]["image"])
+            frames[i] = frame_of(dataset[pred.position(i)]["image"])
         return frames[i]
 
     tiles = []

@@ -4,13 +4,14 @@
               [--init CKPT | --image-init RESNET18.pth]
               [--loss align|ezvsl] [--epochs N] [--batch-size B] [--lr LR] [--schedule constant|cosine]
               [--warmup-steps N] [--image-size S]
-              [--audio-seconds S] [--device auto|cpu|cuda] [--resume] [--no-neighbours] [--no-augment]
+              [--audio-seconds S] [--device auto|cpu|cuda] [--resume | --overwrite] [--no-neighbours] [--no-augment]
               [--neighbours-k K] [--workers N] [--cache DIR] [--max-clips N]
 
 The same command under ``torchrun --nproc_per_node N`` trains with DDP (``--batch-size`` is the global
 batch). Writes ``RUN_DIR/last.safetensors``, ``best.safetensors``, ``last.state.safetensors`` (resume)
 and ``log.jsonl`` (every step, every epoch's validation). Ctrl-C or SIGTERM ends the current step, saves
 ``last`` and exits (128 + the signal's number); a second one stops at once, still saving ``last``.
+A RUN_DIR that holds a run is continued with ``--resume`` or replaced with ``--overwrite``, never silently.
 """
 from __future__ import annotations
 
@@ -28,7 +29,7 @@ from tqdm import tqdm
 
 from . import distributed
 from .checkpoint import CheckpointError
-from .trainer import BEST_METRICS, SCHEDULES, Callback, TrainConfig, Trainer
+from .trainer import BEST_METRICS, LOG, SCHEDULES, Callback, TrainConfig, Trainer
 
 
 class ProgressBar(Callback):
@@ -59,13 +60,13 @@ class JsonlLog(Callback):
 
     def __init__(self, path):
         self.path = Path(path)
-        self.path.parent.mkdir(parents=True, exist_ok=True)
 
     def _write(self, event: str, payload: dict) -> None:
         with open(self.path, "a") as f:
             f.write(json.dumps({"event": event, "time": time.time(), **payload}) + "\n")
 
     def on_train_start(self, info: dict) -> None:
+        self.path.parent.mkdir(parents=True, exist_ok=True)  # not before: the trainer checks --out first
         self._write("start", {**info, "skipped": [list(s) for s in info["skipped"]]})
 
     def on_step(self, step: int, metrics: dict) -> None:
@@ -108,6 +109,7 @@ def parse_args(argv=None) -> TrainConfig:
                    help="a new model's audio window (default 3.0 s); with --init/--resume the checkpoint's")
     p.add_argument("--device", choices=("auto", "cpu", "cuda"), default=d.device)
     p.add_argument("--resume", action="store_true", help="continue RUN_DIR's last state")
+    p.add_argument("--overwrite", action="store_true", help="replace the run in RUN_DIR (refused without it)")
     p.add_argument("--no-neighbours", dest="neighbours", action="store_false", help="ablation: no NN positives")
     p.add_argument("--no-augment", dest="augment", action="store_false", help="ablation: no augmented positives")
     p.add_argument("--neighbours-k", type=int, default=d.neighbours_k)
@@ -159,7 +161,7 @@ def stop_on_signals(trainer: Trainer, verbose: bool):
 def main(argv=None) -> int:
     config = parse_args(argv)
     info = distributed.setup(config.device)
-    callbacks = [ProgressBar(), JsonlLog(Path(config.out) / "log.jsonl")] if info.is_main else []
+    callbacks = [ProgressBar(), JsonlLog(Path(config.out) / LOG)] if info.is_main else []
     trainer = None
     caught: list[int] = []
     saved = f"saved {config.out}/last.safetensors; continue with --resume"
@@ -171,7 +173,7 @@ def main(argv=None) -> int:
         if info.is_main and trainer is not None:
             print(f"\ninterrupted: {saved}", file=sys.stderr)
         return 128 + (caught[0] if caught else signal.SIGINT)
-    except (CheckpointError, FileNotFoundError, ValueError) as exc:
+    except (CheckpointError, OSError, ValueError) as exc:  # OSError: also a full disk
         print(f"ssl-train: error: {exc}", file=sys.stderr)
         return 2
     finally:

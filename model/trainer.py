@@ -30,8 +30,9 @@ from torch.utils.data import DataLoader, Dataset, DistributedSampler, Sampler, S
 from . import distributed
 from .audio import AudioConfig
 from .augment import AudioAugment, ImageAugment
-from .checkpoint import CheckpointError, load_model, read_safetensors, save_model, write_safetensors_atomic
-from .data import VideoFolderDataset, ignore_stop_signals
+from .checkpoint import (CheckpointError, finish_interrupted_save, load_model, model_tensors, read_safetensors,
+                         write_together)
+from .data import VideoFolderDataset, ignore_stop_signals, kill_workers_at_exit
 from .loss import ContrastiveLoss, LossConfig, LossOutput
 from .neighbours import FeatureBank
 from .sslmodel import ModelConfig, SSLModel, pool_visual_map
@@ -40,6 +41,8 @@ from .transforms import preprocess_image
 LAST = "last.safetensors"
 BEST = "best.safetensors"
 STATE = "last.state.safetensors"
+LOG = "log.jsonl"
+RUN_FILES = (LAST, STATE, BEST, LOG)  # what makes a folder a run: --resume continues it, --overwrite replaces it
 SCHEDULES = ("constant", "cosine")
 BEST_METRICS = ("ciou", "auc", "a2i_r1")  # validation numbers that can pick the best epoch (higher is better)
 
@@ -68,6 +71,7 @@ class TrainConfig:
     audio_seconds: float | None = None
     device: str = "auto"  # auto | cpu | cuda
     resume: bool = False  # continue from out/last.state.safetensors
+    overwrite: bool = False  # replace the run in ``out`` (without it, a run there is never overwritten)
     neighbours: bool = True  # ablation switch: nearest-neighbour positives
     augment: bool = True  # ablation switch: hand-crafted augmented positives
     neighbours_k: int = 5  # a neighbour is drawn from the k nearest clips
@@ -93,6 +97,31 @@ class TrainConfig:
             raise ValueError("--epochs, --batch-size and --neighbours-k must be >= 1")
         if self.init and self.image_init:
             raise ValueError("use --init (a whole model) or --image-init (the visual encoder), not both")
+        if self.resume and self.overwrite:
+            raise ValueError("use --resume (continue the run in --out) or --overwrite (replace it), not both")
+        for name in ("lr", "temperature", "audio_seconds"):  # audio_seconds None: the checkpoint's or the default
+            value = getattr(self, name)
+            if value is not None and (not math.isfinite(value) or value <= 0):
+                raise ValueError(f"--{name.replace('_', '-')} must be a number > 0, not {value}")
+        if self.workers < 0 or self.neighbour_warmup_epochs < 0 or (self.max_clips is not None and self.max_clips < 1):
+            raise ValueError("--workers and --neighbour-warmup-epochs must be >= 0, --max-clips >= 1")
+
+    def check_paths(self) -> None:
+        """Every file and folder named exists, and ``out`` is a folder that holds no run unless ``resume``
+        or ``overwrite``: a FileNotFoundError or ValueError before any work."""
+        for flag, folder in (("--data", self.data), ("--val", self.val)):
+            if folder and not Path(folder).is_dir():
+                raise FileNotFoundError(f"{flag}: data folder not found: {folder}")
+        for flag, file in (("--init", self.init), ("--neighbour-features", self.neighbour_features)):
+            if file and not Path(file).is_file():
+                raise FileNotFoundError(f"{flag}: file not found: {file}")
+        out = Path(self.out)
+        if out.exists() and not out.is_dir():
+            raise ValueError(f"--out {out} is a file, not a run folder")
+        held = [name for name in RUN_FILES if (out / name).exists()]
+        if held and not (self.resume or self.overwrite):
+            raise ValueError(f"--out {out} holds a run ({', '.join(held)}): continue it with --resume "
+                             "or replace it with --overwrite")
 
     @property
     def uses_augment(self) -> bool:
@@ -293,6 +322,7 @@ class Trainer:
 
     def __init__(self, config: TrainConfig, callbacks=(), dist: distributed.DistInfo | None = None):
         config.validate()
+        config.check_paths()
         self.config = config
         self.callbacks = list(callbacks)
         self.dist = dist or distributed.DistInfo()
@@ -303,6 +333,11 @@ class Trainer:
             raise ValueError(f"--batch-size {config.batch_size} must be a multiple of the "
                              f"{self.dist.world_size} processes")
         torch.manual_seed(config.seed + self.dist.rank)
+        if self.dist.is_main and self.out.is_dir():
+            finish_interrupted_save(self.out)  # the newest complete save, stale temporaries deleted
+            for name in RUN_FILES if config.overwrite else ():
+                (self.out / name).unlink(missing_ok=True)
+        distributed.any_rank(False, self.device)  # the other ranks read the folder once it is done
 
         self.model = self._build_model().to(self.device)
         if self.device.type == "cuda":
@@ -311,9 +346,6 @@ class Trainer:
         audio_config = self.model.audio_config
         image_size = self.model.config.image_size
         image_transform = partial(preprocess_image, size=image_size)
-        for folder in filter(None, (config.data, config.val)):
-            if not Path(folder).is_dir():
-                raise FileNotFoundError(f"data folder not found: {folder}")
         self.dataset = VideoFolderDataset(config.data, "train", audio_config, config.cache, image_transform)
         if len(self.dataset) == 0:
             raise ValueError(f"no readable clips in {config.data} (skipped: {self.dataset.skipped[:3]})")
@@ -323,6 +355,8 @@ class Trainer:
         anchors = DistributedSampler(clips, self.dist.world_size, self.dist.rank, shuffle=True, seed=config.seed)
         self.batches = ViewBatchSampler(anchors, config.batch_size // self.dist.world_size, self.bank,
                                         config.neighbours_k, config.seed, self.dist.rank)
+        if config.workers:
+            kill_workers_at_exit()
         self.loader = DataLoader(
             TrainViews(clips, image_size, audio_config, config.uses_augment),
             batch_sampler=self.batches, collate_fn=collate_views, num_workers=config.workers,
@@ -459,9 +493,7 @@ class Trainer:
             value > self.best["value"] if key != "loss" else value < self.best["value"])
         if improved and not math.isnan(value):
             self.best = {"key": key, "value": value, "epoch": self.epoch}
-        self._save_last(metrics)
-        if improved:
-            self._save_model(self.out / BEST, metrics)
+        self._save_last(metrics, best=improved)
 
     # -- building ---------------------------------------------------------------------------------
 
@@ -508,15 +540,12 @@ class Trainer:
         return {"train_config": json.dumps(asdict(self.config)), "step": str(self.step),
                 "epoch": str(self.epoch), "metrics": json.dumps(metrics)}
 
-    def _save_model(self, path: Path, metrics: dict) -> None:
-        save_model(path, self.model, extra=self._metadata(metrics))
-        self._emit("on_checkpoint", str(path))
-
-    def _save_last(self, metrics: dict) -> None:
-        """``last.safetensors`` (the model) and ``last.state.safetensors`` (everything to resume)."""
+    def _save_last(self, metrics: dict, best: bool = False) -> None:
+        """``last.safetensors`` (the model), ``last.state.safetensors`` (everything to resume) and, when
+        ``best``, ``best.safetensors``, as one save (``write_together``)."""
         if not self.dist.is_main:
             return
-        self._save_model(self.out / LAST, metrics)
+        model = model_tensors(self.model, extra=self._metadata(metrics))
         tensors, metadata = optimizer_tensors(self.optimizer)
         tensors["rng.torch"] = torch.get_rng_state()
         if self.device.type == "cuda":
@@ -526,8 +555,10 @@ class Trainer:
             tensors["bank.filled"] = self.bank.filled  # (N,)
         metadata.update(self._metadata(metrics), format="ssl-desktop-train-state/1",
                         batch_in_epoch=str(self.batch_in_epoch), best=json.dumps(self.best))
-        write_safetensors_atomic(self.out / STATE, tensors, metadata)
-        self._emit("on_checkpoint", str(self.out / STATE))
+        files = {LAST: model, STATE: (tensors, metadata), **({BEST: model} if best else {})}
+        write_together(self.out, files)
+        for name in files:
+            self._emit("on_checkpoint", str(self.out / name))
 
     def _load_state(self) -> None:
         tensors, metadata = read_safetensors(self.out / STATE)

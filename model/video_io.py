@@ -176,10 +176,17 @@ def read_frames(path, times: Sequence[float]) -> list[np.ndarray]:
         return _frames_at(container, path, times)
 
 
-def _first_channel(container, path, sample_rate: int, start: float, stop: float | None, rewound=False):
+def _mono(packed: np.ndarray, channels: int) -> np.ndarray:
+    """The mono signal of packed interleaved samples (1, N * channels): the first channel."""
+    return packed.reshape(-1, channels)[:, 0]
+
+
+def _decode_mono(container, path, sample_rate: int, start: float, stop: float | None, rewound=False):
     """Decode audio from the packet before ``start`` to ``stop`` (s, None: the end).
 
-    Returns (t0, samples): the first channel resampled to ``sample_rate``, its first sample at time t0.
+    Returns (t0, samples): mono (``_mono``) resampled to ``sample_rate``, its first sample at time t0.
+    Every frame goes through a resampler to packed float: PyAV's ``to_ndarray`` on planar audio with
+    8 channels crashes the process, on packed audio it does not.
     """
     stream = _audio_stream(container, path)
     origin = _origin(container)
@@ -195,15 +202,16 @@ def _first_channel(container, path, sample_rate: int, start: float, stop: float 
             if t0 > max(start, 0.0) + TIME_TOLERANCE and not rewound:
                 # the demuxer overshot (some containers index only video keyframes): decode from the start
                 _rewind(container, stream)
-                return _first_channel(container, path, sample_rate, start, stop, rewound=True)
-            resampler = av.AudioResampler(format="fltp", layout=frame.layout.name, rate=sample_rate)
+                return _decode_mono(container, path, sample_rate, start, stop, rewound=True)
+            channels = frame.layout.nb_channels
+            resampler = av.AudioResampler(format="flt", layout=frame.layout, rate=sample_rate)
         for out in resampler.resample(frame):
-            chunks.append(out.to_ndarray()[0])
+            chunks.append(_mono(out.to_ndarray(), channels))
         if stop is not None and frame.time is not None and frame.time - origin > stop:
             break
     if resampler is None:
         raise VideoReadError(path, "cannot decode: truncated or corrupt file (no audio decoded)")
-    chunks.extend(out.to_ndarray()[0] for out in resampler.resample(None))
+    chunks.extend(_mono(out.to_ndarray(), channels) for out in resampler.resample(None))
     return t0, np.concatenate(chunks).astype(np.float32, copy=False)
 
 
@@ -221,7 +229,7 @@ def slice_window(samples: np.ndarray, t0: float, start: float, num_samples: int,
 
 def _audio_window(container, path, start: float, seconds: float, sample_rate: int) -> np.ndarray:
     num_samples = int(round(seconds * sample_rate))
-    t0, samples = _first_channel(container, path, sample_rate, start, start + seconds)
+    t0, samples = _decode_mono(container, path, sample_rate, start, start + seconds)
     return slice_window(samples, t0, start, num_samples, sample_rate)
 
 
@@ -235,7 +243,7 @@ def read_audio(path, start: float, seconds: float, sample_rate: int = 16000) -> 
 def decode_audio_track(path, sample_rate: int = 16000) -> np.ndarray:
     """The whole audio track, first channel, float32 (N,); sample 0 is at time 0."""
     with _open(path) as container:
-        t0, samples = _first_channel(container, path, sample_rate, 0.0, None)
+        t0, samples = _decode_mono(container, path, sample_rate, 0.0, None)
     length = int(round(t0 * sample_rate)) + len(samples)
     return slice_window(samples, t0, 0.0, max(length, 0), sample_rate)
 

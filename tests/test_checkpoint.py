@@ -47,3 +47,41 @@ def test_missing_and_foreign_files_give_clear_errors(tmp_path, tiny_model):
     write_safetensors_atomic(tmp_path / "shape.safetensors", tensors, meta)
     with pytest.raises(CheckpointError, match="shape"):
         load_model(tmp_path / "shape.safetensors")
+
+
+def resaved(tmp_path, tiny_model, name, change_tensors=None, **metadata):
+    """``tiny_model`` saved, then written again with some tensors or metadata changed."""
+    from model.checkpoint import read_safetensors, write_safetensors_atomic
+    save_model(tmp_path / "ok.safetensors", tiny_model)
+    tensors, meta = read_safetensors(tmp_path / "ok.safetensors")
+    if change_tensors:
+        change_tensors(tensors)
+    write_safetensors_atomic(tmp_path / name, tensors, {**meta, **metadata})
+    return tmp_path / name
+
+
+@pytest.mark.parametrize("key, text, message", [
+    ("model_config", "[1, 2]", "model_config must be a JSON object, not list"),
+    ("model_config", "{not json", "model_config is not JSON"),
+    ("model_config", '{"layer4_stride": 3}', "model_config.layer4_stride must be 1 or 2"),
+    ("model_config", '{"embed_dim": "512"}', "model_config.embed_dim must be int"),
+    ("model_config", '{"projection": 1}', "model_config.projection must be bool"),
+    ("audio_config", '{"sample_rate": 0}', "audio_config.sample_rate must be a finite number > 0"),
+    ("audio_config", '{"seconds": NaN}', "audio_config.seconds must be a finite number > 0"),
+    ("audio_config", '{"noverlap": 600}', "audio_config gives no spectrogram frame"),
+    ("audio_config", '"16000"', "audio_config must be a JSON object, not str"),
+])
+def test_every_config_field_is_checked_and_the_file_named(tmp_path, tiny_model, key, text, message):
+    path = resaved(tmp_path, tiny_model, "bad.safetensors", **{key: text})
+    with pytest.raises(CheckpointError, match=message) as error:
+        load_model(path)
+    assert str(path) in str(error.value)
+
+
+def test_nan_weights_are_refused_with_the_tensor_named(tmp_path, tiny_model):
+    def poison(tensors):
+        tensors["audnet.conv1.weight"][0, 0, 0, 0] = float("nan")
+    path = resaved(tmp_path, tiny_model, "nan.safetensors", poison)
+    with pytest.raises(CheckpointError, match="NaN or infinite weights in .*audnet.conv1.weight") as error:
+        load_model(path)
+    assert str(path) in str(error.value)

@@ -4,6 +4,8 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import subprocess
+import sys
 from fractions import Fraction
 from pathlib import Path
 
@@ -17,7 +19,7 @@ from torch.utils.data import DataLoader
 from model import video_io
 from model.audio import AudioConfig
 from model.data import (
-    IS3Dataset, VideoFolderDataset, collate, load_flickr_xml, load_is3, load_split, load_vggss_annotations,
+    AnnotationError, AnnotationWarning, IS3Dataset, VideoFolderDataset, collate, load_flickr_xml, load_is3, load_split, load_vggss_annotations,
 )
 from model.video_io import (
     VideoReadError, decode_audio_track, iter_frames, probe, read_audio, read_clip, read_frame, read_frames,
@@ -39,7 +41,7 @@ def write_video(path, vcodec="libx264", acodec="aac", rate=48000, freqs=(440, 10
                 silence=SILENCE, frame_offset=0, muxer_options=None, audio_options=None):
     """Solid-colour frames (``colour(i + frame_offset)``) and ``len(freqs)`` channels, tone k on channel k
     after ``silence`` s. ``vcodec=None`` or ``acodec=None`` leaves that stream out."""
-    layout = "stereo" if len(freqs) == 2 else "mono"
+    layout = {1: "mono", 2: "stereo", 6: "5.1", 8: "7.1"}[len(freqs)]
     with av.open(str(path), "w", options=muxer_options or {}) as out:  # streams first, then packets
         video = vcodec and out.add_stream(vcodec, rate=FPS, options={"g": "5"} if vcodec == "libx264" else {})
         audio = acodec and out.add_stream(acodec, rate=rate, layout=layout, options=audio_options or {})
@@ -57,11 +59,15 @@ def write_video(path, vcodec="libx264", acodec="aac", rate=48000, freqs=(440, 10
             t = np.arange(int(seconds * rate)) / rate
             signal = np.stack([0.5 * np.sin(2 * np.pi * f * t) for f in freqs]).astype(np.float32)
             signal[:, : int(silence * rate)] = 0
+            # packed frames through a resampler: PyAV's planar from_ndarray fails on 8 channels
+            to_codec = av.AudioResampler(format=audio.codec_context.format.name, layout=layout, rate=rate)
             for start in range(0, len(t), 1024):
-                frame = av.AudioFrame.from_ndarray(np.ascontiguousarray(signal[:, start:start + 1024]),
-                                                   format="fltp", layout=layout)
+                chunk = signal[:, start:start + 1024]
+                frame = av.AudioFrame.from_ndarray(np.ascontiguousarray(chunk.T).reshape(1, -1),
+                                                   format="flt", layout=layout)
                 frame.sample_rate, frame.pts, frame.time_base = rate, start, Fraction(1, rate)
-                out.mux(audio.encode(frame))
+                for converted in to_codec.resample(frame):
+                    out.mux(audio.encode(converted))
             out.mux(audio.encode(None))
     return Path(path)
 
@@ -81,6 +87,8 @@ def write_image(path, rgb) -> Path:
     return Path(path)
 
 
+SURROUND = (440, 1000, 1500, 2500, 3000, 3500, 4500, 5000)  # 7.1: 8 channels crash PyAV's planar to_ndarray
+
 FORMATS = {  # name: (file name, writer arguments, first-channel tone, second-channel tone or None)
     "webm-vp9-opus48k": ("a.webm", dict(vcodec="libvpx-vp9", acodec="libopus", rate=48000), 440, 1000),
     "mkv-h264-vorbis44k": ("b.mkv", dict(acodec="vorbis", rate=44100,
@@ -90,6 +98,7 @@ FORMATS = {  # name: (file name, writer arguments, first-channel tone, second-ch
                              300, None),
     "mov-mjpeg-pcm8k-mono": ("e.mov", dict(vcodec="mjpeg", acodec="pcm_s16le", rate=8000, freqs=(300,)),
                              300, None),
+    "mkv-h264-aac48k-7.1": ("f.mkv", dict(acodec="aac", rate=48000, freqs=SURROUND), 440, 1000),
 }
 
 
@@ -203,6 +212,19 @@ def test_decode_audio_track_is_the_whole_first_channel(media):
     assert dominant_frequency(track[8000:24000]) == pytest.approx(440, abs=1)
 
 
+@pytest.mark.parametrize("codec", ["aac", "pcm_s16le"])
+def test_eight_channel_audio_decodes_in_every_reader(tmp_path, codec):
+    """7.1 audio killed the process (segfault) in PyAV's planar to_ndarray: run the readers in a child."""
+    path = write_video(tmp_path / "surround.mkv", acodec=codec, freqs=SURROUND)
+    script = ("import sys; from model.video_io import read_audio, decode_audio_track, read_clip; p = sys.argv[1]; "
+              "print(len(read_audio(p, 0.25, 1.5)), len(decode_audio_track(p)), len(read_clip(p).waveform))")
+    child = subprocess.run([sys.executable, "-c", script, str(path)], capture_output=True, text=True, timeout=120)
+    assert child.returncode == 0, child.stderr
+    window, track, clip = map(int, child.stdout.split())
+    assert (window, clip) == (24000, 48000) and abs(track - SECONDS * 16000) < 0.02 * 16000
+    assert dominant_frequency(read_audio(path, 0.5, 1.0)) == pytest.approx(440, abs=1)
+
+
 def test_audio_less_file_raises_mentioning_audio(media):
     path = media["silent"]
     assert probe(path).has_audio is False
@@ -256,6 +278,58 @@ def test_load_vggss_annotations_and_splits(tmp_path):
     (tmp_path / "flickr.csv").write_text("10000130166,202\n10007936344,0")
     assert load_split(tmp_path / "test.csv") == ["a_000001", "b_000002"]
     assert load_split(tmp_path / "flickr.csv") == ["10000130166", "10007936344"]
+
+
+@pytest.mark.parametrize("content, message", [
+    ('{"file": "a", "bbox": [[0, 0, 1, 1]]}', "must be a JSON list of entries, not a dict"),
+    ('[{"file": "a", "bbox": [[0.1, NaN, 0.5, 0.6]]}]', r"entry 0 \(a\).*NaN or infinity"),
+    ('[{"file": "a", "bbox": [[0, 0, 1, 1]]}, {"file": "b", "bbox": [0.1, 0.2, 0.5, 0.6]}]',
+     r"entry 1 \(b\): bbox must be a list of \[x1, y1, x2, y2\] boxes"),
+    ('[{"file": "a", "class": "dog"}]', r"entry 0 \(a\) has no bbox"),
+    ('[{"file": "a", "bbox": [[0, 0, 1]]}]', r"entry 0 \(a\): a box must be 4 numbers"),
+    ('[["a", [0, 0, 1, 1]]]', "entry 0 must be an object"),
+    ('[{"file": "a", "bbox": [[0, 0, 1, 1]]', "not a JSON file"),
+])
+def test_malformed_vggss_annotations_name_the_file_and_entry(tmp_path, content, message):
+    path = tmp_path / "annotations.json"
+    path.write_text(content)
+    with pytest.raises(AnnotationError, match=message) as error:
+        load_vggss_annotations(path)
+    assert str(path) in str(error.value)
+
+
+def test_an_inverted_box_is_warned_about(tmp_path):
+    path = tmp_path / "annotations.json"
+    path.write_text(json.dumps([{"file": "a", "bbox": [[0.6, 0.2, 0.1, 0.5]]}, {"file": "b", "bbox": [[0, 0, 1, 1]]}]))
+    with pytest.warns(AnnotationWarning, match=r"1 box\(es\) with x2 < x1 or y2 < y1 cover nothing.*entry 0 \(a\)"):
+        assert len(load_vggss_annotations(path)) == 2
+
+
+def test_malformed_is3_and_flickr_annotations_name_the_file_and_entry(tmp_path):
+    is3 = tmp_path / "is3_annotations.json"
+    is3.write_text(json.dumps([{"image": "f/s1.jpg", "audio": "a/s1_0.wav"}]))
+    with pytest.raises(AnnotationError, match=r"entry 0 \(f/s1.jpg\): has no gt_box"):
+        load_is3(is3)
+    is3.write_text(json.dumps([{"image": "f/s1.jpg", "audio": "a/s1_0.wav", "gt_box": [0, 0, "x", 1]}]))
+    with pytest.raises(AnnotationError, match="a box must be 4 numbers"):
+        load_is3(is3)
+    xml = tmp_path / "1.xml"
+    xml.write_text("<annotation><bbox><xmin>1</xmin><ymin>nan</ymin><xmax>3</xmax><ymax>4</ymax></bbox></annotation>")
+    with pytest.raises(AnnotationError, match="box 0: .* NaN or infinity") as error:
+        load_flickr_xml(xml)
+    assert str(xml) in str(error.value)
+    xml.write_text("<annotation><bbox>")
+    with pytest.raises(AnnotationError, match="not a Flickr-SoundNet annotation"):
+        load_flickr_xml(xml)
+
+
+def test_an_is3_set_with_missing_files_names_them(tmp_path):
+    (tmp_path / "frames").mkdir()
+    write_image(tmp_path / "frames" / "s1.jpg", (10, 200, 10))
+    entries = [{"image": "frames/s1.jpg", "audio": "audio/s1_0.wav", "gt_box": [0, 0, 112, 224]}]
+    (tmp_path / "is3_annotations.json").write_text(json.dumps(entries))
+    with pytest.raises(FileNotFoundError, match=r"1 of the files it names are missing: .*s1_0.wav"):
+        IS3Dataset(tmp_path)
 
 
 def test_load_flickr_xml_voc_and_published_layouts(tmp_path):
@@ -365,13 +439,19 @@ def test_video_folder_skips_bad_files_and_yields_good_items(video_folder):
     assert isinstance(batch["boxes"], list) and len(batch["boxes"]) == 3
 
 
-def test_file_that_breaks_after_listing_is_replaced_and_recorded(video_folder):
-    dataset = VideoFolderDataset(video_folder, mode="eval")
-    victim = dataset.sources[0].video
+def test_file_that_breaks_after_listing_is_replaced_in_training_and_set_apart_in_eval(video_folder):
+    victim = VideoFolderDataset(video_folder).sources[0].video
+    train, evaluation = VideoFolderDataset(video_folder, mode="train"), VideoFolderDataset(video_folder, mode="eval")
     victim.write_bytes(b"\0" * 1000)
-    item = dataset[0]
+    item = train[0]
     assert item["file"] != victim.stem and item["index"] == 1
-    assert "corrupt" in dict(dataset.skipped)[str(victim)]
+    assert "corrupt" in dict(train.skipped)[str(victim)]
+    path, reason = evaluation[0]["skipped"]  # never the neighbouring clip in its place
+    assert path == str(victim) and "corrupt" in reason
+    batch = collate([evaluation[i] for i in range(len(evaluation))])
+    assert batch["kept"] == [1, 2] and batch["file"] == [s.file for s in evaluation.sources[1:]]
+    assert batch["skipped"] == [(path, reason)] and batch["image"].shape[0] == 2
+    assert collate([evaluation[0]]) == {"skipped": [(path, reason)], "kept": []}
 
 
 def test_train_mode_draws_random_moments_and_returns_raw_views(video_folder):

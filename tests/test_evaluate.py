@@ -1,6 +1,7 @@
 """ssl-eval on generated sets: the metrics.json contract, the report files, splits, two-source scenes."""
 import json
 
+import av
 import cv2
 import numpy as np
 import pytest
@@ -56,6 +57,36 @@ def test_ssl_eval_writes_the_metrics_contract_and_lists_the_corrupt_clip(one_sou
     assert "corrupt.mp4" in report and "![success](success.png)" in report
 
 
+def faststart_half(source, target):
+    """``source`` remuxed with its index first, then cut at half: it probes, but reading its middle fails."""
+    with av.open(str(source)) as src, av.open(str(target), "w", options={"movflags": "faststart"}) as dst:
+        streams = {s.index: dst.add_stream_from_template(s) for s in src.streams}
+        for packet in src.demux():
+            if packet.dts is not None:
+                packet.stream = streams[packet.stream.index]
+                dst.mux(packet)
+    whole = target.read_bytes()
+    target.write_bytes(whole[: len(whole) // 2])
+
+
+def test_a_clip_that_fails_while_reading_is_skipped_not_replaced(one_source, checkpoint, tmp_path):
+    """Its neighbour must not be counted twice: n is the number of readable clips."""
+    data = tmp_path / "data"
+    (data / "videos").mkdir(parents=True)
+    videos = sorted(v for v in (one_source / "videos").glob("*.mp4") if v.name != "corrupt.mp4")[:4]
+    for video in videos[1:]:
+        (data / "videos" / video.name).write_bytes(video.read_bytes())
+    faststart_half(videos[0], data / "videos" / videos[0].name)
+    (data / "annotations.json").write_text((one_source / "annotations.json").read_text())
+    out = tmp_path / "report"
+    assert main(["--data", str(data), "--checkpoint", str(checkpoint), "--out", str(out), "--device", "cpu",
+                 "--batch-size", "2"]) == 0
+    m = json.loads((out / "metrics.json").read_text())
+    assert m["n"] == 3 and m["n_boxes"] == 3
+    assert [s["path"] for s in m["skipped"]] == [str(data / "videos" / videos[0].name)]
+    assert sum(c["n"] for c in m["per_class"].values()) == 3
+
+
 def test_split_file_keeps_the_listed_clips(one_source, checkpoint, tmp_path):
     ids = [e["file"] for e in json.loads((one_source / "annotations.json").read_text())][:3]
     split = tmp_path / "heard_test.csv"
@@ -84,6 +115,38 @@ def test_missing_checkpoint_is_a_clear_error(one_source, tmp_path, capsys):
     assert main(["--data", str(one_source), "--checkpoint", str(tmp_path / "nope.safetensors"),
                  "--out", str(tmp_path / "r")]) == 2
     assert "checkpoint not found" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("change, message", [
+    (["--data", "MISSING"], "--data: folder not found"),
+    (["--out", "FILE"], "is a file, not a report folder"),
+    (["--split-file", "MISSING"], "--split-file: file not found"),
+    (["--out", "OTHER"], "holds the report of other.safetensors on elsewhere"),
+])
+def test_arguments_are_checked_before_the_checkpoint_is_read(one_source, tmp_path, capsys, change, message):
+    """The checkpoint named does not exist: each bad argument is reported first."""
+    (tmp_path / "FILE").write_text("x")
+    (tmp_path / "OTHER").mkdir()
+    (tmp_path / "OTHER" / "metrics.json").write_text(json.dumps({"checkpoint": "other.safetensors",
+                                                                  "data": "elsewhere"}))
+    args = {"--data": str(one_source), "--checkpoint": str(tmp_path / "nope.safetensors"),
+            "--out": str(tmp_path / "r"), change[0]: str(tmp_path / change[1])}
+    assert main([x for pair in args.items() for x in pair]) == 2
+    assert message in capsys.readouterr().err
+
+
+def test_a_report_of_another_checkpoint_is_replaced_only_with_overwrite(one_source, checkpoint, tmp_path):
+    out = tmp_path / "report"
+    args = ["--data", str(one_source), "--checkpoint", str(checkpoint), "--out", str(out), "--device", "cpu"]
+    assert main(args) == 0
+    other = tmp_path / "other.safetensors"
+    other.write_bytes(checkpoint.read_bytes())
+    before = (out / "metrics.json").read_text()
+    assert main([*args[:3], str(other), *args[4:]]) == 2
+    assert (out / "metrics.json").read_text() == before
+    assert main([*args[:3], str(other), *args[4:], "--overwrite"]) == 0
+    assert json.loads((out / "metrics.json").read_text())["checkpoint"] == str(other)
+    assert main([*args[:3], str(other), *args[4:]]) == 0  # the same evaluation again: allowed
 
 
 def test_summary_by_hand():

@@ -180,6 +180,16 @@ def test_cli_round_trip(tmp_path, inputs, capsys, fmt, noverlap):
     torch.testing.assert_close(loaded.localize(images, specs), imported.localize(images, specs), atol=0, rtol=0)
 
 
+def test_the_published_file_is_never_the_output(tmp_path, capsys):
+    published = tmp_path / "published.pth"
+    torch.save({"model_state_dict": {}}, published)  # refused before it is read
+    before = published.read_bytes()
+    for out in (published, tmp_path / "." / "published.pth"):
+        assert main(["--format", "ssl-align", str(published), str(out)]) == 1
+        assert "is the published checkpoint itself" in capsys.readouterr().err
+    assert published.read_bytes() == before
+
+
 def test_wrong_shape_names_the_key_and_both_shapes(tmp_path):
     state_dict = published_state_dict("ssl-align")
     state_dict["imgnet.layer1.0.conv1.weight"] = torch.zeros(64, 64, 1, 1)

@@ -2,6 +2,7 @@
 import json
 import math
 import os
+import pickle
 import signal
 import subprocess
 import sys
@@ -12,6 +13,7 @@ from pathlib import Path
 import pytest
 import torch
 import torchvision
+from safetensors import safe_open
 from torch.utils.data import DistributedSampler
 
 from model import AudioConfig, CheckpointError, ModelConfig, SSLModel, load_model, save_model
@@ -232,6 +234,63 @@ def test_a_real_signal_to_the_process_group_stops_after_the_step_and_saves(tiny,
     assert int(meta["step"]) == end["step"]
 
 
+FULL_DISK = ("import resource, signal, sys; signal.signal(signal.SIGXFSZ, signal.SIG_IGN); "
+             "resource.setrlimit(resource.RLIMIT_FSIZE, (1 << 20, 1 << 20)); "  # no file over 1 MB: no checkpoint
+             "from model.train import main, parse_args; from model.trainer import Trainer; "
+             "sys.exit(main(sys.argv[2:])) if sys.argv[1] == 'main' else Trainer(parse_args(sys.argv[2:])).fit()")
+
+
+@pytest.mark.parametrize("entry", ["main", "trainer"])
+def test_an_error_with_loader_workers_running_exits_promptly(tiny, tmp_path, entry):
+    """A checkpoint that cannot be written (a full disk; here a file size limit) while a DataLoader worker
+    runs: ssl-train says so, and also an uncaught error ends the process (the workers ignore SIGTERM,
+    with which multiprocessing ends them at exit)."""
+    args = ["--data", str(tiny), "--out", str(tmp_path / "run"), "--epochs", "3", "--loss", "ezvsl", *FAST,
+            "--workers", "1", "--max-clips", "4"]
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    proc = subprocess.Popen([sys.executable, "-c", FULL_DISK, entry, *args], env=env, start_new_session=True,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        _, err = proc.communicate(timeout=240)
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+    assert "File too large" in err
+    if entry == "main":
+        assert proc.returncode == 2 and "ssl-train: error: cannot write" in err
+    else:
+        assert proc.returncode == 1 and "CheckpointError" in err
+    assert not list((tmp_path / "run").glob("*.pending"))
+
+
+def test_a_run_folder_is_never_overwritten_silently(tiny, tmp_path, capsys):
+    run = tmp_path / "run"
+    args = ["--data", str(tiny), "--out", str(run), "--epochs", "1", "--loss", "ezvsl", *FAST, "--max-clips", "4"]
+    assert main(args) == 0
+    before = {p.name: p.read_bytes() for p in run.iterdir()}
+    assert main(args) == 2
+    assert "holds a run (last.safetensors, last.state.safetensors, best.safetensors, log.jsonl)" in capsys.readouterr().err
+    assert {p.name: p.read_bytes() for p in run.iterdir()} == before
+    assert main([*args, "--overwrite"]) == 0
+    assert [e["event"] for e in read_log(run)].count("start") == 1  # a new log, not the old one continued
+    with pytest.raises(SystemExit):
+        parse_args([*args, "--overwrite", "--resume"])
+
+
+@pytest.mark.parametrize("change, message", [
+    (["--out", "FILE"], "is a file, not a run folder"),
+    (["--data", "MISSING"], "--data: data folder not found"),
+    (["--init", "MISSING"], "--init: file not found"),
+    (["--neighbour-features", "FILE"], "is not a safetensors file"),
+])
+def test_bad_arguments_are_named(tiny, tmp_path, capsys, change, message):
+    (tmp_path / "FILE").write_bytes(pickle.dumps({"features": [[0.0]]}))  # a pickle: never unpickled
+    args = {"--data": str(tiny), "--out": str(tmp_path / "run")}
+    args.update({change[0]: str(tmp_path / change[1])})
+    assert main([*(x for pair in args.items() for x in pair), "--epochs", "1", *FAST]) == 2
+    assert message in capsys.readouterr().err
+
+
 class FakeClips(torch.utils.data.Dataset):
     """Items like VideoFolderDataset's with a transform, image value = index."""
 
@@ -308,3 +367,78 @@ def test_flags_fill_the_config():
     assert TrainConfig(loss="ezvsl").uses_augment is False
     with pytest.raises(SystemExit):
         parse_args(["--data", "d", "--out", "o", "--image-size", "100"])
+
+
+def saved_step(path) -> str:
+    with safe_open(str(path), framework="pt") as f:
+        return f.metadata()["step"]
+
+
+def save_killed_at(trainer, point: int, half_written: bool) -> str:
+    """Fork; the child saves the trainer's next ``last``/``state``/``best`` and SIGKILLs itself before
+    file operation ``point`` of the save (or, with ``half_written``, inside that write, leaving half the
+    file). Returns "killed", "done" (the save ended before the point) or "skipped" (no write there).
+    The disk cache outlives a killed process: the child skips fsync (a kill point all the same)."""
+    pid = os.fork()
+    if pid == 0:
+        try:
+            import pathlib
+
+            import model.checkpoint as ckpt
+            count = iter(range(10**6))
+
+            def arm(owner, name):
+                real = getattr(owner, name) if name != "_fsync" else (lambda path: None)
+
+                def op(*args, **kwargs):
+                    if next(count) == point:
+                        if half_written and name != "save_file":
+                            os._exit(3)  # nothing written at this point: the same as without half_written
+                        if half_written:
+                            real(*args, **kwargs)
+                            os.truncate(args[1], os.path.getsize(args[1]) // 2)
+                        os.kill(os.getpid(), signal.SIGKILL)
+                    return real(*args, **kwargs)
+                setattr(owner, name, op)
+
+            for owner, name in [(ckpt, "save_file"), (ckpt, "_fsync"), (ckpt.os, "replace"),
+                                (pathlib.Path, "unlink"), (pathlib.Path, "write_text")]:
+                arm(owner, name)
+            trainer.step += 1
+            trainer._save_last({"epoch": 2}, best=True)
+        finally:
+            os._exit(0)
+    _, status = os.waitpid(pid, 0)
+    return {0: "done", 3: "skipped"}[os.WEXITSTATUS(status)] if os.WIFEXITED(status) else "killed"
+
+
+def test_a_kill_at_any_point_of_a_save_leaves_a_complete_resumable_set(tiny, tmp_path):
+    """SIGKILL at each file operation of a save (and inside each file's write): the run folder always
+    holds last, state and best of one save, the old or the new, and nothing else once ``--resume``
+    (or any next start) has looked at it."""
+    args = ["--data", str(tiny), "--epochs", "1", "--loss", "ezvsl", *FAST, "--max-clips", "4"]
+    trainer = Trainer(parse_args([*args, "--out", str(tmp_path / "first")]))
+    trainer._save_last({"epoch": 1}, best=True)  # the previous save: step 0
+    names = {"last.safetensors", "last.state.safetensors", "best.safetensors"}
+    outcomes = []
+    for point in range(40):
+        for half_written in (False, True):
+            run = tmp_path / f"kill{point}{'h' * half_written}"
+            run.mkdir()
+            for name in names:  # saves rename, never write in place: links are copies here
+                os.link(trainer.out / name, run / name)
+            trainer.out = run
+            result = save_killed_at(trainer, point, half_written)
+            trainer.out = tmp_path / "first"
+            if result == "skipped":
+                continue
+            resumed = Trainer(parse_args([*args, "--out", str(run), "--resume"]))  # raises if not resumable
+            assert {p.name for p in run.iterdir()} == names, (point, half_written)
+            steps = {name: saved_step(run / name) for name in names}
+            assert len(set(steps.values())) == 1, (point, half_written, steps)  # one save, all three
+            assert resumed.step == int(steps["last.safetensors"])
+            outcomes.append(steps["last.safetensors"])
+        if result == "done":
+            break
+    assert result == "done" and {"0", "1"} <= set(outcomes), outcomes  # every point tried; old and new seen
+    assert main([*args, "--out", str(run), "--resume", "--epochs", "2"]) == 0  # and training goes on

@@ -1,0 +1,46 @@
+#!/usr/bin/env bash
+# The real-content sets of docs/RESULTS.md ("Real content"): ssl-synth --content real into WORK_DIR/data.
+#
+#   bench/real_data.sh WORK_DIR     # needs the assets: make assets (or ssl-assets data/assets)
+#
+# Settings (environment): TRAIN (600 training clips), VAL (80), TEST (150 per test set), NEG (30 silent and 30
+# off-screen negatives in val and test_heard, for the presence score), TWO (60 two-source scenes), ASSETS
+# (data/assets), PYTHON (.venv/bin/python). Sets that exist are kept: run it again to resume.
+set -euo pipefail
+WORK=${1:?usage: bench/real_data.sh WORK_DIR}
+TRAIN=${TRAIN:-600} VAL=${VAL:-80} TEST=${TEST:-150} NEG=${NEG:-30} TWO=${TWO:-60}
+ASSETS=${ASSETS:-data/assets} PY=${PYTHON:-.venv/bin/python}
+DATA=$WORK/data
+mkdir -p "$WORK/logs" "$DATA/parts"
+
+synth() {  # folder, clips, seed, extra flags
+  [ -f "$1/annotations.json" ] || $PY -m model.synth "$1" --clips "$2" --seed "$3" --content real \
+    --assets "$ASSETS" --workers "$(nproc)" "${@:4}" > "$WORK/logs/synth_$(basename "$1").txt"
+}
+merge() {  # target, parts...: one folder with every part's videos, masks and annotations
+  [ -f "$1/annotations.json" ] && return
+  $PY - "$@" <<'PY'
+import json, shutil, sys
+from pathlib import Path
+target, parts = Path(sys.argv[1]), [Path(p) for p in sys.argv[2:]]
+entries = []
+for part in parts:
+    for sub in ("videos", "masks"):
+        if (part / sub).is_dir():
+            shutil.copytree(part / sub, target / sub, dirs_exist_ok=True)
+    entries += json.loads((part / "annotations.json").read_text())
+(target / "annotations.json").write_text(json.dumps(entries, indent=1))
+PY
+}
+synth "$DATA/train" "$TRAIN" 11 --split heard
+synth "$DATA/parts/val" "$VAL" 12 --split heard
+synth "$DATA/parts/val_silence" "$NEG" 13 --split heard --negatives silence
+synth "$DATA/parts/val_offscreen" "$NEG" 14 --split heard --negatives offscreen
+merge "$DATA/val" "$DATA/parts/val" "$DATA/parts/val_silence" "$DATA/parts/val_offscreen"
+synth "$DATA/parts/test_heard" "$TEST" 21 --split heard
+synth "$DATA/parts/test_silence" "$NEG" 22 --split heard --negatives silence
+synth "$DATA/parts/test_offscreen" "$NEG" 23 --split heard --negatives offscreen
+merge "$DATA/test_heard" "$DATA/parts/test_heard" "$DATA/parts/test_silence" "$DATA/parts/test_offscreen"
+synth "$DATA/test_unheard" "$TEST" 31 --split unheard
+synth "$DATA/test_two" "$TWO" 41 --split heard --sources 2
+echo "real-content sets ready in $DATA"
