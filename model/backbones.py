@@ -13,7 +13,6 @@ import hashlib
 from importlib import resources
 from pathlib import Path
 
-import timm
 import torch
 from torch import nn
 
@@ -84,6 +83,8 @@ class EfficientNetLite0(nn.Module):
 
     def __init__(self, output_stride: int = 16):
         super().__init__()
+        import timm  # only this backbone needs it; the trainer imports this module for every model
+
         self.net = timm.create_model("tf_efficientnet_lite0", pretrained=False, num_classes=0,
                                      output_stride=output_stride)
         mean, std = torch.tensor(IMAGENET_MEAN), torch.tensor(IMAGENET_STD)

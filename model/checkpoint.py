@@ -12,9 +12,11 @@ from safetensors import SafetensorError, safe_open
 from safetensors.torch import save_file
 
 from .audio import AudioConfig
+from .presence import PresenceConfig
 from .sslmodel import ModelConfig, SSLModel
 
 FORMAT = "ssl-desktop/1"
+OWN_METADATA = ("format", "model_config", "audio_config", "presence")  # what save_model writes itself
 
 
 class CheckpointError(Exception):
@@ -68,6 +70,7 @@ def save_model(path, model: SSLModel, extra: dict[str, str] | None = None, dtype
         "format": FORMAT,
         "model_config": json.dumps(asdict(model.config)),
         "audio_config": json.dumps(asdict(model.audio_config)),
+        "presence": json.dumps(asdict(model.presence)),
         **(extra or {}),
     }
     write_safetensors_atomic(path, tensors, metadata)
@@ -80,10 +83,14 @@ def model_from_tensors(tensors: dict[str, torch.Tensor], metadata: dict[str, str
             f"{source} is a safetensors file but not an ssl-desktop model (no '{FORMAT}' metadata). "
             "Foreign checkpoints must be converted with `ssl-import`."
         )
-    model = SSLModel(
-        _dataclass_from_json(ModelConfig, metadata["model_config"]),
-        _dataclass_from_json(AudioConfig, metadata.get("audio_config", "{}")),
-    )
+    try:
+        model = SSLModel(
+            _dataclass_from_json(ModelConfig, metadata["model_config"]),
+            _dataclass_from_json(AudioConfig, metadata.get("audio_config", "{}")),
+        )
+    except ValueError as exc:  # e.g. a visual backbone this version does not know
+        raise CheckpointError(f"{source}: {exc}") from exc
+    model.presence = _dataclass_from_json(PresenceConfig, metadata.get("presence", "{}"))
     expected = model.state_dict()
     missing = sorted(set(expected) - set(tensors))
     unexpected = sorted(set(tensors) - set(expected))

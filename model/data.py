@@ -40,17 +40,20 @@ class Annotation:
     file: str  # clip id, e.g. "zpWuikVorYg_000032"
     label: str  # class name
     boxes: list[list[float]]  # normalised [x1, y1, x2, y2]
+    negative: str = ""  # "silence" | "offscreen": the sound is not in the picture (no box)
 
 
 def load_vggss_annotations(path) -> list[Annotation]:
-    """A VGG-SS style JSON list of ``{"file", "class", "bbox": [[x1, y1, x2, y2], ...]}``.
+    """A VGG-SS style JSON list of ``{"file", "class", "bbox": [[x1, y1, x2, y2], ...]}``; an entry with
+    ``"negative": "silence" | "offscreen"`` (and no ``bbox``) is a clip whose sound is not in the picture.
 
     Coordinates are clipped to 0..1 as the published evaluation does: the real vggss.json has 12 boxes
     with an x2 or y2 of -2.9e16, which become empty.
     """
     with open(path) as f:
         entries = json.load(f)
-    return [Annotation(e["file"], e.get("class", ""), [_clip_box(box) for box in e["bbox"]]) for e in entries]
+    return [Annotation(e["file"], e.get("class", ""), [_clip_box(box) for box in e.get("bbox", [])],
+                       e.get("negative", "")) for e in entries]
 
 
 def _clip_box(box) -> list[float]:
@@ -256,7 +259,8 @@ class VideoFolderDataset(Dataset):
     ``frames/<id>.jpg`` + ``audio/<id>.wav`` layout.
 
     Items are dicts: ``image`` (3, 224, 224), ``spectrogram`` (1, 257, T), ``index``, ``file`` (id),
-    ``label`` ('' when unknown), ``boxes`` (normalised, [] when unknown); with an ``image_transform``
+    ``label`` ('' when unknown), ``boxes`` (normalised, [] when unknown), ``negative`` ('', "silence",
+    "offscreen"); with an ``image_transform``
     (called on the RGB uint8 frame) also ``frame`` (H, W, 3) uint8 numpy and ``waveform`` (N,) float32.
     Training mode reads a random moment per call, eval mode the middle of the clip. Unreadable files are
     listed in ``skipped`` as (path, reason) and replaced by the next readable item (files that fail only
@@ -348,6 +352,7 @@ class VideoFolderDataset(Dataset):
             "file": source.file,
             "label": annotation.label if annotation else "",
             "boxes": annotation.boxes if annotation else [],
+            "negative": annotation.negative if annotation else "",
         }
         if self.image_transform is not None:
             item["frame"] = frame

@@ -8,7 +8,11 @@ which adds ``iiou``/``iauc``. ``metrics.json``::
 
     {"n", "skipped": [{"path", "reason"}], "ciou", "auc", "ciou_adaptive", "auc_adaptive",
      "retrieval": {"audio_to_image": {"r1", "r5", "r10"}, "image_to_audio": {...}},
-     "per_class": {name: {"n", "ciou", "auc"}}, ["iiou", "iauc"], ["split"], "n_boxes", "checkpoint", "data"}
+     "per_class": {name: {"n", "ciou", "auc"}}, ["iiou", "iauc"], ["split"], "n_boxes", "checkpoint", "data",
+     ["presence": {"auroc_silence", "n_silence", "auroc_offscreen", "n_offscreen", ["threshold", "accuracy"]}]}
+
+``presence`` is there when the annotations mark negatives (``"negative": "silence" | "offscreen"``, no
+box): the AUROC of the presence score (``model.presence``) of matched items against each kind.
 
 Percentages everywhere; the definitions are ``model.metrics`` (shared/EVALUATION.md).
 """
@@ -18,7 +22,7 @@ import argparse
 import json
 import sys
 from collections import defaultdict
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
 
@@ -26,7 +30,7 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader, Subset
 
-from . import metrics
+from . import metrics, presence
 from .checkpoint import CheckpointError, load_model
 from .data import (IS3Dataset, VideoFolderDataset, collate, find_is3_annotations, ignore_stop_signals,
                    load_split)
@@ -51,6 +55,7 @@ class Predictions:
     audio_emb: torch.Tensor  # (N, D) unit audio vectors
     ciou: np.ndarray  # (N,) median threshold, nan without boxes
     ciou_adaptive: np.ndarray  # (N,) adaptive threshold, nan without boxes
+    negatives: list[str] = field(default_factory=list)  # per item: '' matched, "silence" | "offscreen"
 
     @property
     def annotated(self) -> np.ndarray:
@@ -69,7 +74,7 @@ def predict(model: SSLModel, dataset, device, batch_size: int = 16, workers: int
     model.eval()
     loader = DataLoader(dataset, batch_size=batch_size, collate_fn=collate, num_workers=workers,
                         worker_init_fn=ignore_stop_signals)
-    files, labels, boxes, scenes = [], [], [], []
+    files, labels, boxes, scenes, negatives = [], [], [], [], []
     maps, image_emb, audio_emb, cious, adaptive = [], [], [], [], []
     for batch in loader:
         visual = model.encode_image_map(batch["image"].to(device))  # (B, D, h, w)
@@ -87,22 +92,26 @@ def predict(model: SSLModel, dataset, device, batch_size: int = 16, workers: int
         labels += batch["label"]
         boxes += batch["boxes"]
         scenes += batch.get("scene", [])
+        negatives += batch.get("negative", [""] * len(batch["file"]))
     model.train(was_training)
     if not files:
         raise ValueError("nothing to evaluate: the dataset is empty")
     return Predictions(files, labels, boxes, scenes or None, torch.cat(maps), torch.cat(image_emb),
-                       torch.cat(audio_emb), np.array(cious), np.array(adaptive))
+                       torch.cat(audio_emb), np.array(cious), np.array(adaptive), negatives)
 
 
 def _retrieval(pred: Predictions) -> dict:
-    labels = pred.retrieval_labels()
-    a2i = metrics.recall_at_k(pred.audio_emb, pred.image_emb, labels, labels, KS)
-    i2a = metrics.recall_at_k(pred.image_emb, pred.audio_emb, labels, labels, KS)
+    keep = [i for i, kind in enumerate(pred.negatives or [""] * len(pred.files)) if not kind]  # matched pairs
+    labels = [pred.retrieval_labels()[i] for i in keep]
+    audio, image = pred.audio_emb[keep], pred.image_emb[keep]
+    a2i = metrics.recall_at_k(audio, image, labels, labels, KS)
+    i2a = metrics.recall_at_k(image, audio, labels, labels, KS)
     return {"audio_to_image": {f"r{k}": a2i[k] for k in KS}, "image_to_audio": {f"r{k}": i2a[k] for k in KS}}
 
 
-def summarize_predictions(pred: Predictions, skipped=()) -> dict:
-    """Predictions -> the ``metrics.json`` dict (localization over the items with boxes)."""
+def summarize_predictions(pred: Predictions, skipped=(), threshold: float | None = None) -> dict:
+    """Predictions -> the ``metrics.json`` dict (localization over the items with boxes, retrieval over
+    the matched ones; presence AUROC, and accuracy at the model's ``threshold``, when there are negatives)."""
     ok = pred.annotated
     median = metrics.summarize(pred.ciou[ok])
     adaptive = metrics.summarize(pred.ciou_adaptive[ok])
@@ -121,6 +130,9 @@ def summarize_predictions(pred: Predictions, skipped=()) -> dict:
         "retrieval": _retrieval(pred),
         "per_class": {name: {"n": len(v), **metrics.summarize(v)} for name, v in sorted(per_class.items())},
     }
+    if any(pred.negatives):  # "is the sound in the picture?": matched items against silent / off-screen ones
+        result["presence"] = presence.summarize(presence.presence_score(pred.maps).numpy(), pred.negatives,
+                                                threshold)
     if pred.scenes is not None:  # every source localised with its own audio, adaptive threshold (IS3)
         scenes: dict[str, list[float]] = defaultdict(list)
         for scene, value in zip(pred.scenes, pred.ciou_adaptive):
@@ -187,7 +199,7 @@ def run(args: argparse.Namespace) -> dict:
         dataset, found = restrict(dataset, load_split(args.split_file))
         split = {"file": str(args.split_file), "name": Path(args.split_file).stem, **found}
     pred = predict(model, dataset, device, args.batch_size, args.workers)
-    result = summarize_predictions(pred, getattr(_base(dataset), "skipped", []))
+    result = summarize_predictions(pred, getattr(_base(dataset), "skipped", []), model.presence.threshold)
     if split:
         result["split"] = split
     result.update(checkpoint=str(args.checkpoint), data=str(args.data))

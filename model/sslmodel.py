@@ -9,6 +9,7 @@ from torch import nn
 
 from .audio import AudioConfig
 from .encoders import audio_encoder, visual_encoder
+from .presence import PresenceConfig, presence_score
 
 VISUAL_BACKBONES = ("resnet18", "efficientnet_lite0")
 
@@ -35,13 +36,15 @@ class ModelConfig:
 class SSLModel(nn.Module):
     """Visual and audio ResNet-18s; everything they return is L2-normalised.
 
-    ``audio_config`` is the spectrogram this model was trained on (it travels in checkpoints).
+    ``audio_config`` is the spectrogram this model was trained on (it travels in checkpoints), as does
+    ``presence``, the threshold of its "is the sound in the picture?" score.
     """
 
     def __init__(self, config: ModelConfig | None = None, audio_config: AudioConfig | None = None):
         super().__init__()
         self.config = config or ModelConfig()
         self.audio_config = audio_config or AudioConfig()
+        self.presence = PresenceConfig()  # calibrated by ``model.presence``; travels in checkpoints
         self.imgnet = self._visual_encoder()
         self.audnet = audio_encoder(self.config.audio_layer4_stride)
         if self.config.projection:
@@ -72,6 +75,10 @@ class SSLModel(nn.Module):
         if self.config.projection:
             feats = self.aud_proj(feats)  # (B, D)
         return F.normalize(feats, dim=1)
+
+    def presence_score(self, images: torch.Tensor, spectrograms: torch.Tensor) -> torch.Tensor:
+        """Is each clip's sound in its frame? (B,) scores, compared with ``presence.threshold``."""
+        return presence_score(self.localize(images, spectrograms))
 
     def localize(self, images: torch.Tensor, spectrograms: torch.Tensor) -> torch.Tensor:
         """Raw cosine maps (B, h, w) between each clip's sound and every position of its frame."""

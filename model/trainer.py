@@ -30,6 +30,7 @@ from torch.utils.data import DataLoader, Dataset, DistributedSampler, Sampler, S
 from . import distributed
 from .audio import AudioConfig
 from .augment import AudioAugment, ImageAugment
+from .backbones import FREEZE_LEVELS, MapCache
 from .checkpoint import CheckpointError, load_model, read_safetensors, save_model, write_safetensors_atomic
 from .data import VideoFolderDataset, ignore_stop_signals
 from .loss import ContrastiveLoss, LossConfig, LossOutput
@@ -41,6 +42,7 @@ LAST = "last.safetensors"
 BEST = "best.safetensors"
 STATE = "last.state.safetensors"
 SCHEDULES = ("constant", "cosine")
+IMAGENET = "imagenet"  # --image-init value: the installed ImageNet weights of the visual backbone
 BEST_METRICS = ("ciou", "auc", "a2i_r1")  # validation numbers that can pick the best epoch (higher is better)
 
 
@@ -53,7 +55,11 @@ class TrainConfig:
     val: str | None = None  # annotated folder evaluated after each epoch (cIoU, AUC, A->I R@1)
     best_metric: str = "ciou"  # which validation number picks best.safetensors: ciou | auc | a2i_r1
     init: str | None = None  # our safetensors checkpoint to fine-tune (either model variant)
-    image_init: str | None = None  # torchvision ImageNet ResNet-18 state dict for the visual encoder
+    image_init: str | None = None  # visual encoder's ImageNet weights: "imagenet" (the installed EfficientNet-Lite0
+    # weights) or a torchvision ResNet-18 state dict (.pth)
+    visual_backbone: str | None = None  # resnet18 | efficientnet_lite0; None: --init's, else resnet18
+    freeze_visual: str = "none"  # efficientnet_lite0: none | early (stem and stages 0-4) | all (only the projection trains)
+    visual_cache_mb: int = 0  # > 0: keep the frozen part's maps (needs --cache; the images are not augmented)
     loss: str = "align"  # "align" (SSL-Align) or "ezvsl" (single-positive baseline)
     epochs: int = 20
     batch_size: int = 32  # anchor clips per step, over all processes
@@ -91,6 +97,11 @@ class TrainConfig:
             raise ValueError("--epochs, --batch-size and --neighbours-k must be >= 1")
         if self.init and self.image_init:
             raise ValueError("use --init (a whole model) or --image-init (the visual encoder), not both")
+        if self.freeze_visual not in FREEZE_LEVELS:
+            raise ValueError(f"--freeze-visual must be one of {', '.join(FREEZE_LEVELS)}, not {self.freeze_visual!r}")
+        if self.visual_cache_mb and (self.freeze_visual == "none" or not self.cache):
+            raise ValueError("--cache-visual-maps needs a frozen backbone (--freeze-visual early|all) and "
+                             "--cache (decoded frames: the same few frames of each clip come back)")
 
     @property
     def uses_augment(self) -> bool:
@@ -136,10 +147,12 @@ class TrainViews(Dataset):
     """A view request ``(index, group, role)`` -> the clip's original view, plus an augmented view when
     ``role == "anchor"`` and augmentation is on (a neighbour contributes its original view only)."""
 
-    def __init__(self, dataset, image_size: int, audio_config: AudioConfig, augment: bool):
+    def __init__(self, dataset, image_size: int, audio_config: AudioConfig, augment: bool,
+                 augment_images: bool = True):
         self.dataset = dataset
-        self.image_augment = ImageAugment(size=image_size) if augment else None
+        self.image_augment = ImageAugment(size=image_size) if augment and augment_images else None
         self.audio_augment = AudioAugment(audio_config=audio_config) if augment else None
+        self.augment = augment
 
     def __len__(self) -> int:
         return len(self.dataset)
@@ -148,8 +161,8 @@ class TrainViews(Dataset):
         index, group, role = request
         item = self.dataset[index]
         images, specs = [item["image"]], [item["spectrogram"]]
-        if role == "anchor" and self.image_augment is not None:
-            images.append(self.image_augment(item["frame"]))
+        if role == "anchor" and self.augment:  # without image augmentation the view is the frame itself
+            images.append(self.image_augment(item["frame"]) if self.image_augment else item["image"])
             specs.append(self.audio_augment(item["waveform"]))
         return {"images": torch.stack(images), "specs": torch.stack(specs), "group": group,
                 "clip": item["index"], "anchor": role == "anchor"}
@@ -233,8 +246,15 @@ def global_loss(loss_fn: ContrastiveLoss, visual_maps: torch.Tensor, audio: torc
 # --- weights and state ----------------------------------------------------------------------------
 
 def load_image_init(model: SSLModel, path) -> None:
-    """Load torchvision's ImageNet ResNet-18 state dict (``torch.load(weights_only=True)``) into the
-    visual encoder; its classifier (``fc.*``) is dropped."""
+    """Load ImageNet weights into the visual encoder (``torch.load(weights_only=True)``): for
+    efficientnet_lite0 the installed weights (``path`` "imagenet") or such a file; for resnet18
+    torchvision's ResNet-18 state dict, its classifier (``fc.*``) dropped."""
+    if model.config.visual_backbone == "efficientnet_lite0":
+        model.imgnet.trunk.load_imagenet(None if path == IMAGENET else path)
+        return
+    if path == IMAGENET:
+        raise CheckpointError("ImageNet ResNet-18 weights are not installed (torchvision downloads them): give "
+                              "the .pth file, or use --visual-backbone efficientnet_lite0")
     path = Path(path)
     if not path.is_file():
         raise CheckpointError(f"ImageNet ResNet-18 weights not found: {path} (--image-init expects "
@@ -254,6 +274,17 @@ def load_image_init(model: SSLModel, path) -> None:
     if missing or unexpected:
         raise CheckpointError(f"{path} is not a ResNet-18 state dict: missing {missing[:3]}, "
                               f"unexpected {unexpected[:3]}")
+
+
+def prepare_visual_training(model: SSLModel, config: TrainConfig) -> None:
+    """Freeze the part of the pretrained visual encoder that ``--freeze-visual`` names and give it a map cache."""
+    if config.freeze_visual == "none":
+        return
+    if model.config.visual_backbone != "efficientnet_lite0":
+        raise ValueError("--freeze-visual needs the pretrained backbone (--visual-backbone efficientnet_lite0)")
+    model.imgnet.trunk.freeze(config.freeze_visual)
+    if config.visual_cache_mb:
+        model.imgnet.trunk.cache = MapCache(config.visual_cache_mb * 2**20)
 
 
 def optimizer_tensors(optimizer: torch.optim.Optimizer) -> tuple[dict[str, torch.Tensor], dict[str, str]]:
@@ -321,7 +352,7 @@ class Trainer:
         self.batches = ViewBatchSampler(anchors, config.batch_size // self.dist.world_size, self.bank,
                                         config.neighbours_k, config.seed, self.dist.rank)
         self.loader = DataLoader(
-            TrainViews(clips, config.image_size, audio_config, config.uses_augment),
+            TrainViews(clips, config.image_size, audio_config, config.uses_augment, not config.visual_cache_mb),
             batch_sampler=self.batches, collate_fn=collate_views, num_workers=config.workers,
             pin_memory=self.device.type == "cuda", persistent_workers=config.workers > 0,
             worker_init_fn=ignore_stop_signals)
@@ -471,9 +502,14 @@ class Trainer:
         elif cfg.init:
             model = load_model(cfg.init)
         else:
-            model = SSLModel(ModelConfig(image_size=cfg.image_size), AudioConfig(seconds=cfg.audio_seconds))
+            model = SSLModel(ModelConfig(image_size=cfg.image_size, visual_backbone=cfg.visual_backbone or "resnet18"),
+                             AudioConfig(seconds=cfg.audio_seconds))
+        if cfg.visual_backbone and cfg.visual_backbone != model.config.visual_backbone:
+            raise ValueError(f"--visual-backbone {cfg.visual_backbone}: the checkpoint's is "
+                             f"{model.config.visual_backbone}")
         if cfg.image_init and not cfg.resume:
             load_image_init(model, cfg.image_init)
+        prepare_visual_training(model, cfg)
         model.config = replace(model.config, image_size=cfg.image_size)
         model.audio_config = replace(model.audio_config, seconds=cfg.audio_seconds)
         return model.train()

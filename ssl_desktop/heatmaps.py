@@ -5,6 +5,7 @@ import numpy as np
 import torch
 
 from model import SSLModel, spectrogram, to_heatmap
+from model.presence import judge, level_dbfs, presence_score
 from model.sslmodel import cosine_map
 from model.transforms import preprocess_image
 
@@ -23,6 +24,13 @@ def visual_map(model: SSLModel, image: np.ndarray, device) -> torch.Tensor:
 def heatmap_of(visual: torch.Tensor, audio: torch.Tensor, size: tuple[int, int]) -> np.ndarray:
     """Unit visual map (1, D, h, w) and unit audio vector (1, D) -> heatmap of ``size`` (H, W) in [0, 1]."""
     return to_heatmap(cosine_map(visual, audio)[0], size).cpu().numpy()
+
+
+def presence_of(model: SSLModel, visual: torch.Tensor, audio: torch.Tensor, waveform: np.ndarray | None) -> str:
+    """'' when the sound is in the picture, else "silence" / "the sound is not in view" (``model.presence``);
+    ``waveform`` None (a chosen gallery sound) is never silence."""
+    score = float(presence_score(cosine_map(visual, audio))[0])
+    return judge(score, level_dbfs(waveform) if waveform is not None else 0.0, model.presence)
 
 
 def choose_device(requested: str) -> tuple[str, str | None]:

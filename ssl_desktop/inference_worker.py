@@ -19,7 +19,7 @@ from model import SSLModel
 from model.sslmodel import pool_visual_map
 
 from .capture import Frame
-from .heatmaps import audio_embedding, heatmap_of, visual_map
+from .heatmaps import audio_embedding, heatmap_of, presence_of, visual_map
 
 
 class LatestSlot:
@@ -66,6 +66,7 @@ class InferenceWorker(QThread):
     spectrogram_ready = Signal(object)  # (257, T): what the model hears now
     embeddings = Signal(object, object)  # unit audio vector (D,), unit global image vector (D,), CPU tensors
     error = Signal(str)
+    presence = Signal(str)  # with each result: '' (the sound is in the picture), "silence", "the sound is not in view"
 
     def __init__(self, audio_window: Callable[[float, int], np.ndarray | None], device: str = "cpu",
                  audio_refresh: float = 0.25, parent=None):
@@ -105,7 +106,7 @@ class InferenceWorker(QThread):
         self._slot.put(frame)
 
     def run(self) -> None:
-        model = audio = override = None
+        model = audio = override = waveform = None
         audio_t = None
         last_error = None
         with torch.inference_mode():
@@ -115,7 +116,7 @@ class InferenceWorker(QThread):
                         model, audio, self._model_changed = self._model, None, False
                         override = self._audio_override
                         if override is not None:
-                            audio = override.reshape(1, -1).to(self.device)
+                            audio, waveform = override.reshape(1, -1).to(self.device), None
                 if model is None:
                     continue
                 try:
@@ -129,6 +130,7 @@ class InferenceWorker(QThread):
                         self.spectrogram_ready.emit(spec)
                     visual = visual_map(model, frame.image, self.device)
                     heatmap = heatmap_of(visual, audio, frame.image.shape[:2])
+                    presence = presence_of(model, visual, audio, waveform)
                     self.embeddings.emit(audio[0].cpu(), pool_visual_map(visual)[0].cpu())
                 except Exception as exc:  # shown to the user; the worker goes on with the next frame
                     message = f"inference failed: {exc!r}"
@@ -139,6 +141,7 @@ class InferenceWorker(QThread):
                 last_error = None
                 self.frames_processed += 1
                 self.result.emit(frame.id, heatmap, time.monotonic() - frame.captured_at)
+                self.presence.emit(presence)
 
     def stop(self) -> None:
         """Finish the current frame, then end the thread (cooperative; never terminate())."""
