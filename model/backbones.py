@@ -146,7 +146,7 @@ class LiteVisualEncoder(nn.Module):
 
 class MapCache:
     """The maps of a frozen network, keyed by the content of each input (a hash of its bytes), so a
-    hit is always the map of that very input. Maps are kept in float16 on the CPU, and every map
+    hit is always the map of that very input (a repeat within a batch counts as a hit). Maps are kept in float16 on the CPU, and every map
     returned (hit or miss) goes through that rounding, so a run does not depend on what was cached;
     past ``max_bytes`` new maps are computed and not kept."""
 
@@ -158,13 +158,13 @@ class MapCache:
 
     def __call__(self, x: torch.Tensor, network: nn.Module) -> torch.Tensor:
         keys = [hashlib.blake2b(row.detach().cpu().numpy().tobytes(), digest_size=16).digest() for row in x]
-        todo = [i for i, key in enumerate(keys) if key not in self.maps]
-        self.hits += len(keys) - len(todo)
+        todo = {key: i for i, key in reversed(list(enumerate(keys))) if key not in self.maps}  # first row of each
         self.misses += len(todo)
-        fresh = dict(zip(todo, network(x[todo]).half().cpu())) if todo else {}
-        for i, m in fresh.items():
-            if self.bytes + m.numel() * 2 <= self.max_bytes and keys[i] not in self.maps:
-                self.maps[keys[i]] = m
+        self.hits += len(keys) - len(todo)
+        fresh = dict(zip(todo, network(x[list(todo.values())]).half().cpu())) if todo else {}
+        for key, m in fresh.items():
+            if self.bytes + m.numel() * 2 <= self.max_bytes:
+                self.maps[key] = m
                 self.bytes += m.numel() * 2
-        rows = [fresh[i] if i in fresh else self.maps[key] for i, key in enumerate(keys)]
+        rows = [fresh[key] if key in fresh else self.maps[key] for key in keys]
         return torch.stack(rows).to(x.device, torch.float32)
