@@ -64,13 +64,13 @@ def auroc(positives, negatives) -> float:
 
 def best_threshold(positives, negatives) -> float:
     """The threshold that best separates the two sets (largest true-positive minus false-positive
-    rate, the midpoint between two neighbouring scores)."""
+    rate, the midpoint between two neighbouring scores; of equally good ones, the lowest)."""
     pos, neg = np.sort(np.asarray(positives, float)), np.sort(np.asarray(negatives, float))
     scores = np.unique(np.concatenate([pos, neg]))
     candidates = np.concatenate([[scores[0] - 1e-6], (scores[1:] + scores[:-1]) / 2, [scores[-1] + 1e-6]])
     tpr = 1 - np.searchsorted(pos, candidates, side="left") / len(pos)  # share of positives >= t
     fpr = 1 - np.searchsorted(neg, candidates, side="left") / len(neg)
-    return float(candidates[int(np.argmax(tpr - fpr))])
+    return float(candidates[int(np.argmax(np.round(tpr - fpr, 12)))])  # rounded: ties are ties
 
 
 def summarize(scores, negatives: list[str], threshold: float | None = None) -> dict:

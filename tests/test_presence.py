@@ -1,0 +1,118 @@
+"""Is the sound in the picture? The score, its calibration, the checkpoint, ssl-eval's AUROC."""
+import json
+import math
+from dataclasses import replace
+
+import numpy as np
+import pytest
+import torch
+
+from model import load_model, save_model
+from model.checkpoint import read_safetensors
+from model.evaluate import main as eval_main
+from model.evaluate import open_dataset
+from model.presence import (NOT_IN_VIEW, SILENCE, PresenceConfig, auroc, best_threshold, calibrate, judge,
+                            level_dbfs)
+from model.presence import main as presence_main
+from model.synth import SynthConfig, generate, make_clip, write_mp4
+from model.trainer import Trainer
+from model.train import parse_args
+
+pytestmark = pytest.mark.usefixtures("one_thread")
+
+FAST = ["--image-size", "64", "--audio-seconds", "1.0", "--device", "cpu", "--workers", "0", "--batch-size", "4"]
+
+
+def add_silent_copies(root, seed: int, clips: int) -> None:
+    """The same scenes with a silent track, marked ``"negative": "silence"`` in annotations.json."""
+    annotations = json.loads((root / "annotations.json").read_text())
+    config = SynthConfig(str(root), clips, seed, "all", 1, (160, 120))
+    for i in range(clips):
+        clip = make_clip(config, i)
+        write_mp4(root / "videos" / f"{clip.id}_silent.mp4", clip.scene,
+                  replace(clip.audio, mix=np.zeros_like(clip.audio.mix)))
+        annotations.append({"file": f"{clip.id}_silent", "class": "", "negative": "silence"})
+    (root / "annotations.json").write_text(json.dumps(annotations))
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory):
+    """A model trained briefly (frozen ImageNet backbone) on 8 clips, and those clips with silent copies."""
+    root = tmp_path_factory.mktemp("presence")
+    train, val = root / "train", root / "val"
+    generate(train, clips=8, seed=3, size=(160, 120))
+    generate(val, clips=8, seed=3, size=(160, 120))
+    add_silent_copies(val, seed=3, clips=8)
+    config = parse_args(["--data", str(train), "--out", str(root / "run"), "--epochs", "4", "--visual-backbone",
+                         "efficientnet_lite0", "--image-init", "imagenet", "--freeze-visual", "all",
+                         "--cache", str(root / "cache"), "--cache-visual-maps", "64", "--lr", "1e-3", *FAST])
+    Trainer(config).fit()
+    return root / "run" / "last.safetensors", val
+
+
+def test_auroc_and_threshold_on_known_scores():
+    assert auroc([3, 4, 5], [0, 1, 2]) == 100.0
+    assert auroc([0, 1], [2, 3]) == 0.0
+    assert auroc([1, 1], [1, 1]) == 50.0
+    assert math.isnan(auroc([], [1.0]))
+    t = best_threshold([0.6, 0.7, 0.8], [0.1, 0.2, 0.3, 0.65])
+    assert 0.3 < t <= 0.6  # keeps every matched item, lets one negative of four through
+    assert 0.2 < best_threshold([0.6, 0.7, 0.8], [0.1, 0.2, 0.65]) <= 0.6  # a tie: the lower threshold
+
+
+def test_judge_says_silence_or_not_in_view_below_the_threshold():
+    config = PresenceConfig(threshold=0.5)
+    assert judge(0.7, -80.0, config) == ""
+    assert judge(0.3, -80.0, config) == SILENCE
+    assert judge(0.3, -20.0, config) == NOT_IN_VIEW
+    assert judge(-1.0, -80.0, PresenceConfig()) == ""  # uncalibrated: never says anything
+    assert level_dbfs(np.zeros(100)) == -math.inf
+    assert level_dbfs(np.full(100, 0.1)) == pytest.approx(-20.0)
+
+
+def test_the_presence_score_separates_matched_from_silent_items(trained, tmp_path):
+    checkpoint, val = trained
+    model = load_model(checkpoint)
+    config = calibrate(model, open_dataset(val, model))
+    assert config.threshold is not None and config.calibrated_on == str(val)
+
+    out = tmp_path / "report"
+    assert eval_main(["--data", str(val), "--checkpoint", str(checkpoint), "--out", str(out), "--device", "cpu"]) == 0
+    result = json.loads((out / "metrics.json").read_text())
+    assert result["presence"]["n_silence"] == 8 and "auroc_offscreen" not in result["presence"]
+    assert result["presence"]["auroc_silence"] >= 90
+    assert result["n_boxes"] == 8  # localization over the matched items only
+
+
+def test_calibration_travels_in_the_checkpoint(trained, tmp_path):
+    checkpoint, val = trained
+    out = tmp_path / "calibrated.safetensors"
+    assert presence_main(["--data", str(val), "--checkpoint", str(checkpoint), "--out", str(out),
+                          "--device", "cpu"]) == 0
+    model = load_model(out)
+    assert model.presence.threshold is not None and model.presence.calibrated_on == str(val)
+    _, before = read_safetensors(checkpoint)
+    _, after = read_safetensors(out)
+    assert after["train_config"] == before["train_config"]  # the rest of the metadata is kept
+    assert json.loads(after["presence"])["threshold"] == model.presence.threshold
+
+    report = tmp_path / "report"
+    assert eval_main(["--data", str(val), "--checkpoint", str(out), "--out", str(report), "--device", "cpu"]) == 0
+    presence = json.loads((report / "metrics.json").read_text())["presence"]
+    assert presence["threshold"] == model.presence.threshold and presence["accuracy"] >= 90
+
+
+def test_a_model_without_calibration_round_trips_as_uncalibrated(tmp_path):
+    from model import ModelConfig, SSLModel
+
+    save_model(tmp_path / "m.safetensors", SSLModel(ModelConfig()))
+    assert load_model(tmp_path / "m.safetensors").presence == PresenceConfig()
+
+
+def test_calibration_without_negatives_is_a_clear_error(trained, tmp_path, capsys):
+    checkpoint, val = trained
+    plain = tmp_path / "plain"
+    generate(plain, clips=2, seed=4, size=(160, 120))
+    assert presence_main(["--data", str(plain), "--checkpoint", str(checkpoint), "--device", "cpu"]) == 2
+    assert "needs matched items and negatives" in capsys.readouterr().err
+    torch.manual_seed(0)
