@@ -149,7 +149,7 @@ def _base(dataset):
 def evaluate(model: SSLModel, dataset, device, batch_size: int = 16, workers: int = 0) -> dict:
     """The ``metrics.json`` dict of ``model`` on ``dataset`` (the trainer's validation, the results table)."""
     pred = predict(model, dataset, device, batch_size, workers)
-    return summarize_predictions(pred, getattr(_base(dataset), "skipped", []))
+    return summarize_predictions(pred, getattr(_base(dataset), "skipped", []), model.presence.threshold)
 
 
 def open_dataset(root, model: SSLModel, cache_dir=None):
@@ -218,7 +218,10 @@ def main(argv=None) -> int:
         print(f"ssl-eval: error: {exc}", file=sys.stderr)
         return 2
     print(f"n={result['n']}  cIoU {result['ciou']:.2f}  AUC {result['auc']:.2f}  "
-          f"A->I R@1 {result['retrieval']['audio_to_image']['r1']:.2f}  -> {Path(args.out) / 'metrics.json'}")
+          f"A->I R@1 {result['retrieval']['audio_to_image']['r1']:.2f}"
+          + "".join(f"  presence AUROC {k[6:]} {v:.1f}" for k, v in result.get("presence", {}).items()
+                    if k.startswith("auroc_"))
+          + f"  -> {Path(args.out) / 'metrics.json'}")
     return 0
 
 

@@ -9,7 +9,7 @@ from torch import nn
 
 from .audio import AudioConfig
 from .encoders import audio_encoder, visual_encoder
-from .presence import PresenceConfig, presence_score
+from .presence import PresenceConfig
 
 VISUAL_BACKBONES = ("resnet18", "efficientnet_lite0")
 
@@ -75,10 +75,6 @@ class SSLModel(nn.Module):
         if self.config.projection:
             feats = self.aud_proj(feats)  # (B, D)
         return F.normalize(feats, dim=1)
-
-    def presence_score(self, images: torch.Tensor, spectrograms: torch.Tensor) -> torch.Tensor:
-        """Is each clip's sound in its frame? (B,) scores, compared with ``presence.threshold``."""
-        return presence_score(self.localize(images, spectrograms))
 
     def localize(self, images: torch.Tensor, spectrograms: torch.Tensor) -> torch.Tensor:
         """Raw cosine maps (B, h, w) between each clip's sound and every position of its frame."""
