@@ -9,10 +9,12 @@ which adds ``iiou``/``iauc``. ``metrics.json``::
     {"n", "skipped": [{"path", "reason"}], "ciou", "auc", "ciou_adaptive", "auc_adaptive",
      "retrieval": {"audio_to_image": {"r1", "r5", "r10"}, "image_to_audio": {...}},
      "per_class": {name: {"n", "ciou", "auc"}}, ["iiou", "iauc"], ["split"], "n_boxes", "checkpoint", "data",
-     ["presence": {"auroc_silence", "n_silence", "auroc_offscreen", "n_offscreen", ["threshold", "accuracy"]}]}
+     ["presence": {"auroc_silence", "n_silence", "auroc_offscreen", "n_offscreen", "best_threshold",
+                   ["threshold", "accuracy"]}]}
 
 ``presence`` is there when the annotations mark negatives (``"negative": "silence" | "offscreen"``, no
-box): the AUROC of the presence score (``model.presence``) of matched items against each kind.
+box): the AUROC of the presence score (``model.presence``) of matched items against each kind, the
+threshold that would separate them best on this data, and the accuracy at the model's own threshold.
 
 Percentages everywhere; the definitions are ``model.metrics`` (shared/EVALUATION.md).
 """

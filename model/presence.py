@@ -3,7 +3,8 @@
 The score is the peak of the raw cosine map: a heatmap always has a hottest place, but when the sound is
 silence or comes from off-screen that place matches it less well than a visible source does. The
 threshold is picked on a validation folder that holds negatives (annotation entries with
-``"negative": "silence" | "offscreen"``, ``ssl-synth --negatives``) and travels in the checkpoint::
+``"negative": "silence" | "offscreen"``, ``ssl-synth --negatives``) and travels in the checkpoint:
+``ssl-train --val`` picks it after every epoch when its folder has negatives, or afterwards::
 
     python -m model.presence --data VAL_DIR --checkpoint CKPT [--out CKPT2] [--device cpu]
 
@@ -74,8 +75,9 @@ def best_threshold(positives, negatives) -> float:
 
 
 def summarize(scores, negatives: list[str], threshold: float | None = None) -> dict:
-    """Per-item scores and negative kinds ('' for a matched item) -> AUROC matched vs each kind present
-    (and accuracy at ``threshold`` when given); {} without negatives."""
+    """Per-item scores and negative kinds ('' for a matched item) -> AUROC matched vs each kind present,
+    the threshold that best separates matched items from all negatives (``best_threshold``) and the
+    accuracy at ``threshold`` when given; {} without negatives."""
     scores = np.asarray(scores, float)
     kinds = np.asarray(negatives, dtype=object)
     matched = scores[kinds == ""]
@@ -84,6 +86,8 @@ def summarize(scores, negatives: list[str], threshold: float | None = None) -> d
         if (kinds == kind).any():
             out[f"auroc_{kind}"] = auroc(matched, scores[kinds == kind])
             out[f"n_{kind}"] = int((kinds == kind).sum())
+    if out and len(matched):
+        out["best_threshold"] = best_threshold(matched, scores[kinds != ""])
     if out and threshold is not None:
         out["threshold"] = threshold
         out["accuracy"] = 100.0 * float(np.mean((scores >= threshold) == (kinds == "")))
@@ -95,13 +99,12 @@ def calibrate(model, dataset, device="cpu") -> PresenceConfig:
     from .evaluate import predict  # evaluation imports the data stack
 
     pred = predict(model, dataset, device)
-    scores = presence_score(pred.maps).numpy()
-    kinds = np.asarray(pred.negatives, dtype=object)
-    if not (kinds == "").any() or (kinds == "").all():
+    found = summarize(presence_score(pred.maps).numpy(), pred.negatives)
+    if "best_threshold" not in found:
         raise ValueError("presence calibration needs matched items and negatives "
                          "(annotations with \"negative\": \"silence\" | \"offscreen\")")
-    threshold = best_threshold(scores[kinds == ""], scores[kinds != ""])
-    model.presence = PresenceConfig(threshold, model.presence.silence_dbfs, str(getattr(dataset, "root", "")))
+    model.presence = PresenceConfig(found["best_threshold"], model.presence.silence_dbfs,
+                                    str(getattr(dataset, "root", "")))
     return model.presence
 
 

@@ -476,6 +476,10 @@ class Trainer:
             val = evaluate(self.model, self.val_dataset, self.device)
             metrics.update(val_ciou=val["ciou"], val_auc=val["auc"],
                            val_a2i_r1=val["retrieval"]["audio_to_image"]["r1"])
+            if "best_threshold" in val.get("presence", {}):  # negatives in --val: the checkpoints' threshold
+                self.model.presence = replace(self.model.presence, threshold=val["presence"]["best_threshold"],
+                                              calibrated_on=self.config.val)
+                metrics.update({f"val_{k}": v for k, v in val["presence"].items() if k.startswith("auroc_")})
         self.epoch += 1
         self.batch_in_epoch = 0
         self._emit("on_epoch_end", self.epoch, metrics)

@@ -109,3 +109,18 @@ def test_calibration_without_negatives_is_a_clear_error(trained, tmp_path, capsy
     generate(plain, clips=2, seed=4, size=(160, 120))
     assert presence_main(["--data", str(plain), "--checkpoint", str(checkpoint), "--device", "cpu"]) == 2
     assert "needs matched items and negatives" in capsys.readouterr().err
+
+
+def test_training_with_negatives_in_val_calibrates_the_checkpoints(trained, tmp_path):
+    from model.train import main as train_main
+
+    _, val = trained
+    run = tmp_path / "run"
+    assert train_main(["--data", str(val), "--val", str(val), "--out", str(run), "--epochs", "1", "--image-size",
+                       "64", "--audio-seconds", "0.5", "--device", "cpu", "--workers", "0", "--batch-size", "8",
+                       "--no-neighbours"]) == 0
+    model = load_model(run / "best.safetensors")
+    assert model.presence.threshold is not None and model.presence.calibrated_on == str(val)
+    epoch = [json.loads(line) for line in (run / "log.jsonl").read_text().splitlines()
+             if json.loads(line)["event"] == "epoch"][0]
+    assert 0 <= epoch["val_auroc_silence"] <= 100 and "val_auroc_offscreen" not in epoch
