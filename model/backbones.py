@@ -66,11 +66,15 @@ def _stage_block(flat: int) -> tuple[int, int]:
 def imagenet_state(path=None) -> dict[str, torch.Tensor]:
     """The published ImageNet state dict under timm's names (classifier included)."""
     path = Path(path) if path else weights_path()
-    state = torch.load(path, map_location="cpu", weights_only=True)
+    if not path.is_file():
+        raise FileNotFoundError(f"EfficientNet-Lite0 weights not found: {path}")
     try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
         return {timm_name(k): v for k, v in state.items()}
     except (KeyError, ValueError) as exc:
         raise ValueError(f"{path} is not an EfficientNet-Lite0 state dict (unknown tensor {exc})") from exc
+    except Exception as exc:  # any unreadable file (a pickle with code is refused here): a message to act on
+        raise ValueError(f"{path} is not a torch state dict ({exc})") from exc
 
 
 class EfficientNetLite0(nn.Module):
@@ -102,7 +106,10 @@ class EfficientNetLite0(nn.Module):
     def load_imagenet(self, path=None) -> None:
         """Load the published ImageNet weights (the classifier is dropped)."""
         state = {k: v for k, v in imagenet_state(path).items() if not k.startswith("classifier.")}
-        self.net.load_state_dict(state)
+        try:
+            self.net.load_state_dict(state)
+        except RuntimeError as exc:
+            raise ValueError(f"{path or weights_path()} does not fit EfficientNet-Lite0: {exc}") from exc
 
     def freeze(self, level: str) -> None:
         """``none``, ``early`` (stem and stages 0-4) or ``all``: fixed weights, batch norm in eval mode."""

@@ -137,3 +137,18 @@ def test_the_map_cache_returns_the_map_of_that_input():
     net(a)
     net(a)
     assert tiny.maps == {} and tiny.misses == 2  # full: computed, not kept
+
+
+def test_a_wrong_weights_file_is_a_clear_error(tmp_path):
+    net = EfficientNetLite0()
+    with pytest.raises(FileNotFoundError, match="not found"):
+        net.load_imagenet(tmp_path / "missing.pth")
+    (tmp_path / "junk.pth").write_bytes(b"not a pickle")
+    with pytest.raises(ValueError, match="not a torch state dict"):
+        net.load_imagenet(tmp_path / "junk.pth")
+    torch.save({"conv1.weight": torch.zeros(2)}, tmp_path / "resnet.pth")
+    with pytest.raises(ValueError, match="not an EfficientNet-Lite0 state dict"):
+        net.load_imagenet(tmp_path / "resnet.pth")
+    torch.save({"_conv_stem.weight": torch.zeros(2)}, tmp_path / "short.pth")
+    with pytest.raises(ValueError, match="does not fit"):
+        net.load_imagenet(tmp_path / "short.pth")
