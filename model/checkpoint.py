@@ -20,9 +20,11 @@ from safetensors import SafetensorError, safe_open
 from safetensors.torch import save_file
 
 from .audio import AudioConfig
+from .presence import PresenceConfig
 from .sslmodel import ModelConfig, SSLModel
 
 FORMAT = "ssl-desktop/1"
+OWN_METADATA = ("format", "model_config", "audio_config", "presence")  # what save_model writes itself
 
 
 class CheckpointError(Exception):
@@ -118,7 +120,7 @@ def read_safetensors(path) -> tuple[dict[str, torch.Tensor], dict[str, str]]:
     return tensors, metadata
 
 
-NON_POSITIVE_ALLOWED = {"norm_mean", "noverlap"}  # config numbers that may be 0 (or, norm_mean, below)
+NON_POSITIVE_ALLOWED = {"norm_mean", "noverlap", "silence_dbfs"}  # config numbers that may be 0 or below
 STRIDES = ("layer4_stride", "audio_layer4_stride")
 
 
@@ -149,7 +151,10 @@ def _dataclass_from_json(cls, text: str | None, key: str, source):
     if not isinstance(values, dict):
         raise CheckpointError(f"{source}: {key} must be a JSON object, not {type(values).__name__}")
     known = {f.name: f for f in fields(cls)}
-    config = cls(**{k: v for k, v in values.items() if k in known})
+    try:
+        config = cls(**{k: v for k, v in values.items() if k in known})
+    except (TypeError, ValueError) as exc:  # e.g. a visual backbone this version does not know
+        raise CheckpointError(f"{source}: {key}: {exc}") from exc
     for name, f in known.items():
         problem = _field_error(name, getattr(config, name), f.default)
         if problem:
@@ -181,6 +186,7 @@ def model_tensors(model: SSLModel, extra: dict[str, str] | None = None,
         "format": FORMAT,
         "model_config": json.dumps(asdict(model.config)),
         "audio_config": json.dumps(asdict(model.audio_config)),
+        "presence": json.dumps(asdict(model.presence)),
         **(extra or {}),
     }
     return tensors, metadata
@@ -202,6 +208,7 @@ def model_from_tensors(tensors: dict[str, torch.Tensor], metadata: dict[str, str
     _check_audio(audio_config, source)
     model_config = _dataclass_from_json(ModelConfig, metadata["model_config"], "model_config", source)
     model = SSLModel(model_config, audio_config)
+    model.presence = _dataclass_from_json(PresenceConfig, metadata.get("presence"), "presence", source)
     expected = model.state_dict()
     missing = sorted(set(expected) - set(tensors))
     unexpected = sorted(set(tensors) - set(expected))

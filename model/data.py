@@ -26,6 +26,7 @@ from torch.utils.data import Dataset
 
 from . import video_io
 from .audio import AudioConfig, spectrogram
+from .presence import NEGATIVE_KINDS
 from .transforms import preprocess_image
 from .video_io import VideoReadError
 
@@ -44,6 +45,7 @@ class Annotation:
     file: str  # clip id, e.g. "zpWuikVorYg_000032"
     label: str  # class name
     boxes: list[list[float]]  # normalised [x1, y1, x2, y2]
+    negative: str = ""  # "silence" | "offscreen": the sound is not in the picture (no box)
 
 
 class AnnotationError(ValueError):
@@ -94,7 +96,8 @@ def _warn_inverted(path, inverted: list[str]) -> None:
 
 
 def load_vggss_annotations(path) -> list[Annotation]:
-    """A VGG-SS style JSON list of ``{"file", "class", "bbox": [[x1, y1, x2, y2], ...]}``.
+    """A VGG-SS style JSON list of ``{"file", "class", "bbox": [[x1, y1, x2, y2], ...]}``; an entry with
+    ``"negative": "silence" | "offscreen"`` (and no ``bbox``) is a clip whose sound is not in the picture.
 
     Coordinates are clipped to 0..1 as the published evaluation does: the real vggss.json has 12 boxes
     with an x2 or y2 of -2.9e16, which become empty. A malformed entry raises ``AnnotationError``; an
@@ -102,15 +105,21 @@ def load_vggss_annotations(path) -> list[Annotation]:
     """
     annotations, inverted = [], []
     for i, e in enumerate(_read_json_list(path)):
-        e = _entry(path, i, e, ("file", "bbox"))
+        negative = e.get("negative", "") if isinstance(e, dict) else ""
+        e = _entry(path, i, e, ("file",) if negative else ("file", "bbox"))
         where = f"{path}: entry {i} ({e['file']})"
         if not isinstance(e["file"], str) or not isinstance(e.get("class", ""), str):
             raise AnnotationError(f"{where}: file and class must be strings")
-        if not isinstance(e["bbox"], list) or any(isinstance(v, (int, float)) for v in e["bbox"]):
-            raise AnnotationError(f"{where}: bbox must be a list of [x1, y1, x2, y2] boxes, not {e['bbox']!r:.80}")
-        boxes = [_clip_box(_box(box, where)) for box in e["bbox"]]
+        if negative not in ("", *NEGATIVE_KINDS):
+            raise AnnotationError(f"{where}: negative must be one of {NEGATIVE_KINDS}, not {negative!r:.40}")
+        bbox = e.get("bbox", [])
+        if not isinstance(bbox, list) or any(isinstance(v, (int, float)) for v in bbox):
+            raise AnnotationError(f"{where}: bbox must be a list of [x1, y1, x2, y2] boxes, not {bbox!r:.80}")
+        if negative and bbox:
+            raise AnnotationError(f"{where}: a {negative} negative has no box")
+        boxes = [_clip_box(_box(box, where)) for box in bbox]
         inverted += [f"entry {i} ({e['file']})" for b in boxes if b[2] < b[0] or b[3] < b[1]]
-        annotations.append(Annotation(e["file"], e.get("class", ""), boxes))
+        annotations.append(Annotation(e["file"], e.get("class", ""), boxes, negative))
     _warn_inverted(path, inverted)
     return annotations
 
@@ -335,7 +344,8 @@ class VideoFolderDataset(Dataset):
     ``frames/<id>.jpg`` + ``audio/<id>.wav`` layout.
 
     Items are dicts: ``image`` (3, 224, 224), ``spectrogram`` (1, 257, T), ``index``, ``file`` (id),
-    ``label`` ('' when unknown), ``boxes`` (normalised, [] when unknown); with an ``image_transform``
+    ``label`` ('' when unknown), ``boxes`` (normalised, [] when unknown), ``negative`` ('', "silence",
+    "offscreen"); with an ``image_transform``
     (called on the RGB uint8 frame) also ``frame`` (H, W, 3) uint8 numpy and ``waveform`` (N,) float32.
     Training mode reads a random moment per call, eval mode the middle of the clip. Files found unreadable
     while listing are in ``skipped`` as (path, reason). One that fails while reading is, in training,
@@ -434,6 +444,7 @@ class VideoFolderDataset(Dataset):
             "file": source.file,
             "label": annotation.label if annotation else "",
             "boxes": annotation.boxes if annotation else [],
+            "negative": annotation.negative if annotation else "",
         }
         if self.image_transform is not None:
             item["frame"] = frame

@@ -9,7 +9,13 @@ which adds ``iiou``/``iauc``. ``metrics.json``::
 
     {"n", "skipped": [{"path", "reason"}], "ciou", "auc", "ciou_adaptive", "auc_adaptive",
      "retrieval": {"audio_to_image": {"r1", "r5", "r10"}, "image_to_audio": {...}},
-     "per_class": {name: {"n", "ciou", "auc"}}, ["iiou", "iauc"], ["split"], "n_boxes", "checkpoint", "data"}
+     "per_class": {name: {"n", "ciou", "auc"}}, ["iiou", "iauc"], ["split"], "n_boxes", "checkpoint", "data",
+     ["presence": {"auroc_silence", "n_silence", "auroc_offscreen", "n_offscreen", "best_threshold",
+                   ["threshold", "accuracy"]}]}
+
+``presence`` is there when the annotations mark negatives (``"negative": "silence" | "offscreen"``, no
+box): the AUROC of the presence score (``model.presence``) of matched items against each kind, the
+threshold that would separate them best on this data, and the accuracy at the model's own threshold.
 
 Percentages everywhere; the definitions are ``model.metrics`` (shared/EVALUATION.md).
 """
@@ -28,7 +34,7 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader, Subset
 
-from . import metrics
+from . import metrics, presence
 from .checkpoint import CheckpointError, load_model
 from .data import (IS3Dataset, VideoFolderDataset, collate, find_is3_annotations, ignore_stop_signals,
                    kill_workers_at_exit, load_split)
@@ -55,6 +61,7 @@ class Predictions:
     ciou_adaptive: np.ndarray  # (N,) adaptive threshold, nan without boxes
     positions: list[int] | None = None  # each item's position in the dataset (None: 0..N-1)
     skipped: list[tuple[str, str]] = field(default_factory=list)  # (path, reason) of items not readable
+    negatives: list[str] = field(default_factory=list)  # per item: '' matched, "silence" | "offscreen"
 
     def position(self, i: int) -> int:
         """The dataset position of prediction ``i``."""
@@ -80,7 +87,7 @@ def predict(model: SSLModel, dataset, device, batch_size: int = 16, workers: int
         kill_workers_at_exit()
     loader = DataLoader(dataset, batch_size=batch_size, collate_fn=collate, num_workers=workers,
                         worker_init_fn=ignore_stop_signals)
-    files, labels, boxes, scenes, positions, skipped = [], [], [], [], [], []
+    files, labels, boxes, scenes, positions, skipped, negatives = [], [], [], [], [], [], []
     maps, image_emb, audio_emb, cious, adaptive = [], [], [], [], []
     for start, batch in zip(range(0, len(dataset), batch_size), loader):
         skipped += batch["skipped"]
@@ -102,24 +109,29 @@ def predict(model: SSLModel, dataset, device, batch_size: int = 16, workers: int
         labels += batch["label"]
         boxes += batch["boxes"]
         scenes += batch.get("scene", [])
+        negatives += batch.get("negative", [""] * len(batch["file"]))
     model.train(was_training)
     if not files:
         reasons = "; ".join(f"{path}: {reason}" for path, reason in skipped[:3])
         raise ValueError(f"nothing to evaluate: no readable clip{f' ({reasons})' if reasons else ''}")
     return Predictions(files, labels, boxes, scenes or None, torch.cat(maps), torch.cat(image_emb),
-                       torch.cat(audio_emb), np.array(cious), np.array(adaptive), positions, skipped)
+                       torch.cat(audio_emb), np.array(cious), np.array(adaptive), positions, skipped,
+                       negatives)
 
 
 def _retrieval(pred: Predictions) -> dict:
-    labels = pred.retrieval_labels()
-    a2i = metrics.recall_at_k(pred.audio_emb, pred.image_emb, labels, labels, KS)
-    i2a = metrics.recall_at_k(pred.image_emb, pred.audio_emb, labels, labels, KS)
+    keep = [i for i, kind in enumerate(pred.negatives or [""] * len(pred.files)) if not kind]  # matched pairs
+    labels = [pred.retrieval_labels()[i] for i in keep]
+    audio, image = pred.audio_emb[keep], pred.image_emb[keep]
+    a2i = metrics.recall_at_k(audio, image, labels, labels, KS)
+    i2a = metrics.recall_at_k(image, audio, labels, labels, KS)
     return {"audio_to_image": {f"r{k}": a2i[k] for k in KS}, "image_to_audio": {f"r{k}": i2a[k] for k in KS}}
 
 
-def summarize_predictions(pred: Predictions, skipped=()) -> dict:
-    """Predictions -> the ``metrics.json`` dict (localization over the items with boxes); ``skipped``:
-    the files left out before prediction (listed with those ``pred`` could not read)."""
+def summarize_predictions(pred: Predictions, skipped=(), threshold: float | None = None) -> dict:
+    """Predictions -> the ``metrics.json`` dict (localization over the items with boxes, retrieval over
+    the matched ones; presence AUROC, and accuracy at the model's ``threshold``, when there are negatives);
+    ``skipped``: the files left out before prediction (listed with those ``pred`` could not read)."""
     ok = pred.annotated
     median = metrics.summarize(pred.ciou[ok])
     adaptive = metrics.summarize(pred.ciou_adaptive[ok])
@@ -138,6 +150,9 @@ def summarize_predictions(pred: Predictions, skipped=()) -> dict:
         "retrieval": _retrieval(pred),
         "per_class": {name: {"n": len(v), **metrics.summarize(v)} for name, v in sorted(per_class.items())},
     }
+    if any(pred.negatives):  # "is the sound in the picture?": matched items against silent / off-screen ones
+        result["presence"] = presence.summarize(presence.presence_score(pred.maps).numpy(), pred.negatives,
+                                                threshold)
     if pred.scenes is not None:  # every source localised with its own audio, adaptive threshold (IS3)
         scenes: dict[str, list[float]] = defaultdict(list)
         for scene, value in zip(pred.scenes, pred.ciou_adaptive):
@@ -154,7 +169,7 @@ def _base(dataset):
 def evaluate(model: SSLModel, dataset, device, batch_size: int = 16, workers: int = 0) -> dict:
     """The ``metrics.json`` dict of ``model`` on ``dataset`` (the trainer's validation, the results table)."""
     pred = predict(model, dataset, device, batch_size, workers)
-    return summarize_predictions(pred, getattr(_base(dataset), "skipped", []))
+    return summarize_predictions(pred, getattr(_base(dataset), "skipped", []), model.presence.threshold)
 
 
 def open_dataset(root, model: SSLModel, cache_dir=None):
@@ -232,7 +247,7 @@ def run(args: argparse.Namespace) -> dict:
         dataset, found = restrict(dataset, load_split(args.split_file))
         split = {"file": str(args.split_file), "name": Path(args.split_file).stem, **found}
     pred = predict(model, dataset, device, args.batch_size, args.workers)
-    result = summarize_predictions(pred, getattr(_base(dataset), "skipped", []))
+    result = summarize_predictions(pred, getattr(_base(dataset), "skipped", []), model.presence.threshold)
     if split:
         result["split"] = split
     result.update(checkpoint=str(args.checkpoint), data=str(args.data))
@@ -252,7 +267,10 @@ def main(argv=None) -> int:
         print(f"ssl-eval: error: {exc}", file=sys.stderr)
         return 2
     print(f"n={result['n']}  cIoU {result['ciou']:.2f}  AUC {result['auc']:.2f}  "
-          f"A->I R@1 {result['retrieval']['audio_to_image']['r1']:.2f}  -> {Path(args.out) / 'metrics.json'}")
+          f"A->I R@1 {result['retrieval']['audio_to_image']['r1']:.2f}"
+          + "".join(f"  presence AUROC {k[6:]} {v:.1f}" for k, v in result.get("presence", {}).items()
+                    if k.startswith("auroc_"))
+          + f"  -> {Path(args.out) / 'metrics.json'}")
     return 0
 
 

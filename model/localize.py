@@ -12,6 +12,7 @@ import torch
 
 from .audio import spectrogram
 from .heatmap import to_heatmap
+from .presence import judge, level_dbfs, presence_score
 from .sslmodel import SSLModel, cosine_map, pool_visual_map
 from .transforms import preprocess_image
 
@@ -57,6 +58,7 @@ class Localized:
     cosine: np.ndarray  # (h, w) raw cosine map
     audio: torch.Tensor  # (D,) unit audio vector, CPU
     image: torch.Tensor  # (D,) unit global image vector, CPU
+    presence: str  # '' when the sound is in the picture, else "silence" / "the sound is not in view"
 
 
 class Localizer:
@@ -64,12 +66,14 @@ class Localizer:
 
     The sound is re-encoded when ``refresh`` seconds of media time have passed since the last time
     (``needs_sound(t)``); ``hear(waveform, t)`` does it. ``listen_to(vector)`` fixes the audio vector
-    instead (a gallery clip as the query), until ``listen_to(None)``.
+    instead (a gallery clip as the query, never silence), until ``listen_to(None)``. Each result says
+    whether the sound is in the picture (``model.presence``'s calibrated threshold).
     """
 
     def __init__(self, model: SSLModel, device, refresh: float = AUDIO_REFRESH_SECONDS):
         self.model, self.device, self.refresh = model, device, refresh
         self.audio: torch.Tensor | None = None  # (1, D) on device
+        self.level_dbfs = 0.0  # of the sound heard last
         self._heard_at: float | None = None
         self._fixed = False
 
@@ -78,7 +82,7 @@ class Localizer:
 
     def hear(self, waveform: np.ndarray, t: float) -> Sound:
         sound = encode_sound(self.model, waveform, self.device)
-        self.audio, self._heard_at = sound.vector, t
+        self.audio, self._heard_at, self.level_dbfs = sound.vector, t, level_dbfs(waveform)
         return sound
 
     def forget_sound(self) -> None:
@@ -90,6 +94,7 @@ class Localizer:
         """Localize this unit audio vector (D,) from now on; None: the sound again."""
         self._fixed = vector is not None
         self.audio = vector.reshape(1, -1).to(self.device) if vector is not None else None
+        self.level_dbfs = 0.0
 
     def localize(self, image: np.ndarray) -> Localized | None:
         """The heatmap of an RGB frame at its own size; None while there is no sound to localize."""
@@ -97,5 +102,6 @@ class Localizer:
             return None
         visual = encode_frame(self.model, image, self.device)
         cos, heat = heatmaps(visual, self.audio, image.shape[:2])
+        presence = judge(float(presence_score(cos)[0]), self.level_dbfs, self.model.presence)
         return Localized(heat[0].cpu().numpy(), cos[0].float().cpu().numpy(),
-                         self.audio[0].float().cpu(), image_vector(visual)[0].float().cpu())
+                         self.audio[0].float().cpu(), image_vector(visual)[0].float().cpu(), presence)

@@ -9,6 +9,9 @@ from torch import nn
 
 from .audio import AudioConfig
 from .encoders import audio_encoder, visual_encoder
+from .presence import PresenceConfig
+
+VISUAL_BACKBONES = ("resnet18", "efficientnet_lite0")
 
 
 @dataclass
@@ -20,23 +23,40 @@ class ModelConfig:
     projection: bool = False  # EZ-VSL's img_proj (1x1 conv) and aud_proj (linear) heads
     embed_dim: int = 512
     image_size: int = 224
+    # resnet18: the published layout; efficientnet_lite0: ImageNet-pretrained, stride 16 (14x14 at 224),
+    # a 1x1 projection to 512 (``model.backbones``); ``layer4_stride`` applies to resnet18 only
+    visual_backbone: str = "resnet18"
+
+    def __post_init__(self):
+        if self.visual_backbone not in VISUAL_BACKBONES:
+            raise ValueError(f"visual_backbone must be one of {', '.join(VISUAL_BACKBONES)}, "
+                             f"not {self.visual_backbone!r}")
 
 
 class SSLModel(nn.Module):
     """Visual and audio ResNet-18s; everything they return is L2-normalised.
 
-    ``audio_config`` is the spectrogram this model was trained on (it travels in checkpoints).
+    ``audio_config`` is the spectrogram this model was trained on (it travels in checkpoints), as does
+    ``presence``, the threshold of its "is the sound in the picture?" score.
     """
 
     def __init__(self, config: ModelConfig | None = None, audio_config: AudioConfig | None = None):
         super().__init__()
         self.config = config or ModelConfig()
         self.audio_config = audio_config or AudioConfig()
-        self.imgnet = visual_encoder(self.config.layer4_stride)
+        self.presence = PresenceConfig()  # calibrated by ``model.presence``; travels in checkpoints
+        self.imgnet = self._visual_encoder()
         self.audnet = audio_encoder(self.config.audio_layer4_stride)
         if self.config.projection:
             self.img_proj = nn.Conv2d(512, self.config.embed_dim, kernel_size=1)
             self.aud_proj = nn.Linear(512, self.config.embed_dim)
+
+    def _visual_encoder(self) -> nn.Module:
+        if self.config.visual_backbone == "efficientnet_lite0":
+            from .backbones import LiteVisualEncoder  # timm is only needed by this backbone
+
+            return LiteVisualEncoder(512)
+        return visual_encoder(self.config.layer4_stride)
 
     def encode_image_map(self, images: torch.Tensor) -> torch.Tensor:
         """Normalised images (B, 3, 224, 224) -> unit-norm visual map (B, D, h, w)."""

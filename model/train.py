@@ -1,7 +1,8 @@
 """ssl-train: self-supervised SSL-Align training (or the EZ-VSL baseline) on a folder of videos.
 
     ssl-train --data DIR --out RUN_DIR [--val DIR [--best-metric ciou|auc|a2i_r1]]
-              [--init CKPT | --image-init RESNET18.pth]
+              [--init CKPT | --image-init imagenet|RESNET18.pth] [--visual-backbone resnet18|efficientnet_lite0]
+              [--freeze-visual none|early|all] [--cache-visual-maps MB]
               [--loss align|ezvsl] [--epochs N] [--batch-size B] [--lr LR] [--schedule constant|cosine]
               [--warmup-steps N] [--image-size S]
               [--audio-seconds S] [--device auto|cpu|cuda] [--resume | --overwrite] [--no-neighbours] [--no-augment]
@@ -28,7 +29,9 @@ from pathlib import Path
 from tqdm import tqdm
 
 from . import distributed
+from .backbones import FREEZE_LEVELS
 from .checkpoint import CheckpointError
+from .sslmodel import VISUAL_BACKBONES
 from .trainer import BEST_METRICS, LOG, SCHEDULES, Callback, TrainConfig, Trainer
 
 
@@ -92,7 +95,16 @@ def parse_args(argv=None) -> TrainConfig:
     p.add_argument("--best-metric", choices=BEST_METRICS, default=d.best_metric,
                    help="validation number that picks best.safetensors")
     p.add_argument("--init", help="ssl-desktop .safetensors checkpoint to fine-tune")
-    p.add_argument("--image-init", help="torchvision ImageNet ResNet-18 state dict (.pth)")
+    p.add_argument("--image-init", help="ImageNet weights of the visual encoder: 'imagenet' (efficientnet_lite0: "
+                   "the installed weights) or torchvision's ResNet-18 state dict (.pth)")
+    p.add_argument("--visual-backbone", choices=VISUAL_BACKBONES,
+                   help="visual encoder of a new model (default resnet18; --init/--resume keep the checkpoint's)")
+    p.add_argument("--freeze-visual", choices=FREEZE_LEVELS, default=d.freeze_visual,
+                   help="efficientnet_lite0: train all of it (none), its last stages and head (early), or only "
+                        "the projection (all)")
+    p.add_argument("--cache-visual-maps", dest="visual_cache_mb", type=int, default=d.visual_cache_mb, metavar="MB",
+                   help="keep up to MB of the frozen part's maps in memory (needs --cache; turns image "
+                        "augmentation off: the augmented view is the frame with augmented sound)")
     p.add_argument("--loss", choices=("align", "ezvsl"), default=d.loss)
     p.add_argument("--epochs", type=int, default=d.epochs)
     p.add_argument("--batch-size", type=int, default=d.batch_size, help="anchor clips per step (global)")

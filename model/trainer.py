@@ -30,6 +30,7 @@ from torch.utils.data import DataLoader, Dataset, DistributedSampler, Sampler, S
 from . import distributed
 from .audio import AudioConfig
 from .augment import AudioAugment, ImageAugment
+from .backbones import FREEZE_LEVELS, MapCache
 from .checkpoint import (CheckpointError, finish_interrupted_save, load_model, model_tensors, read_safetensors,
                          write_together)
 from .data import VideoFolderDataset, ignore_stop_signals, kill_workers_at_exit
@@ -44,6 +45,7 @@ STATE = "last.state.safetensors"
 LOG = "log.jsonl"
 RUN_FILES = (LAST, STATE, BEST, LOG)  # what makes a folder a run: --resume continues it, --overwrite replaces it
 SCHEDULES = ("constant", "cosine")
+IMAGENET = "imagenet"  # --image-init value: the installed ImageNet weights of the visual backbone
 BEST_METRICS = ("ciou", "auc", "a2i_r1")  # validation numbers that can pick the best epoch (higher is better)
 
 
@@ -56,7 +58,11 @@ class TrainConfig:
     val: str | None = None  # annotated folder evaluated after each epoch (cIoU, AUC, A->I R@1)
     best_metric: str = "ciou"  # which validation number picks best.safetensors: ciou | auc | a2i_r1
     init: str | None = None  # our safetensors checkpoint to fine-tune (either model variant)
-    image_init: str | None = None  # torchvision ImageNet ResNet-18 state dict for the visual encoder
+    image_init: str | None = None  # visual encoder's ImageNet weights: "imagenet" (the installed EfficientNet-Lite0
+    # weights) or a torchvision ResNet-18 state dict (.pth)
+    visual_backbone: str | None = None  # resnet18 | efficientnet_lite0; None: --init's, else resnet18
+    freeze_visual: str = "none"  # efficientnet_lite0: none | early (stem and stages 0-4) | all (only the projection trains)
+    visual_cache_mb: int = 0  # > 0: keep the frozen part's maps (needs --cache; the images are not augmented)
     loss: str = "align"  # "align" (SSL-Align) or "ezvsl" (single-positive baseline)
     epochs: int = 20
     batch_size: int = 32  # anchor clips per step, over all processes
@@ -105,6 +111,11 @@ class TrainConfig:
                 raise ValueError(f"--{name.replace('_', '-')} must be a number > 0, not {value}")
         if self.workers < 0 or self.neighbour_warmup_epochs < 0 or (self.max_clips is not None and self.max_clips < 1):
             raise ValueError("--workers and --neighbour-warmup-epochs must be >= 0, --max-clips >= 1")
+        if self.freeze_visual not in FREEZE_LEVELS:
+            raise ValueError(f"--freeze-visual must be one of {', '.join(FREEZE_LEVELS)}, not {self.freeze_visual!r}")
+        if self.visual_cache_mb and (self.freeze_visual == "none" or not self.cache):
+            raise ValueError("--cache-visual-maps needs a frozen backbone (--freeze-visual early|all) and "
+                             "--cache (decoded frames: the same few frames of each clip come back)")
 
     def check_paths(self) -> None:
         """Every file and folder named exists, and ``out`` is a folder that holds no run unless ``resume``
@@ -167,10 +178,12 @@ class TrainViews(Dataset):
     """A view request ``(index, group, role)`` -> the clip's original view, plus an augmented view when
     ``role == "anchor"`` and augmentation is on (a neighbour contributes its original view only)."""
 
-    def __init__(self, dataset, image_size: int, audio_config: AudioConfig, augment: bool):
+    def __init__(self, dataset, image_size: int, audio_config: AudioConfig, augment: bool,
+                 augment_images: bool = True):
         self.dataset = dataset
-        self.image_augment = ImageAugment(size=image_size) if augment else None
+        self.image_augment = ImageAugment(size=image_size) if augment and augment_images else None
         self.audio_augment = AudioAugment(audio_config=audio_config) if augment else None
+        self.augment = augment
 
     def __len__(self) -> int:
         return len(self.dataset)
@@ -179,8 +192,8 @@ class TrainViews(Dataset):
         index, group, role = request
         item = self.dataset[index]
         images, specs = [item["image"]], [item["spectrogram"]]
-        if role == "anchor" and self.image_augment is not None:
-            images.append(self.image_augment(item["frame"]))
+        if role == "anchor" and self.augment:  # without image augmentation the view is the frame itself
+            images.append(self.image_augment(item["frame"]) if self.image_augment else item["image"])
             specs.append(self.audio_augment(item["waveform"]))
         return {"images": torch.stack(images), "specs": torch.stack(specs), "group": group,
                 "clip": item["index"], "anchor": role == "anchor"}
@@ -264,8 +277,15 @@ def global_loss(loss_fn: ContrastiveLoss, visual_maps: torch.Tensor, audio: torc
 # --- weights and state ----------------------------------------------------------------------------
 
 def load_image_init(model: SSLModel, path) -> None:
-    """Load torchvision's ImageNet ResNet-18 state dict (``torch.load(weights_only=True)``) into the
-    visual encoder; its classifier (``fc.*``) is dropped."""
+    """Load ImageNet weights into the visual encoder (``torch.load(weights_only=True)``): for
+    efficientnet_lite0 the installed weights (``path`` "imagenet") or such a file; for resnet18
+    torchvision's ResNet-18 state dict, its classifier (``fc.*``) dropped."""
+    if model.config.visual_backbone == "efficientnet_lite0":
+        model.imgnet.trunk.load_imagenet(None if path == IMAGENET else path)
+        return
+    if path == IMAGENET:
+        raise CheckpointError("ImageNet ResNet-18 weights are not installed (torchvision downloads them): give "
+                              "the .pth file, or use --visual-backbone efficientnet_lite0")
     path = Path(path)
     if not path.is_file():
         raise CheckpointError(f"ImageNet ResNet-18 weights not found: {path} (--image-init expects "
@@ -285,6 +305,17 @@ def load_image_init(model: SSLModel, path) -> None:
     if missing or unexpected:
         raise CheckpointError(f"{path} is not a ResNet-18 state dict: missing {missing[:3]}, "
                               f"unexpected {unexpected[:3]}")
+
+
+def prepare_visual_training(model: SSLModel, config: TrainConfig) -> None:
+    """Freeze the part of the pretrained visual encoder that ``--freeze-visual`` names and give it a map cache."""
+    if config.freeze_visual == "none":
+        return
+    if model.config.visual_backbone != "efficientnet_lite0":
+        raise ValueError("--freeze-visual needs the pretrained backbone (--visual-backbone efficientnet_lite0)")
+    model.imgnet.trunk.freeze(config.freeze_visual)
+    if config.visual_cache_mb:
+        model.imgnet.trunk.cache = MapCache(config.visual_cache_mb * 2**20)
 
 
 def optimizer_tensors(optimizer: torch.optim.Optimizer) -> tuple[dict[str, torch.Tensor], dict[str, str]]:
@@ -358,7 +389,7 @@ class Trainer:
         if config.workers:
             kill_workers_at_exit()
         self.loader = DataLoader(
-            TrainViews(clips, image_size, audio_config, config.uses_augment),
+            TrainViews(clips, image_size, audio_config, config.uses_augment, not config.visual_cache_mb),
             batch_sampler=self.batches, collate_fn=collate_views, num_workers=config.workers,
             pin_memory=self.device.type == "cuda", persistent_workers=config.workers > 0,
             worker_init_fn=ignore_stop_signals)
@@ -482,6 +513,10 @@ class Trainer:
             val = evaluate(self.model, self.val_dataset, self.device)
             metrics.update(val_ciou=val["ciou"], val_auc=val["auc"],
                            val_a2i_r1=val["retrieval"]["audio_to_image"]["r1"])
+            if "best_threshold" in val.get("presence", {}):  # negatives in --val: the checkpoints' threshold
+                self.model.presence = replace(self.model.presence, threshold=val["presence"]["best_threshold"],
+                                              calibrated_on=self.config.val)
+                metrics.update({f"val_{k}": v for k, v in val["presence"].items() if k.startswith("auroc_")})
         self.epoch += 1
         self.batch_in_epoch = 0
         self._emit("on_epoch_end", self.epoch, metrics)
@@ -506,7 +541,8 @@ class Trainer:
         elif cfg.init:
             model = load_model(cfg.init)
         else:
-            model_config, audio_config = ModelConfig(), AudioConfig()
+            model_config = ModelConfig(visual_backbone=cfg.visual_backbone or ModelConfig.visual_backbone)
+            audio_config = AudioConfig()
             if cfg.image_size is not None:
                 model_config = replace(model_config, image_size=cfg.image_size)
             if cfg.audio_seconds is not None:
@@ -514,8 +550,12 @@ class Trainer:
             model = SSLModel(model_config, audio_config)
         if cfg.resume or cfg.init:
             self._check_input_size(model, self.out / LAST if cfg.resume else cfg.init)
+        if cfg.visual_backbone and cfg.visual_backbone != model.config.visual_backbone:
+            raise ValueError(f"--visual-backbone {cfg.visual_backbone}: the checkpoint's is "
+                             f"{model.config.visual_backbone}")
         if cfg.image_init and not cfg.resume:
             load_image_init(model, cfg.image_init)
+        prepare_visual_training(model, cfg)
         return model.train()
 
     def _check_input_size(self, model: SSLModel, source) -> None:

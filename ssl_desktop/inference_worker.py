@@ -65,6 +65,7 @@ class InferenceWorker(QThread):
     spectrogram_ready = Signal(object)  # (257, T): what the model hears now
     embeddings = Signal(object, object)  # unit audio vector (D,), unit global image vector (D,), CPU tensors
     error = Signal(str)
+    presence = Signal(str)  # with each result: '' (the sound is in the picture), "silence", "the sound is not in view"
 
     def __init__(self, audio_window: Callable[[float, int], np.ndarray | None], device: str = "cpu",
                  audio_refresh: float = AUDIO_REFRESH_SECONDS, parent=None):
@@ -137,6 +138,7 @@ class InferenceWorker(QThread):
                 last_error = None
                 self.frames_processed += 1
                 self.result.emit(frame.id, localized.heatmap, time.monotonic() - frame.captured_at)
+                self.presence.emit(localized.presence)
 
     def stop(self) -> None:
         """Finish the current frame, then end the thread (cooperative; never terminate())."""

@@ -20,6 +20,7 @@ class LivePipeline(QObject):
     result = Signal(int, object, float)  # frame id, heatmap, latency (s)
     spectrogram_ready = Signal(object)
     inference_failed = Signal(str)
+    presence = Signal(str)  # '' or what to say when the sound is not in the picture
     source_failed = Signal(str)  # the frame source could not be opened or stopped working
 
     def __init__(self, device: str = "cpu", parent=None):
@@ -33,6 +34,7 @@ class LivePipeline(QObject):
         self.worker.result.connect(self.result)
         self.worker.spectrogram_ready.connect(self.spectrogram_ready)
         self.worker.error.connect(self.inference_failed)
+        self.worker.presence.connect(self.presence)
         self.worker.start()
 
     def set_model(self, model) -> None:

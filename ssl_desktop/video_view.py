@@ -11,6 +11,7 @@ from PySide6.QtWidgets import QCheckBox, QComboBox, QHBoxLayout, QLabel, QSlider
 from .overlay import COLORMAPS, blend, overlay_lut
 
 pg.setConfigOptions(imageAxisOrder="row-major")
+FADED = 0.25  # overlay opacity factor while the sound is not in the picture
 
 
 class RateMeter:
@@ -40,6 +41,7 @@ class VideoView(QWidget):
         self.frame: np.ndarray | None = None
         self.heatmap: np.ndarray | None = None
         self.latency: float | None = None  # capture to heatmap of the last heatmap shown, s
+        self.faded = False  # the model says the sound is not in the picture
         self.frames_shown = 0
         self.heatmaps_shown = 0
         self.video_rate = RateMeter()
@@ -129,11 +131,17 @@ class VideoView(QWidget):
             return None
         if self.heatmap is None or not self.overlay_box.isChecked():
             return self.frame.copy()
-        return blend(self.frame, self.heatmap, self.lut, self.opacity)
+        return blend(self.frame, self.heatmap, self.lut, self.opacity * (FADED if self.faded else 1.0))
+
+    def fade_overlay(self, faded: bool) -> None:
+        """Dim the heatmap (the sound is not in the picture) or show it at the chosen opacity."""
+        if faded != self.faded:
+            self.faded = faded
+            self._apply_overlay_settings()
 
     def _apply_overlay_settings(self) -> None:
         self.heat_item.setLookupTable(self.lut)
-        self.heat_item.setOpacity(self.opacity)
+        self.heat_item.setOpacity(self.opacity * (FADED if self.faded else 1.0))
         self.heat_item.setVisible(self.overlay_box.isChecked())
         self.overlay_changed.emit()
 

@@ -1,0 +1,126 @@
+"""Is the sound in the picture? The score, its calibration, the checkpoint, ssl-eval's AUROC."""
+import json
+import math
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from model import load_model, save_model
+from model.checkpoint import read_safetensors
+from model.evaluate import main as eval_main
+from model.evaluate import open_dataset
+from model.presence import (NOT_IN_VIEW, SILENCE, PresenceConfig, auroc, best_threshold, calibrate, judge,
+                            level_dbfs)
+from model.presence import main as presence_main
+from model.synth import SynthConfig, generate, make_clip, write_mp4
+
+pytestmark = pytest.mark.usefixtures("one_thread")
+
+BUNDLED = Path(__file__).resolve().parents[1] / "resources" / "model.safetensors"
+
+
+def add_silent_copies(root, seed: int, clips: int) -> None:
+    """The same scenes with a silent track, marked ``"negative": "silence"`` in annotations.json."""
+    annotations = json.loads((root / "annotations.json").read_text())
+    config = SynthConfig(str(root), clips, seed, "all", 1, (160, 120))
+    for i in range(clips):
+        clip = make_clip(config, i)
+        write_mp4(root / "videos" / f"{clip.id}_silent.mp4", clip.scene,
+                  replace(clip.audio, mix=np.zeros_like(clip.audio.mix)))
+        annotations.append({"file": f"{clip.id}_silent", "class": "", "negative": "silence"})
+    (root / "annotations.json").write_text(json.dumps(annotations))
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory):
+    """The bundled (trained) model, and 8 generated clips with silent copies of them."""
+    val = tmp_path_factory.mktemp("presence") / "val"
+    generate(val, clips=8, seed=3, size=(160, 120))
+    add_silent_copies(val, seed=3, clips=8)
+    return BUNDLED, val
+
+
+def test_auroc_and_threshold_on_known_scores():
+    assert auroc([3, 4, 5], [0, 1, 2]) == 100.0
+    assert auroc([0, 1], [2, 3]) == 0.0
+    assert auroc([1, 1], [1, 1]) == 50.0
+    assert math.isnan(auroc([], [1.0]))
+    t = best_threshold([0.6, 0.7, 0.8], [0.1, 0.2, 0.3, 0.65])
+    assert 0.3 < t <= 0.6  # keeps every matched item, lets one negative of four through
+    assert 0.2 < best_threshold([0.6, 0.7, 0.8], [0.1, 0.2, 0.65]) <= 0.6  # a tie: the lower threshold
+
+
+def test_judge_says_silence_or_not_in_view_below_the_threshold():
+    config = PresenceConfig(threshold=0.5)
+    assert judge(0.7, -80.0, config) == ""
+    assert judge(0.3, -80.0, config) == SILENCE
+    assert judge(0.3, -20.0, config) == NOT_IN_VIEW
+    assert judge(-1.0, -80.0, PresenceConfig()) == ""  # uncalibrated: never says anything
+    assert level_dbfs(np.zeros(100)) == -math.inf
+    assert level_dbfs(np.full(100, 0.1)) == pytest.approx(-20.0)
+
+
+def test_the_presence_score_separates_matched_from_silent_items(trained, tmp_path):
+    checkpoint, val = trained
+    model = load_model(checkpoint)
+    config = calibrate(model, open_dataset(val, model))
+    assert config.threshold is not None and config.calibrated_on == str(val)
+    assert model.presence is config
+
+    out = tmp_path / "report"
+    assert eval_main(["--data", str(val), "--checkpoint", str(checkpoint), "--out", str(out), "--device", "cpu"]) == 0
+    result = json.loads((out / "metrics.json").read_text())
+    assert result["presence"]["n_silence"] == 8 and "auroc_offscreen" not in result["presence"]
+    assert result["presence"]["auroc_silence"] >= 90
+    assert result["n_boxes"] == 8  # localization over the matched items only
+
+
+def test_calibration_travels_in_the_checkpoint(trained, tmp_path):
+    checkpoint, val = trained
+    out = tmp_path / "calibrated.safetensors"
+    assert presence_main(["--data", str(val), "--checkpoint", str(checkpoint), "--out", str(out),
+                          "--device", "cpu"]) == 0
+    model = load_model(out)
+    assert model.presence.threshold is not None and model.presence.calibrated_on == str(val)
+    old_tensors, before = read_safetensors(checkpoint)
+    new_tensors, after = read_safetensors(out)
+    assert after["trained_on"] == before["trained_on"]  # the rest of the metadata is kept
+    assert {v.dtype for v in new_tensors.values()} == {v.dtype for v in old_tensors.values()}  # float16 stays
+    assert json.loads(after["presence"])["threshold"] == model.presence.threshold
+
+    report = tmp_path / "report"
+    assert eval_main(["--data", str(val), "--checkpoint", str(out), "--out", str(report), "--device", "cpu"]) == 0
+    presence = json.loads((report / "metrics.json").read_text())["presence"]
+    assert presence["threshold"] == model.presence.threshold and presence["accuracy"] >= 90
+
+
+def test_a_model_without_calibration_round_trips_as_uncalibrated(tmp_path):
+    from model import ModelConfig, SSLModel
+
+    save_model(tmp_path / "m.safetensors", SSLModel(ModelConfig()))
+    assert load_model(tmp_path / "m.safetensors").presence == PresenceConfig()
+
+
+def test_calibration_without_negatives_is_a_clear_error(trained, tmp_path, capsys):
+    checkpoint, val = trained
+    plain = tmp_path / "plain"
+    generate(plain, clips=2, seed=4, size=(160, 120))
+    assert presence_main(["--data", str(plain), "--checkpoint", str(checkpoint), "--device", "cpu"]) == 2
+    assert "needs matched items and negatives" in capsys.readouterr().err
+
+
+def test_training_with_negatives_in_val_calibrates_the_checkpoints(trained, tmp_path):
+    from model.train import main as train_main
+
+    _, val = trained
+    run = tmp_path / "run"
+    assert train_main(["--data", str(val), "--val", str(val), "--out", str(run), "--epochs", "1", "--image-size",
+                       "64", "--audio-seconds", "0.5", "--device", "cpu", "--workers", "0", "--batch-size", "8",
+                       "--no-neighbours"]) == 0
+    model = load_model(run / "best.safetensors")
+    assert model.presence.threshold is not None and model.presence.calibrated_on == str(val)
+    epoch = [json.loads(line) for line in (run / "log.jsonl").read_text().splitlines()
+             if json.loads(line)["event"] == "epoch"][0]
+    assert 0 <= epoch["val_auroc_silence"] <= 100 and "val_auroc_offscreen" not in epoch
