@@ -52,6 +52,9 @@ def draw_real_clip(rng, config, sample_rate: int, channels: int, n_frames: int, 
     manifest = real_manifest(config.manifest)
     resolve = partial(manifest.path, config.assets)
     pool = manifest.split(config.split)
+    if len(pool) < config.sources + 1:
+        raise ValueError(f"the {config.split!r} split of {config.manifest} has {len(pool)} classes: "
+                         f"{config.sources + 1} needed (the sounding ones and one not in the picture)")
     classes = [pool[i] for i in rng.permutation(len(pool))]
     n = config.sources
     n_distractors = int(rng.integers(0, min(MAX_DISTRACTORS, len(pool) - n - 1) + 1))
