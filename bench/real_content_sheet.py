@@ -20,7 +20,7 @@ import numpy as np
 from model.synth import MID_FRAME, SynthConfig, make_clip, run
 from model.synth_real_scene import BOX_AREA_LEVELS
 
-VGGSS = Path(__file__).resolve().parents[1] / ".." / "shared" / "reference" / "vggss.json"
+VGGSS = Path(__file__).resolve().parents[2] / "shared" / "reference" / "vggss.json"  # next to the checkout
 
 
 def largest_box_areas(annotations) -> np.ndarray:
@@ -52,6 +52,7 @@ def main(argv=None) -> int:
     parser.add_argument("--seed", type=int, default=11)
     parser.add_argument("--assets", default="data/assets")
     parser.add_argument("--out", default="docs/img/real_contact_sheet.png")
+    parser.add_argument("--vggss", type=Path, default=VGGSS)
     args = parser.parse_args(argv)
     with tempfile.TemporaryDirectory() as folder:
         config = SynthConfig(folder, args.clips, args.seed, content="real", assets=args.assets)
@@ -61,7 +62,7 @@ def main(argv=None) -> int:
         size = sum(p.stat().st_size for p in Path(folder).rglob("*") if p.is_file())
     cv2.imwrite(args.out, sheet(config, 24))
     ours = np.quantile(largest_box_areas(annotations), BOX_AREA_LEVELS)
-    theirs = np.quantile(largest_box_areas(json.loads(VGGSS.read_text())), BOX_AREA_LEVELS)
+    theirs = np.quantile(largest_box_areas(json.loads(args.vggss.read_text())), BOX_AREA_LEVELS)
     print(f"{args.clips} clips in {seconds:.1f} s on one worker: {args.clips / seconds:.2f} clips/s, "
           f"{size / args.clips / 1e3:.0f} kB per clip")
     print("quantile | " + " | ".join(f"{q:g}" for q in BOX_AREA_LEVELS))
