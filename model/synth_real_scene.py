@@ -181,10 +181,11 @@ def scale_cutout(rng, rgb, alpha, area: float, size) -> tuple[np.ndarray, np.nda
 
 
 def _path(rng, size, obj_size, n_frames, fps) -> np.ndarray:
-    """Top-left positions (frames, 2): a random start, a small drift and sway, inside the frame."""
+    """Top-left positions (frames, 2): a random start (lower in the frame more often, as things stand
+    on the ground), a small drift and sway, inside the frame."""
     span = np.array(size) - np.array(obj_size)
     t = np.arange(n_frames) / fps
-    start = rng.uniform(0, 1, 2) * span
+    start = np.array([rng.random(), rng.random() ** 0.5]) * span
     drift = rng.uniform(-DRIFT, DRIFT, 2) * np.array(size) * (t[:, None] / t[-1] - 0.5)
     sway = (rng.uniform(0, SWAY, 2) * np.array(size)
             * np.sin(2 * np.pi * rng.uniform(0.1, 0.6) * t[:, None] + rng.uniform(0, 2 * np.pi, 2)))
