@@ -172,3 +172,15 @@ def test_fluid_soundfont_instruments_play_at_their_pitch():
     violin = font.note(0, 40, 69, 100, 1.0, 44100)  # A4
     assert abs(fundamental(violin[11025:33075], 44100) - 440) < 15
     assert np.abs(font.note(128, 0, 38, 100, 0.1, 44100)).max() > 0.1  # the standard kit's snare
+
+
+@needs_assets
+def test_every_soundfont_class_plays_through_the_clip():
+    from model.synth_real_audio import soundfont_phrase
+
+    manifest = load_manifest()
+    for cls in (c for c in manifest.classes if c.soundfont):
+        x = soundfont_phrase(np.random.default_rng(0), str(manifest.path(ASSETS, cls.soundfont["file"])),
+                             cls.soundfont, 16000, 4.0)
+        peaks = np.abs(x).reshape(8, -1).max(axis=1)  # every half second
+        assert len(x) == 64000 and np.isfinite(x).all() and (peaks > 0.01).sum() >= 6, cls.name
