@@ -4,7 +4,8 @@
 cut-outs, its recordings, its split) and every background photograph. A file is named
 ``"package:path"``, the path relative to the package's ``base`` folder. ``ssl-assets DIR`` fetches the
 packages with ``apt-get download`` (no root needed) into ``DIR/debs`` and unpacks each with
-``dpkg-deb -x`` into ``DIR/<package>``; packages already unpacked at their version are skipped.
+``dpkg-deb -x`` into ``DIR/<package>``; a package already unpacked with every file the manifest uses
+from it is skipped.
 
     ssl-assets [DIR]          # default data/assets; the same as `make assets`
 """
@@ -46,7 +47,7 @@ class RealClass:
     images: tuple[str, ...]
     sounds: tuple[str, ...]
     licence: str
-    soundfont: dict | None = None  # {"file", "bank", "preset", "style", "keys"}
+    soundfont: dict | None = None  # {"files", "bank", "preset", "style", "keys"}
 
 
 @dataclass(frozen=True)
@@ -77,7 +78,7 @@ class Manifest:
         """Every file the manifest uses, each once, in manifest order."""
         refs = []
         for cls in self.classes:
-            refs += [*cls.images, *cls.sounds] + ([cls.soundfont["file"]] if cls.soundfont else [])
+            refs += [*cls.images, *cls.sounds, *(cls.soundfont["files"] if cls.soundfont else [])]
         refs += [b.file for b in self.backgrounds]
         return list(dict.fromkeys(refs))
 
@@ -131,7 +132,7 @@ def fetch(root=DEFAULT_DIR, manifest: Manifest | None = None, log=print) -> list
     for i, package in enumerate(manifest.packages, 1):
         target, stamp = root / package.name, root / package.name / ".version"
         step = f"[{i}/{len(manifest.packages)}] {package.name} {package.version}"
-        if stamp.is_file() and stamp.read_text().strip():
+        if stamp.is_file() and not [p for p in manifest.missing(root) if target in p.parents]:
             log(f"{step}: unpacked already ({stamp.read_text().strip()})")
             continue
         found = sorted(debs.glob(f"{package.name}_*.deb"))

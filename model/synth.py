@@ -13,7 +13,7 @@ Every clip is drawn from ``numpy.random.default_rng([seed, index])``: same seed,
 
     ssl-synth OUT_DIR --clips N --seed S [--split heard|unheard|all] [--sources 1|2]
               [--size WxH] [--workers K] [--content procedural|real] [--negatives silence|offscreen]
-              [--assets DIR]
+              [--assets DIR] [--manifest JSON]
 """
 from __future__ import annotations
 
@@ -101,11 +101,12 @@ class SynthConfig:
         parser.add_argument("--negatives", choices=NEGATIVE_MODES, default=None,
                             help="real content: every clip's sound is silence or a class not in the picture")
         parser.add_argument("--assets", default=cls.assets, help="real content: the ssl-assets folder")
+        parser.add_argument("--manifest", default=cls.manifest, help="real content: the asset manifest")
         args = parser.parse_args(argv)
         try:
             size = tuple(int(v) for v in args.size.lower().split("x"))
             return cls(args.out_dir, args.clips, args.seed, args.split, args.sources, size, args.workers,
-                       args.content, args.negatives, args.assets)
+                       args.content, args.negatives, args.assets, args.manifest)
         except ValueError as error:
             parser.error(str(error))
 

@@ -105,7 +105,8 @@ PHRASES = {"melody": _melody, "groove": _groove, "hits": _hits}
 
 
 def soundfont_phrase(rng, path: str, spec: dict, sr: int, seconds: float) -> np.ndarray:
-    """A random phrase of the SoundFont instrument ``spec`` ({bank, preset, style, keys}), ``seconds`` long."""
+    """A random phrase of the instrument ``spec`` ({bank, preset, style, keys}) of the SoundFont at
+    ``path``, ``seconds`` long."""
     font = open_soundfont(path)
     n = int(round(seconds * sr))
     out = np.zeros(n + 4 * sr, np.float32)
@@ -122,7 +123,8 @@ def soundfont_phrase(rng, path: str, spec: dict, sr: int, seconds: float) -> np.
 def class_sound(rng, cls, resolve, sr: int, seconds: float) -> np.ndarray:
     """One sound of class ``cls`` (a ``RealClass``), unit RMS; ``resolve(ref)`` gives a file's path."""
     if cls.soundfont and (not cls.sounds or rng.random() < SOUNDFONT_SHARE):
-        x = soundfont_phrase(rng, str(resolve(cls.soundfont["file"])), cls.soundfont, sr, seconds)
+        files = cls.soundfont["files"]
+        x = soundfont_phrase(rng, str(resolve(files[int(rng.integers(len(files)))])), cls.soundfont, sr, seconds)
     else:
         x = recording_track(rng, str(resolve(cls.sounds[int(rng.integers(len(cls.sounds)))])), sr, seconds)
     return x / (np.sqrt(np.mean(x**2)) + 1e-12)

@@ -124,6 +124,13 @@ def test_box_area_constants_are_the_vggss_quantiles():
     assert np.allclose(measured, BOX_AREA_QUANTILES[1:-1], atol=5e-4)
 
 
+def test_the_command_makes_the_same_clips_as_the_api(tmp_path, single):
+    out, annotations = single
+    assert main([str(tmp_path), "--clips", "1", "--seed", "3", "--content", "real", "--assets", str(SAMPLE),
+                 "--manifest", str(SAMPLE / "manifest.json")]) == 0
+    assert json.loads((tmp_path / "annotations.json").read_text()) == annotations[:1]
+
+
 def test_missing_assets_and_bad_options_give_a_clear_message(tmp_path, capsys):
     assert main([str(tmp_path / "out"), "--clips", "1", "--content", "real", "--assets", str(tmp_path)]) == 1
     assert "ssl-assets" in capsys.readouterr().err
