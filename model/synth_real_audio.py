@@ -51,7 +51,8 @@ def _fill(rng, x: np.ndarray, n: int, sr: int) -> np.ndarray:
 
 def recording_track(rng, path: str, sr: int, seconds: float) -> np.ndarray:
     """The recording at ``path`` at a random speed, filling ``seconds`` at ``sr`` Hz."""
-    x = resample(load_recording(path), int(round(RECORDING_RATE * rng.uniform(*SPEED))), sr)  # played at rate*speed, heard at sr
+    speed = rng.uniform(*SPEED)
+    x = resample(load_recording(path), int(round(RECORDING_RATE * speed)), sr)  # as if recorded at rate x speed
     return _fill(rng, x.astype(np.float32), int(round(seconds * sr)), sr)
 
 
