@@ -4,7 +4,7 @@ PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 
-.PHONY: run test venv lock
+.PHONY: run test venv lock assets
 
 $(VENV)/.installed: pyproject.toml requirements.lock
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -16,6 +16,10 @@ venv: $(VENV)/.installed
 
 run: venv
 	$(PY) main.py $(ARGS)
+
+# Real photos and recordings for `ssl-synth --content real` (Debian packages, about 340 MB) into data/assets.
+assets: venv
+	$(PY) -m model.assets data/assets
 
 test: venv
 	QT_QPA_PLATFORM=offscreen $(PY) -m pytest $(PYTEST_ARGS)

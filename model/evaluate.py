@@ -11,11 +11,13 @@ which adds ``iiou``/``iauc``. ``metrics.json``::
      "retrieval": {"audio_to_image": {"r1", "r5", "r10"}, "image_to_audio": {...}},
      "per_class": {name: {"n", "ciou", "auc"}}, ["iiou", "iauc"], ["split"], "n_boxes", "checkpoint", "data",
      ["presence": {"auroc_silence", "n_silence", "auroc_offscreen", "n_offscreen", "best_threshold",
-                   ["threshold", "accuracy"]}]}
+                   ["threshold", "accuracy"]}], ["ciou_mask", "auc_mask", "n_masks"]}
 
 ``presence`` is there when the annotations mark negatives (``"negative": "silence" | "offscreen"``, no
 box): the AUROC of the presence score (``model.presence``) of matched items against each kind, the
 threshold that would separate them best on this data, and the accuracy at the model's own threshold.
+``ciou_mask``: the same cIoU against the exact masks of the sounding objects where ``annotations.json``
+lists them (``"mask"``, written by ``ssl-synth --content real``).
 
 Percentages everywhere; the definitions are ``model.metrics`` (shared/EVALUATION.md).
 """
@@ -30,6 +32,7 @@ from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
 
+import cv2
 import numpy as np
 import torch
 from torch.utils.data import DataLoader, Subset
@@ -39,6 +42,7 @@ from .checkpoint import CheckpointError, load_model
 from .data import (IS3Dataset, VideoFolderDataset, collate, find_is3_annotations, ignore_stop_signals,
                    kill_workers_at_exit, load_split)
 from .distributed import resolve_device
+from .heatmap import to_heatmap
 from .localize import heatmaps, image_vector
 from .sslmodel import SSLModel
 from .transforms import preprocess_image
@@ -162,6 +166,27 @@ def summarize_predictions(pred: Predictions, skipped=(), threshold: float | None
     return result
 
 
+def mask_cious(pred: Predictions, root) -> np.ndarray | None:
+    """Median-threshold cIoU of each item against the union of its sounding objects' exact masks
+    (``"mask"`` PNG paths in ``root/annotations.json``); nan for items without; None if none has one."""
+    path = Path(root) / "annotations.json"
+    masks = {a["file"]: a["mask"] for a in json.loads(path.read_text()) if a.get("mask")} if path.is_file() else {}
+    if not masks or not any(file in masks for file in pred.files):
+        return None
+    heat = to_heatmap(pred.maps, (metrics.SIZE, metrics.SIZE))  # (N, 224, 224)
+    scores = np.full(len(pred.files), np.nan)
+    for i, file in enumerate(pred.files):
+        if file in masks:
+            gt = np.zeros((metrics.SIZE, metrics.SIZE), bool)
+            for name in masks[file]:
+                mask = cv2.imread(str(Path(root) / name), cv2.IMREAD_GRAYSCALE)
+                if mask is None:
+                    raise FileNotFoundError(f"mask {Path(root) / name} is missing or unreadable")
+                gt |= cv2.resize(mask, (metrics.SIZE, metrics.SIZE), interpolation=cv2.INTER_AREA) > 127
+            scores[i] = metrics.ciou(heat[i], gt, "median")
+    return scores
+
+
 def _base(dataset):
     return dataset.dataset if isinstance(dataset, Subset) else dataset
 
@@ -248,6 +273,10 @@ def run(args: argparse.Namespace) -> dict:
         split = {"file": str(args.split_file), "name": Path(args.split_file).stem, **found}
     pred = predict(model, dataset, device, args.batch_size, args.workers)
     result = summarize_predictions(pred, getattr(_base(dataset), "skipped", []), model.presence.threshold)
+    by_mask = mask_cious(pred, args.data)
+    if by_mask is not None:
+        summary = metrics.summarize(by_mask[~np.isnan(by_mask)])
+        result.update(ciou_mask=summary["ciou"], auc_mask=summary["auc"], n_masks=int((~np.isnan(by_mask)).sum()))
     if split:
         result["split"] = split
     result.update(checkpoint=str(args.checkpoint), data=str(args.data))
@@ -266,7 +295,8 @@ def main(argv=None) -> int:
     except (CheckpointError, OSError, ValueError) as exc:  # OSError: also a full disk
         print(f"ssl-eval: error: {exc}", file=sys.stderr)
         return 2
-    print(f"n={result['n']}  cIoU {result['ciou']:.2f}  AUC {result['auc']:.2f}  "
+    mask = f"mask cIoU {result['ciou_mask']:.2f}  " if "ciou_mask" in result else ""
+    print(f"n={result['n']}  cIoU {result['ciou']:.2f}  AUC {result['auc']:.2f}  {mask}"
           f"A->I R@1 {result['retrieval']['audio_to_image']['r1']:.2f}"
           + "".join(f"  presence AUROC {k[6:]} {v:.1f}" for k, v in result.get("presence", {}).items()
                     if k.startswith("auroc_"))

@@ -5,10 +5,15 @@ the VGG-SS layout (boxes of the sounding objects at t = 2.0 s, normalised). With
 it also writes one wav per sounding object, the middle frame at 224x224 and
 ``OUT_DIR/is3_annotations.json`` in the IS3 layout (boxes in pixels of the 224x224 frame, plus
 each entry's class name).
+``--content real`` draws real photo cut-outs and recordings (fetched by ``ssl-assets``, see
+``model/assets.py``) instead of shapes and tones, writes the exact mask of each sounding object
+(``masks/<id>_<k>.png``, listed under ``"mask"``) and, with ``--negatives silence|offscreen``,
+clips whose sound is not in the picture (``"bbox": []``, ``"negative"``).
 Every clip is drawn from ``numpy.random.default_rng([seed, index])``: same seed, same data.
 
     ssl-synth OUT_DIR --clips N --seed S [--split heard|unheard|all] [--sources 1|2]
-              [--size WxH] [--workers K]
+              [--size WxH] [--workers K] [--content procedural|real] [--negatives silence|offscreen]
+              [--assets DIR] [--manifest JSON]
 """
 from __future__ import annotations
 
@@ -18,7 +23,7 @@ import multiprocessing
 import sys
 import time
 import wave
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
 
@@ -26,8 +31,10 @@ import av
 import cv2
 import numpy as np
 
+from .assets import DEFAULT_DIR, DEFAULT_MANIFEST
 from .synth_audio import ClipAudio, make_audio, resample
 from .synth_classes import CLASSES, HEARD_CLASSES, SPEC_BY_NAME, UNHEARD_CLASSES
+from .synth_real import NEGATIVE_MODES, draw_real_clip, real_manifest
 from .synth_scene import Scene, sample_scene
 
 __all__ = ["CLASSES", "HEARD_CLASSES", "UNHEARD_CLASSES", "SynthConfig", "generate", "main",
@@ -43,6 +50,7 @@ STEREO_SHARE = 0.4  # share of clips with a stereo track
 WAV_RATE = 16000
 IS3_SIZE = 224
 SPLITS = {"all": CLASSES, "heard": HEARD_CLASSES, "unheard": UNHEARD_CLASSES}
+CONTENTS = ("procedural", "real")
 
 
 @dataclass
@@ -56,9 +64,18 @@ class SynthConfig:
     sources: int = 1
     size: tuple[int, int] = (320, 240)
     workers: int = 1
+    content: str = "procedural"
+    negatives: str | None = None  # real content only: every clip's sound is "silence" or "offscreen"
+    assets: str = str(DEFAULT_DIR)  # real content: the folder ssl-assets filled
+    manifest: str = str(DEFAULT_MANIFEST)
 
     def __post_init__(self):
         self.size = tuple(int(v) for v in self.size)
+        if self.content not in CONTENTS:
+            raise ValueError(f"content must be one of {CONTENTS}, got {self.content!r}")
+        if self.negatives is not None and (self.content != "real" or self.sources != 1
+                                           or self.negatives not in NEGATIVE_MODES):
+            raise ValueError(f"negatives must be one of {NEGATIVE_MODES}, with --content real and one source")
         if self.split not in SPLITS:
             raise ValueError(f"split must be one of {sorted(SPLITS)}, got {self.split!r}")
         if self.sources not in (1, 2):
@@ -79,16 +96,25 @@ class SynthConfig:
         parser.add_argument("--sources", type=int, choices=(1, 2), default=cls.sources)
         parser.add_argument("--size", default="x".join(map(str, cls.size)), help="WxH, e.g. 320x240")
         parser.add_argument("--workers", type=int, default=cls.workers)
+        parser.add_argument("--content", choices=CONTENTS, default=cls.content,
+                            help="procedural shapes and tones, or real photo cut-outs and recordings")
+        parser.add_argument("--negatives", choices=NEGATIVE_MODES, default=None,
+                            help="real content: every clip's sound is silence or a class not in the picture")
+        parser.add_argument("--assets", default=cls.assets, help="real content: the ssl-assets folder")
+        parser.add_argument("--manifest", default=cls.manifest, help="real content: the asset manifest")
         args = parser.parse_args(argv)
         try:
             size = tuple(int(v) for v in args.size.lower().split("x"))
-            return cls(args.out_dir, args.clips, args.seed, args.split, args.sources, size, args.workers)
+            return cls(args.out_dir, args.clips, args.seed, args.split, args.sources, size, args.workers,
+                       args.content, args.negatives, args.assets, args.manifest)
         except ValueError as error:
             parser.error(str(error))
 
     @property
     def classes(self) -> list[str]:
         """The class names this split draws from."""
+        if self.content == "real":
+            return [c.name for c in real_manifest(self.manifest).split(self.split)]
         return SPLITS[self.split]
 
 
@@ -98,8 +124,9 @@ class Clip:
 
     id: str
     classes: list[str]  # the sounding classes, in the order of their boxes and stems
-    scene: Scene
+    scene: Scene  # or a RealScene
     audio: ClipAudio
+    extra: dict = field(default_factory=dict)  # more annotation fields (real-content negatives)
 
 
 def clip_id(seed: int, index: int) -> str:
@@ -107,8 +134,14 @@ def clip_id(seed: int, index: int) -> str:
 
 
 def make_clip(config: SynthConfig, index: int) -> Clip:
-    """Draw clip ``index`` of ``config``: depends only on (seed, index, split, sources, size)."""
+    """Draw clip ``index`` of ``config``: depends only on (seed, index, split, sources, size), plus
+    (content, negatives, assets) for real content."""
     rng = np.random.default_rng([config.seed, index])
+    if config.content == "real":
+        sample_rate = int(rng.choice(SAMPLE_RATES))
+        channels = 2 if rng.random() < STEREO_SHARE else 1
+        draw = draw_real_clip(rng, config, sample_rate, channels, N_FRAMES, FPS, MID_FRAME, SECONDS)
+        return Clip(clip_id(config.seed, index), draw.names, draw.scene, draw.audio, draw.extra)
     pool = config.classes
     n_distractors = int(rng.integers(0, min(MAX_DISTRACTORS, len(pool) - config.sources) + 1))
     names = [str(n) for n in rng.choice(pool, size=config.sources + n_distractors, replace=False)]
@@ -165,6 +198,11 @@ def write_clip(config: SynthConfig, index: int) -> tuple[dict, list[dict]]:
     annotation = {"file": clip.id, "class": " + ".join(clip.classes),
                   "bbox": [[round(x1 / width, 6), round(y1 / height, 6), round(x2 / width, 6),
                             round(y2 / height, 6)] for x1, y1, x2, y2 in boxes]}
+    if config.content == "real" and not clip.extra:
+        annotation["mask"] = [f"masks/{clip.id}_{k}.png" for k in range(len(boxes))]
+        for name, obj in zip(annotation["mask"], clip.scene.sounding):
+            cv2.imwrite(str(out / name), obj.visible_mask(MID_FRAME).astype(np.uint8) * 255)
+    annotation.update(clip.extra)
     if config.sources == 1:
         return annotation, []
     image = f"frames/{clip.id}.jpg"
@@ -184,7 +222,13 @@ def write_clip(config: SynthConfig, index: int) -> tuple[dict, list[dict]]:
 def run(config: SynthConfig) -> list[dict]:
     """Generate every clip of ``config`` (in parallel with ``workers``) and write the json files."""
     out = Path(config.out_dir)
+    if config.content == "real":
+        missing = real_manifest(config.manifest).missing(config.assets)
+        if missing:
+            raise FileNotFoundError(f"--content real needs the assets: run `ssl-assets {config.assets}` "
+                                    f"({len(missing)} files missing, e.g. {missing[0]})")
     folders = ["videos"] + (["audio", "frames"] if config.sources == 2 else [])
+    folders += ["masks"] if config.content == "real" and not config.negatives else []
     for folder in folders:
         (out / folder).mkdir(parents=True, exist_ok=True)
     job = partial(write_clip, config)
@@ -202,17 +246,22 @@ def run(config: SynthConfig) -> list[dict]:
 
 
 def generate(out_dir, clips: int, seed: int, split: str = "all", sources: int = 1,
-             size: tuple[int, int] = (320, 240), workers: int = 1) -> list[dict]:
-    """Generate a benchmark into ``out_dir``; returns the annotations written to annotations.json."""
-    return run(SynthConfig(str(out_dir), clips, seed, split, sources, tuple(size), workers))
+             size: tuple[int, int] = (320, 240), workers: int = 1, **real) -> list[dict]:
+    """Generate a benchmark into ``out_dir``; returns the annotations written to annotations.json.
+    ``real``: ``content``, ``negatives``, ``assets``, ``manifest`` of ``SynthConfig``."""
+    return run(SynthConfig(str(out_dir), clips, seed, split, sources, tuple(size), workers, **real))
 
 
 def main(argv=None) -> int:
     config = SynthConfig.from_argv(argv)
     start = time.perf_counter()
-    annotations = run(config)
+    try:
+        annotations = run(config)
+    except (FileNotFoundError, ValueError) as error:
+        print(f"ssl-synth: {error}", file=sys.stderr)
+        return 1
     seconds = time.perf_counter() - start
-    print(f"wrote {len(annotations)} clips ({config.split}, {config.sources} source(s)) to "
+    print(f"wrote {len(annotations)} clips ({config.content}, {config.split}, {config.sources} source(s)) to "
           f"{config.out_dir} in {seconds:.1f} s")
     return 0
 

@@ -136,9 +136,17 @@ def pan_gains(position: float, channels: int) -> np.ndarray:
 def make_audio(rng, specs, pans, sr, channels, seconds) -> ClipAudio:
     """Mix the sounds of ``specs`` (panned by ``pans``) with background noise at a random SNR."""
     sounds = [rng.uniform(0.7, 1.0) * render_sound(spec, rng, sr, seconds) for spec in specs]
+    return mix_sounds(rng, sounds, pans, sr, channels)
+
+
+def mix_sounds(rng, sounds, pans, sr, channels, ambient=None) -> ClipAudio:
+    """Mix ``sounds`` (each (n,), panned by ``pans``) with background noise at a random SNR of 0-20 dB;
+    ``ambient`` (n,), e.g. an off-screen sound, joins the noise (in the mix and in every stem)."""
     signal = sum(pan_gains(pan, channels)[:, None] * s for s, pan in zip(sounds, pans))
     noise = background_noise(rng, signal.shape[1], sr, channels)
     noise *= np.sqrt(np.mean(signal**2)) / 10 ** (rng.uniform(0.0, 20.0) / 20.0)  # SNR 0-20 dB
+    if ambient is not None:
+        noise = noise + ambient
     mix = signal + noise
     scale = rng.uniform(0.5, 0.9) / np.abs(mix).max()
     stems = [((s + noise.mean(axis=0)) * scale).astype(np.float32) for s in sounds]
@@ -146,7 +154,7 @@ def make_audio(rng, specs, pans, sr, channels, seconds) -> ClipAudio:
 
 
 def resample(x: np.ndarray, sr_in: int, sr_out: int) -> np.ndarray:
-    """Band-limited downsampling (``sr_out <= sr_in``) of a whole mono clip by FFT truncation."""
+    """Band-limited resampling of a whole mono clip (FFT truncation or zero-padding)."""
     n_out = int(round(len(x) * sr_out / sr_in))
     spectrum = np.fft.rfft(x)[: n_out // 2 + 1]
     return np.fft.irfft(spectrum, n_out) * (n_out / len(x))

@@ -157,7 +157,7 @@ def _axis_path(rng, span: int, t: np.ndarray) -> np.ndarray:
     return centre + amplitude * np.sin(2 * np.pi * rng.uniform(0.1, 0.5) * t + rng.uniform(0, 2 * np.pi))
 
 
-def _overlap(a, b) -> float:
+def box_overlap(a, b) -> float:
     """Intersection area over the smaller box's area."""
     w = min(a[2], b[2]) - max(a[0], b[0])
     h = min(a[3], b[3]) - max(a[1], b[1])
@@ -171,7 +171,7 @@ def _place(rng, obj: SceneObject, size, t, mid_frame, taken) -> None:
     for _ in range(30):
         path = np.stack([_axis_path(rng, size[0] - side, t), _axis_path(rng, size[1] - side, t)], 1)
         obj.positions = np.rint(path).astype(int)
-        if all(_overlap(obj.box(mid_frame), box) < MAX_OVERLAP for box in taken):
+        if all(box_overlap(obj.box(mid_frame), box) < MAX_OVERLAP for box in taken):
             return
 
 

@@ -1,0 +1,174 @@
+"""ssl-assets: the real photos and recordings of ``ssl-synth --content real``, from Debian packages.
+
+``model/assets_manifest.json`` lists every package (name, version, licence), every class (its photo
+cut-outs, its recordings, its split) and every background photograph. A file is named
+``"package:path"``, the path relative to the package's ``base`` folder. ``ssl-assets DIR`` fetches the
+packages with ``apt-get download`` (no root needed) into ``DIR/debs`` and unpacks each with
+``dpkg-deb -x`` into ``DIR/<package>``; a package already unpacked with every file the manifest uses
+from it is skipped.
+
+    ssl-assets [DIR]          # default data/assets; the same as `make assets`
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+import subprocess
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+__all__ = ["DEFAULT_DIR", "DEFAULT_MANIFEST", "Manifest", "RealClass", "fetch", "load_manifest", "main"]
+
+DEFAULT_DIR = Path("data/assets")
+DEFAULT_MANIFEST = Path(__file__).with_name("assets_manifest.json")
+SPLIT_NAMES = ("heard", "unheard")
+
+
+@dataclass(frozen=True)
+class Package:
+    """A Debian package the assets come from."""
+
+    name: str
+    version: str
+    licence: str
+    copyright: str
+    base: str  # folder inside the package that file paths are relative to
+    use: str
+
+
+@dataclass(frozen=True)
+class RealClass:
+    """One class: photo cut-outs (RGBA PNG), recordings of the object, optional SoundFont instrument."""
+
+    name: str
+    split: str
+    images: tuple[str, ...]
+    sounds: tuple[str, ...]
+    licence: str
+    soundfont: dict | None = None  # {"files", "bank", "preset", "style", "keys"}
+
+
+@dataclass(frozen=True)
+class Background:
+    """A background photograph."""
+
+    file: str
+    licence: str
+    author: str
+
+
+@dataclass(frozen=True)
+class Manifest:
+    """The parsed manifest; ``path(root, ref)`` resolves a ``"package:path"`` reference."""
+
+    packages: tuple[Package, ...]
+    classes: tuple[RealClass, ...]
+    backgrounds: tuple[Background, ...]
+
+    def package(self, name: str) -> Package:
+        return next(p for p in self.packages if p.name == name)
+
+    def path(self, root, ref: str) -> Path:
+        name, _, rel = ref.partition(":")
+        return Path(root) / name / self.package(name).base / rel
+
+    def refs(self) -> list[str]:
+        """Every file the manifest uses, each once, in manifest order."""
+        refs = []
+        for cls in self.classes:
+            refs += [*cls.images, *cls.sounds, *(cls.soundfont["files"] if cls.soundfont else [])]
+        refs += [b.file for b in self.backgrounds]
+        return list(dict.fromkeys(refs))
+
+    def missing(self, root) -> list[Path]:
+        """The files of the manifest that are not under ``root``."""
+        return [p for p in (self.path(root, r) for r in self.refs()) if not p.is_file()]
+
+    def split(self, name: str) -> list[RealClass]:
+        """The classes of ``heard``, ``unheard`` or ``all``."""
+        return [c for c in self.classes if name == "all" or c.split == name]
+
+
+def load_manifest(path=DEFAULT_MANIFEST) -> Manifest:
+    """Read and check a manifest; a malformed one raises ``ValueError`` naming the problem."""
+    try:
+        raw = json.loads(Path(path).read_text())
+        packages = tuple(Package(**p) for p in raw["packages"])
+        classes = tuple(RealClass(c["class"], c["split"], tuple(c["images"]), tuple(c["sounds"]),
+                                  c["licence"], c.get("soundfont")) for c in raw["classes"])
+        backgrounds = tuple(Background(**b) for b in raw["backgrounds"])
+    except (OSError, json.JSONDecodeError, KeyError, TypeError) as error:
+        raise ValueError(f"cannot read the asset manifest {path}: {error!r}") from error
+    manifest = Manifest(packages, classes, backgrounds)
+    names = [c.name for c in classes]
+    if len(set(names)) != len(names):
+        raise ValueError(f"{path}: class names repeat")
+    known = {p.name for p in packages}
+    for cls in classes:
+        if cls.split not in SPLIT_NAMES or not cls.images or not (cls.sounds or cls.soundfont):
+            raise ValueError(f"{path}: class {cls.name!r} needs a split in {SPLIT_NAMES}, images and sounds")
+    for ref in manifest.refs():
+        if ref.partition(":")[0] not in known:
+            raise ValueError(f"{path}: {ref!r} names no package of the manifest")
+    return manifest
+
+
+def _run(command: list[str], cwd: Path) -> bool:
+    return subprocess.run(command, cwd=cwd).returncode == 0
+
+
+def fetch(root=DEFAULT_DIR, manifest: Manifest | None = None, log=print) -> list[Path]:
+    """Download and unpack every package of ``manifest`` under ``root``; returns the missing files."""
+    manifest = manifest or load_manifest()
+    for tool in ("apt-get", "dpkg-deb"):
+        if shutil.which(tool) is None:
+            raise RuntimeError(f"{tool} not found: ssl-assets needs a Debian or Ubuntu system (the "
+                               "procedural benchmark, ssl-synth --content procedural, needs no assets)")
+    root = Path(root).resolve()
+    debs = root / "debs"
+    debs.mkdir(parents=True, exist_ok=True)
+    for i, package in enumerate(manifest.packages, 1):
+        target, stamp = root / package.name, root / package.name / ".version"
+        step = f"[{i}/{len(manifest.packages)}] {package.name} {package.version}"
+        if stamp.is_file() and not [p for p in manifest.missing(root) if target in p.parents]:
+            log(f"{step}: unpacked already ({stamp.read_text().strip()})")
+            continue
+        found = sorted(debs.glob(f"{package.name}_*.deb"))
+        if not found:
+            log(f"{step}: apt-get download")
+            if not _run(["apt-get", "download", f"{package.name}={package.version}"], debs):
+                log(f"{step}: that version is not available here, downloading the current one")
+                if not _run(["apt-get", "download", package.name], debs):
+                    raise RuntimeError(f"apt-get download {package.name} failed (run apt-get update?)")
+            found = sorted(debs.glob(f"{package.name}_*.deb"))
+        log(f"{step}: unpacking {found[-1].name}")
+        partial = root / f"{package.name}.partial"
+        shutil.rmtree(partial, ignore_errors=True)
+        if not _run(["dpkg-deb", "-x", str(found[-1]), str(partial)], root):
+            raise RuntimeError(f"dpkg-deb -x {found[-1]} failed")
+        shutil.rmtree(target, ignore_errors=True)
+        partial.rename(target)
+        stamp.write_text(found[-1].name.split("_")[1] + "\n")
+    return manifest.missing(root)
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(prog="ssl-assets", description=__doc__.split("\n\n")[0])
+    parser.add_argument("dir", nargs="?", default=str(DEFAULT_DIR), help="asset folder (default data/assets)")
+    args = parser.parse_args(argv)
+    try:
+        missing = fetch(args.dir)
+    except (RuntimeError, ValueError) as error:
+        print(f"ssl-assets: {error}", file=sys.stderr)
+        return 1
+    if missing:
+        print(f"ssl-assets: {len(missing)} files of the manifest are missing, e.g. {missing[0]}", file=sys.stderr)
+        return 1
+    print(f"assets ready in {args.dir}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
