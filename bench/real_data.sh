@@ -5,7 +5,7 @@
 #
 # Settings (environment): TRAIN (600 training clips), VAL (80), TEST (150 per test set), NEG (30 silent and 30
 # off-screen negatives in val and test_heard, for the presence score), TWO (60 two-source scenes), ASSETS
-# (data/assets), PYTHON (.venv/bin/python). Sets that exist are kept: run it again to resume.
+# (data/assets), WORKERS (nproc), PYTHON (.venv/bin/python). Sets that exist are kept: run it again to resume.
 set -euo pipefail
 WORK=${1:?usage: bench/real_data.sh WORK_DIR}
 TRAIN=${TRAIN:-600} VAL=${VAL:-80} TEST=${TEST:-150} NEG=${NEG:-30} TWO=${TWO:-60}
@@ -15,7 +15,7 @@ mkdir -p "$WORK/logs" "$DATA/parts"
 
 synth() {  # folder, clips, seed, extra flags
   [ -f "$1/annotations.json" ] || $PY -m model.synth "$1" --clips "$2" --seed "$3" --content real \
-    --assets "$ASSETS" --workers "$(nproc)" "${@:4}" > "$WORK/logs/synth_$(basename "$1").txt"
+    --assets "$ASSETS" --workers "${WORKERS:-$(nproc)}" "${@:4}" > "$WORK/logs/synth_$(basename "$1").txt"
 }
 merge() {  # target, parts...: one folder with every part's videos, masks and annotations
   [ -f "$1/annotations.json" ] && return
@@ -32,11 +32,13 @@ for part in parts:
 (target / "annotations.json").write_text(json.dumps(entries, indent=1))
 PY
 }
-synth "$DATA/train" "$TRAIN" 11 --split heard
-synth "$DATA/parts/val" "$VAL" 12 --split heard
-synth "$DATA/parts/val_silence" "$NEG" 13 --split heard --negatives silence
-synth "$DATA/parts/val_offscreen" "$NEG" 14 --split heard --negatives offscreen
-merge "$DATA/val" "$DATA/parts/val" "$DATA/parts/val_silence" "$DATA/parts/val_offscreen"
+if [ "$TRAIN" -gt 0 ]; then  # TRAIN=0: the test sets only
+  synth "$DATA/train" "$TRAIN" 11 --split heard
+  synth "$DATA/parts/val" "$VAL" 12 --split heard
+  synth "$DATA/parts/val_silence" "$NEG" 13 --split heard --negatives silence
+  synth "$DATA/parts/val_offscreen" "$NEG" 14 --split heard --negatives offscreen
+  merge "$DATA/val" "$DATA/parts/val" "$DATA/parts/val_silence" "$DATA/parts/val_offscreen"
+fi
 synth "$DATA/parts/test_heard" "$TEST" 21 --split heard
 synth "$DATA/parts/test_silence" "$NEG" 22 --split heard --negatives silence
 synth "$DATA/parts/test_offscreen" "$NEG" 23 --split heard --negatives offscreen
