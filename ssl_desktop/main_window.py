@@ -337,7 +337,7 @@ class MainWindow(QMainWindow):
     # --- files ------------------------------------------------------------------------------
 
     def open_paths(self, paths) -> None:
-        """Open video files in the inspector (File > Open and drag-and-drop both end here)."""
+        """Open video files in the inspector and play the first (File > Open, drag-and-drop, ``--open``)."""
         paths = [Path(p) for p in paths]
         if not paths:
             return
@@ -348,6 +348,7 @@ class MainWindow(QMainWindow):
             self.messages.clear("file")
         if self.inspector.file is not None and len(problems) < len(paths):
             self.tabs.setCurrentWidget(self.inspector)
+            self.inspector.play()
 
     def _show_or_clear_message(self, key: str, text: str, level: str) -> None:
         if text:

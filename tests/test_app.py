@@ -337,6 +337,8 @@ def test_snapshot_renders_frames_saves_the_window_and_exits_0(qtbot, checkpoint,
 
 def test_snapshot_without_a_model_still_renders(qtbot, tmp_path):
     out = tmp_path / "shot.png"
-    code = app_module.main(["--checkpoint", str(tmp_path / "none.safetensors"), "--source", "demo",
+    unloadable = tmp_path / "junk.safetensors"
+    unloadable.write_bytes(b"not a model")
+    code = app_module.main(["--checkpoint", str(unloadable), "--source", "demo",
                             "--snapshot", str(out), "--after", "3", "--size", "640x400"])
     assert code == 0 and out.is_file()
