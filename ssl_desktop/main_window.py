@@ -19,15 +19,17 @@ from .export import ExportWorker, save_png
 from .inspector import Inspector
 from .live import LivePipeline
 from .message_bar import MessageBar
+from .player import Monitor, Volume
 from .retrieval import Retrieval
 from .retrieval_panel import RetrievalPanel
 from .sources import (SAMPLE_RATE, CameraSource, Device, MicrophoneSource, Playlist, PlaylistAudioSource,
-                      PlaylistFrameSource, SourceError, list_cameras, list_microphones)
+                      PlaylistFrameSource, SourceError, has_output_device, list_cameras, list_microphones)
 from .video_view import VideoView
 
 RESOURCES = Path(__file__).resolve().parent.parent / "resources"
 DEMO_DIR = RESOURCES / "demo"
 WAVEFORM_SECONDS = 3.0
+SEEK_SECONDS = 5.0  # Shift+Left / Shift+Right
 RETRIEVAL_DOCK_WIDTH = 470
 VIDEO_FILTER = "Videos (*.mp4 *.mkv *.webm *.avi *.mov);;All files (*)"
 CHECKPOINT_FILTERS = {  # file dialog filter -> import format (None: our own safetensors)
@@ -54,6 +56,8 @@ class MainWindow(QMainWindow):
         self.camera: Device | None = None  # the camera in use
         self.microphone: Device | None = None  # None: the default input device
         self.export_worker: ExportWorker | None = None
+        self.live_volume = Volume(muted=True)  # the demo's or a looped file's sound: M unmutes it
+        self.monitor: Monitor | None = None
 
         self.messages = MessageBar()
         self.live_view = VideoView()
@@ -84,12 +88,14 @@ class MainWindow(QMainWindow):
 
         self.source_label = QLabel()
         self.model_label = QLabel()
+        self.sound_label = QLabel()
         self.export_progress = QProgressBar()
         self.export_progress.setFormat("exporting %v / %m frames")
         self.export_cancel = QPushButton("Cancel export")
         self.statusBar().addWidget(self.source_label)
         self.statusBar().addPermanentWidget(self.export_progress)
         self.statusBar().addPermanentWidget(self.export_cancel)
+        self.statusBar().addPermanentWidget(self.sound_label)
         self.statusBar().addPermanentWidget(self.model_label)
         self.export_progress.hide()
         self.export_cancel.hide()
@@ -137,9 +143,58 @@ class MainWindow(QMainWindow):
         self.source_menu.aboutToShow.connect(self._fill_source_menu)
         self._fill_source_menu()
 
+        self._build_playback_menu()
+
         view_menu = self.menuBar().addMenu("&View")
         view_menu.addAction(self.audio_dock.toggleViewAction())
         view_menu.addAction(self.retrieval_dock.toggleViewAction())
+
+    def _build_playback_menu(self) -> None:
+        """The keys of mpv / VLC, working anywhere in the window (menu actions are window shortcuts)."""
+        menu = self.menuBar().addMenu("&Playback")
+        inspector = self.inspector
+        for text, slot, keys in (("Play / pause", inspector.toggle_play, "Space"),
+                                 ("Previous frame", lambda: inspector.step(-1), "Left"),
+                                 ("Next frame", lambda: inspector.step(1), "Right"),
+                                 (f"Back {SEEK_SECONDS:g} s", lambda: inspector.seek_by(-SEEK_SECONDS), "Shift+Left"),
+                                 (f"Forward {SEEK_SECONDS:g} s", lambda: inspector.seek_by(SEEK_SECONDS),
+                                  "Shift+Right")):
+            self._add_action(menu, text, lambda checked=False, act=slot: self._in_inspector(act), keys)
+        self.loop_action = self._add_action(menu, "&Loop", inspector.set_loop, "L")
+        self.loop_action.setCheckable(True)
+        menu.addSeparator()
+        self.mute_action = self._add_action(menu, "&Mute", self._set_muted, "M")
+        self.mute_action.setCheckable(True)
+        self._add_action(menu, "Volume down", lambda: self._change_volume(-1), "9")
+        self._add_action(menu, "Volume up", lambda: self._change_volume(1), "0")
+        self._show_sound_state()
+
+    def _in_inspector(self, action) -> None:
+        """Transport keys act on the inspector while it is the tab shown."""
+        if not self._live_active():
+            action()
+
+    @property
+    def volume(self) -> Volume:
+        """The volume of the sound playing in the tab shown."""
+        return self.live_volume if self._live_active() else self.inspector.volume
+
+    def _set_muted(self, muted: bool) -> None:
+        self.volume.muted = muted
+        if self._live_active() and not muted and self.monitor is None:
+            reason = ("a microphone is never played back (it would feed back)" if self.live_source_kind == "camera"
+                      else "no sound output device")
+            self.statusBar().showMessage(f"the live sound is not played: {reason}", 8000)
+        self._show_sound_state()
+
+    def _change_volume(self, steps: int) -> None:
+        self.volume.change(steps)
+        self._show_sound_state()
+
+    def _show_sound_state(self) -> None:
+        volume = self.volume
+        self.mute_action.setChecked(volume.muted)
+        self.sound_label.setText(f"sound {volume.describe()} (M)")
 
     def _add_action(self, menu, text, slot, shortcut=None) -> QAction:
         action = QAction(text, self)
@@ -263,11 +318,25 @@ class MainWindow(QMainWindow):
         self.live_view.clear()
         self.audio_panel.clear()
         problem = self.pipeline.start(frame_source, audio_source)
+        self._start_monitor(kind in ("demo", "file"))
         if problem:
             self.messages.show_message("sound", f"no sound ({problem}): the heatmap needs sound", "warning")
         else:
             self.messages.clear("sound")
         self.source_label.setText(f"live: {frame_source.name} + {self.pipeline.audio_source.name}")
+
+    def _start_monitor(self, wanted: bool) -> None:
+        """Play the live sound (muted until M) when it comes from the demo or a file and can be played."""
+        if self.monitor is not None:
+            self.monitor.stop()
+            self.monitor = None
+        if wanted and has_output_device():
+            monitor = Monitor(self.pipeline.ring, self.live_volume)
+            try:
+                monitor.start()
+                self.monitor = monitor
+            except SourceError as exc:
+                self.statusBar().showMessage(f"the live sound is not played: {exc}", 8000)
 
     def _on_source_failed(self, text: str) -> None:
         if self.live_source_kind in ("camera", "file"):
@@ -313,6 +382,7 @@ class MainWindow(QMainWindow):
         if live:
             self.inspector.pause()
         self.audio_panel.clear()
+        self._show_sound_state()
 
     # --- retrieval --------------------------------------------------------------------------
 
@@ -450,6 +520,7 @@ class MainWindow(QMainWindow):
             self.export_worker.wait()
             self.export_worker = None
         self.retrieval.shutdown()
+        self._start_monitor(False)
         self.pipeline.shutdown()
         self.inspector.shutdown()
 

@@ -206,6 +206,8 @@ def test_inspector_plays_steps_and_seeks(qtbot, make_window, clips):
     window = make_window()
     window.open_paths(clips["synth"][:1])
     inspector = window.inspector
+    assert inspector.playing  # open = play
+    inspector.pause()
     qtbot.waitUntil(lambda: inspector.view.frame is not None, timeout=WAIT_MS)
     inspector.seek(2.0)
     qtbot.waitUntil(lambda: inspector.timeline.value() == 2000, timeout=WAIT_MS)
