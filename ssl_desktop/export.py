@@ -101,8 +101,7 @@ def export_clip(model, device, source, target, lut: np.ndarray, opacity: float, 
     fd, partial = tempfile.mkstemp(prefix=target.name + ".", suffix=".part.mp4", dir=target.parent)
     os.close(fd)
     try:
-        writer = ClipWriter(partial, info.fps, (info.width, info.height), original, info.audio_rate)
-        audio, audio_t = None, None
+        writer, audio, audio_t = None, None, None
         with torch.inference_mode():
             for done, (t, frame) in enumerate(video_io.iter_frames(source), start=1):
                 if should_stop is not None and should_stop():
@@ -112,9 +111,13 @@ def export_clip(model, device, source, target, lut: np.ndarray, opacity: float, 
                     audio, _ = audio_embedding(model, window, device)
                     audio_t = t
                 heatmap = heatmap_of(visual_map(model, frame, device), audio, frame.shape[:2])
+                if writer is None:  # the size of the frames as shown (a rotated file's turned frames)
+                    writer = ClipWriter(partial, info.fps, (frame.shape[1], frame.shape[0]), original, info.audio_rate)
                 writer.write(blend(frame, heatmap, lut, opacity))
                 if progress is not None:
                     progress(min(done, total), total)
+        if writer is None:
+            raise VideoReadError(source, "cannot decode: no video frame")
         writer.close()
         os.replace(partial, target)
     finally:
