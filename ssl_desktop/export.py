@@ -20,8 +20,8 @@ from PySide6.QtCore import QThread, Signal
 from model import video_io
 from model.video_io import VideoReadError
 
-from .heatmaps import audio_embedding, heatmap_of, visual_map
-from .overlay import blend
+from .heatmaps import audio_embedding, cosine_at, visual_map
+from .overlay import blend, scale_heat
 from .player import audio_window
 from .sources import SAMPLE_RATE
 
@@ -84,8 +84,9 @@ class ExportCancelled(Exception):
 
 
 def export_clip(model, device, source, target, lut: np.ndarray, opacity: float, progress=None,
-                should_stop=None) -> None:
-    """Write ``source`` with its heatmaps blended in (as on screen) and its sound to ``target`` (MP4).
+                should_stop=None, value_range: tuple[float, float] | None = None) -> None:
+    """Write ``source`` with its heatmaps blended in (as on screen: ``value_range`` is the view's fixed
+    scale, None its per-frame stretch) and its sound to ``target`` (MP4).
 
     ``progress(done, total)`` is called per frame; ``should_stop()`` returning True cancels
     (``ExportCancelled``). Raises ``VideoReadError`` for an unreadable source and ``ValueError`` for a
@@ -110,7 +111,8 @@ def export_clip(model, device, source, target, lut: np.ndarray, opacity: float, 
                     window = audio_window(heard, t, model.audio_config.num_samples)
                     audio, _ = audio_embedding(model, window, device)
                     audio_t = t
-                heatmap = heatmap_of(visual_map(model, frame, device), audio, frame.shape[:2])
+                cosine = cosine_at(visual_map(model, frame, device), audio, frame.shape[:2])
+                heatmap, _ = scale_heat(cosine, value_range)
                 if writer is None:  # the size of the frames as shown (a rotated file's turned frames)
                     writer = ClipWriter(partial, info.fps, (frame.shape[1], frame.shape[0]), original, info.audio_rate)
                 writer.write(blend(frame, heatmap, lut, opacity))
@@ -132,9 +134,10 @@ class ExportWorker(QThread):
     failed = Signal(str)
     cancelled = Signal()
 
-    def __init__(self, model, device, source, target, lut, opacity, parent=None):
+    def __init__(self, model, device, source, target, lut, opacity, value_range=None, parent=None):
         super().__init__(parent)
         self.args = (model, device, source, target, lut, opacity)
+        self.value_range = value_range
         self._cancel = False
 
     def cancel(self) -> None:
@@ -143,7 +146,8 @@ class ExportWorker(QThread):
     def run(self) -> None:
         model, device, source, target, lut, opacity = self.args
         try:
-            export_clip(model, device, source, target, lut, opacity, self.progress.emit, lambda: self._cancel)
+            export_clip(model, device, source, target, lut, opacity, self.progress.emit, lambda: self._cancel,
+                        self.value_range)
         except ExportCancelled:
             self.cancelled.emit()
         except (VideoReadError, ValueError, OSError, av.error.FFmpegError) as exc:

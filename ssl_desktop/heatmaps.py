@@ -1,10 +1,11 @@
-"""What the workers compute, all through the ``model`` package (no Qt): sound and frame in, heatmap out."""
+"""What the workers compute, all through the ``model`` package (no Qt): sound and frame in, cosine map out."""
 from __future__ import annotations
 
 import numpy as np
 import torch
 
-from model import SSLModel, spectrogram, to_heatmap
+from model import SSLModel, spectrogram
+from model.heatmap import upsample_map
 from model.sslmodel import cosine_map
 from model.transforms import preprocess_image
 
@@ -20,9 +21,10 @@ def visual_map(model: SSLModel, image: np.ndarray, device) -> torch.Tensor:
     return model.encode_image_map(preprocess_image(image, model.config.image_size)[None].to(device))
 
 
-def heatmap_of(visual: torch.Tensor, audio: torch.Tensor, size: tuple[int, int]) -> np.ndarray:
-    """Unit visual map (1, D, h, w) and unit audio vector (1, D) -> heatmap of ``size`` (H, W) in [0, 1]."""
-    return to_heatmap(cosine_map(visual, audio)[0], size).cpu().numpy()
+def cosine_at(visual: torch.Tensor, audio: torch.Tensor, size: tuple[int, int]) -> np.ndarray:
+    """Unit visual map (1, D, h, w) and unit audio vector (1, D) -> raw cosine (H, W) float32 at ``size``,
+    smoothly upsampled for display (no seams); ``overlay.scale_heat`` makes it a heatmap."""
+    return upsample_map(cosine_map(visual, audio)[0], size, smooth=True).cpu().numpy()
 
 
 def choose_device(requested: str) -> tuple[str, str | None]:

@@ -19,7 +19,7 @@ from model import SSLModel
 from model.sslmodel import pool_visual_map
 
 from .capture import Frame
-from .heatmaps import audio_embedding, heatmap_of, visual_map
+from .heatmaps import audio_embedding, cosine_at, visual_map
 
 
 class LatestSlot:
@@ -62,7 +62,7 @@ class InferenceWorker(QThread):
     such frames get no heatmap.
     """
 
-    result = Signal(int, object, float)  # frame id, heatmap (H, W) float32 in [0, 1], latency in s
+    result = Signal(int, object, float)  # frame id, raw cosine map (H, W) float32 at frame size, latency in s
     spectrogram_ready = Signal(object)  # (257, T): what the model hears now
     embeddings = Signal(object, object)  # unit audio vector (D,), unit global image vector (D,), CPU tensors
     error = Signal(str)
@@ -128,7 +128,7 @@ class InferenceWorker(QThread):
                         audio_t = frame.t
                         self.spectrogram_ready.emit(spec)
                     visual = visual_map(model, frame.image, self.device)
-                    heatmap = heatmap_of(visual, audio, frame.image.shape[:2])
+                    cosine = cosine_at(visual, audio, frame.image.shape[:2])
                     self.embeddings.emit(audio[0].cpu(), pool_visual_map(visual)[0].cpu())
                 except Exception as exc:  # shown to the user; the worker goes on with the next frame
                     message = f"inference failed: {exc!r}"
@@ -138,7 +138,7 @@ class InferenceWorker(QThread):
                     continue
                 last_error = None
                 self.frames_processed += 1
-                self.result.emit(frame.id, heatmap, time.monotonic() - frame.captured_at)
+                self.result.emit(frame.id, cosine, time.monotonic() - frame.captured_at)
 
     def stop(self) -> None:
         """Finish the current frame, then end the thread (cooperative; never terminate())."""

@@ -4,14 +4,17 @@ It wires sources, threads and widgets together; the widgets only show state, the
 """
 from __future__ import annotations
 
+from functools import lru_cache
 from pathlib import Path
 
+import numpy as np
 from PySide6.QtCore import Qt, QTimer
 from PySide6.QtGui import QAction, QActionGroup, QKeySequence
 from PySide6.QtWidgets import (QDockWidget, QFileDialog, QLabel, QMainWindow, QProgressBar, QPushButton,
                                QTabWidget, QVBoxLayout, QWidget)
 
 from model import CheckpointError, load_model
+from model.gallery import read_labels
 from model.import_checkpoint import import_checkpoint
 
 from .audio_panel import AudioPanel
@@ -30,13 +33,22 @@ RESOURCES = Path(__file__).resolve().parent.parent / "resources"
 DEMO_DIR = RESOURCES / "demo"
 WAVEFORM_SECONDS = 3.0
 SEEK_SECONDS = 5.0  # Shift+Left / Shift+Right
-RETRIEVAL_DOCK_WIDTH = 470
+SILENCE_LEVEL = 1e-4  # a sound whose peak stays under this is digital silence
+RETRIEVAL_DOCK_WIDTH = 470  # at most; and at most RETRIEVAL_DOCK_SHARE of the window's width
+RETRIEVAL_DOCK_SHARE = 0.3
 VIDEO_FILTER = "Videos (*.mp4 *.mkv *.webm *.avi *.mov);;All files (*)"
 CHECKPOINT_FILTERS = {  # file dialog filter -> import format (None: our own safetensors)
     "ssl-desktop model (*.safetensors)": None,
     "SSL-Align published checkpoint (*.pth *.pth.tar *.tar)": "ssl-align",
     "EZ-VSL published checkpoint (*.pth *.pth.tar *.tar)": "ezvsl",
 }
+
+
+@lru_cache(maxsize=256)
+def clip_label(path: Path) -> str:
+    """``name (class)`` of a clip, the class from the annotations of its folder where there are some."""
+    label = read_labels(path.parent).get(path.stem)
+    return f"{path.stem} ({label})" if label else path.stem
 
 
 def demo_clips() -> list[Path]:
@@ -58,6 +70,9 @@ class MainWindow(QMainWindow):
         self.export_worker: ExportWorker | None = None
         self.live_volume = Volume(muted=True)  # the demo's or a looped file's sound: M unmutes it
         self.monitor: Monitor | None = None
+        self.query_name: str | None = None  # the gallery clip whose sound is the query, None: the sound heard
+        self.live_clips: list[str] = []  # "name (class)" of each clip the live source plays
+        self._shown_once = False
 
         self.messages = MessageBar()
         self.live_view = VideoView()
@@ -318,6 +333,8 @@ class MainWindow(QMainWindow):
         self.live_view.clear()
         self.audio_panel.clear()
         problem = self.pipeline.start(frame_source, audio_source)
+        self.live_clips = ([clip_label(path) for path in frame_source.playlist.paths]
+                           if isinstance(frame_source, PlaylistFrameSource) else [])
         self._start_monitor(kind in ("demo", "file"))
         if problem:
             self.messages.show_message("sound", f"no sound ({problem}): the heatmap needs sound", "warning")
@@ -360,9 +377,28 @@ class MainWindow(QMainWindow):
         return self.tabs.currentWidget() is self.live_view
 
     def _show_live_waveform(self) -> None:
-        if self._live_active() and self.audio_dock.isVisible():
-            samples = self.pipeline.ring.snapshot(int(WAVEFORM_SECONDS * SAMPLE_RATE))
+        if not self._live_active():
+            return
+        samples = self.pipeline.ring.snapshot(int(WAVEFORM_SECONDS * SAMPLE_RATE))
+        if self.audio_dock.isVisible():
             self.audio_panel.show_waveform(samples, SAMPLE_RATE, -WAVEFORM_SECONDS)
+        heard = samples[-self.model.audio_config.num_samples:] if self.model else samples
+        playing = self.pipeline.frame_source.playlist if isinstance(self.pipeline.frame_source,
+                                                                    PlaylistFrameSource) else None
+        clip = self.live_clips[playing.locate(playing.position())[0]] if playing and self.live_clips else ""
+        sound = None if self.pipeline.silent else heard
+        self.live_view.set_listening(self._listening(sound, "the live sound", clip))
+
+    def _listening(self, samples, what: str, clip: str) -> str:
+        """What the heatmap listens to, said on the picture, with the clip playing."""
+        playing = f"  ·  playing {clip}" if clip else ""
+        if self.query_name:
+            return f"listening to: gallery clip {self.query_name} (the query sound){playing}"
+        if samples is None:
+            return f"no sound: no heatmap{playing}"
+        if np.abs(samples).max() < SILENCE_LEVEL:
+            return f"listening to: silence{playing}"
+        return f"listening to: {what}{playing}"
 
     def _show_live_spectrogram(self, spec) -> None:
         if self._live_active():
@@ -371,6 +407,8 @@ class MainWindow(QMainWindow):
     def _show_inspector_waveform(self, samples, sample_rate: int, start: float, cursor: float) -> None:
         if not self._live_active():
             self.audio_panel.show_waveform(samples, sample_rate, start, cursor)
+            clip = clip_label(self.inspector.file.path)
+            self.inspector.view.set_listening(self._listening(samples, "its sound", clip))
 
     def _show_inspector_spectrogram(self, spec) -> None:
         if not self._live_active():
@@ -396,6 +434,7 @@ class MainWindow(QMainWindow):
 
     def _use_query_sound(self, sound) -> None:
         """Localize a gallery clip's sound (None: the sound heard) in the live and inspected frames."""
+        self.query_name = self.retrieval_panel.query_chooser.currentText() if sound is not None else None
         self.pipeline.worker.set_audio_override(sound)
         self.inspector.worker.set_audio_override(sound)
 
@@ -472,7 +511,7 @@ class MainWindow(QMainWindow):
             return False
         view = self.inspector.view
         self.export_worker = ExportWorker(self.model, self.device, self.inspector.file.path, target,
-                                          view.lut, view.opacity, parent=self)
+                                          view.lut, view.opacity, view.value_range, parent=self)
         self.export_worker.progress.connect(self._show_export_progress)
         self.export_worker.succeeded.connect(lambda path: self._end_export(f"exported {path}", "info"))
         self.export_worker.failed.connect(lambda text: self._end_export(text, "error"))
@@ -523,6 +562,14 @@ class MainWindow(QMainWindow):
         self._start_monitor(False)
         self.pipeline.shutdown()
         self.inspector.shutdown()
+
+    def showEvent(self, event) -> None:
+        """The first time, give the retrieval dock its width for the window's size (down to 1024x640)."""
+        super().showEvent(event)
+        if not self._shown_once:
+            self._shown_once = True
+            width = min(RETRIEVAL_DOCK_WIDTH, int(RETRIEVAL_DOCK_SHARE * self.width()))
+            self.resizeDocks([self.retrieval_dock], [width], Qt.Orientation.Horizontal)
 
     def closeEvent(self, event) -> None:
         self.shutdown()
