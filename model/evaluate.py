@@ -205,7 +205,13 @@ def main(argv=None) -> int:
     except (CheckpointError, FileNotFoundError, ValueError) as exc:
         print(f"ssl-eval: error: {exc}", file=sys.stderr)
         return 2
-    print(f"n={result['n']}  cIoU {result['ciou']:.2f}  AUC {result['auc']:.2f}  "
+    if result["n_boxes"] == 0:
+        print(f"ssl-eval: warning: no clip of {args.data} has a bounding box (the annotations' \"bbox\"): "
+              "cIoU and AUC cannot be measured, only retrieval", file=sys.stderr)
+        localization = "cIoU -  AUC - (no boxes)"
+    else:
+        localization = f"cIoU {result['ciou']:.2f}  AUC {result['auc']:.2f}"
+    print(f"n={result['n']}  {localization}  "
           f"A->I R@1 {result['retrieval']['audio_to_image']['r1']:.2f}  -> {Path(args.out) / 'metrics.json'}")
     return 0
 
