@@ -37,6 +37,10 @@ SILENCE_LEVEL = 1e-4  # a sound whose peak stays under this is digital silence
 RETRIEVAL_DOCK_WIDTH = 470  # at most; and at most RETRIEVAL_DOCK_SHARE of the window's width
 RETRIEVAL_DOCK_SHARE = 0.3
 VIDEO_FILTER = "Videos (*.mp4 *.mkv *.webm *.avi *.mov);;All files (*)"
+MESSAGE_TABS = {  # message key -> the tab it belongs to (other keys show on every tab)
+    **dict.fromkeys(("source", "sound", "inference"), "live"),
+    **dict.fromkeys(("inspector", "inspector-audio", "inspector-inference", "speaker"), "inspector"),
+}
 CHECKPOINT_FILTERS = {  # file dialog filter -> import format (None: our own safetensors)
     "ssl-desktop model (*.safetensors)": None,
     "SSL-Align published checkpoint (*.pth *.pth.tar *.tar)": "ssl-align",
@@ -74,7 +78,8 @@ class MainWindow(QMainWindow):
         self.live_clips: list[str] = []  # "name (class)" of each clip the live source plays
         self._shown_once = False
 
-        self.messages = MessageBar()
+        self.messages = MessageBar(MESSAGE_TABS)
+        self.messages.set_tab("live")
         self.live_view = VideoView()
         self.inspector = Inspector(device, parent=self)
         self.tabs = QTabWidget()
@@ -416,6 +421,7 @@ class MainWindow(QMainWindow):
 
     def _on_tab_changed(self) -> None:
         live = self._live_active()
+        self.messages.set_tab("live" if live else "inspector")
         self.pipeline.inference_enabled = live  # one model at work at a time
         if live:
             self.inspector.pause()
