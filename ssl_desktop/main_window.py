@@ -8,7 +8,7 @@ from functools import lru_cache
 from pathlib import Path
 
 import numpy as np
-from PySide6.QtCore import Qt, QTimer
+from PySide6.QtCore import QSettings, Qt, QTimer
 from PySide6.QtGui import QAction, QActionGroup, QKeySequence
 from PySide6.QtWidgets import (QDockWidget, QFileDialog, QLabel, QMainWindow, QProgressBar, QPushButton,
                                QTabWidget, QVBoxLayout, QWidget)
@@ -48,6 +48,11 @@ CHECKPOINT_FILTERS = {  # file dialog filter -> import format (None: our own saf
 }
 
 
+def app_settings() -> QSettings:
+    """Where the window remembers the devices chosen last (an INI file in the user's config folder)."""
+    return QSettings(QSettings.Format.IniFormat, QSettings.Scope.UserScope, "ssl-desktop", "ssl-desktop")
+
+
 @lru_cache(maxsize=256)
 def clip_label(path: Path) -> str:
     """``name (class)`` of a clip, the class from the annotations of its folder where there are some."""
@@ -69,13 +74,15 @@ class MainWindow(QMainWindow):
         self.model = None
         self.model_name = ""
         self.live_source_kind = ""  # "camera", "demo", "file" or "custom"
+        self.settings = app_settings()
         self.camera: Device | None = None  # the camera in use
-        self.microphone: Device | None = None  # None: the default input device
+        self.microphone: Device | None = self._remembered_microphone()  # None: the default input device
+        self.sound_from_video = True  # with the demo or a file as the video: its own sound, else the microphone
+        self.live_file: Path | None = None  # the file looped as the live source
         self.export_worker: ExportWorker | None = None
         self.live_volume = Volume(muted=True)  # the demo's or a looped file's sound: M unmutes it
         self.monitor: Monitor | None = None
         self.query_name: str | None = None  # the gallery clip whose sound is the query, None: the sound heard
-        self.live_clips: list[str] = []  # "name (class)" of each clip the live source plays
         self._shown_once = False
 
         self.messages = MessageBar(MESSAGE_TABS)
@@ -225,31 +232,46 @@ class MainWindow(QMainWindow):
         return action
 
     def _fill_source_menu(self) -> None:
-        """Cameras, microphones and the demo, listed anew each time the menu opens."""
+        """The video and the sound sources, chosen apart, listed anew each time the menu opens; the ones
+        in use are checked."""
         menu = self.source_menu
         menu.clear()
+        kind = self.live_source_kind
+        menu.addSection("Video")
+        videos = QActionGroup(menu)
         cameras = list_cameras()
-        menu.addSection("Camera")
         for camera in cameras:
-            self._add_action(menu, camera.name, lambda checked=False, c=camera: self.use_camera(c))
+            self._add_choice(menu, videos, camera.name, lambda c=camera: self.use_camera(c),
+                             kind == "camera" and camera == self.camera)
         if not cameras:
             menu.addAction("no camera found").setEnabled(False)
-        menu.addSection("Microphone")
+        self._add_choice(menu, videos, "Bundled demo clips", self.use_demo, kind == "demo")
+        file_text = f"Video file: {self.live_file.name}" if kind == "file" else "Video file as a live source…"
+        self._add_choice(menu, videos, file_text, self._choose_live_file, kind == "file")
+        menu.addSection("Sound")
+        sounds = QActionGroup(menu)
+        own = self._add_choice(menu, sounds, "The video's own sound", self.use_video_sound,
+                               self._uses_video_sound())
+        own.setEnabled(kind in ("demo", "file"))
         try:
             microphones = list_microphones()
         except SourceError as exc:
             menu.addAction(str(exc)).setEnabled(False)
             microphones = []
-        group = QActionGroup(menu)
         for microphone in [None, *microphones]:
-            action = self._add_action(menu, microphone.name if microphone else "default microphone",
-                                      lambda checked=False, m=microphone: self.use_microphone(m))
-            action.setCheckable(True)
-            action.setChecked(microphone == self.microphone)
-            group.addAction(action)
-        menu.addSection("Demo")
-        self._add_action(menu, "Bundled demo clips", self.use_demo)
-        self._add_action(menu, "Video file as a live source…", self._choose_live_file)
+            self._add_choice(menu, sounds, microphone.name if microphone else "default microphone",
+                             lambda m=microphone: self.use_microphone(m),
+                             not self._uses_video_sound() and microphone == self.microphone)
+
+    def _add_choice(self, menu, group, text, slot, checked: bool) -> QAction:
+        action = self._add_action(menu, text, lambda checked=False: slot())
+        action.setCheckable(True)
+        action.setChecked(checked)
+        group.addAction(action)
+        return action
+
+    def _uses_video_sound(self) -> bool:
+        return self.live_source_kind in ("demo", "file") and self.sound_from_video
 
     # --- the model --------------------------------------------------------------------------
 
@@ -303,17 +325,49 @@ class MainWindow(QMainWindow):
                 self.messages.show_message("source", "no camera found: showing the bundled demo clips instead", "info")
                 self.use_demo(keep_message=True)
                 return
-            camera = cameras[0]
+            remembered = self.settings.value("camera")
+            camera = next((c for c in cameras if c.name == remembered), cameras[0])
         self.camera = camera
+        self.settings.setValue("camera", camera.name)
         self.messages.clear("source")
-        microphone = MicrophoneSource(self.microphone.index if self.microphone else None,
-                                      self.microphone.name if self.microphone else None)
-        self.start_sources(CameraSource(camera.index, camera.name), microphone, "camera")
+        self.start_sources(CameraSource(camera.index, camera.name), self._microphone_source(), "camera")
 
     def use_microphone(self, microphone: Device | None) -> None:
+        """Hear ``microphone`` (None: the default one), also with the demo or a file as the video."""
         self.microphone = microphone
+        self.sound_from_video = False
+        self.settings.setValue("microphone", microphone.name if microphone else "")
+        self._restart_live()
+
+    def use_video_sound(self) -> None:
+        """Hear the demo's or the file's own sound again."""
+        self.sound_from_video = True
+        self._restart_live()
+
+    def _restart_live(self) -> None:
         if self.live_source_kind == "camera":
             self.use_camera(self.camera)
+        elif self.live_source_kind == "demo":
+            self.use_demo()
+        elif self.live_source_kind == "file":
+            self.use_file(self.live_file)
+
+    def _remembered_microphone(self) -> Device | None:
+        """The microphone chosen last time, when it is still there (None: the default one)."""
+        name = self.settings.value("microphone", "")
+        try:
+            return next((m for m in list_microphones() if m.name == name), None) if name else None
+        except SourceError:
+            return None
+
+    def _microphone_source(self) -> MicrophoneSource:
+        return MicrophoneSource(self.microphone.index if self.microphone else None,
+                                self.microphone.name if self.microphone else None)
+
+    def _playlist_sources(self, playlist: Playlist):
+        """The playlist's frames with its own sound, or with the microphone chosen instead."""
+        sound = PlaylistAudioSource(playlist) if self.sound_from_video else self._microphone_source()
+        return PlaylistFrameSource(playlist), sound
 
     def use_demo(self, keep_message: bool = False) -> None:
         clips = demo_clips()
@@ -323,14 +377,13 @@ class MainWindow(QMainWindow):
             return
         if not keep_message:
             self.messages.clear("source")
-        playlist = Playlist(clips)
-        self.start_sources(PlaylistFrameSource(playlist), PlaylistAudioSource(playlist), "demo")
+        self.start_sources(*self._playlist_sources(Playlist(clips)), "demo")
 
     def use_file(self, path: Path) -> None:
         """Loop a video file as if it were a camera and a microphone."""
         self.messages.clear("source")
-        playlist = Playlist([path])
-        self.start_sources(PlaylistFrameSource(playlist), PlaylistAudioSource(playlist), "file")
+        self.live_file = path
+        self.start_sources(*self._playlist_sources(Playlist([path])), "file")
 
     def start_sources(self, frame_source, audio_source, kind: str = "custom") -> None:
         """Run any frame and audio source live (the devices, the demo, or test sources)."""
@@ -338,9 +391,7 @@ class MainWindow(QMainWindow):
         self.live_view.clear()
         self.audio_panel.clear()
         problem = self.pipeline.start(frame_source, audio_source)
-        self.live_clips = ([clip_label(path) for path in frame_source.playlist.paths]
-                           if isinstance(frame_source, PlaylistFrameSource) else [])
-        self._start_monitor(kind in ("demo", "file"))
+        self._start_monitor(isinstance(audio_source, PlaylistAudioSource))
         if problem:
             self.messages.show_message("sound", f"no sound ({problem}): the heatmap needs sound", "warning")
         else:
@@ -390,7 +441,7 @@ class MainWindow(QMainWindow):
         heard = samples[-self.model.audio_config.num_samples:] if self.model else samples
         playing = self.pipeline.frame_source.playlist if isinstance(self.pipeline.frame_source,
                                                                     PlaylistFrameSource) else None
-        clip = self.live_clips[playing.locate(playing.position())[0]] if playing and self.live_clips else ""
+        clip = clip_label(playing.paths[playing.locate(playing.position())[0]]) if playing and playing.infos else ""
         sound = None if self.pipeline.silent else heard
         self.live_view.set_listening(self._listening(sound, "the live sound", clip))
 
