@@ -209,8 +209,8 @@ class MainWindow(QMainWindow):
     def _set_muted(self, muted: bool) -> None:
         self.volume.muted = muted
         if self._live_active() and not muted and self.monitor is None:
-            reason = ("a microphone is never played back (it would feed back)" if self.live_source_kind == "camera"
-                      else "no sound output device")
+            reason = ("no sound output device" if self._uses_video_sound()
+                      else "a microphone is never played back (it would feed back)")
             self.statusBar().showMessage(f"the live sound is not played: {reason}", 8000)
         self._show_sound_state()
 

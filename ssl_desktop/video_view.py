@@ -50,6 +50,7 @@ class VideoView(QWidget):
         self.cosine: np.ndarray | None = None  # the raw cosine map at frame size
         self.heatmap: np.ndarray | None = None  # the cosine on the scale in use, [0, 1]
         self.scale: tuple[float, float] | None = None  # the (cold, hot) cosine of the heatmap shown
+        self._cursor = (-1, -1)  # the frame pixel under the mouse
         self.latency: float | None = None  # capture to heatmap of the last heatmap shown, s
         self.frames_shown = 0
         self.heatmaps_shown = 0
@@ -150,8 +151,6 @@ class VideoView(QWidget):
         """Show a raw cosine map (frame-sized) on the scale in use."""
         self.cosine = cosine
         self._show_scaled()
-        if self.frame is not None:
-            self.heat_item.setRect(QRectF(0, 0, self.frame.shape[1], self.frame.shape[0]))
         self.heatmaps_shown += 1
         self.heatmap_rate.tick()
         self.latency = latency
@@ -164,6 +163,7 @@ class VideoView(QWidget):
             self.heat_item.setRect(QRectF(0, 0, self.frame.shape[1], self.frame.shape[0]))
         self.cold_label.setText(f"{self.scale[0]:.2f}")
         self.hot_label.setText(f"{self.scale[1]:.2f}")
+        self._show_cursor_value()
 
     def _rescale(self) -> None:
         if self.cosine is not None:
@@ -177,7 +177,12 @@ class VideoView(QWidget):
 
     def _show_value_at(self, scene_pos: QPointF) -> None:
         point = self.viewbox.mapSceneToView(scene_pos)
-        x, y = int(np.floor(point.x())), int(np.floor(point.y()))
+        self._cursor = int(np.floor(point.x())), int(np.floor(point.y()))
+        self._show_cursor_value()
+
+    def _show_cursor_value(self) -> None:
+        """The cosine under the mouse (kept up to date as new maps arrive under a still mouse)."""
+        x, y = self._cursor
         value = self.value_at(x, y)
         self.cursor_text.setText("" if value is None else f"cosine {value:.3f} at ({x}, {y})")
         self.cursor_text.setVisible(value is not None)
