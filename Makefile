@@ -15,6 +15,7 @@ $(VENV)/.installed: pyproject.toml requirements.lock
 venv: $(VENV)/.installed
 
 run: venv
+	@tools/check_system.sh || true  # says what to apt-get install; the app still starts (headless too)
 	$(PY) main.py $(ARGS)
 
 # Real photos and recordings for `ssl-synth --content real` (Debian packages, about 340 MB) into data/assets.

@@ -10,14 +10,16 @@
 # TEST (2000 per test set; half that for two-source scenes), EPOCHS (20), BS (128 anchor clips per
 # step), LR (3e-4), IMAGE_SIZE (224), AUDIO_SECONDS (3.0), WORKERS (DataLoader processes per run, 4),
 # PARALLEL (runs at once, 1; each gets OMP_NUM_THREADS=1 when > 1), TRAIN_S (a time cap per run:
-# SIGTERM, which saves, then it is evaluated). Every row is evaluated with its last checkpoint.
+# SIGTERM, which saves, then it is evaluated), PYTHON (the project's .venv/bin/python). Every row is
+# evaluated with its last checkpoint.
 # Existing data and finished runs are kept: run it again to resume.
 set -euo pipefail
 WORK=${1:?usage: bench/results.sh WORK_DIR}
 DEVICE=${DEVICE:-auto} CLIPS=${CLIPS:-20000} TEST=${TEST:-2000} VAL=${VAL:-500} EPOCHS=${EPOCHS:-20} BS=${BS:-128}
 LR=${LR:-3e-4} IMAGE_SIZE=${IMAGE_SIZE:-224} AUDIO_SECONDS=${AUDIO_SECONDS:-3.0} WORKERS=${WORKERS:-4}
 PARALLEL=${PARALLEL:-1} TRAIN_S=${TRAIN_S:-0}
-PY=${PYTHON:-python3}
+PY=${PYTHON:-$(cd "$(dirname "$0")/.." && pwd)/.venv/bin/python}
+[ -x "$PY" ] || { echo "bench/results.sh: no $PY (run make first, or set PYTHON)" >&2; exit 2; }
 DATA=$WORK/data
 mkdir -p "$WORK/logs"
 

@@ -295,8 +295,14 @@ def main(argv=None) -> int:
     except (CheckpointError, OSError, ValueError) as exc:  # OSError: also a full disk
         print(f"ssl-eval: error: {exc}", file=sys.stderr)
         return 2
-    mask = f"mask cIoU {result['ciou_mask']:.2f}  " if "ciou_mask" in result else ""
-    print(f"n={result['n']}  cIoU {result['ciou']:.2f}  AUC {result['auc']:.2f}  {mask}"
+    if result["n_boxes"] == 0:
+        print(f"ssl-eval: warning: no clip of {args.data} has a bounding box (the annotations' \"bbox\"): "
+              "cIoU and AUC cannot be measured, only retrieval", file=sys.stderr)
+        localization = "cIoU -  AUC - (no boxes)"
+    else:
+        localization = f"cIoU {result['ciou']:.2f}  AUC {result['auc']:.2f}"
+    mask = f"  mask cIoU {result['ciou_mask']:.2f}" if "ciou_mask" in result else ""
+    print(f"n={result['n']}  {localization}{mask}  "
           f"A->I R@1 {result['retrieval']['audio_to_image']['r1']:.2f}"
           + "".join(f"  presence AUROC {k[6:]} {v:.1f}" for k, v in result.get("presence", {}).items()
                     if k.startswith("auroc_"))

@@ -11,7 +11,7 @@ import numpy as np
 import torch
 
 from .audio import spectrogram
-from .heatmap import to_heatmap
+from .heatmap import to_heatmap, upsample_map
 from .presence import judge, level_dbfs, presence_score
 from .sslmodel import SSLModel, cosine_map, pool_visual_map
 from .transforms import preprocess_image
@@ -52,9 +52,9 @@ def image_vector(visual: torch.Tensor) -> torch.Tensor:
 
 @dataclass
 class Localized:
-    """One frame's result: the frame-sized heatmap and the vectors behind it."""
+    """One frame's result: the raw cosine at frame size, for display, and what lies behind it."""
 
-    heatmap: np.ndarray  # (H, W) float32 in [0, 1]
+    shown: np.ndarray  # (H, W) float32 raw cosine, smoothly upsampled (no seams); the view scales it
     cosine: np.ndarray  # (h, w) raw cosine map
     audio: torch.Tensor  # (D,) unit audio vector, CPU
     image: torch.Tensor  # (D,) unit global image vector, CPU
@@ -97,11 +97,12 @@ class Localizer:
         self.level_dbfs = 0.0
 
     def localize(self, image: np.ndarray) -> Localized | None:
-        """The heatmap of an RGB frame at its own size; None while there is no sound to localize."""
+        """The cosine map of an RGB frame, also at the frame's size; None while there is no sound."""
         if self.audio is None:
             return None
         visual = encode_frame(self.model, image, self.device)
-        cos, heat = heatmaps(visual, self.audio, image.shape[:2])
+        cos = cosine_map(visual, self.audio)  # (1, h, w)
         presence = judge(float(presence_score(cos)[0]), self.level_dbfs, self.model.presence)
-        return Localized(heat[0].cpu().numpy(), cos[0].float().cpu().numpy(),
+        shown = upsample_map(cos[0], image.shape[:2], smooth=True)
+        return Localized(shown.cpu().numpy(), cos[0].float().cpu().numpy(),
                          self.audio[0].float().cpu(), image_vector(visual)[0].float().cpu(), presence)

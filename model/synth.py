@@ -20,6 +20,7 @@ from __future__ import annotations
 import argparse
 import json
 import multiprocessing
+import shutil
 import sys
 import time
 import wave
@@ -88,21 +89,31 @@ class SynthConfig:
     @classmethod
     def from_argv(cls, argv=None) -> SynthConfig:
         """Parse the ``ssl-synth`` command line."""
-        parser = argparse.ArgumentParser(prog="ssl-synth", description=__doc__.split("\n\n")[0])
-        parser.add_argument("out_dir")
-        parser.add_argument("--clips", type=int, default=cls.clips)
-        parser.add_argument("--seed", type=int, default=cls.seed)
-        parser.add_argument("--split", choices=sorted(SPLITS), default=cls.split)
-        parser.add_argument("--sources", type=int, choices=(1, 2), default=cls.sources)
-        parser.add_argument("--size", default="x".join(map(str, cls.size)), help="WxH, e.g. 320x240")
-        parser.add_argument("--workers", type=int, default=cls.workers)
+        parser = argparse.ArgumentParser(prog="ssl-synth", description=__doc__.split("\n\n")[0],
+                                         formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+        parser.add_argument("out_dir", help="folder to write videos/ and annotations.json into")
+        parser.add_argument("--clips", type=int, default=cls.clips, help="how many clips (4 s each) to make")
+        parser.add_argument("--seed", type=int, default=cls.seed,
+                            help="random seed: the same seed and options give the same clips")
+        parser.add_argument("--split", choices=sorted(SPLITS), default=cls.split,
+                            help="sound classes: heard (for training and its tests), unheard (held out), or all")
+        parser.add_argument("--sources", type=int, choices=(1, 2), default=cls.sources,
+                            help="sounding objects per scene; 2 also writes IS3-style is3_annotations.json")
+        parser.add_argument("--size", default="x".join(map(str, cls.size)), help="frame size WxH, even, >= 64")
+        parser.add_argument("--workers", type=int, default=cls.workers, help="processes generating clips at once")
         parser.add_argument("--content", choices=CONTENTS, default=cls.content,
                             help="procedural shapes and tones, or real photo cut-outs and recordings")
         parser.add_argument("--negatives", choices=NEGATIVE_MODES, default=None,
                             help="real content: every clip's sound is silence or a class not in the picture")
         parser.add_argument("--assets", default=cls.assets, help="real content: the ssl-assets folder")
         parser.add_argument("--manifest", default=cls.manifest, help="real content: the asset manifest")
+        parser.add_argument("--overwrite", action="store_true",
+                            help="replace the clips of an earlier run in OUT_DIR (without it such a folder is refused)")
         args = parser.parse_args(argv)
+        previous = earlier_output(Path(args.out_dir))
+        if previous and not args.overwrite:
+            parser.error(f"{args.out_dir} already holds generated clips ({', '.join(p.name for p in previous)}): "
+                         "choose another folder, or pass --overwrite to replace them")
         try:
             size = tuple(int(v) for v in args.size.lower().split("x"))
             return cls(args.out_dir, args.clips, args.seed, args.split, args.sources, size, args.workers,
@@ -219,6 +230,22 @@ def write_clip(config: SynthConfig, index: int) -> tuple[dict, list[dict]]:
     return annotation, entries
 
 
+OUTPUT_NAMES = ("videos", "audio", "frames", "annotations.json", "is3_annotations.json")
+
+
+def earlier_output(out: Path) -> list[Path]:
+    """What an earlier run left in ``out`` (clip folders and annotation files)."""
+    return [out / name for name in OUTPUT_NAMES if (out / name).exists()]
+
+
+def remove_earlier_output(out: Path) -> None:
+    for path in earlier_output(out):
+        if path.is_dir():
+            shutil.rmtree(path)
+        else:
+            path.unlink()
+
+
 def run(config: SynthConfig) -> list[dict]:
     """Generate every clip of ``config`` (in parallel with ``workers``) and write the json files."""
     out = Path(config.out_dir)
@@ -253,7 +280,8 @@ def generate(out_dir, clips: int, seed: int, split: str = "all", sources: int = 
 
 
 def main(argv=None) -> int:
-    config = SynthConfig.from_argv(argv)
+    config = SynthConfig.from_argv(argv)  # refuses a folder with earlier clips unless --overwrite
+    remove_earlier_output(Path(config.out_dir))
     start = time.perf_counter()
     try:
         annotations = run(config)

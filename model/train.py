@@ -19,6 +19,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import json
+import os
 import signal
 import sys
 import threading
@@ -88,7 +89,8 @@ class JsonlLog(Callback):
 def parse_args(argv=None) -> TrainConfig:
     """The command line -> a ``TrainConfig`` (defaults from the dataclass)."""
     d = TrainConfig()
-    p = argparse.ArgumentParser(prog="ssl-train", description=__doc__.split("\n\n")[0])
+    p = argparse.ArgumentParser(prog="ssl-train", description=__doc__.split("\n\n")[0],
+                                formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     p.add_argument("--data", required=True, help="training folder of videos")
     p.add_argument("--out", required=True, help="run folder")
     p.add_argument("--val", help="annotated folder evaluated after each epoch")
@@ -105,32 +107,36 @@ def parse_args(argv=None) -> TrainConfig:
     p.add_argument("--cache-visual-maps", dest="visual_cache_mb", type=int, default=d.visual_cache_mb, metavar="MB",
                    help="keep up to MB of the frozen part's maps in memory (needs --cache; turns image "
                         "augmentation off: the augmented view is the frame with augmented sound)")
-    p.add_argument("--loss", choices=("align", "ezvsl"), default=d.loss)
-    p.add_argument("--epochs", type=int, default=d.epochs)
+    p.add_argument("--loss", choices=("align", "ezvsl"), default=d.loss,
+                   help="align: SSL-Align (multi-positive, both terms); ezvsl: the single-positive baseline")
+    p.add_argument("--epochs", type=int, default=d.epochs, help="passes over the training clips")
     p.add_argument("--batch-size", type=int, default=d.batch_size, help="anchor clips per step (global)")
-    p.add_argument("--lr", type=float, default=d.lr)
+    p.add_argument("--lr", type=float, default=d.lr, help="Adam learning rate")
     p.add_argument("--schedule", choices=SCHEDULES, default=d.schedule,
                    help="learning rate over the run: constant (as published) or cosine decay to 0")
     p.add_argument("--warmup-steps", type=int, default=d.warmup_steps, help="linear learning-rate warm-up")
-    p.add_argument("--weight-decay", type=float, default=d.weight_decay)
-    p.add_argument("--temperature", type=float, default=d.temperature)
+    p.add_argument("--weight-decay", type=float, default=d.weight_decay, help="Adam weight decay")
+    p.add_argument("--temperature", type=float, default=d.temperature, help="contrastive softmax temperature")
     p.add_argument("--image-size", type=int, default=d.image_size,
-                   help="a new model's input size, multiple of 16 (default 224; < 224 for CPU runs); "
+                   help="a new model's input size, multiple of 16 (224 when not given; < 224 for CPU runs); "
                         "with --init/--resume the checkpoint's, and a different value is an error")
     p.add_argument("--audio-seconds", type=float, default=d.audio_seconds,
-                   help="a new model's audio window (default 3.0 s); with --init/--resume the checkpoint's")
-    p.add_argument("--device", choices=("auto", "cpu", "cuda"), default=d.device)
+                   help="a new model's window of sound around each frame (3.0 s when not given); with "
+                        "--init/--resume the checkpoint's")
+    p.add_argument("--device", choices=("auto", "cpu", "cuda"), default=d.device, help="auto: CUDA when present")
     p.add_argument("--resume", action="store_true", help="continue RUN_DIR's last state")
     p.add_argument("--overwrite", action="store_true", help="replace the run in RUN_DIR (refused without it)")
     p.add_argument("--no-neighbours", dest="neighbours", action="store_false", help="ablation: no NN positives")
     p.add_argument("--no-augment", dest="augment", action="store_false", help="ablation: no augmented positives")
-    p.add_argument("--neighbours-k", type=int, default=d.neighbours_k)
-    p.add_argument("--neighbour-warmup-epochs", type=int, default=d.neighbour_warmup_epochs)
+    p.add_argument("--neighbours-k", type=int, default=d.neighbours_k, help="nearest neighbours used as extra positives")
+    p.add_argument("--neighbour-warmup-epochs", type=int, default=d.neighbour_warmup_epochs,
+                   help="epochs before neighbours are used")
     p.add_argument("--neighbour-features", help="safetensors with 'features' (N, D): fixed neighbour bank")
-    p.add_argument("--workers", type=int, default=d.workers, help="DataLoader processes per process")
+    p.add_argument("--workers", type=int, default=min(d.workers, os.cpu_count() or 1),
+                   help="DataLoader processes per process (at most the machine's cores)")
     p.add_argument("--cache", help="decoded-frame cache folder")
     p.add_argument("--max-clips", type=int, help="train on the first N clips")
-    p.add_argument("--seed", type=int, default=d.seed)
+    p.add_argument("--seed", type=int, default=d.seed, help="random seed")
     args = vars(p.parse_args(argv))
     config = TrainConfig(**{f.name: args[f.name] for f in fields(TrainConfig)})
     try:

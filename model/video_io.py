@@ -2,8 +2,9 @@
 
 Times are seconds from the start of the file (the container's start time), the clock a player shows.
 Readers seek to the keyframe before the wanted time and decode forward; none decodes a whole file except
-``decode_audio_track`` and ``iter_frames``. Audio comes back as 16 kHz (by default) mono float32, where
-mono is the file's first channel, as in the published preprocessing.
+``decode_audio_track`` and ``iter_frames``. Audio comes back as 16 kHz (by default) mono float32, the
+mean of all channels (as the published loaders make stereo mono; the centre channel of 5.1 counts too).
+Frames come back turned as the file's display matrix says (phone videos).
 """
 from __future__ import annotations
 
@@ -136,6 +137,13 @@ def _timed_frames(container, stream) -> Iterator[tuple[float, av.VideoFrame]]:
         yield t, frame
 
 
+def _to_rgb(frame: av.VideoFrame) -> np.ndarray:
+    """RGB uint8 (H, W, 3) as the file is meant to be shown: turned by its display matrix (phone videos)."""
+    rgb = frame.to_ndarray(format="rgb24")
+    turns = round(frame.rotation / 90) % 4  # counter-clockwise quarter turns
+    return np.ascontiguousarray(np.rot90(rgb, turns)) if turns else rgb
+
+
 def _frames_at(container, path, times: Sequence[float]) -> list[np.ndarray]:
     """RGB frames shown at each time (s): the last frame that starts at or before it.
 
@@ -160,7 +168,7 @@ def _frames_at(container, path, times: Sequence[float]) -> list[np.ndarray]:
             shown, upcoming = upcoming, None
         if shown is None:
             raise VideoReadError(path, "cannot decode: truncated or corrupt file (no video frame decoded)")
-        frames[i] = shown[1].to_ndarray(format="rgb24")
+        frames[i] = _to_rgb(shown[1])
     return frames
 
 
@@ -177,16 +185,17 @@ def read_frames(path, times: Sequence[float]) -> list[np.ndarray]:
 
 
 def _mono(packed: np.ndarray, channels: int) -> np.ndarray:
-    """The mono signal of packed interleaved samples (1, N * channels): the first channel."""
-    return packed.reshape(-1, channels)[:, 0]
+    """The mono signal of packed interleaved samples (1, N * channels): the mean of the channels (the
+    centre channel of 5.1, usually the speech, is heard too)."""
+    return packed.reshape(-1, channels).mean(axis=1)
 
 
 def _decode_mono(container, path, sample_rate: int, start: float, stop: float | None, rewound=False):
     """Decode audio from the packet before ``start`` to ``stop`` (s, None: the end).
 
-    Returns (t0, samples): mono (``_mono``) resampled to ``sample_rate``, its first sample at time t0.
-    Every frame goes through a resampler to packed float: PyAV's ``to_ndarray`` on planar audio with
-    8 channels crashes the process, on packed audio it does not.
+    Returns (t0, samples): mono (``_mono``: the channels' mean) resampled to ``sample_rate``, its first
+    sample at time t0. Every frame goes through a resampler to packed float: PyAV's ``to_ndarray`` on
+    planar audio with 8 channels crashes the process, on packed audio it does not.
     """
     stream = _audio_stream(container, path)
     origin = _origin(container)
@@ -234,14 +243,14 @@ def _audio_window(container, path, start: float, seconds: float, sample_rate: in
 
 
 def read_audio(path, start: float, seconds: float, sample_rate: int = 16000) -> np.ndarray:
-    """``round(seconds * sample_rate)`` samples of the first channel from ``start`` (s), zero-padded
+    """``round(seconds * sample_rate)`` mono samples from ``start`` (s), zero-padded
     where the window leaves the file. float32 (N,)."""
     with _open(path) as container:
         return _audio_window(container, path, start, seconds, sample_rate)
 
 
 def decode_audio_track(path, sample_rate: int = 16000) -> np.ndarray:
-    """The whole audio track, first channel, float32 (N,); sample 0 is at time 0."""
+    """The whole audio track, mono, float32 (N,); sample 0 is at time 0."""
     with _open(path) as container:
         t0, samples = _decode_mono(container, path, sample_rate, 0.0, None)
     length = int(round(t0 * sample_rate)) + len(samples)
@@ -276,7 +285,7 @@ def iter_frames(path, start: float = 0.0) -> Iterator[tuple[float, np.ndarray]]:
         else:
             timed = _timed_frames(container, stream)
         for t, frame in timed:
-            yield t, frame.to_ndarray(format="rgb24")
+            yield t, _to_rgb(frame)
 
 
 def _from(timed: Iterator[tuple[float, av.VideoFrame]], start: float) -> Iterator[tuple[float, av.VideoFrame]]:

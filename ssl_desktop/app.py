@@ -7,6 +7,7 @@ processed frames, saves a screenshot of the whole window and exits (works headle
 from __future__ import annotations
 
 import argparse
+import re
 import signal
 import sys
 from pathlib import Path
@@ -21,26 +22,66 @@ from .main_window import RESOURCES, MainWindow
 BUNDLED_CHECKPOINT = RESOURCES / "model.safetensors"
 APP_ICON = RESOURCES / "icons" / "ssl-desktop.svg"
 SNAPSHOT_TIMEOUT_S = 120.0
+MIN_SIZE = (640, 400)  # the smallest --size the window's layout is made for
+
+
+def existing_file(text: str) -> Path:
+    path = Path(text)
+    if not path.is_file():
+        raise argparse.ArgumentTypeError(f"{text}: {'is a folder' if path.is_dir() else 'no such file'}")
+    return path
+
+
+def existing_folder(text: str) -> Path:
+    path = Path(text)
+    if not path.is_dir():
+        raise argparse.ArgumentTypeError(f"{text}: {'is a file, not a folder' if path.exists() else 'no such folder'}")
+    return path
+
+
+def live_source(text: str) -> str:
+    return text if text in ("camera", "demo") else str(existing_file(text))
+
+
+def window_size(text: str) -> tuple[int, int]:
+    match = re.fullmatch(r"\s*(\d+)\s*[xX]\s*(\d+)\s*", text)
+    if not match:
+        raise argparse.ArgumentTypeError(f"{text!r} is not WIDTHxHEIGHT (e.g. 1280x760)")
+    width, height = int(match[1]), int(match[2])
+    if width < MIN_SIZE[0] or height < MIN_SIZE[1]:
+        raise argparse.ArgumentTypeError(f"{text} is smaller than {MIN_SIZE[0]}x{MIN_SIZE[1]}")
+    return width, height
+
+
+def positive_int(text: str) -> int:
+    if not text.isdigit() or int(text) < 1:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a positive whole number")
+    return int(text)
 
 
 def parse_args(argv=None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(prog="ssl-desktop", description="See where in the picture the sound comes from.")
-    parser.add_argument("--source", default="camera",
-                        help="camera (default; the demo clips when there is none), demo, or a video file to loop")
-    parser.add_argument("--checkpoint", type=Path, default=BUNDLED_CHECKPOINT,
-                        help="ssl-desktop .safetensors model (default: the bundled one)")
+    """The options, all checked here, before any window opens: a bad one exits 2 with a message."""
+    parser = argparse.ArgumentParser(prog="ssl-desktop", description="See where in the picture the sound comes from.",
+                                     formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    parser.add_argument("--source", type=live_source, default="camera",
+                        help="camera (the demo clips when there is none), demo, or a video file to loop")
+    parser.add_argument("--checkpoint", type=existing_file, default=BUNDLED_CHECKPOINT,
+                        help="ssl-desktop .safetensors model")
     parser.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto",
                         help="where the model runs (auto: CUDA when present)")
-    parser.add_argument("--open", nargs="*", type=Path, default=[], metavar="VIDEO",
-                        help="video files to open in the inspector")
-    parser.add_argument("--gallery", type=Path, metavar="FOLDER",
+    parser.add_argument("--open", nargs="*", type=existing_file, default=[], metavar="VIDEO",
+                        help="video files to open and play in the inspector")
+    parser.add_argument("--gallery", type=existing_folder, metavar="FOLDER",
                         help="index this folder of clips for the retrieval panel (File > Build gallery)")
     parser.add_argument("--snapshot", type=Path, metavar="OUT.png",
                         help="save a screenshot of the window after --after processed frames, then exit")
-    parser.add_argument("--after", type=int, default=10, metavar="N",
+    parser.add_argument("--after", type=positive_int, default=10, metavar="N",
                         help="processed frames (heatmaps; frames shown without a model) before --snapshot")
-    parser.add_argument("--size", default="1280x760", help="window size WxH")
-    return parser.parse_args(argv)
+    parser.add_argument("--size", type=window_size, default="1280x760", metavar="WxH", help="window size")
+    args = parser.parse_args(argv)
+    if args.snapshot is not None and args.snapshot.suffix.lower() not in (".png", ".jpg", ".jpeg", ".bmp"):
+        parser.error(f"--snapshot {args.snapshot}: give a .png (or .jpg, .bmp) file name")
+    return args
 
 
 class Snapshot:
@@ -116,9 +157,7 @@ def main(argv=None) -> int:
         window.retrieval.build(args.gallery)
     if args.open:
         window.open_paths(args.open)
-        window.inspector.play()
-    width, height = (int(v) for v in args.size.lower().split("x"))
-    window.resize(width, height)
+    window.resize(*args.size)
     window.show()
     snapshot = Snapshot(window, args.snapshot, args.after, app) if args.snapshot else None
     previous_handler = quit_on_ctrl_c(window)

@@ -21,7 +21,7 @@ from model import video_io
 from model.localize import Localizer
 from model.video_io import VideoReadError
 
-from .overlay import blend
+from .overlay import blend, scale_heat
 from .player import audio_window
 from .sources import SAMPLE_RATE
 
@@ -81,8 +81,9 @@ class ExportCancelled(Exception):
 
 
 def export_clip(model, device, source, target, lut: np.ndarray, opacity: float, progress=None,
-                should_stop=None) -> None:
-    """Write ``source`` with its heatmaps blended in (as on screen) and its sound to ``target`` (MP4).
+                should_stop=None, value_range: tuple[float, float] | None = None) -> None:
+    """Write ``source`` with its heatmaps blended in (as on screen: ``value_range`` is the view's fixed
+    scale, None its per-frame stretch) and its sound to ``target`` (MP4).
 
     ``progress(done, total)`` is called per frame; ``should_stop()`` returning True cancels
     (``ExportCancelled``). Raises ``VideoReadError`` for an unreadable source and ``ValueError`` for a
@@ -98,7 +99,7 @@ def export_clip(model, device, source, target, lut: np.ndarray, opacity: float, 
     fd, partial = tempfile.mkstemp(prefix=target.name + ".", suffix=".part.mp4", dir=target.parent)
     os.close(fd)
     try:
-        writer = ClipWriter(partial, info.fps, (info.width, info.height), original, info.audio_rate)
+        writer = None
         localizer = Localizer(model, device)
         with torch.inference_mode():
             for done, (t, frame) in enumerate(video_io.iter_frames(source), start=1):
@@ -106,10 +107,14 @@ def export_clip(model, device, source, target, lut: np.ndarray, opacity: float, 
                     raise ExportCancelled()
                 if localizer.needs_sound(t):
                     localizer.hear(audio_window(heard, t, model.audio_config.num_samples), t)
-                heatmap = localizer.localize(frame).heatmap
+                heatmap, _ = scale_heat(localizer.localize(frame).shown, value_range)
+                if writer is None:  # the size of the frames as shown (a rotated file's turned frames)
+                    writer = ClipWriter(partial, info.fps, (frame.shape[1], frame.shape[0]), original, info.audio_rate)
                 writer.write(blend(frame, heatmap, lut, opacity))
                 if progress is not None:
                     progress(min(done, total), total)
+        if writer is None:
+            raise VideoReadError(source, "cannot decode: no video frame")
         writer.close()
         os.replace(partial, target)
     finally:
@@ -124,9 +129,10 @@ class ExportWorker(QThread):
     failed = Signal(str)
     cancelled = Signal()
 
-    def __init__(self, model, device, source, target, lut, opacity, parent=None):
+    def __init__(self, model, device, source, target, lut, opacity, value_range=None, parent=None):
         super().__init__(parent)
         self.args = (model, device, source, target, lut, opacity)
+        self.value_range = value_range
         self._cancel = False
 
     def cancel(self) -> None:
@@ -135,7 +141,8 @@ class ExportWorker(QThread):
     def run(self) -> None:
         model, device, source, target, lut, opacity = self.args
         try:
-            export_clip(model, device, source, target, lut, opacity, self.progress.emit, lambda: self._cancel)
+            export_clip(model, device, source, target, lut, opacity, self.progress.emit, lambda: self._cancel,
+                        self.value_range)
         except ExportCancelled:
             self.cancelled.emit()
         except (VideoReadError, ValueError, OSError, av.error.FFmpegError) as exc:

@@ -61,7 +61,7 @@ class InferenceWorker(QThread):
     such frames get no heatmap.
     """
 
-    result = Signal(int, object, float)  # frame id, heatmap (H, W) float32 in [0, 1], latency in s
+    result = Signal(int, object, float)  # frame id, raw cosine map (H, W) float32 at frame size, latency in s
     spectrogram_ready = Signal(object)  # (257, T): what the model hears now
     embeddings = Signal(object, object)  # unit audio vector (D,), unit global image vector (D,), CPU tensors
     error = Signal(str)
@@ -137,7 +137,7 @@ class InferenceWorker(QThread):
                     continue
                 last_error = None
                 self.frames_processed += 1
-                self.result.emit(frame.id, localized.heatmap, time.monotonic() - frame.captured_at)
+                self.result.emit(frame.id, localized.shown, time.monotonic() - frame.captured_at)
                 self.presence.emit(localized.presence)
 
     def stop(self) -> None:

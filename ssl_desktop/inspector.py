@@ -11,7 +11,6 @@ from pathlib import Path
 
 import numpy as np
 from PySide6.QtCore import Qt, Signal
-from PySide6.QtGui import QKeySequence, QShortcut
 from PySide6.QtWidgets import (QComboBox, QHBoxLayout, QLabel, QSlider, QStyle, QToolButton, QVBoxLayout,
                                QWidget)
 
@@ -20,7 +19,7 @@ from model.video_io import VideoReadError
 
 from .capture import Frame
 from .inference_worker import InferenceWorker
-from .player import FrameThread, PlaybackClock, Speaker, audio_window
+from .player import FrameThread, PlaybackClock, Speaker, Volume, audio_window
 from .sources import SAMPLE_RATE, SourceError, has_output_device
 from .video_view import VideoView
 
@@ -53,6 +52,8 @@ class Inspector(QWidget):
         self.clock: PlaybackClock | None = None
         self.frame_thread: FrameThread | None = None
         self.speaker: Speaker | None = None
+        self.volume = Volume()
+        self.loop = False
         self._next_frame_id = 0
         self._file_first_id = 0  # results of frames before this id belong to a file closed since
         self.worker = InferenceWorker(self._audio_window, device, parent=self)
@@ -98,12 +99,6 @@ class Inspector(QWidget):
         layout.addLayout(transport)
         self.view.setVisible(False)
         self._set_controls_enabled(False)
-
-        for key, action in ((Qt.Key.Key_Space, self.toggle_play), (Qt.Key.Key_Left, lambda: self.step(-1)),
-                            (Qt.Key.Key_Right, lambda: self.step(1))):
-            shortcut = QShortcut(QKeySequence(key), self)
-            shortcut.setContext(Qt.ShortcutContext.WidgetWithChildrenShortcut)
-            shortcut.activated.connect(action)
 
     def _tool_button(self, icon, tip, slot) -> QToolButton:
         button = QToolButton()
@@ -169,6 +164,7 @@ class Inspector(QWidget):
         self.timeline.blockSignals(False)
         self._set_controls_enabled(True)
         self.clock = PlaybackClock(info.duration)
+        self.clock.loop = self.loop
         self.clock.set_speed(SPEEDS[self.speed_box.currentIndex()])
         self.frame_thread = FrameThread(path, self.clock, info.fps, parent=self)
         self.frame_thread.frame_ready.connect(self._show_frame)
@@ -184,7 +180,7 @@ class Inspector(QWidget):
             self.message.emit("speaker", "no sound output device: playing silently (picture and heatmap "
                               "still follow the clock)", "info")
             return
-        self.speaker = Speaker(self.file.track, self.clock)
+        self.speaker = Speaker(self.file.track, self.clock, self.volume)
         try:
             self.speaker.start()
         except SourceError as exc:
@@ -216,6 +212,17 @@ class Inspector(QWidget):
             return
         self.pause()
         self.seek(self.clock.position() + frames / (self.file.info.fps or 25.0))
+
+    def seek_by(self, seconds: float) -> None:
+        """Move ``seconds`` forward (negative: back), playing or not."""
+        if self.clock is not None:
+            self.seek(self.clock.position() + seconds)
+
+    def set_loop(self, loop: bool) -> None:
+        """At the end of the file: start again (True) or pause (False)."""
+        self.loop = loop
+        if self.clock is not None:
+            self.clock.loop = loop
 
     def seek(self, t: float) -> None:
         if self.clock is None:

@@ -61,6 +61,11 @@ class LivePipeline(QObject):
         self.capture.start()
         return problem
 
+    @property
+    def silent(self) -> bool:
+        """No sound source (no microphone): there is no heatmap."""
+        return isinstance(self.audio_source, SilentSource)
+
     def _audio_window(self, t: float, num_samples: int):
         """The newest sound (called by the worker); None without a microphone: then there is no heatmap."""
         return None if isinstance(self.audio_source, SilentSource) else self.ring.snapshot(num_samples)

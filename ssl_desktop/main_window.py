@@ -4,14 +4,17 @@ It wires sources, threads and widgets together; the widgets only show state, the
 """
 from __future__ import annotations
 
+from functools import lru_cache
 from pathlib import Path
 
-from PySide6.QtCore import Qt, QTimer
+import numpy as np
+from PySide6.QtCore import QSettings, Qt, QTimer
 from PySide6.QtGui import QAction, QActionGroup, QKeySequence
 from PySide6.QtWidgets import (QDockWidget, QFileDialog, QLabel, QMainWindow, QProgressBar, QPushButton,
                                QTabWidget, QVBoxLayout, QWidget)
 
 from model import CheckpointError, load_model
+from model.gallery import read_labels
 from model.import_checkpoint import import_checkpoint
 
 from .audio_panel import AudioPanel
@@ -19,22 +22,42 @@ from .export import ExportWorker, save_png
 from .inspector import Inspector
 from .live import LivePipeline
 from .message_bar import MessageBar
+from .player import Monitor, Volume
 from .retrieval import Retrieval
 from .retrieval_panel import RetrievalPanel
 from .sources import (SAMPLE_RATE, CameraSource, Device, MicrophoneSource, Playlist, PlaylistAudioSource,
-                      PlaylistFrameSource, SourceError, list_cameras, list_microphones)
+                      PlaylistFrameSource, SourceError, has_output_device, list_cameras, list_microphones)
 from .video_view import VideoView
 
 RESOURCES = Path(__file__).resolve().parent.parent / "resources"
 DEMO_DIR = RESOURCES / "demo"
 WAVEFORM_SECONDS = 3.0
-RETRIEVAL_DOCK_WIDTH = 470
+SEEK_SECONDS = 5.0  # Shift+Left / Shift+Right
+SILENCE_LEVEL = 1e-4  # a sound whose peak stays under this is digital silence
+RETRIEVAL_DOCK_WIDTH = 470  # at most; and at most RETRIEVAL_DOCK_SHARE of the window's width
+RETRIEVAL_DOCK_SHARE = 0.3
 VIDEO_FILTER = "Videos (*.mp4 *.mkv *.webm *.avi *.mov);;All files (*)"
+MESSAGE_TABS = {  # message key -> the tab it belongs to (other keys show on every tab)
+    **dict.fromkeys(("source", "sound", "inference"), "live"),
+    **dict.fromkeys(("inspector", "inspector-audio", "inspector-inference", "speaker"), "inspector"),
+}
 CHECKPOINT_FILTERS = {  # file dialog filter -> import format (None: our own safetensors)
     "ssl-desktop model (*.safetensors)": None,
     "SSL-Align published checkpoint (*.pth *.pth.tar *.tar)": "ssl-align",
     "EZ-VSL published checkpoint (*.pth *.pth.tar *.tar)": "ezvsl",
 }
+
+
+def app_settings() -> QSettings:
+    """Where the window remembers the devices chosen last (an INI file in the user's config folder)."""
+    return QSettings(QSettings.Format.IniFormat, QSettings.Scope.UserScope, "ssl-desktop", "ssl-desktop")
+
+
+@lru_cache(maxsize=256)
+def clip_label(path: Path) -> str:
+    """``name (class)`` of a clip, the class from the annotations of its folder where there are some."""
+    label = read_labels(path.parent).get(path.stem)
+    return f"{path.stem} ({label})" if label else path.stem
 
 
 def demo_clips() -> list[Path]:
@@ -51,11 +74,19 @@ class MainWindow(QMainWindow):
         self.model = None
         self.model_name = ""
         self.live_source_kind = ""  # "camera", "demo", "file" or "custom"
+        self.settings = app_settings()
         self.camera: Device | None = None  # the camera in use
-        self.microphone: Device | None = None  # None: the default input device
+        self.microphone: Device | None = self._remembered_microphone()  # None: the default input device
+        self.sound_from_video = True  # with the demo or a file as the video: its own sound, else the microphone
+        self.live_file: Path | None = None  # the file looped as the live source
         self.export_worker: ExportWorker | None = None
+        self.live_volume = Volume(muted=True)  # the demo's or a looped file's sound: M unmutes it
+        self.monitor: Monitor | None = None
+        self.query_name: str | None = None  # the gallery clip whose sound is the query, None: the sound heard
+        self._shown_once = False
 
-        self.messages = MessageBar()
+        self.messages = MessageBar(MESSAGE_TABS)
+        self.messages.set_tab("live")
         self.live_view = VideoView()
         self.inspector = Inspector(device, parent=self)
         self.tabs = QTabWidget()
@@ -84,12 +115,14 @@ class MainWindow(QMainWindow):
 
         self.source_label = QLabel()
         self.model_label = QLabel()
+        self.sound_label = QLabel()
         self.export_progress = QProgressBar()
         self.export_progress.setFormat("exporting %v / %m frames")
         self.export_cancel = QPushButton("Cancel export")
         self.statusBar().addWidget(self.source_label)
         self.statusBar().addPermanentWidget(self.export_progress)
         self.statusBar().addPermanentWidget(self.export_cancel)
+        self.statusBar().addPermanentWidget(self.sound_label)
         self.statusBar().addPermanentWidget(self.model_label)
         self.export_progress.hide()
         self.export_cancel.hide()
@@ -138,9 +171,58 @@ class MainWindow(QMainWindow):
         self.source_menu.aboutToShow.connect(self._fill_source_menu)
         self._fill_source_menu()
 
+        self._build_playback_menu()
+
         view_menu = self.menuBar().addMenu("&View")
         view_menu.addAction(self.audio_dock.toggleViewAction())
         view_menu.addAction(self.retrieval_dock.toggleViewAction())
+
+    def _build_playback_menu(self) -> None:
+        """The keys of mpv / VLC, working anywhere in the window (menu actions are window shortcuts)."""
+        menu = self.menuBar().addMenu("&Playback")
+        inspector = self.inspector
+        for text, slot, keys in (("Play / pause", inspector.toggle_play, "Space"),
+                                 ("Previous frame", lambda: inspector.step(-1), "Left"),
+                                 ("Next frame", lambda: inspector.step(1), "Right"),
+                                 (f"Back {SEEK_SECONDS:g} s", lambda: inspector.seek_by(-SEEK_SECONDS), "Shift+Left"),
+                                 (f"Forward {SEEK_SECONDS:g} s", lambda: inspector.seek_by(SEEK_SECONDS),
+                                  "Shift+Right")):
+            self._add_action(menu, text, lambda checked=False, act=slot: self._in_inspector(act), keys)
+        self.loop_action = self._add_action(menu, "&Loop", inspector.set_loop, "L")
+        self.loop_action.setCheckable(True)
+        menu.addSeparator()
+        self.mute_action = self._add_action(menu, "&Mute", self._set_muted, "M")
+        self.mute_action.setCheckable(True)
+        self._add_action(menu, "Volume down", lambda: self._change_volume(-1), "9")
+        self._add_action(menu, "Volume up", lambda: self._change_volume(1), "0")
+        self._show_sound_state()
+
+    def _in_inspector(self, action) -> None:
+        """Transport keys act on the inspector while it is the tab shown."""
+        if not self._live_active():
+            action()
+
+    @property
+    def volume(self) -> Volume:
+        """The volume of the sound playing in the tab shown."""
+        return self.live_volume if self._live_active() else self.inspector.volume
+
+    def _set_muted(self, muted: bool) -> None:
+        self.volume.muted = muted
+        if self._live_active() and not muted and self.monitor is None:
+            reason = ("no sound output device" if self._uses_video_sound()
+                      else "a microphone is never played back (it would feed back)")
+            self.statusBar().showMessage(f"the live sound is not played: {reason}", 8000)
+        self._show_sound_state()
+
+    def _change_volume(self, steps: int) -> None:
+        self.volume.change(steps)
+        self._show_sound_state()
+
+    def _show_sound_state(self) -> None:
+        volume = self.volume
+        self.mute_action.setChecked(volume.muted)
+        self.sound_label.setText(f"sound {volume.describe()} (M)")
 
     def _add_action(self, menu, text, slot, shortcut=None) -> QAction:
         action = QAction(text, self)
@@ -151,31 +233,46 @@ class MainWindow(QMainWindow):
         return action
 
     def _fill_source_menu(self) -> None:
-        """Cameras, microphones and the demo, listed anew each time the menu opens."""
+        """The video and the sound sources, chosen apart, listed anew each time the menu opens; the ones
+        in use are checked."""
         menu = self.source_menu
         menu.clear()
+        kind = self.live_source_kind
+        menu.addSection("Video")
+        videos = QActionGroup(menu)
         cameras = list_cameras()
-        menu.addSection("Camera")
         for camera in cameras:
-            self._add_action(menu, camera.name, lambda checked=False, c=camera: self.use_camera(c))
+            self._add_choice(menu, videos, camera.name, lambda c=camera: self.use_camera(c),
+                             kind == "camera" and camera == self.camera)
         if not cameras:
             menu.addAction("no camera found").setEnabled(False)
-        menu.addSection("Microphone")
+        self._add_choice(menu, videos, "Bundled demo clips", self.use_demo, kind == "demo")
+        file_text = f"Video file: {self.live_file.name}" if kind == "file" else "Video file as a live source…"
+        self._add_choice(menu, videos, file_text, self._choose_live_file, kind == "file")
+        menu.addSection("Sound")
+        sounds = QActionGroup(menu)
+        own = self._add_choice(menu, sounds, "The video's own sound", self.use_video_sound,
+                               self._uses_video_sound())
+        own.setEnabled(kind in ("demo", "file"))
         try:
             microphones = list_microphones()
         except SourceError as exc:
             menu.addAction(str(exc)).setEnabled(False)
             microphones = []
-        group = QActionGroup(menu)
         for microphone in [None, *microphones]:
-            action = self._add_action(menu, microphone.name if microphone else "default microphone",
-                                      lambda checked=False, m=microphone: self.use_microphone(m))
-            action.setCheckable(True)
-            action.setChecked(microphone == self.microphone)
-            group.addAction(action)
-        menu.addSection("Demo")
-        self._add_action(menu, "Bundled demo clips", self.use_demo)
-        self._add_action(menu, "Video file as a live source…", self._choose_live_file)
+            self._add_choice(menu, sounds, microphone.name if microphone else "default microphone",
+                             lambda m=microphone: self.use_microphone(m),
+                             not self._uses_video_sound() and microphone == self.microphone)
+
+    def _add_choice(self, menu, group, text, slot, checked: bool) -> QAction:
+        action = self._add_action(menu, text, lambda checked=False: slot())
+        action.setCheckable(True)
+        action.setChecked(checked)
+        group.addAction(action)
+        return action
+
+    def _uses_video_sound(self) -> bool:
+        return self.live_source_kind in ("demo", "file") and self.sound_from_video
 
     # --- the model --------------------------------------------------------------------------
 
@@ -229,17 +326,49 @@ class MainWindow(QMainWindow):
                 self.messages.show_message("source", "no camera found: showing the bundled demo clips instead", "info")
                 self.use_demo(keep_message=True)
                 return
-            camera = cameras[0]
+            remembered = self.settings.value("camera")
+            camera = next((c for c in cameras if c.name == remembered), cameras[0])
         self.camera = camera
+        self.settings.setValue("camera", camera.name)
         self.messages.clear("source")
-        microphone = MicrophoneSource(self.microphone.index if self.microphone else None,
-                                      self.microphone.name if self.microphone else None)
-        self.start_sources(CameraSource(camera.index, camera.name), microphone, "camera")
+        self.start_sources(CameraSource(camera.index, camera.name), self._microphone_source(), "camera")
 
     def use_microphone(self, microphone: Device | None) -> None:
+        """Hear ``microphone`` (None: the default one), also with the demo or a file as the video."""
         self.microphone = microphone
+        self.sound_from_video = False
+        self.settings.setValue("microphone", microphone.name if microphone else "")
+        self._restart_live()
+
+    def use_video_sound(self) -> None:
+        """Hear the demo's or the file's own sound again."""
+        self.sound_from_video = True
+        self._restart_live()
+
+    def _restart_live(self) -> None:
         if self.live_source_kind == "camera":
             self.use_camera(self.camera)
+        elif self.live_source_kind == "demo":
+            self.use_demo()
+        elif self.live_source_kind == "file":
+            self.use_file(self.live_file)
+
+    def _remembered_microphone(self) -> Device | None:
+        """The microphone chosen last time, when it is still there (None: the default one)."""
+        name = self.settings.value("microphone", "")
+        try:
+            return next((m for m in list_microphones() if m.name == name), None) if name else None
+        except SourceError:
+            return None
+
+    def _microphone_source(self) -> MicrophoneSource:
+        return MicrophoneSource(self.microphone.index if self.microphone else None,
+                                self.microphone.name if self.microphone else None)
+
+    def _playlist_sources(self, playlist: Playlist):
+        """The playlist's frames with its own sound, or with the microphone chosen instead."""
+        sound = PlaylistAudioSource(playlist) if self.sound_from_video else self._microphone_source()
+        return PlaylistFrameSource(playlist), sound
 
     def use_demo(self, keep_message: bool = False) -> None:
         clips = demo_clips()
@@ -249,14 +378,13 @@ class MainWindow(QMainWindow):
             return
         if not keep_message:
             self.messages.clear("source")
-        playlist = Playlist(clips)
-        self.start_sources(PlaylistFrameSource(playlist), PlaylistAudioSource(playlist), "demo")
+        self.start_sources(*self._playlist_sources(Playlist(clips)), "demo")
 
     def use_file(self, path: Path) -> None:
         """Loop a video file as if it were a camera and a microphone."""
         self.messages.clear("source")
-        playlist = Playlist([path])
-        self.start_sources(PlaylistFrameSource(playlist), PlaylistAudioSource(playlist), "file")
+        self.live_file = path
+        self.start_sources(*self._playlist_sources(Playlist([path])), "file")
 
     def start_sources(self, frame_source, audio_source, kind: str = "custom") -> None:
         """Run any frame and audio source live (the devices, the demo, or test sources)."""
@@ -264,11 +392,25 @@ class MainWindow(QMainWindow):
         self.live_view.clear()
         self.audio_panel.clear()
         problem = self.pipeline.start(frame_source, audio_source)
+        self._start_monitor(isinstance(audio_source, PlaylistAudioSource))
         if problem:
             self.messages.show_message("sound", f"no sound ({problem}): the heatmap needs sound", "warning")
         else:
             self.messages.clear("sound")
         self.source_label.setText(f"live: {frame_source.name} + {self.pipeline.audio_source.name}")
+
+    def _start_monitor(self, wanted: bool) -> None:
+        """Play the live sound (muted until M) when it comes from the demo or a file and can be played."""
+        if self.monitor is not None:
+            self.monitor.stop()
+            self.monitor = None
+        if wanted and has_output_device():
+            monitor = Monitor(self.pipeline.ring, self.live_volume)
+            try:
+                monitor.start()
+                self.monitor = monitor
+            except SourceError as exc:
+                self.statusBar().showMessage(f"the live sound is not played: {exc}", 8000)
 
     def _on_source_failed(self, text: str) -> None:
         if self.live_source_kind in ("camera", "file"):
@@ -300,9 +442,28 @@ class MainWindow(QMainWindow):
         return self.tabs.currentWidget() is self.live_view
 
     def _show_live_waveform(self) -> None:
-        if self._live_active() and self.audio_dock.isVisible():
-            samples = self.pipeline.ring.snapshot(int(WAVEFORM_SECONDS * SAMPLE_RATE))
+        if not self._live_active():
+            return
+        samples = self.pipeline.ring.snapshot(int(WAVEFORM_SECONDS * SAMPLE_RATE))
+        if self.audio_dock.isVisible():
             self.audio_panel.show_waveform(samples, SAMPLE_RATE, -WAVEFORM_SECONDS)
+        heard = samples[-self.model.audio_config.num_samples:] if self.model else samples
+        playing = self.pipeline.frame_source.playlist if isinstance(self.pipeline.frame_source,
+                                                                    PlaylistFrameSource) else None
+        clip = clip_label(playing.paths[playing.locate(playing.position())[0]]) if playing and playing.infos else ""
+        sound = None if self.pipeline.silent else heard
+        self.live_view.set_listening(self._listening(sound, "the live sound", clip))
+
+    def _listening(self, samples, what: str, clip: str) -> str:
+        """What the heatmap listens to, said on the picture, with the clip playing."""
+        playing = f"  ·  playing {clip}" if clip else ""
+        if self.query_name:
+            return f"listening to: gallery clip {self.query_name} (the query sound){playing}"
+        if samples is None:
+            return f"no sound: no heatmap{playing}"
+        if np.abs(samples).max() < SILENCE_LEVEL:
+            return f"listening to: silence{playing}"
+        return f"listening to: {what}{playing}"
 
     def _show_live_spectrogram(self, spec) -> None:
         if self._live_active():
@@ -311,6 +472,8 @@ class MainWindow(QMainWindow):
     def _show_inspector_waveform(self, samples, sample_rate: int, start: float, cursor: float) -> None:
         if not self._live_active():
             self.audio_panel.show_waveform(samples, sample_rate, start, cursor)
+            clip = clip_label(self.inspector.file.path)
+            self.inspector.view.set_listening(self._listening(samples, "its sound", clip))
 
     def _show_inspector_spectrogram(self, spec) -> None:
         if not self._live_active():
@@ -318,10 +481,12 @@ class MainWindow(QMainWindow):
 
     def _on_tab_changed(self) -> None:
         live = self._live_active()
+        self.messages.set_tab("live" if live else "inspector")
         self.pipeline.inference_enabled = live  # one model at work at a time
         if live:
             self.inspector.pause()
         self.audio_panel.clear()
+        self._show_sound_state()
 
     # --- retrieval --------------------------------------------------------------------------
 
@@ -335,6 +500,7 @@ class MainWindow(QMainWindow):
 
     def _use_query_sound(self, sound) -> None:
         """Localize a gallery clip's sound (None: the sound heard) in the live and inspected frames."""
+        self.query_name = self.retrieval_panel.query_chooser.currentText() if sound is not None else None
         self.pipeline.worker.set_audio_override(sound)
         self.inspector.worker.set_audio_override(sound)
 
@@ -346,7 +512,7 @@ class MainWindow(QMainWindow):
     # --- files ------------------------------------------------------------------------------
 
     def open_paths(self, paths) -> None:
-        """Open video files in the inspector (File > Open and drag-and-drop both end here)."""
+        """Open video files in the inspector and play the first (File > Open, drag-and-drop, ``--open``)."""
         paths = [Path(p) for p in paths]
         if not paths:
             return
@@ -357,6 +523,7 @@ class MainWindow(QMainWindow):
             self.messages.clear("file")
         if self.inspector.file is not None and len(problems) < len(paths):
             self.tabs.setCurrentWidget(self.inspector)
+            self.inspector.play()
 
     def _show_or_clear_message(self, key: str, text: str, level: str) -> None:
         if text:
@@ -410,7 +577,7 @@ class MainWindow(QMainWindow):
             return False
         view = self.inspector.view
         self.export_worker = ExportWorker(self.model, self.device, self.inspector.file.path, target,
-                                          view.lut, view.opacity, parent=self)
+                                          view.lut, view.opacity, view.value_range, parent=self)
         self.export_worker.progress.connect(self._show_export_progress)
         self.export_worker.succeeded.connect(lambda path: self._end_export(f"exported {path}", "info"))
         self.export_worker.failed.connect(lambda text: self._end_export(text, "error"))
@@ -458,8 +625,17 @@ class MainWindow(QMainWindow):
             self.export_worker.wait()
             self.export_worker = None
         self.retrieval.shutdown()
+        self._start_monitor(False)
         self.pipeline.shutdown()
         self.inspector.shutdown()
+
+    def showEvent(self, event) -> None:
+        """The first time, give the retrieval dock its width for the window's size (down to 1024x640)."""
+        super().showEvent(event)
+        if not self._shown_once:
+            self._shown_once = True
+            width = min(RETRIEVAL_DOCK_WIDTH, int(RETRIEVAL_DOCK_SHARE * self.width()))
+            self.resizeDocks([self.retrieval_dock], [width], Qt.Orientation.Horizontal)
 
     def closeEvent(self, event) -> None:
         self.shutdown()

@@ -1,7 +1,9 @@
-"""Banners at the top of the window: what is wrong or worth knowing, never a blocking dialog.
+"""The one message area at the top of the window: what is wrong or worth knowing, never a blocking dialog.
 
-Each message has a key (``"model"``, ``"camera"``, ...): showing a key again replaces its text, and
-``clear(key)`` removes it once the problem is gone.
+Each message has a key (``"model"``, ``"source"``, ...): showing a key again replaces its text, and
+``clear(key)`` removes it once the problem is gone. The newest message is on top; older ones fold away
+behind a "n more" button. A key can belong to a tab (``tab_of``): its message shows only while that
+tab is shown, so the live view's "no camera" does not follow into the inspector.
 """
 from __future__ import annotations
 
@@ -36,27 +38,39 @@ class Banner(QWidget):
 
 
 class MessageBar(QWidget):
-    def __init__(self, parent=None):
+    def __init__(self, tab_of: dict[str, str] | None = None, parent=None):
         super().__init__(parent)
-        self._banners: dict[str, Banner] = {}
+        self._banners: dict[str, Banner] = {}  # oldest first
+        self._tab_of = tab_of or {}
+        self._tab: str | None = None
+        self.expanded = False
+        self.more_button = QToolButton()
+        self.more_button.setAutoRaise(True)
+        self.more_button.clicked.connect(self._toggle)
         self._layout = QVBoxLayout(self)
         self._layout.setContentsMargins(4, 4, 4, 0)
         self._layout.setSpacing(3)
-        self.setVisible(False)
+        self._layout.addWidget(self.more_button, 0, Qt.AlignmentFlag.AlignLeft)
+        self._refresh()
 
     def show_message(self, key: str, text: str, level: str = "warning") -> None:
         self.clear(key)
         banner = Banner(text, level, lambda: self.clear(key))
         self._banners[key] = banner
-        self._layout.addWidget(banner)
-        self.setVisible(True)
+        self._layout.insertWidget(0, banner)  # newest on top
+        self._refresh()
 
     def clear(self, key: str) -> None:
         banner = self._banners.pop(key, None)
         if banner is not None:
             banner.setParent(None)
             banner.deleteLater()
-        self.setVisible(bool(self._banners))
+        self._refresh()
+
+    def set_tab(self, tab: str) -> None:
+        """Show the messages of ``tab`` (and those of no tab)."""
+        self._tab = tab
+        self._refresh()
 
     def text(self, key: str) -> str:
         """The message shown under ``key``, "" when none."""
@@ -65,3 +79,21 @@ class MessageBar(QWidget):
 
     def keys(self) -> list[str]:
         return list(self._banners)
+
+    def shown_keys(self) -> list[str]:
+        """The keys of the current tab's messages, newest first."""
+        return [k for k in reversed(self._banners) if self._tab_of.get(k) in (None, self._tab)]
+
+    def _toggle(self) -> None:
+        self.expanded = not self.expanded
+        self._refresh()
+
+    def _refresh(self) -> None:
+        shown = self.shown_keys()
+        for key, banner in self._banners.items():
+            banner.setVisible(key in shown[:len(shown) if self.expanded else 1])
+        older = len(shown) - 1
+        self.more_button.setVisible(older > 0)
+        self.more_button.setText(f"▴ hide {older} older" if self.expanded else
+                                 f"▾ {older} more message{'s' if older > 1 else ''}")
+        self.setVisible(bool(shown))

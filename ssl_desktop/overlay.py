@@ -7,6 +7,7 @@ import numpy as np
 import pyqtgraph as pg
 
 COLORMAPS = ("inferno", "turbo", "viridis", "magma", "plasma")
+FIXED_RANGE = (0.0, 1.0)  # the fixed scale: raw cosine 0 is cold, 1 is hot, for every frame alike
 TRANSPARENT_BELOW = 0.25  # heat under this is fully transparent
 OPAQUE_ABOVE = 0.75  # heat over this gets the full opacity
 
@@ -17,6 +18,15 @@ def overlay_lut(colormap: str) -> np.ndarray:
     heat = np.linspace(0.0, 1.0, 256)
     alpha = np.clip((heat - TRANSPARENT_BELOW) / (OPAQUE_ABOVE - TRANSPARENT_BELOW), 0.0, 1.0)
     return np.concatenate([rgb, (255 * alpha)[:, None]], axis=1).astype(np.uint8)
+
+
+def scale_heat(cosine: np.ndarray, value_range: tuple[float, float] | None = None
+               ) -> tuple[np.ndarray, tuple[float, float]]:
+    """Raw cosine map -> (heat in [0, 1], the (cold, hot) cosine range used): ``value_range`` fixed, or
+    None to stretch this map's own min..max (there is then always a hot spot, even in silence)."""
+    lo, hi = value_range if value_range is not None else (float(cosine.min()), float(cosine.max()))
+    heat = np.clip((cosine - lo) / max(hi - lo, 1e-12), 0.0, 1.0).astype(np.float32)
+    return heat, (lo, hi)
 
 
 def blend(frame: np.ndarray, heatmap: np.ndarray, lut: np.ndarray, opacity: float) -> np.ndarray:

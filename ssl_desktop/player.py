@@ -2,7 +2,8 @@
 
 The clock is the master: frames are picked by its position, and the speaker (when there is an output
 device) plays the track samples at its position, so picture and sound stay together at any speed
-(the sound is muted away from 1x) and after every seek.
+(the sound is muted away from 1x) and after every seek. ``Monitor`` plays the live sound of the demo
+or a looped file (never a microphone's: that would feed back). Both play at a ``Volume``.
 """
 from __future__ import annotations
 
@@ -15,6 +16,37 @@ from PySide6.QtCore import QThread, Signal
 from .sources import SAMPLE_RATE, SequentialFrames, SourceError, import_sounddevice
 
 RESYNC_SECONDS = 0.1  # the speaker jumps to the clock when it is further off than this
+MONITOR_DELAY_SECONDS = 0.1  # the monitor plays this far behind the newest live sample
+VOLUME_STEP = 0.1
+
+
+class Volume:
+    """A level in [0, 1] and a mute switch, read by the sound callbacks."""
+
+    def __init__(self, level: float = 1.0, muted: bool = False):
+        self.level = level
+        self.muted = muted
+
+    @property
+    def gain(self) -> float:
+        return 0.0 if self.muted else self.level
+
+    def change(self, steps: int) -> None:
+        self.level = round(min(max(self.level + steps * VOLUME_STEP, 0.0), 1.0), 2)
+
+    def describe(self) -> str:
+        return "muted" if self.muted else f"{100 * self.level:.0f} %"
+
+
+def open_output(callback):
+    """A started 16 kHz mono float32 output stream calling ``callback``; raises ``SourceError``."""
+    sd = import_sounddevice()
+    try:
+        stream = sd.OutputStream(samplerate=SAMPLE_RATE, channels=1, dtype="float32", callback=callback)
+        stream.start()
+    except Exception as exc:  # PortAudioError, ValueError: no device or unsupported rate
+        raise SourceError(f"cannot play sound: {exc}") from exc
+    return stream
 
 
 class PlaybackClock:
@@ -24,6 +56,7 @@ class PlaybackClock:
         self.duration = duration
         self.speed = 1.0
         self.playing = False
+        self.loop = False  # at the end: back to the start instead of pausing
         self._base = 0.0  # media time at _wall
         self._wall = time.monotonic()
         self._lock = threading.Lock()
@@ -105,7 +138,9 @@ class FrameThread(QThread):
                     if frame_t != shown_t:
                         shown_t = frame_t
                         self.frame_ready.emit(frame_t, image)
-                    if t >= self.clock.duration:
+                    if t >= self.clock.duration and self.clock.loop:
+                        self.clock.seek(0.0)
+                    elif t >= self.clock.duration:
                         self.clock.pause()
                         self.ended.emit()
                     time.sleep(min(self.period / max(self.clock.speed, 1e-3), 0.02))
@@ -129,25 +164,35 @@ class FrameThread(QThread):
         self.wait()
 
 
-class Speaker:
-    """Plays a 16 kHz track on the default output device, following a ``PlaybackClock``."""
+class SoundOutput:
+    """Plays 16 kHz mono on the default output device at ``volume``; subclasses fill ``_callback``."""
 
-    def __init__(self, track: np.ndarray, clock: PlaybackClock):
-        self.track = track
-        self.clock = clock
+    def __init__(self, volume: Volume):
+        self.volume = volume
         self._next: int | None = None  # index of the next sample to play
         self._stream = None
 
     def start(self) -> None:
         """Open the output stream; raises ``SourceError``."""
-        sd = import_sounddevice()
-        try:
-            self._stream = sd.OutputStream(samplerate=SAMPLE_RATE, channels=1, dtype="float32",
-                                           callback=self._callback)
-            self._stream.start()
-        except Exception as exc:  # PortAudioError, ValueError: no device or unsupported rate
+        self._stream = open_output(self._callback)
+
+    def _callback(self, outdata, frames, time_info, status) -> None:
+        raise NotImplementedError
+
+    def stop(self) -> None:
+        if self._stream is not None:
+            self._stream.stop()
+            self._stream.close()
             self._stream = None
-            raise SourceError(f"cannot play sound: {exc}") from exc
+
+
+class Speaker(SoundOutput):
+    """Plays a 16 kHz track, following a ``PlaybackClock``."""
+
+    def __init__(self, track: np.ndarray, clock: PlaybackClock, volume: Volume):
+        super().__init__(volume)
+        self.track = track
+        self.clock = clock
 
     def _callback(self, outdata, frames, time_info, status) -> None:
         if not self.clock.playing or self.clock.speed != 1.0:
@@ -158,12 +203,25 @@ class Speaker:
         if self._next is None or abs(due - self._next) > RESYNC_SECONDS * SAMPLE_RATE:
             self._next = due
         chunk = self.track[self._next:self._next + frames]
-        outdata[:len(chunk), 0] = chunk
+        outdata[:len(chunk), 0] = chunk * self.volume.gain
         outdata[len(chunk):] = 0.0
         self._next += frames
 
-    def stop(self) -> None:
-        if self._stream is not None:
-            self._stream.stop()
-            self._stream.close()
-            self._stream = None
+
+class Monitor(SoundOutput):
+    """Plays the live sound written into a ring buffer, ``MONITOR_DELAY_SECONDS`` behind the newest sample."""
+
+    def __init__(self, ring, volume: Volume):
+        super().__init__(volume)
+        self.ring = ring
+
+    def _callback(self, outdata, frames, time_info, status) -> None:
+        written = self.ring.samples_written
+        due = written - int(MONITOR_DELAY_SECONDS * SAMPLE_RATE)
+        if self._next is None or abs(due - self._next) > RESYNC_SECONDS * SAMPLE_RATE:
+            self._next = due
+        behind = written - self._next  # the next sample is this many from the newest
+        chunk = self.ring.snapshot(behind)[:frames] if 0 < behind <= self.ring.capacity else np.zeros(0, np.float32)
+        outdata[:len(chunk), 0] = chunk * self.volume.gain
+        outdata[len(chunk):] = 0.0
+        self._next += frames

@@ -52,6 +52,7 @@ class Retrieval(QObject):
         if self.model is None:
             self.message.emit("gallery", f"gallery of {self.folder.name} waits for a model", "info")
             return
+        self.panel.start_indexing(self.folder.name)
         if not self.worker.build(self.folder, self.model, self.device):
             self._rebuild = True
             self.worker.cancel()

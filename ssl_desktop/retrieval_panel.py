@@ -86,8 +86,14 @@ class RetrievalPanel(QWidget):
     def __init__(self, parent=None):
         super().__init__(parent)
         self.status = QLabel()
+        self.status.setWordWrap(True)
+        self.skipped_label = QLabel()  # the files the gallery could not use, one a line
+        self.skipped_label.setWordWrap(True)
+        self.skipped_label.setStyleSheet("color: #8a5a00;")
         self.progress = QProgressBar()
-        self.progress.setFormat("indexing %v / %m clips")
+        self.progress.setTextVisible(False)  # the status says "Indexing n/m"
+        self.progress.setMaximumWidth(120)
+        self._folder_name = ""
         self.cancel_button = QPushButton("Cancel")
         self.cancel_button.clicked.connect(self._cancel)
         self.query_chooser = QComboBox()
@@ -109,6 +115,7 @@ class RetrievalPanel(QWidget):
         query.addStretch(1)
         layout = QVBoxLayout(self)
         layout.addLayout(top)
+        layout.addWidget(self.skipped_label)
         layout.addLayout(query)
         layout.addWidget(QLabel("<b>Images that match this sound</b>"))
         layout.addWidget(self.image_row)
@@ -131,13 +138,18 @@ class RetrievalPanel(QWidget):
             self.query_chooser.addItem(f"{name} ({entry.label})" if entry.label else name, i)
         self.query_chooser.blockSignals(False)
         self.query_chooser.setEnabled(gallery is not None and len(gallery) > 0)
+        self.skipped_label.setVisible(gallery is not None and bool(gallery.skipped))
         if gallery is None:
             self.status.setText("No gallery: File > Build gallery...")
-            self.status.setToolTip("")
             return
         skipped = f", {len(gallery.skipped)} skipped" if gallery.skipped else ""
         self.status.setText(f"Gallery: {len(gallery)} clips in {gallery.root.name}{skipped}")
-        self.status.setToolTip("\n".join(f"{s.file}: {s.reason}" for s in gallery.skipped))
+        self.skipped_label.setText("Skipped:\n" + "\n".join(f"{s.file}: {s.reason}" for s in gallery.skipped))
+
+    def start_indexing(self, folder_name: str) -> None:
+        """Say that ``folder_name`` is being indexed (before the first clip is done)."""
+        self._folder_name = folder_name
+        self.status.setText(f"Indexing {folder_name}…")
 
     def query_sound(self) -> int:
         """The gallery clip whose sound is the query, or -1 for the live sound."""
@@ -158,6 +170,7 @@ class RetrievalPanel(QWidget):
     def set_progress(self, done: int, total: int) -> None:
         self.progress.setRange(0, total)
         self.progress.setValue(done)
+        self.status.setText(f"Indexing {done}/{total} clips of {self._folder_name}")
         self.progress.show()
         self.cancel_button.show()
 

@@ -1,17 +1,26 @@
-"""The video with its heatmap overlay (two pyqtgraph ImageItems) and the overlay's controls."""
+"""The video with its heatmap overlay (two pyqtgraph ImageItems) and the overlay's controls.
+
+The view receives raw cosine maps at frame size and makes them heatmaps on the scale chosen (per-frame
+stretch or fixed), shows that scale on a colour bar, the value under the cursor, and on the picture what
+the heatmap is listening to.
+"""
 from __future__ import annotations
 
 import time
 
 import numpy as np
 import pyqtgraph as pg
-from PySide6.QtCore import QRectF, Qt, Signal
-from PySide6.QtWidgets import QCheckBox, QComboBox, QHBoxLayout, QLabel, QSlider, QVBoxLayout, QWidget
+from PySide6.QtCore import QPointF, QRectF, Qt, Signal
+from PySide6.QtGui import QImage, QPixmap
+from PySide6.QtWidgets import (QCheckBox, QComboBox, QHBoxLayout, QLabel, QSizePolicy, QSlider, QVBoxLayout,
+                               QWidget)
 
-from .overlay import COLORMAPS, blend, overlay_lut
+from .overlay import COLORMAPS, FIXED_RANGE, blend, overlay_lut, scale_heat
 
 pg.setConfigOptions(imageAxisOrder="row-major")
 FADED = 0.25  # overlay opacity factor while the sound is not in the picture
+SCALES = {"stretch": None, f"fixed {FIXED_RANGE[0]:g}–{FIXED_RANGE[1]:g}": FIXED_RANGE}  # name: cosine range
+COLOUR_BAR_SIZE = (90, 12)
 
 
 class RateMeter:
@@ -39,7 +48,10 @@ class VideoView(QWidget):
     def __init__(self, parent=None):
         super().__init__(parent)
         self.frame: np.ndarray | None = None
-        self.heatmap: np.ndarray | None = None
+        self.cosine: np.ndarray | None = None  # the raw cosine map at frame size
+        self.heatmap: np.ndarray | None = None  # the cosine on the scale in use, [0, 1]
+        self.scale: tuple[float, float] | None = None  # the (cold, hot) cosine of the heatmap shown
+        self._cursor = (-1, -1)  # the frame pixel under the mouse
         self.latency: float | None = None  # capture to heatmap of the last heatmap shown, s
         self.faded = False  # the model says the sound is not in the picture
         self.frames_shown = 0
@@ -56,6 +68,14 @@ class VideoView(QWidget):
         self.heat_item.setZValue(1)
         self.viewbox.addItem(self.video_item)
         self.viewbox.addItem(self.heat_item)
+        self.listening_text = pg.TextItem("", color="#ffffff", fill=(0, 0, 0, 150), anchor=(0, 0))
+        self.cursor_text = pg.TextItem("", color="#ffffff", fill=(0, 0, 0, 150), anchor=(0, 1))
+        self.listening_text.setVisible(False)
+        self.cursor_text.setVisible(False)
+        for item in (self.listening_text, self.cursor_text):
+            item.setZValue(2)
+            self.viewbox.addItem(item)
+        self.graphics.scene().sigMouseMoved.connect(self._show_value_at)
 
         self.overlay_box = QCheckBox("Heatmap")
         self.overlay_box.setChecked(True)
@@ -64,16 +84,29 @@ class VideoView(QWidget):
         self.opacity_slider.setValue(70)
         self.opacity_slider.setToolTip("Overlay opacity")
         self.opacity_slider.setMaximumWidth(160)
+        self.opacity_slider.setMinimumWidth(60)
         self.colormap_box = QComboBox()
         self.colormap_box.addItems(COLORMAPS)
+        self.scale_box = QComboBox()
+        self.scale_box.addItems(list(SCALES))
+        self.scale_box.setToolTip("Heatmap scale: stretch each map to its own min..max (there is always a hot "
+                                  "spot), or the raw cosine on a fixed range (frames compare; silence stays cold)")
+        self.colour_bar = QLabel()
+        self.colour_bar.setToolTip("The colours of the cosine range in use")
+        self.cold_label, self.hot_label = QLabel("–"), QLabel("–")
         self.stats_label = QLabel("")
         self.stats_label.setAlignment(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
+        self.stats_label.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)  # yields first
 
         controls = QHBoxLayout()
         controls.addWidget(self.overlay_box)
         controls.addWidget(QLabel("opacity"))
         controls.addWidget(self.opacity_slider)
         controls.addWidget(self.colormap_box)
+        controls.addWidget(self.scale_box)
+        controls.addWidget(self.cold_label)
+        controls.addWidget(self.colour_bar)
+        controls.addWidget(self.hot_label)
         controls.addWidget(self.stats_label, 1)
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
@@ -83,7 +116,18 @@ class VideoView(QWidget):
         self.overlay_box.toggled.connect(self._apply_overlay_settings)
         self.opacity_slider.valueChanged.connect(self._apply_overlay_settings)
         self.colormap_box.currentTextChanged.connect(self._apply_overlay_settings)
+        self.scale_box.currentTextChanged.connect(self._rescale)
         self._apply_overlay_settings()
+
+    @property
+    def value_range(self) -> tuple[float, float] | None:
+        """The fixed (cold, hot) cosine range chosen, None for the per-frame stretch."""
+        return SCALES[self.scale_box.currentText()]
+
+    def set_listening(self, text: str) -> None:
+        """Say on the picture what the heatmap is listening to (and what is playing)."""
+        self.listening_text.setText(text)
+        self.listening_text.setVisible(bool(text))
 
     @property
     def opacity(self) -> float:
@@ -99,22 +143,58 @@ class VideoView(QWidget):
         self.video_item.setImage(image, autoLevels=False, levels=(0, 255))
         if new_size:
             self.heat_item.setRect(QRectF(0, 0, image.shape[1], image.shape[0]))
+            self.cursor_text.setPos(0, image.shape[0])
             self.viewbox.autoRange(padding=0)
         self.frames_shown += 1
         self.video_rate.tick()
         self._update_stats()
 
-    def show_heatmap(self, heatmap: np.ndarray, latency: float | None = None) -> None:
-        self.heatmap = heatmap
-        self.heat_item.setImage(heatmap, autoLevels=False, levels=(0.0, 1.0))
-        if self.frame is not None:
-            self.heat_item.setRect(QRectF(0, 0, self.frame.shape[1], self.frame.shape[0]))
+    def show_heatmap(self, cosine: np.ndarray, latency: float | None = None) -> None:
+        """Show a raw cosine map (frame-sized) on the scale in use."""
+        self.cosine = cosine
+        self._show_scaled()
         self.heatmaps_shown += 1
         self.heatmap_rate.tick()
         self.latency = latency
         self._update_stats()
 
+    def _show_scaled(self) -> None:
+        self.heatmap, self.scale = scale_heat(self.cosine, self.value_range)
+        self.heat_item.setImage(self.heatmap, autoLevels=False, levels=(0.0, 1.0))
+        if self.frame is not None:
+            self.heat_item.setRect(QRectF(0, 0, self.frame.shape[1], self.frame.shape[0]))
+        self.cold_label.setText(f"{self.scale[0]:.2f}")
+        self.hot_label.setText(f"{self.scale[1]:.2f}")
+        self._show_cursor_value()
+
+    def _rescale(self) -> None:
+        if self.cosine is not None:
+            self._show_scaled()
+
+    def value_at(self, x: int, y: int) -> float | None:
+        """The raw cosine at pixel (x, y) of the frame, None outside it or before a heatmap."""
+        if self.cosine is None or not (0 <= y < self.cosine.shape[0] and 0 <= x < self.cosine.shape[1]):
+            return None
+        return float(self.cosine[y, x])
+
+    def _show_value_at(self, scene_pos: QPointF) -> None:
+        point = self.viewbox.mapSceneToView(scene_pos)
+        self._cursor = int(np.floor(point.x())), int(np.floor(point.y()))
+        self._show_cursor_value()
+
+    def _show_cursor_value(self) -> None:
+        """The cosine under the mouse (kept up to date as new maps arrive under a still mouse)."""
+        x, y = self._cursor
+        value = self.value_at(x, y)
+        self.cursor_text.setText("" if value is None else f"cosine {value:.3f} at ({x}, {y})")
+        self.cursor_text.setVisible(value is not None)
+
     def clear_heatmap(self) -> None:
+        self.cosine = None
+        self.scale = None
+        self.cold_label.setText("–")
+        self.hot_label.setText("–")
+        self.cursor_text.setVisible(False)
         self.heatmap = None
         self.heat_item.clear()
         self.latency = None
@@ -140,8 +220,13 @@ class VideoView(QWidget):
             self._apply_overlay_settings()
 
     def _apply_overlay_settings(self) -> None:
-        self.heat_item.setLookupTable(self.lut)
+        lut = self.lut
+        self.heat_item.setLookupTable(lut)
         self.heat_item.setOpacity(self.opacity * (FADED if self.faded else 1.0))
+        columns = lut[np.linspace(0, len(lut) - 1, COLOUR_BAR_SIZE[0]).astype(int), :3]  # (W, 3), cold to hot
+        bar = np.ascontiguousarray(np.repeat(columns[None], COLOUR_BAR_SIZE[1], axis=0))  # (H, W, 3)
+        image = QImage(bar.data, bar.shape[1], bar.shape[0], 3 * bar.shape[1], QImage.Format.Format_RGB888)
+        self.colour_bar.setPixmap(QPixmap.fromImage(image.copy()))
         self.heat_item.setVisible(self.overlay_box.isChecked())
         self.overlay_changed.emit()
 

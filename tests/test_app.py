@@ -206,6 +206,8 @@ def test_inspector_plays_steps_and_seeks(qtbot, make_window, clips):
     window = make_window()
     window.open_paths(clips["synth"][:1])
     inspector = window.inspector
+    assert inspector.playing  # open = play
+    inspector.pause()
     qtbot.waitUntil(lambda: inspector.view.frame is not None, timeout=WAIT_MS)
     inspector.seek(2.0)
     qtbot.waitUntil(lambda: inspector.timeline.value() == 2000, timeout=WAIT_MS)
@@ -337,6 +339,8 @@ def test_snapshot_renders_frames_saves_the_window_and_exits_0(qtbot, checkpoint,
 
 def test_snapshot_without_a_model_still_renders(qtbot, tmp_path):
     out = tmp_path / "shot.png"
-    code = app_module.main(["--checkpoint", str(tmp_path / "none.safetensors"), "--source", "demo",
+    unloadable = tmp_path / "junk.safetensors"
+    unloadable.write_bytes(b"not a model")
+    code = app_module.main(["--checkpoint", str(unloadable), "--source", "demo",
                             "--snapshot", str(out), "--after", "3", "--size", "640x400"])
     assert code == 0 and out.is_file()

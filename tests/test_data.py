@@ -123,20 +123,28 @@ def dominant_frequency(x: np.ndarray, rate=16000) -> float:
 # --- decoding -----------------------------------------------------------------------------------
 
 @pytest.mark.parametrize("fmt", FORMATS)
-def test_audio_window_is_16k_mono_first_channel_and_aligned(media, fmt):
+def test_audio_window_is_16k_mono_mean_of_channels_and_aligned(media, fmt):
     _, kw, first, second = FORMATS[fmt]
     info = probe(media[fmt])
     assert (info.audio_rate, info.audio_channels) == (kw["rate"], len(kw.get("freqs", (1, 2))))
     start, seconds = 0.25, 1.5
     window = read_audio(media[fmt], start, seconds)
     assert window.dtype == np.float32 and window.shape == (24000,)
-    onset = int(np.argmax(np.abs(window) > 0.05))  # the tone starts at SILENCE s in the file
+    onset = int(np.argmax(np.abs(window) > 0.1))  # the tone starts at SILENCE s (above Vorbis pre-echo, 0.06)
     assert abs(onset - (SILENCE - start) * 16000) < 48  # within 3 ms
     tone = window[8000:]  # 1 s of tone: FFT bins 1 Hz apart
-    assert dominant_frequency(tone) == pytest.approx(first, abs=1)
-    if second is not None:  # an average of the channels would have both tones at equal strength
+    assert_tones(tone, first, second)
+
+
+def assert_tones(tone, first, second):
+    """One tone, or (the mean of two channels) both: the first channel alone would have the second tone
+    under 5 % of the first (Vorbis' joint stereo weakens the second to about 40 %)."""
+    if second is None:
+        assert dominant_frequency(tone) == pytest.approx(first, abs=1)
+    else:
         spectrum = np.abs(np.fft.rfft(tone))
-        assert spectrum[second] < 0.05 * spectrum[first]
+        assert 0.25 < spectrum[second] / spectrum[first] < 4
+        assert {dominant_frequency(tone)} <= {float(first), float(second)}
 
 
 @pytest.mark.parametrize("fmt", FORMATS)
@@ -205,11 +213,11 @@ def test_read_clip_near_the_start_keeps_the_first_audio(tmp_path):
         assert energy.min() > 0.05, t
 
 
-def test_decode_audio_track_is_the_whole_first_channel(media):
+def test_decode_audio_track_is_the_whole_track_in_mono(media):
     track = decode_audio_track(media["mkv-h264-vorbis44k"])
     assert abs(len(track) - SECONDS * 16000) < 0.02 * 16000
-    assert abs(int(np.argmax(np.abs(track) > 0.05)) - SILENCE * 16000) < 48
-    assert dominant_frequency(track[8000:24000]) == pytest.approx(440, abs=1)
+    assert abs(int(np.argmax(np.abs(track) > 0.1)) - SILENCE * 16000) < 48
+    assert_tones(track[8000:24000], 440, 1000)
 
 
 @pytest.mark.parametrize("codec", ["aac", "pcm_s16le"])

@@ -79,16 +79,16 @@ def test_frames_arriving_while_busy_replace_each_other(qtbot, start_worker):
     assert worker.frames_dropped == 9 and worker.frames_processed == 2
 
 
-def test_result_is_a_frame_sized_non_uniform_heatmap(qtbot, start_worker, tiny_model):
+def test_result_is_a_frame_sized_non_uniform_cosine_map(qtbot, start_worker, tiny_model):
     worker = start_worker(model=tiny_model)
     specs = []
     worker.spectrogram_ready.connect(specs.append)
     with qtbot.waitSignal(worker.result, timeout=15000) as result:
         worker.submit(frame(1))
-    frame_id, heatmap, latency = result.args
+    frame_id, cosine, latency = result.args
     (spec,) = specs
-    assert frame_id == 1 and heatmap.shape == (120, 160) and heatmap.dtype == np.float32
-    assert heatmap.min() == pytest.approx(0.0) and heatmap.max() == pytest.approx(1.0) and heatmap.std() > 0.01
+    assert frame_id == 1 and cosine.shape == (120, 160) and cosine.dtype == np.float32
+    assert -1 <= cosine.min() < cosine.max() <= 1 and cosine.std() > 1e-3  # raw cosine; the view scales it
     assert latency > 0
     assert spec.shape == (257, tiny_model.audio_config.num_frames)
 

@@ -14,7 +14,7 @@ from model.transforms import preprocess_image
 from ssl_desktop.capture import Frame
 from ssl_desktop.export import export_clip
 from ssl_desktop.inference_worker import InferenceWorker
-from ssl_desktop.overlay import blend, overlay_lut
+from ssl_desktop.overlay import blend, overlay_lut, scale_heat
 from ssl_desktop.player import audio_window
 
 pytestmark = pytest.mark.usefixtures("one_thread")
@@ -59,7 +59,7 @@ def test_worker_heatmap_is_the_localizer_heatmap(qtbot, tiny_model, frame_and_so
     finally:
         worker.stop()
     expected = reference(tiny_model, frame, window)
-    np.testing.assert_allclose(blocker.args[1], expected.heatmap, atol=1e-6)
+    np.testing.assert_allclose(blocker.args[1], expected.shown, atol=1e-6)
 
 
 def test_eval_cosine_map_is_the_localizer_map(tiny_model, frame_and_sound):
@@ -81,8 +81,9 @@ def test_exported_frame_is_the_localizer_heatmap_blended(tiny_model, clip, frame
     target = tmp_path / "out.mp4"
     export_clip(tiny_model, "cpu", clip, target, lut, 1.0)
     exported = video_io.read_frame(target, 0.0).astype(float)
-    expected = blend(frame, reference(tiny_model, frame, window).heatmap, lut, 1.0).astype(float)
-    flipped = blend(frame, 1.0 - reference(tiny_model, frame, window).heatmap, lut, 1.0).astype(float)
+    heat, _ = scale_heat(reference(tiny_model, frame, window).shown)
+    expected = blend(frame, heat, lut, 1.0).astype(float)
+    flipped = blend(frame, 1.0 - heat, lut, 1.0).astype(float)
     error = np.abs(exported - expected).mean()
     assert error < 4.0, error  # H.264 at high quality: a few levels
     assert np.abs(exported - flipped).mean() > 4 * error  # another heatmap would be far off

@@ -80,10 +80,13 @@ def test_query_sound_chooser_emits_the_gallery_index(panel, qtbot):
 
 def test_status_progress_and_cancel(panel, qtbot):
     assert panel.status.text() == "Gallery: 4 clips in demo, 1 skipped"
-    assert "videos/bad.mp4: cannot decode" in panel.status.toolTip()
+    assert panel.skipped_label.isVisible() and "videos/bad.mp4: cannot decode" in panel.skipped_label.text()
     assert not panel.progress.isVisible() and not panel.cancel_button.isVisible()
+    panel.start_indexing("demo")
+    assert panel.status.text() == "Indexing demo…"  # not "No gallery" while it indexes
     panel.set_progress(2, 5)
     assert panel.progress.isVisible() and panel.progress.value() == 2 and panel.progress.maximum() == 5
+    assert panel.status.text() == "Indexing 2/5 clips of demo"
     with qtbot.waitSignal(panel.cancel_requested):
         qtbot.mouseClick(panel.cancel_button, Qt.MouseButton.LeftButton)
     assert not panel.cancel_button.isEnabled()
@@ -91,6 +94,7 @@ def test_status_progress_and_cancel(panel, qtbot):
     assert not panel.progress.isVisible() and panel.status.text() == "cancelled"
     panel.set_gallery(None)
     assert panel.image_row.count() == 0 and not panel.query_chooser.isEnabled()
+    assert not panel.skipped_label.isVisible()
 
 
 # --- the worker ------------------------------------------------------------------------------------
