@@ -166,16 +166,16 @@ def summarize_predictions(pred: Predictions, skipped=(), threshold: float | None
     return result
 
 
-def mask_cious(pred: Predictions, root) -> np.ndarray | None:
-    """Median-threshold cIoU of each item against the union of its sounding objects' exact masks
-    (``"mask"`` PNG paths in ``root/annotations.json``); nan for items without; None if none has one."""
+def mask_cious(files: list[str], maps: torch.Tensor, root) -> np.ndarray | None:
+    """Median-threshold cIoU of each item's raw map (N, h, w) against the union of its sounding objects'
+    exact masks (``"mask"`` PNG paths in ``root/annotations.json``); nan for items without; None if none has one."""
     path = Path(root) / "annotations.json"
     masks = {a["file"]: a["mask"] for a in json.loads(path.read_text()) if a.get("mask")} if path.is_file() else {}
-    if not masks or not any(file in masks for file in pred.files):
+    if not masks or not any(file in masks for file in files):
         return None
-    heat = to_heatmap(pred.maps, (metrics.SIZE, metrics.SIZE))  # (N, 224, 224)
-    scores = np.full(len(pred.files), np.nan)
-    for i, file in enumerate(pred.files):
+    heat = to_heatmap(maps, (metrics.SIZE, metrics.SIZE))  # (N, 224, 224)
+    scores = np.full(len(files), np.nan)
+    for i, file in enumerate(files):
         if file in masks:
             gt = np.zeros((metrics.SIZE, metrics.SIZE), bool)
             for name in masks[file]:
@@ -273,7 +273,7 @@ def run(args: argparse.Namespace) -> dict:
         split = {"file": str(args.split_file), "name": Path(args.split_file).stem, **found}
     pred = predict(model, dataset, device, args.batch_size, args.workers)
     result = summarize_predictions(pred, getattr(_base(dataset), "skipped", []), model.presence.threshold)
-    by_mask = mask_cious(pred, args.data)
+    by_mask = mask_cious(pred.files, pred.maps, args.data)
     if by_mask is not None:
         summary = metrics.summarize(by_mask[~np.isnan(by_mask)])
         result.update(ciou_mask=summary["ciou"], auc_mask=summary["auc"], n_masks=int((~np.isnan(by_mask)).sum()))
