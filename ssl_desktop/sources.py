@@ -319,6 +319,8 @@ class PlaylistAudioSource(ClockedAudioSource):
 
     def start(self, ring: RingBuffer) -> None:
         self.playlist.load()
+        if not any(info.has_audio for info in self.playlist.infos):  # silence would still give heatmaps
+            raise SourceError(f"{self.playlist.name} has no sound track")
         super().start(ring)
 
     def samples_due(self) -> int:
