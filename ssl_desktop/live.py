@@ -21,6 +21,7 @@ class LivePipeline(QObject):
     spectrogram_ready = Signal(object)
     inference_failed = Signal(str)
     source_failed = Signal(str)  # the frame source could not be opened or stopped working
+    source_stalled = Signal(str)  # the frame source stopped delivering and is retried; "" once it delivers
 
     def __init__(self, device: str = "cpu", parent=None):
         super().__init__(parent)
@@ -56,6 +57,7 @@ class LivePipeline(QObject):
         self.capture = CaptureThread(frame_source, self._on_frame, parent=self)
         self.capture.frame_captured.connect(self.frame_captured)
         self.capture.failed.connect(self.source_failed)
+        self.capture.stalled.connect(self.source_stalled)
         self.capture.start()
         return problem
 

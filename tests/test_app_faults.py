@@ -1,8 +1,10 @@
 """The app on input that gives nothing to localize: banners, no heatmaps from silence, a prompt --snapshot."""
-import numpy as np
+import threading
+
 import pytest
 
 from ssl_desktop import app as app_module
+from ssl_desktop.sources import PatternSource, SourceError, ToneSource
 from test_app import WAIT_MS, checkpoint, clips, make_window  # noqa: F401 (fixtures)
 
 
@@ -37,3 +39,58 @@ def test_snapshot_ends_when_nothing_more_will_come(qtbot, checkpoint, clips, tmp
     code = app_module.main(["--checkpoint", str(checkpoint), *args, "--snapshot", str(out), "--after", "3",
                             "--size", "640x400", "--device", "cpu"])
     assert code == 0 and out.is_file()
+
+
+class StallingCamera(PatternSource):
+    """A test camera that stops delivering after ``good`` frames (it raises, as a camera unplugged does)
+    until ``plugged`` is set again; ``opens`` counts how often it was opened."""
+
+    def __init__(self, good: int):
+        super().__init__(size=(160, 120), fps=25)
+        self.good, self.opens = good, 0
+        self.plugged = threading.Event()
+        self.plugged.set()
+
+    def open(self) -> None:
+        self.opens += 1
+        if not self.plugged.is_set():
+            raise SourceError("test camera cannot be opened")
+
+    def read(self):
+        if self._count >= self.good:
+            self.plugged.clear()
+            self.good = float("inf")
+        if not self.plugged.is_set():
+            raise SourceError("test camera stopped delivering frames")
+        return super().read()
+
+
+def test_a_camera_that_stops_delivering_is_shown_retried_and_recovers(qtbot, make_window):
+    window = make_window()
+    camera = StallingCamera(good=5)
+    window.start_sources(camera, ToneSource(), "camera")
+    qtbot.waitUntil(lambda: window.messages.text("capture") != "", timeout=WAIT_MS)
+    assert "test camera stopped delivering frames: retrying" in window.messages.text("capture")
+    qtbot.waitUntil(lambda: camera.opens >= 3, timeout=WAIT_MS)  # reopened every RETRY_SECONDS
+    shown = window.live_view.frames_shown
+    assert window.pipeline.capture.frames_captured == 5 and window.pipeline.capture.isRunning()
+    camera.plugged.set()
+    qtbot.waitUntil(lambda: window.live_view.frames_shown > shown + 3, timeout=WAIT_MS)
+    assert window.messages.text("capture") == "" and window.messages.text("source") == ""
+
+
+class OverflowingMicrophone(ToneSource):
+    """A test microphone whose device loses a block now and then, as a busy computer makes it do."""
+
+    def samples(self, start, stop):
+        self.overflows += 1
+        return super().samples(start, stop)
+
+
+def test_microphone_overflows_are_counted_and_shown(qtbot, make_window):
+    window = make_window()
+    microphone = OverflowingMicrophone()
+    window.start_sources(PatternSource(size=(160, 120), fps=25), microphone, "camera")
+    qtbot.waitUntil(lambda: "lost sound" in window.messages.text("microphone"), timeout=WAIT_MS)
+    count = int(window.messages.text("microphone").split("lost sound ")[1].split()[0])
+    assert 0 < count <= microphone.overflows
