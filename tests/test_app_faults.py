@@ -94,3 +94,19 @@ def test_microphone_overflows_are_counted_and_shown(qtbot, make_window):
     qtbot.waitUntil(lambda: "lost sound" in window.messages.text("microphone"), timeout=WAIT_MS)
     count = int(window.messages.text("microphone").split("lost sound ")[1].split()[0])
     assert 0 < count <= microphone.overflows
+
+
+@pytest.mark.parametrize("key, text, message", [
+    ("model_config", "[1, 2]", "model_config must be a JSON object"),
+    ("audio_config", '{"sample_rate": 0}', "audio_config.sample_rate must be a finite number > 0"),
+])
+def test_a_checkpoint_with_a_bad_field_is_a_banner_naming_it(qtbot, make_window, checkpoint, tmp_path,  # noqa: F811
+                                                             key, text, message):
+    from model.checkpoint import read_safetensors, write_safetensors_atomic
+    tensors, meta = read_safetensors(checkpoint)
+    bad = tmp_path / "bad.safetensors"
+    write_safetensors_atomic(bad, tensors, {**meta, key: text})
+    window = make_window()
+    assert not window.load_checkpoint(bad)
+    assert message in window.messages.text("model") and str(bad) in window.messages.text("model")
+    assert "still using random.safetensors" in window.messages.text("model")
