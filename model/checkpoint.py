@@ -126,9 +126,11 @@ STRIDES = ("layer4_stride", "audio_layer4_stride")
 
 def _field_error(name: str, value, default) -> str | None:
     """Why ``value`` cannot be config field ``name`` (whose default is ``default``), or None."""
-    if isinstance(default, bool) or default is None or isinstance(default, str):
+    if isinstance(default, (bool, str)) or default is None:
         kind = type(default) if default is not None else object
         return None if isinstance(value, kind) else f"must be {kind.__name__}, not {value!r}"
+    if not isinstance(default, (int, float)):
+        return None
     if isinstance(value, bool) or not isinstance(value, (int, float)) or (isinstance(default, int)
                                                                           and not isinstance(value, int)):
         return f"must be {type(default).__name__}, not {value!r}"

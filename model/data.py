@@ -7,13 +7,13 @@ from __future__ import annotations
 
 import atexit
 import hashlib
-import multiprocessing
 import json
 import math
+import multiprocessing
 import os
 import signal
-import xml.etree.ElementTree as ET
 import warnings
+import xml.etree.ElementTree as ET
 import zipfile
 from collections import Counter
 from dataclasses import dataclass

@@ -12,12 +12,13 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 from pathlib import Path
 
 import numpy as np
 
 from . import metrics
-from .data import find_is3_annotations, load_is3, load_vggss_annotations
+from .data import AnnotationError, find_is3_annotations, load_is3, load_vggss_annotations
 
 SIZE = metrics.SIZE
 
@@ -66,7 +67,11 @@ def evaluate_references(gts: list[np.ndarray]) -> dict[str, dict[str, float]]:
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(prog="python -m model.reference_maps", description=__doc__.splitlines()[0])
     parser.add_argument("data", type=Path, help="annotated folder (annotations.json or IS3 json)")
-    gts = ground_truths(parser.parse_args(argv).data)
+    try:
+        gts = ground_truths(parser.parse_args(argv).data)
+    except (AnnotationError, OSError) as exc:  # a missing or malformed annotation file, named
+        print(f"reference_maps: error: {exc}", file=sys.stderr)
+        return 2
     print(json.dumps({"n": len(gts), **evaluate_references(gts)}, indent=2))
     return 0
 

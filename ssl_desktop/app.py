@@ -97,8 +97,10 @@ class Snapshot:
         QTimer.singleShot(int(SNAPSHOT_TIMEOUT_S * 1000), self.give_up)
 
     def frames_done(self) -> int:
+        """Heatmaps shown, or frames where none can come (no model, or a banner says there is no sound)."""
         view = self.window.current_view()
-        return view.heatmaps_shown if self.window.model else view.frames_shown
+        silent = self.window.messages.text("sound" if view is self.window.live_view else "inspector-audio")
+        return view.heatmaps_shown if self.window.model and not silent else view.frames_shown
 
     def gallery_done(self) -> bool:
         """No gallery was asked for, or it shows its matches, or it has a message (it failed or waits)."""
@@ -111,7 +113,7 @@ class Snapshot:
         """The inspector played its file to the end (no more frames will come) and showed a heatmap."""
         inspector = self.window.inspector
         return (self.window.current_view() is inspector.view and inspector.file is not None
-                and not inspector.playing and inspector.view.heatmaps_shown > 0)
+                and not inspector.playing and self.frames_done() > 0)
 
     def check(self) -> None:
         if (self.frames_done() >= self.after or self.playback_ended()) and self.gallery_done():

@@ -21,15 +21,22 @@ class Frame:
     t: float = 0.0  # seconds into the media (files); the capture time for live sources
 
 
+RETRY_SECONDS = 1.0  # a source that stopped delivering is reopened this often until frames return
+
+
 class CaptureThread(QThread):
     """Opens ``source`` in this thread, then reads it until stopped or ended.
 
     Each frame goes to ``sink`` (called in this thread, e.g. the inference worker's ``submit``) and to
     ``frame_captured`` (queued to the GUI for display). The source is closed by this thread on exit.
+    A source that cannot be opened is ``failed``; one that stops delivering after it did (a camera
+    unplugged) is ``stalled`` (the reason) and reopened every ``RETRY_SECONDS`` until frames come
+    again (``stalled("")``).
     """
 
     frame_captured = Signal(object)  # Frame
     failed = Signal(str)
+    stalled = Signal(str)  # why frames stopped coming; "" when they come again
     ended = Signal()
 
     def __init__(self, source: FrameSource, sink: Callable[[Frame], None], parent=None):
@@ -42,11 +49,24 @@ class CaptureThread(QThread):
     def run(self) -> None:
         try:
             self.source.open()
+            stalled = False
             while not self._stopping:
-                image = self.source.read()
+                try:
+                    image = self.source.read()
+                except SourceError as exc:
+                    if not self.frames_captured:
+                        raise
+                    if not stalled:
+                        self.stalled.emit(str(exc))
+                    stalled = True
+                    self._reopen()
+                    continue
                 if image is None:
                     self.ended.emit()
                     break
+                if stalled:
+                    self.stalled.emit("")
+                    stalled = False
                 now = time.monotonic()
                 frame = Frame(self.frames_captured, image, now, now)
                 self.frames_captured += 1
@@ -58,6 +78,19 @@ class CaptureThread(QThread):
             self.failed.emit(f"{self.source.name} failed: {exc!r}")
         finally:
             self.source.close()
+
+    def _reopen(self) -> None:
+        """Close the source and open it again every ``RETRY_SECONDS`` until it opens or ``stop()``."""
+        self.source.close()
+        while not self._stopping:
+            deadline = time.monotonic() + RETRY_SECONDS
+            while not self._stopping and time.monotonic() < deadline:
+                time.sleep(0.05)
+            try:
+                self.source.open()
+                return
+            except SourceError:
+                continue
 
     def stop(self) -> None:
         """Ask the loop to end after the current frame and wait for it."""

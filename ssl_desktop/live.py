@@ -22,6 +22,7 @@ class LivePipeline(QObject):
     inference_failed = Signal(str)
     presence = Signal(str)  # '' or what to say when the sound is not in the picture
     source_failed = Signal(str)  # the frame source could not be opened or stopped working
+    source_stalled = Signal(str)  # the frame source stopped delivering and is retried; "" once it delivers
 
     def __init__(self, device: str = "cpu", parent=None):
         super().__init__(parent)
@@ -58,6 +59,7 @@ class LivePipeline(QObject):
         self.capture = CaptureThread(frame_source, self._on_frame, parent=self)
         self.capture.frame_captured.connect(self.frame_captured)
         self.capture.failed.connect(self.source_failed)
+        self.capture.stalled.connect(self.source_stalled)
         self.capture.start()
         return problem
 

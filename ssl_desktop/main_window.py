@@ -134,6 +134,8 @@ class MainWindow(QMainWindow):
         self.pipeline.spectrogram_ready.connect(self._show_live_spectrogram)
         self.pipeline.inference_failed.connect(lambda text: self.messages.show_message("inference", text, "error"))
         self.pipeline.source_failed.connect(self._on_source_failed)
+        self.pipeline.source_stalled.connect(
+            lambda text: self._show_or_clear_message("capture", text and f"{text}: retrying", "warning"))
         self.inspector.message.connect(self._show_or_clear_message)
         self.inspector.waveform_changed.connect(self._show_inspector_waveform)
         self.inspector.spectrogram_ready.connect(self._show_inspector_spectrogram)
@@ -148,6 +150,7 @@ class MainWindow(QMainWindow):
         self.waveform_timer = QTimer(self)
         self.waveform_timer.setInterval(50)
         self.waveform_timer.timeout.connect(self._show_live_waveform)
+        self.waveform_timer.timeout.connect(self._show_audio_overflows)
         self.waveform_timer.start()
 
         self._build_menus()
@@ -464,6 +467,15 @@ class MainWindow(QMainWindow):
         if np.abs(samples).max() < SILENCE_LEVEL:
             return f"listening to: silence{playing}"
         return f"listening to: {what}{playing}"
+
+    def _show_audio_overflows(self) -> None:
+        """A banner counting the blocks of sound the live audio source lost (a busy computer)."""
+        source = self.pipeline.audio_source
+        if source is None or not source.overflows:
+            return
+        text = f"{source.name} lost sound {source.overflows} times (the computer was too busy to take it)"
+        if self.messages.text("microphone") != text:
+            self.messages.show_message("microphone", text, "warning")
 
     def _show_live_spectrogram(self, spec) -> None:
         if self._live_active():

@@ -77,6 +77,12 @@ class Retrieval(QObject):
         self.gallery = gallery
         self.panel.set_gallery(gallery)
         self.query_sound_changed.emit(None)  # the chooser is back on the live sound
+        if len(gallery) == 0:  # nothing to match against: say why instead of waiting for matches
+            reasons = "; ".join(f"{s.file}: {s.reason}" for s in gallery.skipped[:3])
+            text = f"no playable clips in {self.folder}" + (f" ({reasons})" if reasons else "")
+            self.message.emit("gallery", text, "warning")
+            self._on_build_ended(text)
+            return
         self._on_build_ended("")
 
     def _on_build_failed(self, text: str) -> None:

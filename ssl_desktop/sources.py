@@ -256,9 +256,12 @@ class PlaylistFrameSource(FrameSource):
 # --- audio sources ------------------------------------------------------------------------------
 
 class AudioSource(ABC):
-    """A microphone-like source writing 16 kHz mono float32 into a ring buffer from its own thread."""
+    """A microphone-like source writing 16 kHz mono float32 into a ring buffer from its own thread.
+
+    ``overflows`` counts the blocks of sound the device lost because they were not taken in time."""
 
     name: str = "sound"
+    overflows: int = 0
 
     @abstractmethod
     def start(self, ring: RingBuffer) -> None:
@@ -319,6 +322,8 @@ class PlaylistAudioSource(ClockedAudioSource):
 
     def start(self, ring: RingBuffer) -> None:
         self.playlist.load()
+        if not any(info.has_audio for info in self.playlist.infos):  # silence would still give heatmaps
+            raise SourceError(f"{self.playlist.name} has no sound track")
         super().start(ring)
 
     def samples_due(self) -> int:
@@ -388,6 +393,8 @@ class MicrophoneSource(AudioSource):
             resampler = StreamResampler(self.rate, SAMPLE_RATE) if self.rate != SAMPLE_RATE else None
 
             def callback(indata, frames, time_info, status):
+                if status.input_overflow:
+                    self.overflows += 1
                 ring.write(resampler.process(indata[:, 0]) if resampler else indata[:, 0])
 
             self._stream = sd.InputStream(device=self.device, samplerate=self.rate, channels=1,

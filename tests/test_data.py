@@ -19,7 +19,8 @@ from torch.utils.data import DataLoader
 from model import video_io
 from model.audio import AudioConfig
 from model.data import (
-    AnnotationError, AnnotationWarning, IS3Dataset, VideoFolderDataset, collate, load_flickr_xml, load_is3, load_split, load_vggss_annotations,
+    AnnotationError, AnnotationWarning, IS3Dataset, VideoFolderDataset, collate, load_flickr_xml, load_is3, load_split,
+    load_vggss_annotations,
 )
 from model.video_io import (
     VideoReadError, decode_audio_track, iter_frames, probe, read_audio, read_clip, read_frame, read_frames,

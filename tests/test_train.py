@@ -269,7 +269,8 @@ def test_a_run_folder_is_never_overwritten_silently(tiny, tmp_path, capsys):
     assert main(args) == 0
     before = {p.name: p.read_bytes() for p in run.iterdir()}
     assert main(args) == 2
-    assert "holds a run (last.safetensors, last.state.safetensors, best.safetensors, log.jsonl)" in capsys.readouterr().err
+    held = "holds a run (last.safetensors, last.state.safetensors, best.safetensors, log.jsonl)"
+    assert held in capsys.readouterr().err
     assert {p.name: p.read_bytes() for p in run.iterdir()} == before
     assert main([*args, "--overwrite"]) == 0
     assert [e["event"] for e in read_log(run)].count("start") == 1  # a new log, not the old one continued
