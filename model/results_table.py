@@ -14,12 +14,24 @@ TEST_SETS = ("test_heard", "test_unheard", "test_two")
 COLUMNS = ("cIoU", "AUC", "cIoU adapt.", "A->I R@1", "R@5", "R@10", "I->A R@1", "R@5", "R@10")
 
 
+OPTIONAL = (  # columns shown when some run of the table has them ("-" for the others)
+    ("mask cIoU", lambda m: m.get("ciou_mask")),
+    ("iIoU", lambda m: m.get("iiou")),
+    ("iAUC", lambda m: m.get("iauc")),
+    ("presence AUROC silence", lambda m: m.get("presence", {}).get("auroc_silence")),
+    ("presence AUROC off-screen", lambda m: m.get("presence", {}).get("auroc_offscreen")),
+)
+
+
 def row_values(m: dict) -> list[float]:
-    """The numbers of one ``metrics.json`` in the order of ``COLUMNS`` (+ iIoU, iAUC when present)."""
+    """The numbers of one ``metrics.json`` in the order of ``COLUMNS``."""
     a2i, i2a = m["retrieval"]["audio_to_image"], m["retrieval"]["image_to_audio"]
-    values = [m["ciou"], m["auc"], m["ciou_adaptive"], a2i["r1"], a2i["r5"], a2i["r10"],
-              i2a["r1"], i2a["r5"], i2a["r10"]]
-    return values + [m[k] for k in ("iiou", "iauc") if k in m]
+    return [m["ciou"], m["auc"], m["ciou_adaptive"], a2i["r1"], a2i["r5"], a2i["r10"],
+            i2a["r1"], i2a["r5"], i2a["r10"]]
+
+
+def _cell(value) -> str:
+    return "-" if value is None else f"{value:.1f}"
 
 
 def tables(reports: Path) -> str:
@@ -30,10 +42,11 @@ def tables(reports: Path) -> str:
         if not found:
             continue
         rows = [(p.parent.name[: -len(test) - 1], json.loads(p.read_text())) for p in found]
-        extra = ("iIoU", "iAUC") if "iiou" in rows[0][1] else ()
-        header = ("run", "n", *COLUMNS, *extra)
+        extra = [(name, get) for name, get in OPTIONAL if any(get(m) is not None for _, m in rows)]
+        header = ("run", "n", *COLUMNS, *(name for name, _ in extra))
         out += [f"### {test}", "", "| " + " | ".join(header) + " |", "|" + " --- |" * len(header)]
-        out += ["| " + " | ".join([run, str(m["n"])] + [f"{v:.1f}" for v in row_values(m)]) + " |"
+        out += ["| " + " | ".join([run, str(m["n"])] + [_cell(v) for v in row_values(m)]
+                                  + [_cell(get(m)) for _, get in extra]) + " |"
                 for run, m in rows]
         out.append("")
     return "\n".join(out)

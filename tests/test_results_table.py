@@ -28,3 +28,13 @@ def test_one_table_per_test_set_one_row_per_run(tmp_path, capsys):
                     "| ezvsl | 10 | 12.0 | 40.2 | 30.0 | 33.3 | 70.0 | 90.0 | 20.0 | 60.0 | 80.0 |"]
     assert "| iIoU | iAUC |" in two and two.rstrip().endswith("| 5.0 | 25.0 |")
     assert main([str(tmp_path)]) == 0 and capsys.readouterr().out.strip() == text.strip()
+
+
+def test_mask_and_presence_columns_appear_when_a_run_has_them(tmp_path):
+    write(tmp_path, "lite_test_heard", {**metrics(50.0, 40.0), "ciou_mask": 44.4,
+                                        "presence": {"auroc_silence": 97.25, "auroc_offscreen": 81.0}})
+    write(tmp_path, "scratch_test_heard", metrics(20.0, 10.0))
+    text = tables(tmp_path)
+    assert "| mask cIoU | presence AUROC silence | presence AUROC off-screen |" in text
+    assert "| 44.4 | 97.2 | 81.0 |" in text  # lite
+    assert text.splitlines()[-1].endswith("| 80.0 | - | - | - |")  # scratch has none of them

@@ -1,0 +1,32 @@
+#!/usr/bin/env bash
+# The "Real content" table of docs/RESULTS.md: each checkpoint on the real-content test sets of
+# bench/real_data.sh, beside the reference rows (centre prior, box oracle, vision only).
+#
+#   bench/real_results.sh DATA_DIR REPORTS_DIR NAME=CHECKPOINT [NAME=CHECKPOINT ...]
+#
+# DATA_DIR holds test_heard (with silent and off-screen negatives), test_unheard and test_two. Reports that
+# exist are kept. PYTHON (.venv/bin/python), DEVICE (cpu).
+set -euo pipefail
+DATA=${1:?usage: bench/real_results.sh DATA_DIR REPORTS_DIR NAME=CHECKPOINT ...}
+REPORTS=${2:?usage: bench/real_results.sh DATA_DIR REPORTS_DIR NAME=CHECKPOINT ...}
+shift 2
+PY=${PYTHON:-.venv/bin/python} DEVICE=${DEVICE:-cpu}
+mkdir -p "$REPORTS"
+for run in "$@"; do
+  name=${run%%=*} checkpoint=${run#*=}
+  for t in test_heard test_unheard test_two; do
+    [ -f "$REPORTS/${name}_$t/metrics.json" ] || $PY -m model.evaluate --data "$DATA/$t" \
+      --checkpoint "$checkpoint" --out "$REPORTS/${name}_$t" --device "$DEVICE" > "$REPORTS/${name}_$t.log" 2>&1 \
+      || echo "eval $name $t failed (see $REPORTS/${name}_$t.log)"
+  done
+done
+for t in test_heard test_unheard test_two; do
+  [ -f "$REPORTS/references_$t.json" ] || $PY -m model.reference_maps "$DATA/$t" > "$REPORTS/references_$t.json"
+  [ "$t" = test_two ] || [ -f "$REPORTS/vision_only_$t.json" ] || \
+    $PY -m model.vision_only "$DATA/$t" > "$REPORTS/vision_only_$t.json"
+done
+$PY -m model.results_table "$REPORTS"
+for t in test_heard test_unheard test_two; do
+  echo "$t references: $(tr -d '\n ' < "$REPORTS/references_$t.json")"
+  [ -f "$REPORTS/vision_only_$t.json" ] && echo "$t vision only: $(tr -d '\n ' < "$REPORTS/vision_only_$t.json")"
+done
