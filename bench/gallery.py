@@ -11,7 +11,6 @@ from __future__ import annotations
 import argparse
 import json
 import shutil
-import statistics
 import sys
 import tempfile
 import time
@@ -26,18 +25,9 @@ sys.path.insert(0, str(ROOT))
 from model import load_model  # noqa: E402
 from model.gallery import build_gallery  # noqa: E402
 
+from bench_encoders import median_ms  # noqa: E402  (bench/, the folder of this script)
+
 K = 10
-
-
-def median_ms(fn, repeats: int, warmup: int = 3) -> float:
-    for _ in range(warmup):
-        fn()
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        fn()
-        times.append((time.perf_counter() - start) * 1000)
-    return statistics.median(times)
 
 
 def top_k_chunked(bank: torch.Tensor, query: torch.Tensor, k: int, chunk: int = 131072):

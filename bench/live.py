@@ -44,16 +44,11 @@ from ssl_desktop.app import BUNDLED_CHECKPOINT  # noqa: E402
 from ssl_desktop.main_window import MainWindow, demo_clips  # noqa: E402
 from ssl_desktop.sources import Playlist, PlaylistAudioSource, PlaylistFrameSource  # noqa: E402
 
+from soak import rss_mb  # noqa: E402  (bench/, the folder of this script)
+
 SOURCE_FPS = 30.0
 WARMUP_S = 5.0
 STALL_TIMER_MS = 5
-
-
-def rss_mb() -> float:
-    for line in open("/proc/self/status"):
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1]) / 1024
-    return float("nan")
 
 
 class LiveProbe:
