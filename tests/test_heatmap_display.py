@@ -54,7 +54,7 @@ def test_the_displayed_heatmap_follows_bilinear_without_its_seams(bundled_map):
     reference = reference_bilinear(small, FRAME)
     assert shown.shape == FRAME and shown.dtype == np.float32
     spread = small.max() - small.min()
-    assert np.abs(shown - reference).mean() < 0.03 * spread  # the same picture ...
+    assert np.abs(shown - reference).mean() < 0.05 * spread  # the same picture (a flipped map: ~0.5) ...
     assert small.min() <= shown.min() and shown.max() <= small.max()  # ... in the map's own range
     for axis in (0, 1):  # ... but the slope does not jump at each row / column of cell centres
         assert slope_jumps(shown, axis) < 0.35 * slope_jumps(reference, axis)
