@@ -29,7 +29,6 @@ from typing import Callable
 import cv2
 import numpy as np
 import torch
-import torch.nn.functional as F
 
 from .checkpoint import CheckpointError, read_safetensors, write_safetensors_atomic
 from .data import ANNOTATION_FILES, VIDEO_EXTENSIONS, load_vggss_annotations

@@ -4,7 +4,6 @@ import json
 import pytest
 import torch
 
-from model import metrics
 from model.synth import generate
 from model.vision_only import main, score
 from test_synth_real import REAL

@@ -1,5 +1,4 @@
 """The window at 1024x640 and its one message area: newest first, folded, tab messages in their tab."""
-import pytest
 from PySide6.QtCore import QPoint, QRect
 from PySide6.QtWidgets import QWidget
 
