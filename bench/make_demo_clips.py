@@ -11,7 +11,7 @@ import sys
 from pathlib import Path
 
 from model.assets import DEFAULT_DIR, DEFAULT_MANIFEST
-from model.synth import generate
+from model.synth.generator import generate
 
 DEMO_DIR = Path(__file__).resolve().parent.parent / "resources" / "demo"
 

@@ -17,8 +17,8 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from model.synth import MID_FRAME, SynthConfig, make_clip, run
-from model.synth_real_scene import BOX_AREA_LEVELS
+from model.synth.generator import MID_FRAME, SynthConfig, make_clip, run
+from model.synth.real_scene import BOX_AREA_LEVELS
 
 VGGSS = Path(__file__).resolve().parents[2] / "shared" / "reference" / "vggss.json"  # next to the checkout
 

@@ -15,17 +15,17 @@ mkdir -p "$REPORTS"
 for run in "$@"; do
   name=${run%%=*} checkpoint=${run#*=}
   for t in test_heard test_unheard test_two; do
-    [ -f "$REPORTS/${name}_$t/metrics.json" ] || $PY -m model.evaluate --data "$DATA/$t" \
+    [ -f "$REPORTS/${name}_$t/metrics.json" ] || $PY -m model.evaluation.evaluate --data "$DATA/$t" \
       --checkpoint "$checkpoint" --out "$REPORTS/${name}_$t" --device "$DEVICE" > "$REPORTS/${name}_$t.log" 2>&1 \
       || echo "eval $name $t failed (see $REPORTS/${name}_$t.log)"
   done
 done
 for t in test_heard test_unheard test_two; do
-  [ -f "$REPORTS/references_$t.json" ] || $PY -m model.reference_maps "$DATA/$t" > "$REPORTS/references_$t.json"
+  [ -f "$REPORTS/references_$t.json" ] || $PY -m model.evaluation.reference_maps "$DATA/$t" > "$REPORTS/references_$t.json"
   [ "$t" = test_two ] || [ -f "$REPORTS/vision_only_$t.json" ] || \
-    $PY -m model.vision_only "$DATA/$t" > "$REPORTS/vision_only_$t.json"
+    $PY -m model.evaluation.vision_only "$DATA/$t" > "$REPORTS/vision_only_$t.json"
 done
-$PY -m model.results_table "$REPORTS"
+$PY -m model.evaluation.results_table "$REPORTS"
 for t in test_heard test_unheard test_two; do
   echo "$t references: $(tr -d '\n ' < "$REPORTS/references_$t.json")"
   [ -f "$REPORTS/vision_only_$t.json" ] && echo "$t vision only: $(tr -d '\n ' < "$REPORTS/vision_only_$t.json")"

@@ -44,7 +44,7 @@ train() {  # row name
     --device "$DEVICE" --workers "$WORKERS" --cache "$DATA/cache" ${FLAGS[$1]} "${resume[@]}" \
     > "$WORK/logs/train_$1.txt" 2>&1 || echo "train $1: exit $? (see $WORK/logs/train_$1.txt)"
   for t in test_heard test_unheard test_two; do
-    $PY -m model.evaluate --data "$DATA/$t" --checkpoint "$run/last.safetensors" --out "$WORK/reports/$1_$t" \
+    $PY -m model.evaluation.evaluate --data "$DATA/$t" --checkpoint "$run/last.safetensors" --out "$WORK/reports/$1_$t" \
       --device "$DEVICE" --workers "$WORKERS" --cache "$DATA/cache" > "$WORK/logs/eval_$1_$t.txt" 2>&1 \
       || echo "eval $1 $t failed (see $WORK/logs/eval_$1_$t.txt)"
   done
@@ -54,4 +54,4 @@ for ((i = 0; i < ${#rows[@]}; i += PARALLEL)); do
   for row in "${rows[@]:i:PARALLEL}"; do train "$row" & done
   wait
 done
-$PY -m model.results_table "$WORK/reports"
+$PY -m model.evaluation.results_table "$WORK/reports"

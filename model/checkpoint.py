@@ -19,9 +19,9 @@ import torch
 from safetensors import SafetensorError, safe_open
 from safetensors.torch import save_file
 
-from .audio import AudioConfig
-from .presence import PresenceConfig
-from .sslmodel import ModelConfig, SSLModel
+from model.audio import AudioConfig
+from model.presence import PresenceConfig
+from model.sslmodel import ModelConfig, SSLModel
 
 FORMAT = "ssl-desktop/1"
 OWN_METADATA = ("format", "model_config", "audio_config", "presence")  # what save_model writes itself

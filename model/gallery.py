@@ -30,10 +30,10 @@ import cv2
 import numpy as np
 import torch
 
-from .checkpoint import CheckpointError, read_safetensors, write_safetensors_atomic
-from .data import ANNOTATION_FILES, VIDEO_EXTENSIONS, load_vggss_annotations
-from .localize import encode_frame, encode_sound, image_vector
-from .video_io import VideoReadError, read_clip
+from model.checkpoint import CheckpointError, read_safetensors, write_safetensors_atomic
+from model.data.annotations import ANNOTATION_FILES, load_vggss_annotations
+from model.data.video_io import VIDEO_EXTENSIONS, VideoReadError, read_clip
+from model.localize import encode_frame, encode_sound, image_vector
 
 INDEX_NAME = ".ssl_gallery.safetensors"
 FORMAT = "ssl-gallery/2"  # /1 also held every clip's visual map

@@ -17,9 +17,9 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from .audio import AudioConfig
-from .checkpoint import CheckpointError, save_model
-from .sslmodel import ModelConfig, SSLModel
+from model.audio import AudioConfig
+from model.checkpoint import CheckpointError, save_model
+from model.sslmodel import ModelConfig, SSLModel
 
 try:
     from numpy._core.multiarray import scalar as _numpy_scalar  # numpy >= 1.26

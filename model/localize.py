@@ -10,11 +10,11 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from .audio import spectrogram
-from .heatmap import to_heatmap, upsample_map
-from .presence import judge, level_dbfs, presence_score
-from .sslmodel import SSLModel, cosine_map, pool_visual_map
-from .transforms import preprocess_image
+from model.audio import spectrogram
+from model.heatmap import to_heatmap, upsample_map
+from model.presence import judge, level_dbfs, presence_score
+from model.sslmodel import SSLModel, cosine_map, pool_visual_map
+from model.transforms import preprocess_image
 
 AUDIO_REFRESH_SECONDS = 0.25  # a new audio vector every quarter second of media time
 

@@ -96,7 +96,7 @@ def summarize(scores, negatives: list[str], threshold: float | None = None) -> d
 
 def calibrate(model, dataset, device="cpu") -> PresenceConfig:
     """Pick the threshold on ``dataset`` (matched items against all its negatives); the model keeps it."""
-    from .evaluate import predict  # evaluation imports the data stack
+    from model.evaluation.evaluate import predict  # evaluation imports the data stack
 
     pred = predict(model, dataset, device)
     found = summarize(presence_score(pred.maps).numpy(), pred.negatives)
@@ -109,9 +109,9 @@ def calibrate(model, dataset, device="cpu") -> PresenceConfig:
 
 
 def main(argv=None) -> int:
-    from .checkpoint import OWN_METADATA, CheckpointError, load_model, read_safetensors, save_model
-    from .distributed import resolve_device
-    from .evaluate import open_dataset
+    from model.checkpoint import OWN_METADATA, CheckpointError, load_model, read_safetensors, save_model
+    from model.evaluation.evaluate import open_dataset
+    from model.train.distributed import resolve_device
 
     p = argparse.ArgumentParser(prog="python -m model.presence", description=__doc__.split("\n\n")[0])
     p.add_argument("--data", required=True, help="validation folder with matched items and negatives")

@@ -7,9 +7,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .audio import AudioConfig
-from .encoders import audio_encoder, visual_encoder
-from .presence import PresenceConfig
+from model.audio import AudioConfig
+from model.encoders import audio_encoder, visual_encoder
+from model.presence import PresenceConfig
 
 VISUAL_BACKBONES = ("resnet18", "efficientnet_lite0")
 
@@ -53,7 +53,7 @@ class SSLModel(nn.Module):
 
     def _visual_encoder(self) -> nn.Module:
         if self.config.visual_backbone == "efficientnet_lite0":
-            from .backbones import LiteVisualEncoder  # timm is only needed by this backbone
+            from model.backbones import LiteVisualEncoder  # timm is only needed by this backbone
 
             return LiteVisualEncoder(512)
         return visual_encoder(self.config.layer4_stride)

@@ -17,13 +17,13 @@ import numpy as np
 import torch
 from PySide6.QtCore import QThread, Signal
 
-from model import video_io
+from model.data import video_io
+from model.data.video_io import VideoReadError
 from model.localize import Localizer
-from model.video_io import VideoReadError
 
 from .overlay import blend, scale_heat
-from .player import audio_window
 from .sources import SAMPLE_RATE
+
 
 def save_png(path, rgb: np.ndarray) -> None:
     """Write an RGB uint8 image; raises ``OSError`` when it cannot be written."""
@@ -106,7 +106,7 @@ def export_clip(model, device, source, target, lut: np.ndarray, opacity: float, 
                 if should_stop is not None and should_stop():
                     raise ExportCancelled()
                 if localizer.needs_sound(t):
-                    localizer.hear(audio_window(heard, t, model.audio_config.num_samples), t)
+                    localizer.hear(video_io.centred_window(heard, t, model.audio_config.num_samples, SAMPLE_RATE), t)
                 heatmap, _ = scale_heat(localizer.localize(frame).shown, value_range)
                 if writer is None:  # the size of the frames as shown (a rotated file's turned frames)
                     writer = ClipWriter(partial, info.fps, (frame.shape[1], frame.shape[0]), original, info.audio_rate)

@@ -11,15 +11,14 @@ from pathlib import Path
 
 import numpy as np
 from PySide6.QtCore import Qt, Signal
-from PySide6.QtWidgets import (QComboBox, QHBoxLayout, QLabel, QSlider, QStyle, QToolButton, QVBoxLayout,
-                               QWidget)
+from PySide6.QtWidgets import QComboBox, QHBoxLayout, QLabel, QSlider, QStyle, QToolButton, QVBoxLayout, QWidget
 
-from model import video_io
-from model.video_io import VideoReadError
+from model.data import video_io
+from model.data.video_io import VideoReadError
 
 from .capture import Frame
 from .inference_worker import InferenceWorker
-from .player import FrameThread, PlaybackClock, Speaker, Volume, audio_window
+from .player import FrameThread, PlaybackClock, Speaker, Volume
 from .sources import SAMPLE_RATE, SourceError, has_output_device
 from .video_view import VideoView
 
@@ -248,7 +247,7 @@ class Inspector(QWidget):
 
     def _audio_window(self, t: float, num_samples: int) -> np.ndarray | None:
         track = self.file.track if self.file is not None else None
-        return None if track is None else audio_window(track, t, num_samples)
+        return None if track is None else video_io.centred_window(track, t, num_samples, SAMPLE_RATE)
 
     def _show_frame(self, t: float, image: np.ndarray) -> None:
         self.view.show_frame(image)
@@ -260,7 +259,7 @@ class Inspector(QWidget):
             return
         self.worker.submit(Frame(self._next_frame_id, image, time.monotonic(), t))
         self._next_frame_id += 1
-        window = audio_window(self.file.track, t, 3 * SAMPLE_RATE)
+        window = video_io.centred_window(self.file.track, t, 3 * SAMPLE_RATE, SAMPLE_RATE)
         self.waveform_changed.emit(window, SAMPLE_RATE, t - 1.5, t)
 
     def _show_result(self, frame_id: int, heatmap: np.ndarray, latency: float) -> None:

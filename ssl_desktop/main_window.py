@@ -10,10 +10,20 @@ from pathlib import Path
 import numpy as np
 from PySide6.QtCore import QSettings, Qt, QTimer
 from PySide6.QtGui import QAction, QActionGroup, QKeySequence
-from PySide6.QtWidgets import (QDockWidget, QFileDialog, QLabel, QMainWindow, QProgressBar, QPushButton,
-                               QTabWidget, QVBoxLayout, QWidget)
+from PySide6.QtWidgets import (
+    QDockWidget,
+    QFileDialog,
+    QLabel,
+    QMainWindow,
+    QProgressBar,
+    QPushButton,
+    QTabWidget,
+    QVBoxLayout,
+    QWidget,
+)
 
 from model import CheckpointError, load_model
+from model.data.video_io import VIDEO_EXTENSIONS
 from model.gallery import read_labels
 from model.import_checkpoint import import_checkpoint
 
@@ -25,8 +35,19 @@ from .message_bar import MessageBar
 from .player import Monitor, Volume
 from .retrieval import Retrieval
 from .retrieval_panel import RetrievalPanel
-from .sources import (SAMPLE_RATE, CameraSource, Device, MicrophoneSource, Playlist, PlaylistAudioSource,
-                      PlaylistFrameSource, SourceError, has_output_device, list_cameras, list_microphones)
+from .sources import (
+    SAMPLE_RATE,
+    CameraSource,
+    Device,
+    MicrophoneSource,
+    Playlist,
+    PlaylistAudioSource,
+    PlaylistFrameSource,
+    SourceError,
+    has_output_device,
+    list_cameras,
+    list_microphones,
+)
 from .video_view import VideoView
 
 RESOURCES = Path(__file__).resolve().parent.parent / "resources"
@@ -36,7 +57,7 @@ SEEK_SECONDS = 5.0  # Shift+Left / Shift+Right
 SILENCE_LEVEL = 1e-4  # a sound whose peak stays under this is digital silence
 RETRIEVAL_DOCK_WIDTH = 470  # at most; and at most RETRIEVAL_DOCK_SHARE of the window's width
 RETRIEVAL_DOCK_SHARE = 0.3
-VIDEO_FILTER = "Videos (*.mp4 *.mkv *.webm *.avi *.mov);;All files (*)"
+VIDEO_FILTER = f"Videos ({' '.join('*' + e for e in VIDEO_EXTENSIONS)});;All files (*)"
 MESSAGE_TABS = {  # message key -> the tab it belongs to (other keys show on every tab)
     **dict.fromkeys(("source", "sound", "inference"), "live"),
     **dict.fromkeys(("inspector", "inspector-audio", "inspector-inference", "speaker"), "inspector"),

@@ -95,16 +95,6 @@ class PlaybackClock:
             self.speed = speed
 
 
-def audio_window(track: np.ndarray, t: float, num_samples: int) -> np.ndarray:
-    """``num_samples`` of a 16 kHz track centred on time ``t`` (s), zeros outside the track."""
-    start = int(round(t * SAMPLE_RATE)) - num_samples // 2
-    window = np.zeros(num_samples, dtype=np.float32)
-    lo, hi = max(start, 0), min(start + num_samples, len(track))
-    if hi > lo:
-        window[lo - start:hi - start] = track[lo:hi]
-    return window
-
-
 class FrameThread(QThread):
     """Emits the frame due on ``clock``: continuously while playing, once per ``show_current`` when paused."""
 

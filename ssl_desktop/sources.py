@@ -19,8 +19,8 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from model import video_io
-from model.video_io import VideoReadError
+from model.data import video_io
+from model.data.video_io import VideoReadError
 
 from .resample import StreamResampler
 from .ring_buffer import RingBuffer

@@ -6,16 +6,16 @@ import pytest
 import torch
 from PySide6.QtCore import QMimeData, QPointF, Qt, QThread, QUrl
 from PySide6.QtGui import QDragEnterEvent, QDropEvent
+from test_sources import write_clip
 
 from model import ModelConfig, SSLModel, save_model
-from model.synth import generate
-from model.video_io import decode_audio_track, probe, read_frame
+from model.data.video_io import decode_audio_track, probe, read_frame
+from model.synth.generator import generate
 from ssl_desktop import app as app_module
 from ssl_desktop import main_window as main_window_module
 from ssl_desktop import sources
 from ssl_desktop.main_window import MainWindow
 from ssl_desktop.sources import Device, PatternSource, SourceError, ToneSource
-from test_sources import write_clip
 
 WAIT_MS = 20000
 

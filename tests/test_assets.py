@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from model.assets import DEFAULT_DIR, DEFAULT_MANIFEST, fetch, load_manifest, main
-from model.soundfont import SoundFont
+from model.synth.soundfont import SoundFont
 
 ROOT = Path(__file__).resolve().parents[1]
 ASSETS = ROOT / DEFAULT_DIR
@@ -53,8 +53,8 @@ def test_malformed_manifest_is_refused_with_the_reason(tmp_path, change, message
 
 @needs_assets
 def test_every_listed_file_exists_after_ssl_assets_and_is_usable():
-    from model.synth_real_audio import load_recording
-    from model.synth_real_scene import load_cutout
+    from model.synth.real_audio import load_recording
+    from model.synth.real_scene import load_cutout
 
     manifest = load_manifest()
     assert manifest.missing(ASSETS) == []
@@ -176,7 +176,7 @@ def test_debian_soundfont_instruments_play_at_their_pitch(ref):
 
 @needs_assets
 def test_every_soundfont_class_plays_through_the_clip():
-    from model.synth_real_audio import soundfont_phrase
+    from model.synth.real_audio import soundfont_phrase
 
     manifest = load_manifest()
     for cls in (c for c in manifest.classes if c.soundfont):

@@ -6,8 +6,10 @@ import pytest
 import torch
 
 from model import AudioConfig, ModelConfig, SSLModel, save_model
-from model import evaluate, synth, train
-from model.trainer import TrainConfig
+from model.evaluation import evaluate
+from model.synth import generator as synth
+from model.train import cli as train
+from model.train.trainer import TrainConfig
 
 
 def help_text(main, capsys) -> str:

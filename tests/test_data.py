@@ -16,14 +16,18 @@ import pytest
 import torch
 from torch.utils.data import DataLoader
 
-from model import video_io
 from model.audio import AudioConfig
-from model.data import (
-    AnnotationError, AnnotationWarning, IS3Dataset, VideoFolderDataset, collate, load_flickr_xml, load_is3, load_split,
-    load_vggss_annotations,
-)
-from model.video_io import (
-    VideoReadError, decode_audio_track, iter_frames, probe, read_audio, read_clip, read_frame, read_frames,
+from model.data import video_io
+from model.data.annotations import AnnotationError, AnnotationWarning, load_is3, load_split, load_vggss_annotations
+from model.data.datasets import IS3Dataset, VideoFolderDataset, collate
+from model.data.video_io import (
+    VideoReadError,
+    decode_audio_track,
+    iter_frames,
+    probe,
+    read_clip,
+    read_frame,
+    read_frames,
 )
 
 REFERENCE = Path(__file__).resolve().parents[1] / ".." / "shared" / "reference"
@@ -31,6 +35,11 @@ FPS = 10
 SECONDS = 2.0
 SILENCE = 0.5  # every test file is silent for its first half second, then plays one tone per channel
 SIZE = (64, 48)
+
+
+def sound_from(path, start: float, seconds: float, sample_rate: int = 16000) -> np.ndarray:
+    """The sound window ``read_clip`` decodes (seeking) from ``start`` s for ``seconds``."""
+    return read_clip(path, start + seconds / 2, seconds, sample_rate=sample_rate).waveform
 
 
 def colour(i: int) -> np.ndarray:
@@ -131,7 +140,7 @@ def test_audio_window_is_16k_mono_mean_of_channels_and_aligned(media, fmt):
     info = probe(media[fmt])
     assert (info.audio_rate, info.audio_channels) == (kw["rate"], len(kw.get("freqs", (1, 2))))
     start, seconds = 0.25, 1.5
-    window = read_audio(media[fmt], start, seconds)
+    window = sound_from(media[fmt], start, seconds)
     assert window.dtype == np.float32 and window.shape == (24000,)
     onset = int(np.argmax(np.abs(window) > 0.1))  # the tone starts at SILENCE s (above Vorbis pre-echo, 0.06)
     assert abs(onset - (SILENCE - start) * 16000) < 48  # within 3 ms
@@ -188,12 +197,12 @@ def test_iter_frames_from_a_start_seeks_to_the_frame_shown_then(media, start):
 
 def test_audio_window_is_zero_padded_at_the_edges(media):
     path = media["mp4-h264-aac48k-stereo"]
-    before = read_audio(path, -1.0, 2.0)  # 1 s before the file, then silence, then tone
+    before = sound_from(path, -1.0, 2.0)  # 1 s before the file, then silence, then tone
     assert before.shape == (32000,) and np.abs(before[:24000]).max() < 0.01 and np.abs(before[26000:]).max() > 0.3
-    after = read_audio(path, 1.5, 1.0)  # 0.5 s of tone, then 0.5 s past the end
+    after = sound_from(path, 1.5, 1.0)  # 0.5 s of tone, then 0.5 s past the end
     assert np.abs(after[:7000]).max() > 0.3 and np.abs(after[8200:]).max() < 0.01
-    assert read_audio(path, 0.0, 0.3337).shape == (round(0.3337 * 16000),)
-    assert read_audio(path, 0.0, 1.0, sample_rate=8000).shape == (8000,)
+    assert sound_from(path, 0.0, 0.3337).shape == (round(0.3337 * 16000),)
+    assert sound_from(path, 0.0, 1.0, sample_rate=8000).shape == (8000,)
 
 
 def test_read_clip_centres_audio_on_the_frame(media):
@@ -232,20 +241,20 @@ def test_decode_audio_track_is_the_whole_track_in_mono(media):
 def test_eight_channel_audio_decodes_in_every_reader(tmp_path, codec):
     """7.1 audio killed the process (segfault) in PyAV's planar to_ndarray: run the readers in a child."""
     path = write_video(tmp_path / "surround.mkv", acodec=codec, freqs=SURROUND)
-    script = ("import sys; from model.video_io import read_audio, decode_audio_track, read_clip; p = sys.argv[1]; "
-              "print(len(read_audio(p, 0.25, 1.5)), len(decode_audio_track(p)), len(read_clip(p).waveform))")
+    script = ("import sys; from model.data.video_io import decode_audio_track, read_clip; p = sys.argv[1]; "
+              "print(len(read_clip(p, 1.0, 1.5).waveform), len(decode_audio_track(p)), len(read_clip(p).waveform))")
     child = subprocess.run([sys.executable, "-c", script, str(path)], capture_output=True, text=True, timeout=120)
     assert child.returncode == 0, child.stderr
     window, track, clip = map(int, child.stdout.split())
     assert (window, clip) == (24000, 48000) and abs(track - SECONDS * 16000) < 0.02 * 16000
     tones = SURROUND if codec == "pcm_s16le" else SURROUND[:3] + SURROUND[4:]  # AAC band-limits the LFE
-    assert_tones(read_audio(path, 0.5, 1.0), tones, None)
+    assert_tones(sound_from(path, 0.5, 1.0), tones, None)
 
 
 def test_audio_less_file_raises_mentioning_audio(media):
     path = media["silent"]
     assert probe(path).has_audio is False
-    for read in (lambda p: read_audio(p, 0.0, 1.0), read_clip, decode_audio_track):
+    for read in (read_clip, decode_audio_track):
         with pytest.raises(VideoReadError, match="no audio stream") as error:
             read(path)
         assert str(path) in str(error.value)
@@ -253,21 +262,21 @@ def test_audio_less_file_raises_mentioning_audio(media):
 
 def test_audio_only_file_reads_audio_but_not_frames(media):
     path = media["audio_only"]
-    assert dominant_frequency(read_audio(path, 0.0, 1.0)[8000:]) == pytest.approx(500, abs=2)
+    assert dominant_frequency(decode_audio_track(path)[8000:16000]) == pytest.approx(500, abs=2)
     with pytest.raises(VideoReadError, match="no video stream"):
         read_frame(path, 0.0)
 
 
 @pytest.mark.parametrize("name", ["half", "garbage"])
 def test_truncated_or_corrupt_file_raises(media, name):
-    for read in (probe, lambda p: read_frame(p, 0.5), lambda p: read_audio(p, 0.0, 1.0), read_clip):
+    for read in (probe, lambda p: read_frame(p, 0.5), decode_audio_track, read_clip):
         with pytest.raises(VideoReadError, match="cannot decode: truncated or corrupt file") as error:
             read(media[name])
         assert str(media[name]) in str(error.value)
 
 
 def test_missing_file_raises(tmp_path):
-    for read in (probe, lambda p: read_frame(p, 0.0), lambda p: read_audio(p, 0.0, 1.0)):
+    for read in (probe, lambda p: read_frame(p, 0.0), decode_audio_track, read_clip):
         with pytest.raises(VideoReadError, match="file not found"):
             read(tmp_path / "nope.mp4")
 
@@ -322,7 +331,7 @@ def test_an_inverted_box_is_warned_about(tmp_path):
         assert len(load_vggss_annotations(path)) == 2
 
 
-def test_malformed_is3_and_flickr_annotations_name_the_file_and_entry(tmp_path):
+def test_malformed_is3_annotations_name_the_file_and_entry(tmp_path):
     is3 = tmp_path / "is3_annotations.json"
     is3.write_text(json.dumps([{"image": "f/s1.jpg", "audio": "a/s1_0.wav"}]))
     with pytest.raises(AnnotationError, match=r"entry 0 \(f/s1.jpg\): has no gt_box"):
@@ -330,14 +339,6 @@ def test_malformed_is3_and_flickr_annotations_name_the_file_and_entry(tmp_path):
     is3.write_text(json.dumps([{"image": "f/s1.jpg", "audio": "a/s1_0.wav", "gt_box": [0, 0, "x", 1]}]))
     with pytest.raises(AnnotationError, match="a box must be 4 numbers"):
         load_is3(is3)
-    xml = tmp_path / "1.xml"
-    xml.write_text("<annotation><bbox><xmin>1</xmin><ymin>nan</ymin><xmax>3</xmax><ymax>4</ymax></bbox></annotation>")
-    with pytest.raises(AnnotationError, match="box 0: .* NaN or infinity") as error:
-        load_flickr_xml(xml)
-    assert str(xml) in str(error.value)
-    xml.write_text("<annotation><bbox>")
-    with pytest.raises(AnnotationError, match="not a Flickr-SoundNet annotation"):
-        load_flickr_xml(xml)
 
 
 def test_an_is3_set_with_missing_files_names_them(tmp_path):
@@ -347,22 +348,6 @@ def test_an_is3_set_with_missing_files_names_them(tmp_path):
     (tmp_path / "is3_annotations.json").write_text(json.dumps(entries))
     with pytest.raises(FileNotFoundError, match=r"1 of the files it names are missing: .*s1_0.wav"):
         IS3Dataset(tmp_path)
-
-
-def test_load_flickr_xml_voc_and_published_layouts(tmp_path):
-    voc = tmp_path / "voc.xml"
-    voc.write_text("""<annotation><filename>1.jpg</filename>
-      <size><width>200</width><height>100</height><depth>3</depth></size>
-      <object><name>guitar</name>
-        <bndbox><xmin>20</xmin><ymin>10</ymin><xmax>100</xmax><ymax>50</ymax></bndbox></object>
-      <object><name>guitar</name>
-        <bndbox><xmin>0</xmin><ymin>0</ymin><xmax>200</xmax><ymax>100</ymax></bndbox></object>
-    </annotation>""")
-    assert load_flickr_xml(voc) == [[0.1, 0.1, 0.5, 0.5], [0.0, 0.0, 1.0, 1.0]]
-    published = tmp_path / "published.xml"  # <bbox> with a leading non-coordinate child, 256-px grid
-    published.write_text("""<annotation><object><bbox><label>1</label><a>64</a><b>0</b><c>128</c><d>256</d>
-      </bbox></object></annotation>""")
-    assert load_flickr_xml(published) == [[0.25, 0.0, 0.5, 1.0]]
 
 
 def test_load_is3_shared_image_and_published_names(tmp_path):
@@ -506,7 +491,7 @@ class CountingDecoder:
     def forbid(self):
         def fail(*args, **kwargs):
             raise AssertionError("decoded a video although the cache is valid")
-        for name in ("probe", "read_frame", "read_frames", "read_audio", "read_clip", "decode_audio_track"):
+        for name in ("probe", "read_frame", "read_frames", "read_clip", "decode_audio_track"):
             self.monkeypatch.setattr(video_io, name, fail)
 
 

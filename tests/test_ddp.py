@@ -13,10 +13,10 @@ import torch.multiprocessing as mp
 from torch.nn.parallel import DistributedDataParallel
 
 from model import ModelConfig, SSLModel, load_model
-from model import distributed
-from model.loss import ContrastiveLoss
-from model.synth import generate
-from model.trainer import global_loss
+from model.synth.generator import generate
+from model.train import distributed
+from model.train.loss import ContrastiveLoss
+from model.train.trainer import global_loss
 
 WORLD = 2
 # Global batch: per rank 2 anchors x (original + augmented) + 2 neighbours. Clip 2 is a neighbour on
@@ -105,8 +105,8 @@ def stopping_worker(rank: int, port: int, data: str, out: str, summaries: str, w
     callbacks) at the end of the first epoch. Every rank must end at the same step."""
     from datetime import timedelta
 
-    from model.train import parse_args
-    from model.trainer import Callback, Trainer
+    from model.train.cli import parse_args
+    from model.train.trainer import Callback, Trainer
 
     class StopOnRankOne(Trainer):
         def _train_step(self, batch):

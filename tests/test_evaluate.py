@@ -8,9 +8,8 @@ import pytest
 import torch
 
 from model import AudioConfig, ModelConfig, SSLModel, save_model
-from model.evaluate import Predictions, evaluate, main, open_dataset, summarize_predictions
-from model.synth import generate
-
+from model.evaluation.evaluate import Predictions, evaluate, main, open_dataset, summarize_predictions
+from model.synth.generator import generate
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 

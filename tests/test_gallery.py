@@ -11,10 +11,10 @@ import torch.nn.functional as F
 from model import ModelConfig, SSLModel
 from model.audio import spectrogram
 from model.checkpoint import read_safetensors
+from model.data.video_io import read_clip
 from model.gallery import BuildCancelled, Entry, Gallery, build_gallery, index_path, load_or_build_gallery
-from model.synth import generate
+from model.synth.generator import generate
 from model.transforms import preprocess_image
-from model.video_io import read_clip
 
 
 class CountingModel:

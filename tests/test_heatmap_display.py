@@ -5,15 +5,15 @@ import numpy as np
 import pytest
 import torch
 from PySide6.QtCore import QPointF
+from test_app import WAIT_MS, checkpoint, clips, make_window, wait_for_heatmaps  # noqa: F401 (fixtures)
 
 import model
+from model.data.video_io import read_clip
 from model.heatmap import to_heatmap, upsample_map
 from model.localize import Localizer
-from model.video_io import read_clip
 from ssl_desktop.main_window import demo_clips
 from ssl_desktop.overlay import FIXED_RANGE, scale_heat
 from ssl_desktop.sources import ClockedAudioSource, PatternSource, ToneSource
-from test_app import WAIT_MS, checkpoint, clips, make_window, wait_for_heatmaps  # noqa: F401 (fixtures)
 
 FRAME = (240, 320)
 

@@ -6,16 +6,16 @@ import numpy as np
 import pytest
 import torch
 
-from model import AudioConfig, ModelConfig, SSLModel, spectrogram, video_io
-from model.evaluate import predict
+from model import AudioConfig, ModelConfig, SSLModel, spectrogram
+from model.data import video_io
+from model.evaluation.evaluate import predict
 from model.localize import Localizer
-from model.synth import generate
+from model.synth.generator import generate
 from model.transforms import preprocess_image
 from ssl_desktop.capture import Frame
 from ssl_desktop.export import export_clip
 from ssl_desktop.inference_worker import InferenceWorker
 from ssl_desktop.overlay import blend, overlay_lut, scale_heat
-from ssl_desktop.player import audio_window
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 
@@ -32,7 +32,7 @@ def frame_and_sound(clip, tiny_model):
     """The first frame (t = 0) and the model's window of sound centred on it."""
     t, frame = next(video_io.iter_frames(clip))
     track = video_io.decode_audio_track(clip, tiny_model.audio_config.sample_rate)
-    return t, frame, audio_window(track, t, tiny_model.audio_config.num_samples)
+    return t, frame, video_io.centred_window(track, t, tiny_model.audio_config.num_samples, 16000)
 
 
 @pytest.fixture(scope="module")

@@ -2,7 +2,7 @@ import torch
 import torch.nn.functional as F
 
 from model import ModelConfig, SSLModel
-from model.loss import ContrastiveLoss, LossConfig, multi_positive_nce, positive_mask
+from model.train.loss import ContrastiveLoss, LossConfig, multi_positive_nce, positive_mask
 
 
 def aligned_batch(n=8, d=32, h=4, seed=0):

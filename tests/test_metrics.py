@@ -3,7 +3,7 @@ import numpy as np
 import pytest
 import torch
 
-from model import metrics
+from model.evaluation import metrics
 from model.heatmap import to_heatmap
 
 # 4x4 map with values 0/15 .. 15/15 row by row: the median threshold is 8/15 (index 16 // 2 = 8),
@@ -64,18 +64,6 @@ def test_gt_masks_from_boxes():
     # IS3 pixel boxes arrive divided by 224: they must land on the same pixels
     for v in (61, 115, 122):
         assert metrics.gt_mask_from_boxes([[v / 224, 0, 1, 1]]).sum() == (224 - v) * 224
-
-
-def test_consensus_map():
-    c = metrics.consensus_map([[0, 0, 0.5, 0.5], [0.25, 0.25, 0.75, 0.75], [0.3, 0.3, 0.5, 0.5]])
-    assert c[0, 0] == 0.5  # one annotator
-    assert c[60, 100] == 1.0  # two annotators: 2 / 2
-    assert c[100, 100] == 1.0  # three annotators: 3 / 2 clipped to 1
-    assert c[200, 200] == 0.0
-    # a consensus map is a valid ground truth: soft pixels count by their weight
-    pred = np.zeros((224, 224))
-    pred[:112, :112] = 1
-    assert metrics.ciou_score(pred, c) == pytest.approx((c * pred).sum() / c.sum())
 
 
 def test_summarize_by_hand():

@@ -9,12 +9,11 @@ import pytest
 
 from model import load_model, save_model
 from model.checkpoint import read_safetensors
-from model.evaluate import main as eval_main
-from model.evaluate import open_dataset
-from model.presence import (NOT_IN_VIEW, SILENCE, PresenceConfig, auroc, best_threshold, calibrate, judge,
-                            level_dbfs)
+from model.evaluation.evaluate import main as eval_main
+from model.evaluation.evaluate import open_dataset
+from model.presence import NOT_IN_VIEW, SILENCE, PresenceConfig, auroc, best_threshold, calibrate, judge, level_dbfs
 from model.presence import main as presence_main
-from model.synth import SynthConfig, generate, make_clip, write_mp4
+from model.synth.generator import SynthConfig, generate, make_clip, write_mp4
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 
@@ -112,7 +111,7 @@ def test_calibration_without_negatives_is_a_clear_error(trained, tmp_path, capsy
 
 
 def test_training_with_negatives_in_val_calibrates_the_checkpoints(trained, tmp_path):
-    from model.train import main as train_main
+    from model.train.cli import main as train_main
 
     _, val = trained
     run = tmp_path / "run"

@@ -4,9 +4,9 @@ import torch
 
 from model import load_model
 from model.backbones import imagenet_state
-from model.synth import generate
-from model.train import main, parse_args
-from model.trainer import TrainConfig, Trainer
+from model.synth.generator import generate
+from model.train.cli import main, parse_args
+from model.train.trainer import TrainConfig, Trainer
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 

@@ -3,8 +3,8 @@ import json
 
 import pytest
 
-from model import metrics
-from model.reference_maps import box_oracle, centre_prior, evaluate_references, ground_truths
+from model.evaluation import metrics
+from model.evaluation.reference_maps import box_oracle, centre_prior, evaluate_references, ground_truths
 
 CENTRED = [0.2, 0.2, 0.8, 0.8]  # 36 % of the frame
 CORNER = [0.0, 0.0, 0.3, 0.3]  # 9 %

@@ -1,7 +1,7 @@
-"""model.results_table: ssl-eval metrics.json files -> the Markdown tables of docs/RESULTS.md."""
+"""model.evaluation.results_table: ssl-eval metrics.json files -> the Markdown tables of docs/RESULTS.md."""
 import json
 
-from model.results_table import main, tables
+from model.evaluation.results_table import main, tables
 
 
 def metrics(ciou, a2i_r1, two=False):

@@ -8,7 +8,7 @@ from PySide6.QtCore import Qt
 
 from model import ModelConfig, SSLModel
 from model.gallery import Entry, Gallery, Skipped, index_path
-from model.synth import generate
+from model.synth.generator import generate
 from ssl_desktop.gallery_worker import GalleryWorker
 from ssl_desktop.retrieval_panel import RetrievalPanel
 

@@ -7,8 +7,7 @@ import cv2
 import numpy as np
 import pytest
 
-from model.synth import (CLASSES, HEARD_CLASSES, UNHEARD_CLASSES, SynthConfig, generate, main,
-                         make_clip)
+from model.synth.generator import CLASSES, HEARD_CLASSES, UNHEARD_CLASSES, SynthConfig, generate, main, make_clip
 
 MID_FRAME = 50
 

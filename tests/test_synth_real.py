@@ -8,9 +8,9 @@ import numpy as np
 import pytest
 import torch
 
-from model.evaluate import mask_cious
-from model.synth import MID_FRAME, SynthConfig, generate, main, make_clip
-from model.synth_real_scene import BOX_AREA_LEVELS, BOX_AREA_QUANTILES
+from model.evaluation.evaluate import mask_cious
+from model.synth.generator import MID_FRAME, SynthConfig, generate, main, make_clip
+from model.synth.real_scene import BOX_AREA_LEVELS, BOX_AREA_QUANTILES
 
 HERE = Path(__file__).resolve().parent
 SAMPLE = HERE / "data" / "real_sample"

@@ -18,13 +18,15 @@ from torch.utils.data import DistributedSampler
 
 from model import AudioConfig, CheckpointError, ModelConfig, SSLModel, load_model, save_model
 from model.checkpoint import read_safetensors
-from model.data import VideoFolderDataset, collate
-from model.loss import ContrastiveLoss
-from model.neighbours import FeatureBank
-from model.synth import generate
-from model.train import main, parse_args
-from model.trainer import (Callback, TrainConfig, Trainer, TrainViews, ViewBatchSampler, collate_views,
-                           learning_rate, load_image_init, optimizer_state, optimizer_tensors)
+from model.data.datasets import VideoFolderDataset, collate
+from model.synth.generator import generate
+from model.train.cli import main, parse_args
+from model.train.loss import ContrastiveLoss
+from model.train.neighbours import FeatureBank
+from model.train.positives import TrainViews, ViewBatchSampler, collate_views
+from model.train.state import optimizer_state, optimizer_tensors
+from model.train.trainer import Callback, TrainConfig, Trainer, learning_rate
+from model.train.visual_init import load_image_init
 from model.transforms import preprocess_image
 
 FAST = ["--image-size", "112", "--audio-seconds", "0.5", "--device", "cpu", "--workers", "0", "--batch-size", "4"]
@@ -203,7 +205,7 @@ def test_stop_is_cooperative_and_saves(tiny, tmp_path):
 
 
 CHILD = ("import signal, sys; signal.signal(signal.SIGINT, signal.default_int_handler); "  # as in a terminal
-         "from model.train import main; sys.exit(main(sys.argv[1:]))")
+         "from model.train.cli import main; sys.exit(main(sys.argv[1:]))")
 
 
 @pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM])
@@ -236,7 +238,7 @@ def test_a_real_signal_to_the_process_group_stops_after_the_step_and_saves(tiny,
 
 FULL_DISK = ("import resource, signal, sys; signal.signal(signal.SIGXFSZ, signal.SIG_IGN); "
              "resource.setrlimit(resource.RLIMIT_FSIZE, (1 << 20, 1 << 20)); "  # no file over 1 MB: no checkpoint
-             "from model.train import main, parse_args; from model.trainer import Trainer; "
+             "from model.train.cli import main, parse_args; from model.train.trainer import Trainer; "
              "sys.exit(main(sys.argv[2:])) if sys.argv[1] == 'main' else Trainer(parse_args(sys.argv[2:])).fit()")
 
 

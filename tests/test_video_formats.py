@@ -4,9 +4,9 @@ from fractions import Fraction
 import av
 import numpy as np
 import pytest
-
-from model.video_io import decode_audio_track, iter_frames, read_clip, read_frame
 from test_app import WAIT_MS, checkpoint, make_window  # noqa: F401 (fixtures)
+
+from model.data.video_io import decode_audio_track, iter_frames, read_clip, read_frame
 
 WIDTH, HEIGHT = 160, 96
 

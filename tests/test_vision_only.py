@@ -3,10 +3,10 @@ import json
 
 import pytest
 import torch
-
-from model.synth import generate
-from model.vision_only import main, score
 from test_synth_real import REAL
+
+from model.evaluation.vision_only import main, score
+from model.synth.generator import generate
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 

@@ -32,11 +32,11 @@ import av
 import cv2
 import numpy as np
 
-from .assets import DEFAULT_DIR, DEFAULT_MANIFEST
-from .synth_audio import ClipAudio, make_audio, resample
-from .synth_classes import CLASSES, HEARD_CLASSES, SPEC_BY_NAME, UNHEARD_CLASSES
-from .synth_real import NEGATIVE_MODES, draw_real_clip, real_manifest
-from .synth_scene import Scene, sample_scene
+from model.assets import DEFAULT_DIR, DEFAULT_MANIFEST
+from model.synth.audio import ClipAudio, make_audio, resample
+from model.synth.classes import CLASSES, HEARD_CLASSES, SPEC_BY_NAME, UNHEARD_CLASSES
+from model.synth.real import NEGATIVE_MODES, draw_real_clip, real_manifest
+from model.synth.scene import Scene, sample_scene
 
 __all__ = ["CLASSES", "HEARD_CLASSES", "UNHEARD_CLASSES", "SynthConfig", "generate", "main",
            "make_clip"]

@@ -19,7 +19,7 @@ threshold that would separate them best on this data, and the accuracy at the mo
 ``ciou_mask``: the same cIoU against the exact masks of the sounding objects where ``annotations.json``
 lists them (``"mask"``, written by ``ssl-synth --content real``).
 
-Percentages everywhere; the definitions are ``model.metrics`` (shared/EVALUATION.md).
+Percentages everywhere; the definitions are ``model.evaluation.metrics`` (shared/EVALUATION.md).
 """
 from __future__ import annotations
 
@@ -37,15 +37,17 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader, Subset
 
-from . import metrics, presence
-from .checkpoint import CheckpointError, load_model
-from .data import (IS3Dataset, VideoFolderDataset, collate, find_is3_annotations, ignore_stop_signals,
-                   kill_workers_at_exit, load_split)
-from .distributed import resolve_device
-from .heatmap import to_heatmap
-from .localize import heatmaps, image_vector
-from .sslmodel import SSLModel
-from .transforms import preprocess_image
+from model import presence
+from model.checkpoint import CheckpointError, load_model
+from model.data.annotations import find_is3_annotations, load_split
+from model.data.datasets import IS3Dataset, VideoFolderDataset, collate
+from model.data.workers import ignore_stop_signals, kill_workers_at_exit
+from model.evaluation import metrics
+from model.heatmap import to_heatmap
+from model.localize import heatmaps, image_vector
+from model.sslmodel import SSLModel
+from model.train.distributed import resolve_device
+from model.transforms import preprocess_image
 
 KS = (1, 5, 10)
 
@@ -261,7 +263,7 @@ def check_args(args: argparse.Namespace) -> None:
 
 def run(args: argparse.Namespace) -> dict:
     """Evaluate, write metrics.json, report.md and the plots; returns the metrics."""
-    from .report import write_report  # drawing is only needed by the command
+    from model.evaluation.report import write_report  # drawing is only needed by the command
 
     check_args(args)
     device = resolve_device(args.device)

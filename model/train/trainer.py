@@ -25,19 +25,28 @@ from pathlib import Path
 
 import torch
 from torch.nn.parallel import DistributedDataParallel
-from torch.utils.data import DataLoader, Dataset, DistributedSampler, Sampler, Subset
+from torch.utils.data import DataLoader, DistributedSampler, Subset
 
-from . import distributed
-from .audio import AudioConfig
-from .augment import AudioAugment, ImageAugment
-from .backbones import FREEZE_LEVELS, MapCache
-from .checkpoint import (CheckpointError, finish_interrupted_save, load_model, model_tensors, read_safetensors,
-                         write_together)
-from .data import VideoFolderDataset, ignore_stop_signals, kill_workers_at_exit
-from .loss import ContrastiveLoss, LossConfig, LossOutput
-from .neighbours import FeatureBank
-from .sslmodel import ModelConfig, SSLModel, pool_visual_map
-from .transforms import preprocess_image
+from model.audio import AudioConfig
+from model.backbones import FREEZE_LEVELS
+from model.checkpoint import (
+    CheckpointError,
+    finish_interrupted_save,
+    load_model,
+    model_tensors,
+    read_safetensors,
+    write_together,
+)
+from model.data.datasets import VideoFolderDataset
+from model.data.workers import ignore_stop_signals, kill_workers_at_exit
+from model.sslmodel import ModelConfig, SSLModel, pool_visual_map
+from model.train import distributed
+from model.train.loss import ContrastiveLoss, LossConfig, LossOutput
+from model.train.neighbours import FeatureBank
+from model.train.positives import TrainViews, ViewBatchSampler, collate_views
+from model.train.state import optimizer_state, optimizer_tensors
+from model.train.visual_init import load_image_init, prepare_visual_training
+from model.transforms import preprocess_image
 
 LAST = "last.safetensors"
 BEST = "best.safetensors"
@@ -45,7 +54,6 @@ STATE = "last.state.safetensors"
 LOG = "log.jsonl"
 RUN_FILES = (LAST, STATE, BEST, LOG)  # what makes a folder a run: --resume continues it, --overwrite replaces it
 SCHEDULES = ("constant", "cosine")
-IMAGENET = "imagenet"  # --image-init value: the installed ImageNet weights of the visual backbone
 BEST_METRICS = ("ciou", "auc", "a2i_r1")  # validation numbers that can pick the best epoch (higher is better)
 
 
@@ -174,95 +182,6 @@ class Callback:
 
 # --- batches of positives -------------------------------------------------------------------------
 
-class TrainViews(Dataset):
-    """A view request ``(index, group, role)`` -> the clip's original view, plus an augmented view when
-    ``role == "anchor"`` and augmentation is on (a neighbour contributes its original view only)."""
-
-    def __init__(self, dataset, image_size: int, audio_config: AudioConfig, augment: bool,
-                 augment_images: bool = True):
-        self.dataset = dataset
-        self.image_augment = ImageAugment(size=image_size) if augment and augment_images else None
-        self.audio_augment = AudioAugment(audio_config=audio_config) if augment else None
-        self.augment = augment
-
-    def __len__(self) -> int:
-        return len(self.dataset)
-
-    def __getitem__(self, request: tuple[int, int, str]) -> dict:
-        index, group, role = request
-        item = self.dataset[index]
-        images, specs = [item["image"]], [item["spectrogram"]]
-        if role == "anchor" and self.augment:  # without image augmentation the view is the frame itself
-            images.append(self.image_augment(item["frame"]) if self.image_augment else item["image"])
-            specs.append(self.audio_augment(item["waveform"]))
-        return {"images": torch.stack(images), "specs": torch.stack(specs), "group": group,
-                "clip": item["index"], "anchor": role == "anchor"}
-
-
-def collate_views(views: list[dict]) -> dict:
-    """View items -> one batch: images (N, 3, S, S), specs (N, 1, 257, T), groups (N,), clip_ids (N,)
-    and first (N,): the rows holding an anchor's original view (their embeddings refresh the bank)."""
-    groups, clips, first = [], [], []
-    for v in views:
-        n = len(v["images"])
-        groups += [v["group"]] * n
-        clips += [v["clip"]] * n
-        first += [v["anchor"]] + [False] * (n - 1)
-    return {
-        "images": torch.cat([v["images"] for v in views]),  # (N, 3, S, S)
-        "specs": torch.cat([v["specs"] for v in views]),  # (N, 1, 257, T)
-        "groups": torch.tensor(groups),  # (N,)
-        "clip_ids": torch.tensor(clips),  # (N,)
-        "first": torch.tensor(first),  # (N,)
-    }
-
-
-class ViewBatchSampler(Sampler):
-    """This process's anchors, ``batch_size`` per step, as view requests: ``(i, i, "anchor")`` for each
-    anchor i and, while ``use_neighbours``, ``(n, i, "neighbour")`` with n drawn from i's k nearest clips
-    in the bank (the clip itself while it has none, so every rank's batch keeps the same size).
-
-    The anchor order is the ``DistributedSampler``'s (seed + epoch); ``skip`` leaves out the batches of
-    an epoch already trained before a resume. One full batch or more: the last partial one is dropped.
-    """
-
-    def __init__(self, sampler: DistributedSampler, batch_size: int, bank: FeatureBank | None, k: int,
-                 seed: int, rank: int):
-        self.sampler, self.batch_size, self.bank, self.k = sampler, batch_size, bank, k
-        self.seed, self.rank = seed, rank
-        self.epoch = 0
-        self.skip = 0
-        self.use_neighbours = False
-
-    def set_epoch(self, epoch: int) -> None:
-        self.epoch = epoch
-        self.sampler.set_epoch(epoch)
-
-    def __len__(self) -> int:
-        return max(len(self.sampler) // self.batch_size, 1)
-
-    def __iter__(self):
-        anchors = list(self.sampler)
-        rng = torch.Generator().manual_seed(self.seed * 1_000_003 + self.epoch * 1009 + self.rank)
-        for b in range(len(self)):
-            batch = anchors[b * self.batch_size:(b + 1) * self.batch_size]
-            picks = torch.randint(self.k, (len(batch),), generator=rng).tolist()  # drawn for skipped batches too
-            if b < self.skip:
-                continue
-            requests = [(i, i, "anchor") for i in batch]
-            if self.use_neighbours:
-                requests += [(n, i, "neighbour") for i, n in zip(batch, self._neighbours(batch, picks))]
-            yield requests
-
-    def _neighbours(self, batch: list[int], picks: list[int]) -> list[int]:
-        nearest = self.bank.neighbours(torch.tensor(batch), self.k).tolist()  # (B, k), -1 where none
-        chosen = []
-        for i, row, pick in zip(batch, nearest, picks):
-            valid = [n for n in row if n >= 0]
-            chosen.append(valid[pick % len(valid)] if valid else i)
-        return chosen
-
-
 def global_loss(loss_fn: ContrastiveLoss, visual_maps: torch.Tensor, audio: torch.Tensor,
                 groups: torch.Tensor, clip_ids: torch.Tensor) -> LossOutput:
     """The loss of the global batch: every rank's rows gathered in rank order (with gradient)."""
@@ -272,77 +191,6 @@ def global_loss(loss_fn: ContrastiveLoss, visual_maps: torch.Tensor, audio: torc
         distributed.gather(groups),  # (world * n,)
         distributed.gather(clip_ids),  # (world * n,)
     )
-
-
-# --- weights and state ----------------------------------------------------------------------------
-
-def load_image_init(model: SSLModel, path) -> None:
-    """Load ImageNet weights into the visual encoder (``torch.load(weights_only=True)``): for
-    efficientnet_lite0 the installed weights (``path`` "imagenet") or such a file; for resnet18
-    torchvision's ResNet-18 state dict, its classifier (``fc.*``) dropped."""
-    if model.config.visual_backbone == "efficientnet_lite0":
-        model.imgnet.trunk.load_imagenet(None if path == IMAGENET else path)
-        return
-    if path == IMAGENET:
-        raise CheckpointError("ImageNet ResNet-18 weights are not installed (torchvision downloads them): give "
-                              "the .pth file, or use --visual-backbone efficientnet_lite0")
-    path = Path(path)
-    if not path.is_file():
-        raise CheckpointError(f"ImageNet ResNet-18 weights not found: {path} (--image-init expects "
-                              "torchvision's resnet18 state dict, e.g. resnet18-f37072fd.pth)")
-    try:
-        state = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as exc:  # any unreadable file: a message the user can act on
-        raise CheckpointError(f"{path} is not a torch state dict ({exc})") from exc
-    if isinstance(state, dict) and isinstance(state.get("state_dict"), dict):
-        state = state["state_dict"]
-    state = {k.removeprefix("module."): v for k, v in state.items()}
-    state = {k: v for k, v in state.items() if not k.startswith("fc.")}
-    try:
-        missing, unexpected = model.imgnet.load_state_dict(state, strict=False)
-    except RuntimeError as exc:
-        raise CheckpointError(f"{path} does not fit a ResNet-18: {exc}") from exc
-    if missing or unexpected:
-        raise CheckpointError(f"{path} is not a ResNet-18 state dict: missing {missing[:3]}, "
-                              f"unexpected {unexpected[:3]}")
-
-
-def prepare_visual_training(model: SSLModel, config: TrainConfig) -> None:
-    """Freeze the part of the pretrained visual encoder that ``--freeze-visual`` names and give it a map cache."""
-    if config.freeze_visual == "none":
-        return
-    if model.config.visual_backbone != "efficientnet_lite0":
-        raise ValueError("--freeze-visual needs the pretrained backbone (--visual-backbone efficientnet_lite0)")
-    model.imgnet.trunk.freeze(config.freeze_visual)
-    if config.visual_cache_mb:
-        model.imgnet.trunk.cache = MapCache(config.visual_cache_mb * 2**20)
-
-
-def optimizer_tensors(optimizer: torch.optim.Optimizer) -> tuple[dict[str, torch.Tensor], dict[str, str]]:
-    """Optimizer state -> tensors ``optimizer.<param id>.<name>`` and JSON metadata (param groups, scalars)."""
-    state = optimizer.state_dict()
-    tensors, scalars = {}, {}
-    for pid, entry in state["state"].items():
-        for name, value in entry.items():
-            if torch.is_tensor(value):
-                tensors[f"optimizer.{pid}.{name}"] = value
-            else:
-                scalars[f"{pid}.{name}"] = value
-    return tensors, {"optimizer_param_groups": json.dumps(state["param_groups"]),
-                     "optimizer_scalars": json.dumps(scalars)}
-
-
-def optimizer_state(tensors: dict[str, torch.Tensor], metadata: dict[str, str]) -> dict:
-    """The inverse of ``optimizer_tensors``: a dict for ``optimizer.load_state_dict``."""
-    state: dict[int, dict] = {}
-    for key, value in tensors.items():
-        if key.startswith("optimizer."):
-            _, pid, name = key.split(".", 2)
-            state.setdefault(int(pid), {})[name] = value
-    for key, value in json.loads(metadata.get("optimizer_scalars", "{}")).items():
-        pid, name = key.split(".", 1)
-        state.setdefault(int(pid), {})[name] = value
-    return {"state": state, "param_groups": json.loads(metadata["optimizer_param_groups"])}
 
 
 # --- the trainer ----------------------------------------------------------------------------------
@@ -508,7 +356,9 @@ class Trainer:
         metrics = {"epoch": self.epoch + 1, "step": self.step,
                    "loss": sum(losses) / len(losses) if losses else math.nan}
         if self.val_dataset is not None:
-            from .evaluate import evaluate  # evaluation imports the data stack; keep it off the import path
+            from model.evaluation.evaluate import (
+                evaluate,  # evaluation imports the data stack; keep it off the import path
+            )
 
             val = evaluate(self.model, self.val_dataset, self.device)
             metrics.update(val_ciou=val["ciou"], val_auc=val["auc"],
@@ -555,7 +405,7 @@ class Trainer:
                              f"{model.config.visual_backbone}")
         if cfg.image_init and not cfg.resume:
             load_image_init(model, cfg.image_init)
-        prepare_visual_training(model, cfg)
+        prepare_visual_training(model, cfg.freeze_visual, cfg.visual_cache_mb)
         return model.train()
 
     def _check_input_size(self, model: SSLModel, source) -> None:

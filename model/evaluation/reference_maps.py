@@ -1,6 +1,6 @@
 """Model-free maps that put localization numbers in proportion.
 
-    python -m model.reference_maps DATA      # a folder with annotations.json (VGG-SS style) or IS3 json
+    python -m model.evaluation.reference_maps DATA      # a folder with annotations.json (VGG-SS style) or IS3 json
 
 - **centre prior**: a Gaussian in the middle of the frame, the same map for every item; a model that
   does not beat it has not localised anything.
@@ -17,8 +17,8 @@ from pathlib import Path
 
 import numpy as np
 
-from . import metrics
-from .data import AnnotationError, find_is3_annotations, load_is3, load_vggss_annotations
+from model.data.annotations import AnnotationError, find_is3_annotations, load_is3, load_vggss_annotations
+from model.evaluation import metrics
 
 SIZE = metrics.SIZE
 
@@ -65,7 +65,7 @@ def evaluate_references(gts: list[np.ndarray]) -> dict[str, dict[str, float]]:
 
 
 def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m model.reference_maps", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(prog="python -m model.evaluation.reference_maps", description=__doc__.splitlines()[0])
     parser.add_argument("data", type=Path, help="annotated folder (annotations.json or IS3 json)")
     try:
         gts = ground_truths(parser.parse_args(argv).data)

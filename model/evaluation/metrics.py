@@ -48,7 +48,7 @@ def ciou(heatmap, gt_mask, threshold: str = "median") -> float:
 
     ``threshold="median"``: predicted = heat > the median (the cIoU of VGG-SS / Flickr tables);
     ``"adaptive"``: predicted = heat > the k-th largest value, k = ground-truth pixel count (IS3).
-    Both use the published code's strict ``>``. The ground truth may be a consensus map with values in [0, 1].
+    Both use the published code's strict ``>``. The ground truth may be soft, with values in [0, 1].
     """
     heat = _array(heatmap)
     if threshold == "median":
@@ -80,15 +80,6 @@ def gt_mask_from_boxes(boxes: Iterable[Sequence[float]], size: int = SIZE, norma
         x1, y1, x2, y2 = _box_pixels(box, size, normalized)
         mask[y1:y2, x1:x2] = 1.0
     return mask
-
-
-def consensus_map(annotator_boxes: Iterable[Sequence[float]], size: int = SIZE, normalized: bool = True) -> np.ndarray:
-    """Flickr-SoundNet ground truth: every annotator box adds 1, the sum is halved and clipped to 1."""
-    counts = np.zeros((size, size), dtype=np.float64)
-    for box in annotator_boxes:
-        x1, y1, x2, y2 = _box_pixels(box, size, normalized)
-        counts[y1:y2, x1:x2] += 1.0
-    return np.minimum(counts / 2.0, 1.0)
 
 
 def success_curve(cious: Sequence[float]) -> np.ndarray:

@@ -17,6 +17,7 @@ import av
 import av.error
 import numpy as np
 
+VIDEO_EXTENSIONS = (".mp4", ".mkv", ".webm", ".avi", ".mov")  # what folders and file dialogs offer
 SEEK_GAP_SECONDS = 5.0  # read_frames seeks again instead of decoding forward over a longer gap
 AUDIO_PREROLL_SECONDS = 0.2  # audio seeks land this much early: codecs such as Opus need pre-roll
 TIME_TOLERANCE = 1e-4  # a frame whose time is within this of the wanted time is "at" that time
@@ -242,11 +243,9 @@ def _audio_window(container, path, start: float, seconds: float, sample_rate: in
     return slice_window(samples, t0, start, num_samples, sample_rate)
 
 
-def read_audio(path, start: float, seconds: float, sample_rate: int = 16000) -> np.ndarray:
-    """``round(seconds * sample_rate)`` mono samples from ``start`` (s), zero-padded
-    where the window leaves the file. float32 (N,)."""
-    with _open(path) as container:
-        return _audio_window(container, path, start, seconds, sample_rate)
+def centred_window(track: np.ndarray, t: float, num_samples: int, sample_rate: int) -> np.ndarray:
+    """``num_samples`` of a whole track (sample 0 at time 0) centred on time ``t`` (s), zeros outside it."""
+    return slice_window(track, 0.0, t - num_samples / sample_rate / 2, num_samples, sample_rate)
 
 
 def decode_audio_track(path, sample_rate: int = 16000) -> np.ndarray:

@@ -8,8 +8,8 @@ import torch
 import torchaudio.transforms as AT
 from torchvision.transforms import v2
 
-from .audio import AudioConfig, spectrogram
-from .transforms import frame_to_tensor, normalize_image
+from model.audio import AudioConfig, spectrogram
+from model.transforms import frame_to_tensor, normalize_image
 
 
 @dataclass

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .synth_classes import PALETTES, ClassSpec
+from model.synth.classes import PALETTES, ClassSpec
 
 SIZE_RANGE = (0.25, 0.6)  # sprite side / frame width, all objects alike: box areas ~8-55 % (VGG-SS median 25 %)
 MAX_OVERLAP = 0.15  # objects are re-placed until their middle-frame boxes overlap less than this

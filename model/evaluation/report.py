@@ -12,9 +12,9 @@ import cv2
 import numpy as np
 import torch
 
-from . import metrics
-from .heatmap import to_heatmap
-from .transforms import denormalize_image
+from model.evaluation import metrics
+from model.heatmap import to_heatmap
+from model.transforms import denormalize_image
 
 TILE = 224
 FONT = cv2.FONT_HERSHEY_SIMPLEX

@@ -13,10 +13,10 @@ from functools import lru_cache, partial
 
 import numpy as np
 
-from .assets import Manifest, load_manifest
-from .synth_audio import ClipAudio, background_noise, mix_sounds
-from .synth_real_audio import class_sound
-from .synth_real_scene import RealScene, compose_scene, load_cutout, load_photo
+from model.assets import Manifest, load_manifest
+from model.synth.audio import ClipAudio, background_noise, mix_sounds
+from model.synth.real_audio import class_sound
+from model.synth.real_scene import RealScene, compose_scene, load_cutout, load_photo
 
 __all__ = ["NEGATIVE_MODES", "RealDraw", "draw_real_clip", "real_manifest"]
 

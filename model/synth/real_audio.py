@@ -11,9 +11,9 @@ from functools import lru_cache
 
 import numpy as np
 
-from .soundfont import open_soundfont
-from .synth_audio import resample
-from .video_io import decode_audio_track
+from model.data.video_io import decode_audio_track
+from model.synth.audio import resample
+from model.synth.soundfont import open_soundfont
 
 __all__ = ["SOUNDFONT_SHARE", "class_sound", "load_recording"]
 

@@ -19,7 +19,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .sslmodel import pool_visual_map
+from model.sslmodel import pool_visual_map
 
 
 @dataclass

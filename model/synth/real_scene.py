@@ -14,7 +14,7 @@ from functools import lru_cache
 import cv2
 import numpy as np
 
-from .synth_scene import box_overlap, make_background
+from model.synth.scene import box_overlap, make_background
 
 __all__ = ["BOX_AREA_LEVELS", "BOX_AREA_QUANTILES", "CutOut", "Look", "RealScene", "compose_scene"]
 

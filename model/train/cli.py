@@ -29,11 +29,11 @@ from pathlib import Path
 
 from tqdm import tqdm
 
-from . import distributed
-from .backbones import FREEZE_LEVELS
-from .checkpoint import CheckpointError
-from .sslmodel import VISUAL_BACKBONES
-from .trainer import BEST_METRICS, LOG, SCHEDULES, Callback, TrainConfig, Trainer
+from model.backbones import FREEZE_LEVELS
+from model.checkpoint import CheckpointError
+from model.sslmodel import VISUAL_BACKBONES
+from model.train import distributed
+from model.train.trainer import BEST_METRICS, LOG, SCHEDULES, Callback, TrainConfig, Trainer
 
 
 class ProgressBar(Callback):

@@ -5,7 +5,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .synth_classes import SoundSpec
+from model.synth.classes import SoundSpec
 
 TWO_PI = 2.0 * np.pi
 

@@ -1,6 +1,6 @@
 """The vision-only reference row: where an ImageNet network looks with no sound at all.
 
-    python -m model.vision_only DATA [--workers N]     # DATA: a folder with annotations.json
+    python -m model.evaluation.vision_only DATA [--workers N]     # DATA: a folder with annotations.json
 
 The map of a frame is the L2 norm over channels of the ImageNet EfficientNet-Lite0 feature map (stride 16,
 1280 channels; ``model.backbones``): a saliency map that ignores the audio. Scored like ``ssl-eval``
@@ -19,13 +19,13 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader
 
-from . import metrics
-from .audio import AudioConfig
-from .backbones import EfficientNetLite0
-from .data import VideoFolderDataset, collate
-from .evaluate import mask_cious
-from .heatmap import to_heatmap
-from .transforms import preprocess_image
+from model.audio import AudioConfig
+from model.backbones import EfficientNetLite0
+from model.data.datasets import VideoFolderDataset, collate
+from model.evaluation import metrics
+from model.evaluation.evaluate import mask_cious
+from model.heatmap import to_heatmap
+from model.transforms import preprocess_image
 
 IMAGE_SIZE = 224
 
@@ -64,7 +64,7 @@ def score(data: Path, files: list[str], boxes: list, maps: torch.Tensor) -> dict
 
 
 def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m model.vision_only", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(prog="python -m model.evaluation.vision_only", description=__doc__.splitlines()[0])
     parser.add_argument("data", type=Path, help="annotated folder (annotations.json)")
     parser.add_argument("--workers", type=int, default=0, help="DataLoader processes")
     args = parser.parse_args(argv)

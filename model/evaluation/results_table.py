@@ -1,6 +1,6 @@
 """Markdown tables of several ``ssl-eval`` reports, one table per test set, one row per run.
 
-    python -m model.results_table REPORTS_DIR     # folders named RUN_TESTSET, e.g. align_test_heard
+    python -m model.evaluation.results_table REPORTS_DIR     # folders named RUN_TESTSET, e.g. align_test_heard
 
 The tables of docs/RESULTS.md are made with it from the ``metrics.json`` files ``bench/results.sh`` writes.
 """
@@ -53,7 +53,7 @@ def tables(reports: Path) -> str:
 
 
 def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m model.results_table", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(prog="python -m model.evaluation.results_table", description=__doc__.splitlines()[0])
     parser.add_argument("reports", type=Path, help="folder of ssl-eval report folders RUN_TESTSET")
     print(tables(parser.parse_args(argv).reports))
     return 0

@@ -1,0 +1,1 @@
+"""Evaluation: metrics, ssl-eval, its report, model-free reference maps and the results tables."""

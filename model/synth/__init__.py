@@ -1,0 +1,1 @@
+"""The benchmark generators: procedural shapes and tones, and real-content photo cut-outs with recordings."""

@@ -1,0 +1,5 @@
+import sys
+
+from model.synth.generator import main
+
+sys.exit(main())

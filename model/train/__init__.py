@@ -1,0 +1,1 @@
+"""Training: the loop, positives sampling, losses, augmentations, the neighbour bank, devices, the CLI."""

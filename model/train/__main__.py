@@ -1,0 +1,5 @@
+import sys
+
+from model.train.cli import main
+
+sys.exit(main())
