@@ -118,7 +118,7 @@ def main(argv=None) -> int:
         print(f"cannot load {args.checkpoint}", file=sys.stderr)
         return 2
     probe = LiveProbe(window)
-    playlist = Playlist(demo_clips())
+    playlist = Playlist(demo_clips(), window.pipeline.sample_rate)
     window.start_sources(PlaylistFrameSource(playlist, SOURCE_FPS), PlaylistAudioSource(playlist), "demo")
     window.resize(1280, 760)
     window.show()

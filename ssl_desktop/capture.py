@@ -21,6 +21,17 @@ class Frame:
     t: float = 0.0  # seconds into the media (files); the capture time for live sources
 
 
+@dataclass
+class Waveform:
+    """Sound to show: ``samples`` at ``sample_rate``, the first at time ``start`` (s), the shown frame at
+    ``cursor`` (None: live, the newest sample is now)."""
+
+    samples: np.ndarray
+    sample_rate: int
+    start: float
+    cursor: float | None = None
+
+
 RETRY_SECONDS = 1.0  # a source that stopped delivering is reopened this often until frames return
 
 

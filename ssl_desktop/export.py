@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import os
 import tempfile
-from fractions import Fraction
 from pathlib import Path
 
 import av
@@ -19,61 +18,15 @@ from PySide6.QtCore import QThread, Signal
 
 from model.data import video_io
 from model.data.video_io import VideoReadError
+from model.data.video_writer import ClipWriter
 from model.localize import Localizer
-
-from .overlay import blend, scale_heat
-from .sources import SAMPLE_RATE
+from model.overlay import blend, scale_heat
 
 
 def save_png(path, rgb: np.ndarray) -> None:
     """Write an RGB uint8 image; raises ``OSError`` when it cannot be written."""
     if not cv2.imwrite(str(path), cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR)):
         raise OSError(f"cannot write {path}")
-
-
-class ClipWriter:
-    """H.264 (yuv420p) video, optionally with mono AAC sound, interleaved frame by frame."""
-
-    def __init__(self, path, fps: float, size: tuple[int, int], sound: np.ndarray | None = None,
-                 sample_rate: int = SAMPLE_RATE):
-        self.width, self.height = (size[0] // 2) * 2, (size[1] // 2) * 2  # yuv420p needs even sizes
-        self.fps = fps
-        self.sound = sound
-        self.sample_rate = sample_rate
-        self._frames = 0
-        self._samples = 0
-        self._container = av.open(str(path), "w", format="mp4")
-        rate = Fraction(fps).limit_denominator(1001)
-        self._video = self._container.add_stream("libx264", rate=rate, options={"preset": "veryfast", "crf": "20"})
-        self._video.width, self._video.height, self._video.pix_fmt = self.width, self.height, "yuv420p"
-        self._audio = None
-        if sound is not None:
-            self._audio = self._container.add_stream("aac", rate=sample_rate, layout="mono")
-
-    def write(self, rgb: np.ndarray) -> None:
-        frame = av.VideoFrame.from_ndarray(np.ascontiguousarray(rgb[:self.height, :self.width]), format="rgb24")
-        frame.pts = self._frames
-        self._container.mux(self._video.encode(frame))
-        self._frames += 1
-        if self._audio is not None:
-            self._write_sound(int(round(self._frames / self.fps * self.sample_rate)))
-
-    def _write_sound(self, until: int) -> None:
-        chunk = self.sound[self._samples:until]
-        if len(chunk) == 0:
-            return
-        samples = av.AudioFrame.from_ndarray(np.ascontiguousarray(chunk, dtype=np.float32)[None], format="fltp",
-                                             layout="mono")
-        samples.sample_rate, samples.pts = self.sample_rate, self._samples
-        self._container.mux(self._audio.encode(samples))
-        self._samples += len(chunk)
-
-    def close(self) -> None:
-        self._container.mux(self._video.encode())
-        if self._audio is not None:
-            self._write_sound(len(self.sound))
-            self._container.mux(self._audio.encode())
-        self._container.close()
 
 
 class ExportCancelled(Exception):
@@ -92,7 +45,8 @@ def export_clip(model, device, source, target, lut: np.ndarray, opacity: float, 
     info = video_io.probe(source)
     if not info.has_audio:
         raise ValueError(f"{Path(source).name} has no sound track: there is no heatmap to export")
-    heard = video_io.decode_audio_track(source, SAMPLE_RATE)
+    rate = model.audio_config.sample_rate
+    heard = video_io.decode_audio_track(source, rate)
     original = video_io.decode_audio_track(source, info.audio_rate)
     total = max(int(round(info.duration * info.fps)), 1)
     target = Path(target)
@@ -106,7 +60,7 @@ def export_clip(model, device, source, target, lut: np.ndarray, opacity: float, 
                 if should_stop is not None and should_stop():
                     raise ExportCancelled()
                 if localizer.needs_sound(t):
-                    localizer.hear(video_io.centred_window(heard, t, model.audio_config.num_samples, SAMPLE_RATE), t)
+                    localizer.hear(video_io.centred_window(heard, t, model.audio_config.num_samples, rate), t)
                 heatmap, _ = scale_heat(localizer.localize(frame).shown, value_range)
                 if writer is None:  # the size of the frames as shown (a rotated file's turned frames)
                     writer = ClipWriter(partial, info.fps, (frame.shape[1], frame.shape[0]), original, info.audio_rate)

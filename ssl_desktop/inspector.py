@@ -1,7 +1,9 @@
 """The inspector: play video files with their sound and the heatmap of every frame shown.
 
-Each frame's heatmap is computed from the ``seconds`` of sound centred on it (the model's audio window).
-Files come from drag-and-drop or File > Open; both end in ``open_paths``.
+Each frame's heatmap is computed from the ``seconds`` of sound centred on it (the model's audio window,
+at the model's sample rate). Files come from drag-and-drop or File > Open; both end in ``open_paths``.
+The window talks to it, as to the live pipeline, through ``set_model``, ``set_audio_override``, the
+``embeddings`` signal and ``waveform(seconds)``.
 """
 from __future__ import annotations
 
@@ -13,13 +15,14 @@ import numpy as np
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import QComboBox, QHBoxLayout, QLabel, QSlider, QStyle, QToolButton, QVBoxLayout, QWidget
 
+from model import AudioConfig
 from model.data import video_io
 from model.data.video_io import VideoReadError
 
-from .capture import Frame
+from .capture import Frame, Waveform
 from .inference_worker import InferenceWorker
 from .player import FrameThread, PlaybackClock, Speaker, Volume
-from .sources import SAMPLE_RATE, SourceError, has_output_device
+from .sources import SourceError, has_output_device
 from .video_view import VideoView
 
 SPEEDS = (0.25, 0.5, 1.0, 2.0)
@@ -30,7 +33,8 @@ SLIDER_STEPS_PER_SECOND = 1000
 class OpenFile:
     path: Path
     info: video_io.VideoInfo
-    track: np.ndarray | None  # 16 kHz mono; None without a (decodable) sound track
+    track: np.ndarray | None  # mono at the model's rate; None without a (decodable) sound track
+    sample_rate: int
 
 
 def format_time(t: float) -> str:
@@ -41,13 +45,15 @@ class Inspector(QWidget):
     """A video player whose frames carry the model's heatmap."""
 
     message = Signal(str, str, str)  # key, text ("" clears the key), level
-    waveform_changed = Signal(object, int, float, float)  # sound around the shown frame, rate, start, frame time
     spectrogram_ready = Signal(object)  # (257, T) heard for the shown frame
+    embeddings = Signal(object, object)  # unit audio vector, unit global image vector (for retrieval)
 
     def __init__(self, device: str = "cpu", parent=None):
         super().__init__(parent)
+        self.model = None
         self.file: OpenFile | None = None
         self.files: list[Path] = []
+        self.shown_t = 0.0  # media time of the frame shown
         self.clock: PlaybackClock | None = None
         self.frame_thread: FrameThread | None = None
         self.speaker: Speaker | None = None
@@ -58,6 +64,7 @@ class Inspector(QWidget):
         self.worker = InferenceWorker(self._audio_window, device, parent=self)
         self.worker.result.connect(self._show_result)
         self.worker.spectrogram_ready.connect(self.spectrogram_ready)
+        self.worker.embeddings.connect(self.embeddings)
         self.worker.error.connect(lambda text: self.message.emit("inspector-inference", text, "error"))
         self.worker.start()
 
@@ -113,8 +120,33 @@ class Inspector(QWidget):
 
     # --- files ------------------------------------------------------------------------------
 
+    @property
+    def sample_rate(self) -> int:
+        """The rate the model hears at (a file's sound is decoded at it)."""
+        return (self.model.audio_config if self.model is not None else AudioConfig()).sample_rate
+
     def set_model(self, model) -> None:
+        """Use ``model``; an open file is decoded again when the model hears at another rate."""
+        self.model = model
         self.worker.set_model(model)
+        if self.file is not None and self.file.track is not None and self.file.sample_rate != self.sample_rate:
+            position, playing = self.clock.position(), self.playing
+            self.open_file(self.file.path)
+            self.seek(position)
+            if playing:
+                self.play()
+
+    def set_audio_override(self, audio) -> None:
+        """Localize this sound's vector instead of the file's sound (None: the file's sound again)."""
+        self.worker.set_audio_override(audio)
+
+    def waveform(self, seconds: float) -> Waveform | None:
+        """``seconds`` of the file's sound centred on the frame shown; None without a file or sound."""
+        if self.file is None or self.file.track is None:
+            return None
+        rate = self.file.sample_rate
+        samples = video_io.centred_window(self.file.track, self.shown_t, int(round(seconds * rate)), rate)
+        return Waveform(samples, rate, self.shown_t - seconds / 2, self.shown_t)
 
     def open_paths(self, paths) -> list[str]:
         """Add the readable files to the file list and open the first of them; returns the problems."""
@@ -146,12 +178,13 @@ class Inspector(QWidget):
                               "(the heatmap needs sound)", "warning")
         else:
             try:
-                track = video_io.decode_audio_track(path, SAMPLE_RATE)
+                track = video_io.decode_audio_track(path, self.sample_rate)
             except VideoReadError as exc:
                 self.message.emit("inspector-audio", f"the sound of {path.name} cannot be decoded ({exc.reason}): "
                                   "showing the video only (the heatmap needs sound)", "warning")
         self.stop_playback()
-        self.file = OpenFile(path, info, track)
+        self.file = OpenFile(path, info, track, self.sample_rate)
+        self.shown_t = 0.0
         self.file_box.setCurrentIndex(self.files.index(path))
         self._file_first_id = self._next_frame_id
         self.view.clear()
@@ -179,7 +212,7 @@ class Inspector(QWidget):
             self.message.emit("speaker", "no sound output device: playing silently (picture and heatmap "
                               "still follow the clock)", "info")
             return
-        self.speaker = Speaker(self.file.track, self.clock, self.volume)
+        self.speaker = Speaker(self.file.track, self.file.sample_rate, self.clock, self.volume)
         try:
             self.speaker.start()
         except SourceError as exc:
@@ -247,9 +280,10 @@ class Inspector(QWidget):
 
     def _audio_window(self, t: float, num_samples: int) -> np.ndarray | None:
         track = self.file.track if self.file is not None else None
-        return None if track is None else video_io.centred_window(track, t, num_samples, SAMPLE_RATE)
+        return None if track is None else video_io.centred_window(track, t, num_samples, self.file.sample_rate)
 
     def _show_frame(self, t: float, image: np.ndarray) -> None:
+        self.shown_t = t
         self.view.show_frame(image)
         self.timeline.blockSignals(True)
         self.timeline.setValue(int(t * SLIDER_STEPS_PER_SECOND))
@@ -259,8 +293,6 @@ class Inspector(QWidget):
             return
         self.worker.submit(Frame(self._next_frame_id, image, time.monotonic(), t))
         self._next_frame_id += 1
-        window = video_io.centred_window(self.file.track, t, 3 * SAMPLE_RATE, SAMPLE_RATE)
-        self.waveform_changed.emit(window, SAMPLE_RATE, t - 1.5, t)
 
     def _show_result(self, frame_id: int, heatmap: np.ndarray, latency: float) -> None:
         if frame_id >= self._file_first_id:

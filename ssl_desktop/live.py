@@ -1,16 +1,21 @@
 """The live pipeline: a frame source and an audio source feeding the inference worker.
 
 frame source -> CaptureThread -> (display, InferenceWorker's latest-frame slot)
-audio source -> RingBuffer (the last seconds of sound) -> snapshot by the worker every 0.25 s
+audio source -> RingBuffer (the last seconds of sound, at the model's rate) -> snapshot by the worker
+
+The window talks to it, as to the inspector, through ``set_model``, ``set_audio_override``, the
+``embeddings`` signal and ``waveform(seconds)``.
 """
 from __future__ import annotations
 
 from PySide6.QtCore import QObject, Signal
 
-from .capture import CaptureThread, Frame
+from model import AudioConfig
+
+from .capture import CaptureThread, Frame, Waveform
 from .inference_worker import InferenceWorker
 from .ring_buffer import RingBuffer
-from .sources import SAMPLE_RATE, AudioSource, FrameSource, SilentSource, SourceError
+from .sources import AudioSource, FrameSource, SilentSource, SourceError
 
 RING_SECONDS = 5.0  # longer than any model's audio window (3 s)
 
@@ -19,6 +24,7 @@ class LivePipeline(QObject):
     frame_captured = Signal(object)  # Frame, for display
     result = Signal(int, object, float)  # frame id, heatmap, latency (s)
     spectrogram_ready = Signal(object)
+    embeddings = Signal(object, object)  # unit audio vector, unit global image vector (for retrieval)
     inference_failed = Signal(str)
     presence = Signal(str)  # '' or what to say when the sound is not in the picture
     source_failed = Signal(str)  # the frame source could not be opened or stopped working
@@ -26,7 +32,8 @@ class LivePipeline(QObject):
 
     def __init__(self, device: str = "cpu", parent=None):
         super().__init__(parent)
-        self.ring = RingBuffer(int(RING_SECONDS * SAMPLE_RATE))
+        self.model = None
+        self.ring = self._new_ring()
         self.frame_source: FrameSource | None = None
         self.audio_source: AudioSource | None = None
         self.capture: CaptureThread | None = None
@@ -34,12 +41,27 @@ class LivePipeline(QObject):
         self.worker = InferenceWorker(self._audio_window, device, parent=self)
         self.worker.result.connect(self.result)
         self.worker.spectrogram_ready.connect(self.spectrogram_ready)
+        self.worker.embeddings.connect(self.embeddings)
         self.worker.error.connect(self.inference_failed)
         self.worker.presence.connect(self.presence)
         self.worker.start()
 
+    @property
+    def sample_rate(self) -> int:
+        """The rate the model hears at (the sources are started at it)."""
+        return (self.model.audio_config if self.model is not None else AudioConfig()).sample_rate
+
+    def _new_ring(self) -> RingBuffer:
+        return RingBuffer(int(RING_SECONDS * self.sample_rate), self.sample_rate)
+
     def set_model(self, model) -> None:
+        """Use ``model``; a model at another sample rate needs the sources started again (``start``)."""
+        self.model = model
         self.worker.set_model(model)
+
+    def set_audio_override(self, audio) -> None:
+        """Localize this sound's vector instead of the sound heard (None: the sound heard again)."""
+        self.worker.set_audio_override(audio)
 
     def start(self, frame_source: FrameSource, audio_source: AudioSource) -> str | None:
         """Stop the current sources and run these; returns why the audio source is silent, if it is.
@@ -48,6 +70,8 @@ class LivePipeline(QObject):
         """
         self.stop_sources()
         problem = None
+        if self.ring.sample_rate != self.sample_rate:
+            self.ring = self._new_ring()
         self.ring.clear()
         try:
             audio_source.start(self.ring)
@@ -67,6 +91,11 @@ class LivePipeline(QObject):
     def silent(self) -> bool:
         """No sound source (no microphone): there is no heatmap."""
         return isinstance(self.audio_source, SilentSource)
+
+    def waveform(self, seconds: float) -> Waveform:
+        """The newest ``seconds`` of sound (zeros before the first)."""
+        samples = self.ring.snapshot(int(seconds * self.ring.sample_rate))
+        return Waveform(samples, self.ring.sample_rate, -seconds)
 
     def _audio_window(self, t: float, num_samples: int):
         """The newest sound (called by the worker); None without a microphone: then there is no heatmap."""

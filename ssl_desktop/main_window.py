@@ -9,10 +9,8 @@ from pathlib import Path
 
 import numpy as np
 from PySide6.QtCore import QSettings, Qt, QTimer
-from PySide6.QtGui import QAction, QActionGroup, QKeySequence
 from PySide6.QtWidgets import (
     QDockWidget,
-    QFileDialog,
     QLabel,
     QMainWindow,
     QProgressBar,
@@ -23,7 +21,6 @@ from PySide6.QtWidgets import (
 )
 
 from model import CheckpointError, load_model
-from model.data.video_io import VIDEO_EXTENSIONS
 from model.gallery import read_labels
 from model.import_checkpoint import import_checkpoint
 
@@ -31,12 +28,12 @@ from .audio_panel import AudioPanel
 from .export import ExportWorker, save_png
 from .inspector import Inspector
 from .live import LivePipeline
+from .menus import WindowMenus
 from .message_bar import MessageBar
 from .player import Monitor, Volume
 from .retrieval import Retrieval
 from .retrieval_panel import RetrievalPanel
 from .sources import (
-    SAMPLE_RATE,
     CameraSource,
     Device,
     MicrophoneSource,
@@ -53,19 +50,12 @@ from .video_view import VideoView
 RESOURCES = Path(__file__).resolve().parent.parent / "resources"
 DEMO_DIR = RESOURCES / "demo"
 WAVEFORM_SECONDS = 3.0
-SEEK_SECONDS = 5.0  # Shift+Left / Shift+Right
 SILENCE_LEVEL = 1e-4  # a sound whose peak stays under this is digital silence
 RETRIEVAL_DOCK_WIDTH = 470  # at most; and at most RETRIEVAL_DOCK_SHARE of the window's width
 RETRIEVAL_DOCK_SHARE = 0.3
-VIDEO_FILTER = f"Videos ({' '.join('*' + e for e in VIDEO_EXTENSIONS)});;All files (*)"
 MESSAGE_TABS = {  # message key -> the tab it belongs to (other keys show on every tab)
     **dict.fromkeys(("source", "sound", "inference"), "live"),
     **dict.fromkeys(("inspector", "inspector-audio", "inspector-inference", "speaker"), "inspector"),
-}
-CHECKPOINT_FILTERS = {  # file dialog filter -> import format (None: our own safetensors)
-    "ssl-desktop model (*.safetensors)": None,
-    "SSL-Align published checkpoint (*.pth *.pth.tar *.tar)": "ssl-align",
-    "EZ-VSL published checkpoint (*.pth *.pth.tar *.tar)": "ezvsl",
 }
 
 
@@ -91,6 +81,7 @@ class MainWindow(QMainWindow):
         super().__init__()
         self.setWindowTitle("Sound Source Localization — SSL-Align")
         self.setAcceptDrops(True)
+        self.resources, self.demo_dir = RESOURCES, DEMO_DIR
         self.device = device
         self.model = None
         self.model_name = ""
@@ -158,70 +149,28 @@ class MainWindow(QMainWindow):
         self.pipeline.source_stalled.connect(
             lambda text: self._show_or_clear_message("capture", text and f"{text}: retrying", "warning"))
         self.inspector.message.connect(self._show_or_clear_message)
-        self.inspector.waveform_changed.connect(self._show_inspector_waveform)
         self.inspector.spectrogram_ready.connect(self._show_inspector_spectrogram)
         self.tabs.currentChanged.connect(self._on_tab_changed)
         self.retrieval = Retrieval(self.retrieval_panel, device, parent=self)
         self.retrieval.message.connect(self._show_or_clear_message)
         self.retrieval.open_clip.connect(lambda path: self.open_paths([path]))
         self.retrieval.query_sound_changed.connect(self._use_query_sound)
-        self.pipeline.worker.embeddings.connect(self._offer_live_embeddings)
-        self.inspector.worker.embeddings.connect(self._offer_inspector_embeddings)
+        self.pipeline.embeddings.connect(self._offer_live_embeddings)
+        self.inspector.embeddings.connect(self._offer_inspector_embeddings)
 
         self.waveform_timer = QTimer(self)
         self.waveform_timer.setInterval(50)
-        self.waveform_timer.timeout.connect(self._show_live_waveform)
+        self.waveform_timer.timeout.connect(self._show_waveform)
         self.waveform_timer.timeout.connect(self._show_audio_overflows)
         self.waveform_timer.start()
 
-        self._build_menus()
+        self.menus = WindowMenus(self)
+        self._show_sound_state()
         self._show_model_state()
 
-    # --- menus ------------------------------------------------------------------------------
+    # --- sound and transport (the Playback menu) -----------------------------------------------
 
-    def _build_menus(self) -> None:
-        file_menu = self.menuBar().addMenu("&File")
-        self._add_action(file_menu, "&Open video…", self._choose_videos, QKeySequence.StandardKey.Open)
-        self._add_action(file_menu, "&Import checkpoint…", self._choose_checkpoint)
-        self._add_action(file_menu, "&Build gallery…", self._choose_gallery_folder)
-        file_menu.addSeparator()
-        self._add_action(file_menu, "Export &frame as PNG…", self._choose_frame_export, "Ctrl+E")
-        self.export_clip_action = self._add_action(file_menu, "Export &clip with heatmap as MP4…",
-                                                   self._choose_clip_export, "Ctrl+Shift+E")
-        file_menu.addSeparator()
-        self._add_action(file_menu, "&Quit", self.close, QKeySequence.StandardKey.Quit)
-
-        self.source_menu = self.menuBar().addMenu("&Source")
-        self.source_menu.aboutToShow.connect(self._fill_source_menu)
-        self._fill_source_menu()
-
-        self._build_playback_menu()
-
-        view_menu = self.menuBar().addMenu("&View")
-        view_menu.addAction(self.audio_dock.toggleViewAction())
-        view_menu.addAction(self.retrieval_dock.toggleViewAction())
-
-    def _build_playback_menu(self) -> None:
-        """The keys of mpv / VLC, working anywhere in the window (menu actions are window shortcuts)."""
-        menu = self.menuBar().addMenu("&Playback")
-        inspector = self.inspector
-        for text, slot, keys in (("Play / pause", inspector.toggle_play, "Space"),
-                                 ("Previous frame", lambda: inspector.step(-1), "Left"),
-                                 ("Next frame", lambda: inspector.step(1), "Right"),
-                                 (f"Back {SEEK_SECONDS:g} s", lambda: inspector.seek_by(-SEEK_SECONDS), "Shift+Left"),
-                                 (f"Forward {SEEK_SECONDS:g} s", lambda: inspector.seek_by(SEEK_SECONDS),
-                                  "Shift+Right")):
-            self._add_action(menu, text, lambda checked=False, act=slot: self._in_inspector(act), keys)
-        self.loop_action = self._add_action(menu, "&Loop", inspector.set_loop, "L")
-        self.loop_action.setCheckable(True)
-        menu.addSeparator()
-        self.mute_action = self._add_action(menu, "&Mute", self._set_muted, "M")
-        self.mute_action.setCheckable(True)
-        self._add_action(menu, "Volume down", lambda: self._change_volume(-1), "9")
-        self._add_action(menu, "Volume up", lambda: self._change_volume(1), "0")
-        self._show_sound_state()
-
-    def _in_inspector(self, action) -> None:
+    def in_inspector(self, action) -> None:
         """Transport keys act on the inspector while it is the tab shown."""
         if not self._live_active():
             action()
@@ -231,71 +180,24 @@ class MainWindow(QMainWindow):
         """The volume of the sound playing in the tab shown."""
         return self.live_volume if self._live_active() else self.inspector.volume
 
-    def _set_muted(self, muted: bool) -> None:
+    def set_muted(self, muted: bool) -> None:
         self.volume.muted = muted
         if self._live_active() and not muted and self.monitor is None:
-            reason = ("no sound output device" if self._uses_video_sound()
+            reason = ("no sound output device" if self.uses_video_sound()
                       else "a microphone is never played back (it would feed back)")
             self.statusBar().showMessage(f"the live sound is not played: {reason}", 8000)
         self._show_sound_state()
 
-    def _change_volume(self, steps: int) -> None:
+    def change_volume(self, steps: int) -> None:
         self.volume.change(steps)
         self._show_sound_state()
 
     def _show_sound_state(self) -> None:
         volume = self.volume
-        self.mute_action.setChecked(volume.muted)
+        self.menus.mute_action.setChecked(volume.muted)
         self.sound_label.setText(f"sound {volume.describe()} (M)")
 
-    def _add_action(self, menu, text, slot, shortcut=None) -> QAction:
-        action = QAction(text, self)
-        if shortcut is not None:
-            action.setShortcut(QKeySequence(shortcut))
-        action.triggered.connect(slot)
-        menu.addAction(action)
-        return action
-
-    def _fill_source_menu(self) -> None:
-        """The video and the sound sources, chosen apart, listed anew each time the menu opens; the ones
-        in use are checked."""
-        menu = self.source_menu
-        menu.clear()
-        kind = self.live_source_kind
-        menu.addSection("Video")
-        videos = QActionGroup(menu)
-        cameras = list_cameras()
-        for camera in cameras:
-            self._add_choice(menu, videos, camera.name, lambda c=camera: self.use_camera(c),
-                             kind == "camera" and camera == self.camera)
-        if not cameras:
-            menu.addAction("no camera found").setEnabled(False)
-        self._add_choice(menu, videos, "Bundled demo clips", self.use_demo, kind == "demo")
-        file_text = f"Video file: {self.live_file.name}" if kind == "file" else "Video file as a live source…"
-        self._add_choice(menu, videos, file_text, self._choose_live_file, kind == "file")
-        menu.addSection("Sound")
-        sounds = QActionGroup(menu)
-        own = self._add_choice(menu, sounds, "The video's own sound", self.use_video_sound,
-                               self._uses_video_sound())
-        own.setEnabled(kind in ("demo", "file"))
-        try:
-            microphones = list_microphones()
-        except SourceError as exc:
-            menu.addAction(str(exc)).setEnabled(False)
-            microphones = []
-        for microphone in [None, *microphones]:
-            self._add_choice(menu, sounds, microphone.name if microphone else "default microphone",
-                             lambda m=microphone: self.use_microphone(m),
-                             not self._uses_video_sound() and microphone == self.microphone)
-
-    def _add_choice(self, menu, group, text, slot, checked: bool) -> QAction:
-        action = self._add_action(menu, text, lambda checked=False: slot())
-        action.setCheckable(True)
-        action.setChecked(checked)
-        group.addAction(action)
-        return action
-
-    def _uses_video_sound(self) -> bool:
+    def uses_video_sound(self) -> bool:
         return self.live_source_kind in ("demo", "file") and self.sound_from_video
 
     # --- the model --------------------------------------------------------------------------
@@ -320,16 +222,20 @@ class MainWindow(QMainWindow):
         return True
 
     def set_model(self, model, name: str) -> None:
+        """Use ``model`` everywhere: live view, inspector and retrieval (the gallery is indexed again)."""
+        rate_changed = self.model is not None and model.audio_config.sample_rate != self.pipeline.sample_rate
         self.model, self.model_name = model, name
         self.pipeline.set_model(model)
         self.inspector.set_model(model)
         self.retrieval.set_model(model)
         self.messages.clear("model")
         self._show_model_state()
+        if rate_changed:  # the sources deliver sound at the model's rate
+            self._restart_live()
 
     def _show_model_state(self) -> None:
         self.model_label.setText(f"model: {self.model_name} on {self.device}" if self.model else "no model")
-        self.export_clip_action.setEnabled(self.model is not None)
+        self.menus.export_clip_action.setEnabled(self.model is not None)
 
     # --- live sources -----------------------------------------------------------------------
 
@@ -402,13 +308,13 @@ class MainWindow(QMainWindow):
             return
         if not keep_message:
             self.messages.clear("source")
-        self.start_sources(*self._playlist_sources(Playlist(clips)), "demo")
+        self.start_sources(*self._playlist_sources(Playlist(clips, self.pipeline.sample_rate)), "demo")
 
     def use_file(self, path: Path) -> None:
         """Loop a video file as if it were a camera and a microphone."""
         self.messages.clear("source")
         self.live_file = path
-        self.start_sources(*self._playlist_sources(Playlist([path])), "file")
+        self.start_sources(*self._playlist_sources(Playlist([path], self.pipeline.sample_rate)), "file")
 
     def start_sources(self, frame_source, audio_source, kind: str = "custom") -> None:
         """Run any frame and audio source live (the devices, the demo, or test sources)."""
@@ -443,11 +349,6 @@ class MainWindow(QMainWindow):
         else:
             self.messages.show_message("source", text, "error")
 
-    def _choose_live_file(self) -> None:
-        path, _ = QFileDialog.getOpenFileName(self, "Video file to loop as a live source", "", VIDEO_FILTER)
-        if path:
-            self.use_file(Path(path))
-
     # --- live display -----------------------------------------------------------------------
 
     def _show_live_result(self, frame_id: int, heatmap, latency: float) -> None:
@@ -465,18 +366,24 @@ class MainWindow(QMainWindow):
     def _live_active(self) -> bool:
         return self.tabs.currentWidget() is self.live_view
 
-    def _show_live_waveform(self) -> None:
-        if not self._live_active():
-            return
-        samples = self.pipeline.ring.snapshot(int(WAVEFORM_SECONDS * SAMPLE_RATE))
-        if self.audio_dock.isVisible():
-            self.audio_panel.show_waveform(samples, SAMPLE_RATE, -WAVEFORM_SECONDS)
-        heard = samples[-self.model.audio_config.num_samples:] if self.model else samples
-        playing = self.pipeline.frame_source.playlist if isinstance(self.pipeline.frame_source,
-                                                                    PlaylistFrameSource) else None
-        clip = clip_label(playing.paths[playing.locate(playing.position())[0]]) if playing and playing.infos else ""
-        sound = None if self.pipeline.silent else heard
-        self.live_view.set_listening(self._listening(sound, "the live sound", clip))
+    def _show_waveform(self) -> None:
+        """The sound around now (live) or around the frame shown (inspector), and what the heatmap hears."""
+        if self._live_active():
+            waveform = self.pipeline.waveform(WAVEFORM_SECONDS)
+            heard = waveform.samples[-self.model.audio_config.num_samples:] if self.model else waveform.samples
+            playing = self.pipeline.frame_source.playlist if isinstance(self.pipeline.frame_source,
+                                                                        PlaylistFrameSource) else None
+            clip = clip_label(playing.paths[playing.locate(playing.position())[0]]) if playing and playing.infos else ""
+            view, sound, what = self.live_view, None if self.pipeline.silent else heard, "the live sound"
+        else:
+            waveform = self.inspector.waveform(WAVEFORM_SECONDS)
+            if self.inspector.file is None:
+                return
+            clip = clip_label(self.inspector.file.path)
+            view, sound, what = self.inspector.view, waveform and waveform.samples, "its sound"
+        if waveform is not None and self.audio_dock.isVisible():
+            self.audio_panel.show_waveform(waveform.samples, waveform.sample_rate, waveform.start, waveform.cursor)
+        view.set_listening(self._listening(sound, what, clip))
 
     def _listening(self, samples, what: str, clip: str) -> str:
         """What the heatmap listens to, said on the picture, with the clip playing."""
@@ -500,17 +407,11 @@ class MainWindow(QMainWindow):
 
     def _show_live_spectrogram(self, spec) -> None:
         if self._live_active():
-            self.audio_panel.show_spectrogram(spec, SAMPLE_RATE)
-
-    def _show_inspector_waveform(self, samples, sample_rate: int, start: float, cursor: float) -> None:
-        if not self._live_active():
-            self.audio_panel.show_waveform(samples, sample_rate, start, cursor)
-            clip = clip_label(self.inspector.file.path)
-            self.inspector.view.set_listening(self._listening(samples, "its sound", clip))
+            self.audio_panel.show_spectrogram(spec, self.pipeline.sample_rate)
 
     def _show_inspector_spectrogram(self, spec) -> None:
         if not self._live_active():
-            self.audio_panel.show_spectrogram(spec, SAMPLE_RATE)
+            self.audio_panel.show_spectrogram(spec, self.inspector.sample_rate)
 
     def _on_tab_changed(self) -> None:
         live = self._live_active()
@@ -534,13 +435,8 @@ class MainWindow(QMainWindow):
     def _use_query_sound(self, sound) -> None:
         """Localize a gallery clip's sound (None: the sound heard) in the live and inspected frames."""
         self.query_name = self.retrieval_panel.query_chooser.currentText() if sound is not None else None
-        self.pipeline.worker.set_audio_override(sound)
-        self.inspector.worker.set_audio_override(sound)
-
-    def _choose_gallery_folder(self) -> None:
-        folder = QFileDialog.getExistingDirectory(self, "Folder of video clips to index", str(DEMO_DIR))
-        if folder:
-            self.retrieval.build(folder)
+        self.pipeline.set_audio_override(sound)
+        self.inspector.set_audio_override(sound)
 
     # --- files ------------------------------------------------------------------------------
 
@@ -563,16 +459,6 @@ class MainWindow(QMainWindow):
             self.messages.show_message(key, text, level)
         else:
             self.messages.clear(key)
-
-    def _choose_videos(self) -> None:
-        paths, _ = QFileDialog.getOpenFileNames(self, "Open videos", "", VIDEO_FILTER)
-        self.open_paths(paths)
-
-    def _choose_checkpoint(self) -> None:
-        path, chosen = QFileDialog.getOpenFileName(self, "Import checkpoint", str(RESOURCES),
-                                                   ";;".join(CHECKPOINT_FILTERS))
-        if path:
-            self.load_checkpoint(path, CHECKPOINT_FILTERS.get(chosen))
 
     def dragEnterEvent(self, event) -> None:
         if event.mimeData().hasUrls() and any(url.isLocalFile() for url in event.mimeData().urls()):
@@ -636,17 +522,6 @@ class MainWindow(QMainWindow):
         self.export_progress.hide()
         self.export_cancel.hide()
         self.messages.show_message("export", text, level)
-
-    def _choose_frame_export(self) -> None:
-        path, _ = QFileDialog.getSaveFileName(self, "Export frame", "frame.png", "PNG images (*.png)")
-        if path:
-            self.export_frame(path)
-
-    def _choose_clip_export(self) -> None:
-        default = f"{self.inspector.file.path.stem}_heatmap.mp4" if self.inspector.file else "clip_heatmap.mp4"
-        path, _ = QFileDialog.getSaveFileName(self, "Export clip", default, "MP4 videos (*.mp4)")
-        if path:
-            self.export_clip(path)
 
     # --- shutdown ---------------------------------------------------------------------------
 

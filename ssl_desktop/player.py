@@ -13,7 +13,7 @@ import time
 import numpy as np
 from PySide6.QtCore import QThread, Signal
 
-from .sources import SAMPLE_RATE, SequentialFrames, SourceError, import_sounddevice
+from .sources import SequentialFrames, SourceError, import_sounddevice
 
 RESYNC_SECONDS = 0.1  # the speaker jumps to the clock when it is further off than this
 MONITOR_DELAY_SECONDS = 0.1  # the monitor plays this far behind the newest live sample
@@ -38,11 +38,11 @@ class Volume:
         return "muted" if self.muted else f"{100 * self.level:.0f} %"
 
 
-def open_output(callback):
-    """A started 16 kHz mono float32 output stream calling ``callback``; raises ``SourceError``."""
+def open_output(callback, sample_rate: int):
+    """A started mono float32 output stream at ``sample_rate`` calling ``callback``; raises ``SourceError``."""
     sd = import_sounddevice()
     try:
-        stream = sd.OutputStream(samplerate=SAMPLE_RATE, channels=1, dtype="float32", callback=callback)
+        stream = sd.OutputStream(samplerate=sample_rate, channels=1, dtype="float32", callback=callback)
         stream.start()
     except Exception as exc:  # PortAudioError, ValueError: no device or unsupported rate
         raise SourceError(f"cannot play sound: {exc}") from exc
@@ -155,16 +155,17 @@ class FrameThread(QThread):
 
 
 class SoundOutput:
-    """Plays 16 kHz mono on the default output device at ``volume``; subclasses fill ``_callback``."""
+    """Plays mono at ``sample_rate`` on the default output device at ``volume``; subclasses fill ``_callback``."""
 
-    def __init__(self, volume: Volume):
+    def __init__(self, volume: Volume, sample_rate: int):
         self.volume = volume
+        self.sample_rate = sample_rate
         self._next: int | None = None  # index of the next sample to play
         self._stream = None
 
     def start(self) -> None:
         """Open the output stream; raises ``SourceError``."""
-        self._stream = open_output(self._callback)
+        self._stream = open_output(self._callback, self.sample_rate)
 
     def _callback(self, outdata, frames, time_info, status) -> None:
         raise NotImplementedError
@@ -177,10 +178,10 @@ class SoundOutput:
 
 
 class Speaker(SoundOutput):
-    """Plays a 16 kHz track, following a ``PlaybackClock``."""
+    """Plays a track (mono at ``sample_rate``), following a ``PlaybackClock``."""
 
-    def __init__(self, track: np.ndarray, clock: PlaybackClock, volume: Volume):
-        super().__init__(volume)
+    def __init__(self, track: np.ndarray, sample_rate: int, clock: PlaybackClock, volume: Volume):
+        super().__init__(volume, sample_rate)
         self.track = track
         self.clock = clock
 
@@ -189,8 +190,8 @@ class Speaker(SoundOutput):
             outdata[:] = 0.0
             self._next = None
             return
-        due = int(self.clock.position() * SAMPLE_RATE)
-        if self._next is None or abs(due - self._next) > RESYNC_SECONDS * SAMPLE_RATE:
+        due = int(self.clock.position() * self.sample_rate)
+        if self._next is None or abs(due - self._next) > RESYNC_SECONDS * self.sample_rate:
             self._next = due
         chunk = self.track[self._next:self._next + frames]
         outdata[:len(chunk), 0] = chunk * self.volume.gain
@@ -202,13 +203,13 @@ class Monitor(SoundOutput):
     """Plays the live sound written into a ring buffer, ``MONITOR_DELAY_SECONDS`` behind the newest sample."""
 
     def __init__(self, ring, volume: Volume):
-        super().__init__(volume)
+        super().__init__(volume, ring.sample_rate)
         self.ring = ring
 
     def _callback(self, outdata, frames, time_info, status) -> None:
         written = self.ring.samples_written
-        due = written - int(MONITOR_DELAY_SECONDS * SAMPLE_RATE)
-        if self._next is None or abs(due - self._next) > RESYNC_SECONDS * SAMPLE_RATE:
+        due = written - int(MONITOR_DELAY_SECONDS * self.sample_rate)
+        if self._next is None or abs(due - self._next) > RESYNC_SECONDS * self.sample_rate:
             self._next = due
         behind = written - self._next  # the next sample is this many from the newest
         chunk = self.ring.snapshot(behind)[:frames] if 0 < behind <= self.ring.capacity else np.zeros(0, np.float32)

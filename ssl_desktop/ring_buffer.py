@@ -7,11 +7,13 @@ import numpy as np
 
 
 class RingBuffer:
-    """The last ``capacity`` float32 samples. ``write`` never allocates; ``snapshot`` returns a copy in order."""
+    """The last ``capacity`` float32 samples of a sound at ``sample_rate``. ``write`` never allocates;
+    ``snapshot`` returns a copy in order."""
 
-    def __init__(self, capacity: int):
+    def __init__(self, capacity: int, sample_rate: int):
         if capacity <= 0:
             raise ValueError("capacity must be positive")
+        self.sample_rate = sample_rate
         self._data = np.zeros(capacity, dtype=np.float32)
         self._end = 0  # index one past the newest sample
         self._written = 0  # samples written since creation or the last clear

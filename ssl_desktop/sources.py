@@ -25,7 +25,6 @@ from model.data.video_io import VideoReadError
 from .resample import StreamResampler
 from .ring_buffer import RingBuffer
 
-SAMPLE_RATE = 16000
 PORTAUDIO_HINT = "install libportaudio2 (Debian/Ubuntu: sudo apt-get install libportaudio2)"
 
 
@@ -127,14 +126,15 @@ class Playlist:
     """Video files played one after the other in a loop on the wall clock, shared by a frame source and
     an audio source so that picture and sound stay in step (like a camera and a microphone)."""
 
-    def __init__(self, paths):
+    def __init__(self, paths, sample_rate: int):
         self.paths = [Path(p) for p in paths]
+        self.sample_rate = sample_rate  # of the decoded sound
         if not self.paths:
             raise SourceError("no video files to play")
         self.infos: list[video_io.VideoInfo] = []
         self.offsets: list[float] = []  # start of each clip on the playlist's timeline, s
         self.duration = 0.0
-        self.audio = np.zeros(0, dtype=np.float32)  # the whole timeline's sound, 16 kHz mono
+        self.audio = np.zeros(0, dtype=np.float32)  # the whole timeline's sound, mono at sample_rate
         self._start: float | None = None
         self._lock = threading.Lock()
 
@@ -146,8 +146,8 @@ class Playlist:
         for path in self.paths:
             try:
                 info = video_io.probe(path)
-                num = int(round(info.duration * SAMPLE_RATE))
-                track = video_io.decode_audio_track(path, SAMPLE_RATE) if info.has_audio else np.zeros(num)
+                num = int(round(info.duration * self.sample_rate))
+                track = video_io.decode_audio_track(path, self.sample_rate) if info.has_audio else np.zeros(num)
             except VideoReadError as exc:
                 problems.append(str(exc))
                 continue
@@ -256,7 +256,7 @@ class PlaylistFrameSource(FrameSource):
 # --- audio sources ------------------------------------------------------------------------------
 
 class AudioSource(ABC):
-    """A microphone-like source writing 16 kHz mono float32 into a ring buffer from its own thread.
+    """A microphone-like source writing mono float32 at the ring buffer's rate from its own thread.
 
     ``overflows`` counts the blocks of sound the device lost because they were not taken in time."""
 
@@ -280,8 +280,10 @@ class ClockedAudioSource(AudioSource):
     def __init__(self):
         self._thread: threading.Thread | None = None
         self._stopping = threading.Event()
+        self.rate = 0  # samples per second, the ring's
 
     def start(self, ring: RingBuffer) -> None:
+        self.rate = ring.sample_rate
         self._stopping.clear()
         self._thread = threading.Thread(target=self._run, args=(ring,), name=f"audio: {self.name}", daemon=True)
         self._thread.start()
@@ -324,10 +326,12 @@ class PlaylistAudioSource(ClockedAudioSource):
         self.playlist.load()
         if not any(info.has_audio for info in self.playlist.infos):  # silence would still give heatmaps
             raise SourceError(f"{self.playlist.name} has no sound track")
+        if self.playlist.sample_rate != ring.sample_rate:
+            raise ValueError(f"the playlist's sound is at {self.playlist.sample_rate} Hz, the ring at {ring.sample_rate}")
         super().start(ring)
 
     def samples_due(self) -> int:
-        return int(self.playlist.position() * SAMPLE_RATE)
+        return int(self.playlist.position() * self.rate)
 
     def samples(self, start: int, stop: int) -> np.ndarray:
         return np.take(self.playlist.audio, np.arange(start, stop), mode="wrap")
@@ -343,10 +347,10 @@ class ToneSource(ClockedAudioSource):
         self._start = time.monotonic()
 
     def samples_due(self) -> int:
-        return int((time.monotonic() - self._start) * SAMPLE_RATE)
+        return int((time.monotonic() - self._start) * self.rate)
 
     def samples(self, start: int, stop: int) -> np.ndarray:
-        t = np.arange(start, stop) / SAMPLE_RATE
+        t = np.arange(start, stop) / self.rate
         envelope = 0.5 + 0.5 * np.sin(2 * np.pi * 2.0 * t)
         noise = np.random.default_rng(start).normal(0.0, 0.02, len(t))
         return (self.amplitude * envelope * np.sin(2 * np.pi * 440.0 * t) + noise).astype(np.float32)
@@ -374,14 +378,13 @@ def import_sounddevice():
 
 
 class MicrophoneSource(AudioSource):
-    """A microphone through PortAudio (sounddevice), mono, its callback writing 16 kHz into the ring.
-
-    A device that cannot record at 16 kHz is opened at its own default rate and resampled."""
+    """A microphone through PortAudio (sounddevice), mono, its callback writing into the ring at the ring's
+    rate. A device that cannot record at that rate is opened at its own default rate and resampled."""
 
     def __init__(self, device: int | None = None, name: str | None = None):
         self.device = device
         self.name = name or "default microphone"
-        self.rate = SAMPLE_RATE  # the rate the device records at
+        self.rate = 0  # the rate the device records at, once started
         self._stream = None
 
     def start(self, ring: RingBuffer) -> None:
@@ -389,8 +392,8 @@ class MicrophoneSource(AudioSource):
         if self.device is None and sd.default.device[0] < 0:
             raise SourceError("no microphone found")
         try:
-            self.rate = self._device_rate(sd)
-            resampler = StreamResampler(self.rate, SAMPLE_RATE) if self.rate != SAMPLE_RATE else None
+            self.rate = self._device_rate(sd, ring.sample_rate)
+            resampler = StreamResampler(self.rate, ring.sample_rate) if self.rate != ring.sample_rate else None
 
             def callback(indata, frames, time_info, status):
                 if status.input_overflow:
@@ -404,11 +407,11 @@ class MicrophoneSource(AudioSource):
             self._stream = None
             raise SourceError(f"{self.name} cannot be opened at {self.rate} Hz mono: {exc}") from exc
 
-    def _device_rate(self, sd) -> int:
-        """16 kHz when the device takes it, else the device's default rate."""
+    def _device_rate(self, sd, wanted: int) -> int:
+        """``wanted`` when the device takes it, else the device's default rate."""
         try:
-            sd.check_input_settings(device=self.device, samplerate=SAMPLE_RATE, channels=1, dtype="float32")
-            return SAMPLE_RATE
+            sd.check_input_settings(device=self.device, samplerate=wanted, channels=1, dtype="float32")
+            return wanted
         except Exception:  # PortAudioError: invalid sample rate
             return int(sd.query_devices(self.device, "input")["default_samplerate"])
 

@@ -12,10 +12,9 @@ import numpy as np
 import pyqtgraph as pg
 from PySide6.QtCore import QPointF, QRectF, Qt, Signal
 from PySide6.QtGui import QImage, QPixmap
-from PySide6.QtWidgets import (QCheckBox, QComboBox, QHBoxLayout, QLabel, QSizePolicy, QSlider, QVBoxLayout,
-                               QWidget)
+from PySide6.QtWidgets import QCheckBox, QComboBox, QHBoxLayout, QLabel, QSizePolicy, QSlider, QVBoxLayout, QWidget
 
-from .overlay import COLORMAPS, FIXED_RANGE, blend, overlay_lut, scale_heat
+from model.overlay import COLORMAPS, FIXED_RANGE, blend, overlay_lut, scale_heat
 
 pg.setConfigOptions(imageAxisOrder="row-major")
 FADED = 0.25  # overlay opacity factor while the sound is not in the picture
@@ -86,7 +85,7 @@ class VideoView(QWidget):
         self.opacity_slider.setMaximumWidth(160)
         self.opacity_slider.setMinimumWidth(60)
         self.colormap_box = QComboBox()
-        self.colormap_box.addItems(COLORMAPS)
+        self.colormap_box.addItems(list(COLORMAPS))
         self.scale_box = QComboBox()
         self.scale_box.addItems(list(SCALES))
         self.scale_box.setToolTip("Heatmap scale: stretch each map to its own min..max (there is always a hot "

@@ -288,7 +288,7 @@ def test_export_frame_and_clip(qtbot, make_window, tmp_path):
     assert info.has_audio and (info.width, info.height) == (320, 240)
     assert info.duration == pytest.approx(1.0, abs=0.1)
     assert np.abs(read_frame(target, 0.5).astype(int) - read_frame(clip, 0.5)).mean() > 2  # heatmaps laid over
-    sound = decode_audio_track(target)
+    sound = decode_audio_track(target, 16000)
     assert np.abs(sound).max() > 0.2  # the original sound came along
 
 
@@ -344,3 +344,24 @@ def test_snapshot_without_a_model_still_renders(qtbot, tmp_path):
     code = app_module.main(["--checkpoint", str(unloadable), "--source", "demo",
                             "--snapshot", str(out), "--after", "3", "--size", "640x400"])
     assert code == 0 and out.is_file()
+
+
+def test_the_sound_is_heard_at_the_loaded_model_s_sample_rate(qtbot, make_window, clips, tmp_path):
+    """The rate belongs to the model: the live ring, the tone source and the inspector's decoding follow it,
+    also when a model at another rate replaces the first one while the live view runs."""
+    from model import AudioConfig
+    window = make_window()
+    start_test_devices(window)
+    assert window.pipeline.ring.sample_rate == 16000
+    torch.manual_seed(0)
+    slow = SSLModel(ModelConfig(), AudioConfig(sample_rate=8000, seconds=1.0)).eval()
+    window.set_model(slow, "8 kHz model")
+    assert window.pipeline.ring.sample_rate == 8000 and window.pipeline.audio_source.rate == 8000
+    qtbot.waitUntil(lambda: window.pipeline.ring.samples_written > 4000, timeout=WAIT_MS)
+    wait_for_heatmaps(qtbot, window.live_view, 1)
+    window.open_paths([clips["synth"][0]])
+    duration = probe(clips["synth"][0]).duration
+    assert window.inspector.file.sample_rate == 8000
+    assert abs(len(window.inspector.file.track) - duration * 8000) < 0.05 * 8000
+    waveform = window.inspector.waveform(2.0)
+    assert waveform.sample_rate == 8000 and len(waveform.samples) == 16000

@@ -207,23 +207,23 @@ def test_audio_window_is_zero_padded_at_the_edges(media):
 
 def test_read_clip_centres_audio_on_the_frame(media):
     path = media["mp4-h264-aac48k-stereo"]
-    clip = read_clip(path, seconds=1.0)
+    clip = read_clip(path, seconds=1.0, sample_rate=16000)
     assert clip.t == pytest.approx(SECONDS / 2) and clip.duration == pytest.approx(SECONDS)
     assert np.abs(clip.frame[20, 30].astype(int) - colour(10)).max() <= 6
     assert clip.waveform.shape == (16000,) and np.abs(clip.waveform).max() > 0.3
-    clip = read_clip(path, t=0.25, seconds=1.0)  # window [-0.25, 0.75): padding, silence, tone from 0.5 s
+    clip = read_clip(path, t=0.25, seconds=1.0, sample_rate=16000)  # window [-0.25, 0.75): padding, silence, tone from 0.5 s
     onset = int(np.argmax(np.abs(clip.waveform) > 0.05))
     assert abs(onset - 12000) < 48
-    randoms = [read_clip(path, rng=np.random.default_rng(seed)).t for seed in range(3)]
+    randoms = [read_clip(path, rng=np.random.default_rng(seed), sample_rate=16000).t for seed in range(3)]
     assert all(0 <= t < SECONDS for t in randoms) and len(set(randoms)) == 3
-    assert read_clip(path, rng=np.random.default_rng(1)).t == randoms[1]
+    assert read_clip(path, rng=np.random.default_rng(1), sample_rate=16000).t == randoms[1]
 
 
 def test_read_clip_near_the_start_keeps_the_first_audio(tmp_path):
     """Reading the frame moves the demuxer on; the audio must still start at the file's first sample."""
     path = write_video(tmp_path / "tone.mp4", silence=0.0)
     for t in (0.0, 0.3):
-        waveform = read_clip(path, t=t, seconds=1.0).waveform
+        waveform = read_clip(path, t=t, seconds=1.0, sample_rate=16000).waveform
         first = int(round((0.5 - t) * 16000))  # the window starts 0.5 - t s before the file
         assert np.abs(waveform[:first - 48]).max() < 0.01
         energy = np.abs(waveform[first + 48:]).reshape(-1, 8).max(axis=1)  # 0.5 ms blocks
@@ -231,7 +231,7 @@ def test_read_clip_near_the_start_keeps_the_first_audio(tmp_path):
 
 
 def test_decode_audio_track_is_the_whole_track_in_mono(media):
-    track = decode_audio_track(media["mkv-h264-vorbis44k"])
+    track = decode_audio_track(media["mkv-h264-vorbis44k"], 16000)
     assert abs(len(track) - SECONDS * 16000) < 0.02 * 16000
     assert abs(int(np.argmax(np.abs(track) > 0.1)) - SILENCE * 16000) < 48
     assert_tones(track[8000:24000], 440, 1000)
@@ -242,7 +242,7 @@ def test_eight_channel_audio_decodes_in_every_reader(tmp_path, codec):
     """7.1 audio killed the process (segfault) in PyAV's planar to_ndarray: run the readers in a child."""
     path = write_video(tmp_path / "surround.mkv", acodec=codec, freqs=SURROUND)
     script = ("import sys; from model.data.video_io import decode_audio_track, read_clip; p = sys.argv[1]; "
-              "print(len(read_clip(p, 1.0, 1.5).waveform), len(decode_audio_track(p)), len(read_clip(p).waveform))")
+              "print(len(read_clip(p, 1.0, 1.5, sample_rate=16000).waveform), len(decode_audio_track(p, 16000)), len(read_clip(p, sample_rate=16000).waveform))")
     child = subprocess.run([sys.executable, "-c", script, str(path)], capture_output=True, text=True, timeout=120)
     assert child.returncode == 0, child.stderr
     window, track, clip = map(int, child.stdout.split())
@@ -254,7 +254,7 @@ def test_eight_channel_audio_decodes_in_every_reader(tmp_path, codec):
 def test_audio_less_file_raises_mentioning_audio(media):
     path = media["silent"]
     assert probe(path).has_audio is False
-    for read in (read_clip, decode_audio_track):
+    for read in (lambda p: read_clip(p, sample_rate=16000), lambda p: decode_audio_track(p, 16000)):
         with pytest.raises(VideoReadError, match="no audio stream") as error:
             read(path)
         assert str(path) in str(error.value)
@@ -262,21 +262,23 @@ def test_audio_less_file_raises_mentioning_audio(media):
 
 def test_audio_only_file_reads_audio_but_not_frames(media):
     path = media["audio_only"]
-    assert dominant_frequency(decode_audio_track(path)[8000:16000]) == pytest.approx(500, abs=2)
+    assert dominant_frequency(decode_audio_track(path, 16000)[8000:16000]) == pytest.approx(500, abs=2)
     with pytest.raises(VideoReadError, match="no video stream"):
         read_frame(path, 0.0)
 
 
 @pytest.mark.parametrize("name", ["half", "garbage"])
 def test_truncated_or_corrupt_file_raises(media, name):
-    for read in (probe, lambda p: read_frame(p, 0.5), decode_audio_track, read_clip):
+    for read in (probe, lambda p: read_frame(p, 0.5), lambda p: decode_audio_track(p, 16000),
+                 lambda p: read_clip(p, sample_rate=16000)):
         with pytest.raises(VideoReadError, match="cannot decode: truncated or corrupt file") as error:
             read(media[name])
         assert str(media[name]) in str(error.value)
 
 
 def test_missing_file_raises(tmp_path):
-    for read in (probe, lambda p: read_frame(p, 0.0), decode_audio_track, read_clip):
+    for read in (probe, lambda p: read_frame(p, 0.0), lambda p: decode_audio_track(p, 16000),
+                 lambda p: read_clip(p, sample_rate=16000)):
         with pytest.raises(VideoReadError, match="file not found"):
             read(tmp_path / "nope.mp4")
 

@@ -69,7 +69,7 @@ def test_build_saves_index_with_labels_and_unit_vectors(folder, built):
 
 def test_build_matches_the_model(folder, model):
     gallery = Gallery.load(index_path(folder))
-    clip = read_clip(gallery.path(2))
+    clip = read_clip(gallery.path(2), sample_rate=16000)
     with torch.no_grad():
         image = model.encode_image(preprocess_image(clip.frame)[None])[0]
         audio = model.encode_audio(spectrogram(clip.waveform)[None])[0]

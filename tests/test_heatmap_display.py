@@ -11,8 +11,8 @@ import model
 from model.data.video_io import read_clip
 from model.heatmap import to_heatmap, upsample_map
 from model.localize import Localizer
+from model.overlay import FIXED_RANGE, scale_heat
 from ssl_desktop.main_window import demo_clips
-from ssl_desktop.overlay import FIXED_RANGE, scale_heat
 from ssl_desktop.sources import ClockedAudioSource, PatternSource, ToneSource
 
 FRAME = (240, 320)
@@ -23,7 +23,7 @@ def bundled_map():
     """The bundled model's result for a demo frame (resized to FRAME) and its sound: the raw 6x6 cosine map
     and what the app shows."""
     m = model.load_model("resources/model.safetensors", device="cpu")
-    clip = read_clip(demo_clips()[2], 2.0, seconds=m.audio_config.seconds)
+    clip = read_clip(demo_clips()[2], 2.0, seconds=m.audio_config.seconds, sample_rate=m.audio_config.sample_rate)
     localizer = Localizer(m, "cpu")
     with torch.inference_mode():
         localizer.hear(clip.waveform, 2.0)

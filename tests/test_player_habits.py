@@ -2,14 +2,15 @@
 import numpy as np
 import pytest
 from PySide6.QtCore import Qt
-
-from ssl_desktop.player import MONITOR_DELAY_SECONDS, Monitor, PlaybackClock, Speaker, Volume
-from ssl_desktop.ring_buffer import RingBuffer
-from ssl_desktop.sources import SAMPLE_RATE
 from test_app import WAIT_MS, checkpoint, clips, drop, make_window  # noqa: F401 (fixtures)
 from test_sources import write_clip
 
+from ssl_desktop.player import MONITOR_DELAY_SECONDS, Monitor, PlaybackClock, Speaker, Volume
+from ssl_desktop.ring_buffer import RingBuffer
+
 SHIFT = Qt.KeyboardModifier.ShiftModifier
+
+RATE = 16000  # the sample rate of the sound these tests play
 
 
 @pytest.fixture
@@ -78,7 +79,7 @@ def test_loop_starts_the_file_again_at_its_end(qtbot, make_window, tmp_path):
     window.open_paths([write_clip(tmp_path / "short.mp4", seconds=1.0)])
     inspector = window.inspector
     qtbot.keyClick(window.retrieval_panel, Qt.Key.Key_L)
-    assert inspector.loop and inspector.clock.loop and window.loop_action.isChecked()
+    assert inspector.loop and inspector.clock.loop and window.menus.loop_action.isChecked()
     qtbot.waitUntil(lambda: position(window) >= 0.8, timeout=WAIT_MS)
     qtbot.waitUntil(lambda: position(window) < 0.5, timeout=WAIT_MS)  # back at the start ...
     assert inspector.playing  # ... and still playing
@@ -92,31 +93,31 @@ def test_m_mutes_and_9_0_set_the_volume_of_the_tab_shown(qtbot, playing_window):
     inspector_volume, live_volume = window.inspector.volume, window.live_volume
     assert not inspector_volume.muted and live_volume.muted  # opened files sound; the live demo waits for M
     qtbot.keyClick(window.audio_panel, Qt.Key.Key_M)
-    assert inspector_volume.muted and window.mute_action.isChecked() and "muted" in window.sound_label.text()
+    assert inspector_volume.muted and window.menus.mute_action.isChecked() and "muted" in window.sound_label.text()
     qtbot.keyClick(window.audio_panel, Qt.Key.Key_M)
     qtbot.keyClick(window.audio_panel, Qt.Key.Key_9)
     qtbot.keyClick(window.audio_panel, Qt.Key.Key_9)
     assert inspector_volume.level == pytest.approx(0.8) and "80 %" in window.sound_label.text()
     window.tabs.setCurrentWidget(window.live_view)
-    assert window.mute_action.isChecked()  # the live sound is still muted
+    assert window.menus.mute_action.isChecked()  # the live sound is still muted
     qtbot.keyClick(window.live_view, Qt.Key.Key_M)
     assert not live_volume.muted and inspector_volume.level == pytest.approx(0.8)
 
 
 def test_the_speaker_plays_the_track_at_the_volume():
-    track = np.linspace(-1, 1, SAMPLE_RATE, dtype=np.float32)
+    track = np.linspace(-1, 1, RATE, dtype=np.float32)
     clock = PlaybackClock(1.0)
     clock.seek(0.5)
     clock.pause()
     volume = Volume(level=0.5)
-    speaker = Speaker(track, clock, volume)
+    speaker = Speaker(track, RATE, clock, volume)
     out = np.ones((256, 1), np.float32)
     speaker._callback(out, 256, None, None)
     assert not out.any()  # paused: silence
     clock.play()
     speaker._callback(out, 256, None, None)
     first = int(np.argmin(np.abs(track - 2 * out[0, 0])))  # the ramp tells which sample came first
-    assert 8000 <= first < 8000 + SAMPLE_RATE // 10  # the clock's position (it runs on a little)
+    assert 8000 <= first < 8000 + RATE // 10  # the clock's position (it runs on a little)
     assert np.allclose(out[:, 0], 0.5 * track[first:first + 256], atol=1e-6)
     volume.muted = True
     speaker._callback(out, 256, None, None)
@@ -124,7 +125,7 @@ def test_the_speaker_plays_the_track_at_the_volume():
 
 
 def test_the_monitor_plays_the_live_sound_a_little_behind_the_newest_sample():
-    ring = RingBuffer(SAMPLE_RATE)
+    ring = RingBuffer(RATE, RATE)
     ring.write(np.arange(8000, dtype=np.float32))
     volume = Volume(muted=True)
     monitor = Monitor(ring, volume)
@@ -133,5 +134,5 @@ def test_the_monitor_plays_the_live_sound_a_little_behind_the_newest_sample():
     assert not out.any()  # muted by default in the window
     volume.muted = False
     monitor._callback(out, 512, None, None)  # continues where the muted call left off
-    first = 8000 - int(MONITOR_DELAY_SECONDS * SAMPLE_RATE) + 512
+    first = 8000 - int(MONITOR_DELAY_SECONDS * RATE) + 512
     assert np.array_equal(out[:, 0], np.arange(first, first + 512))

@@ -90,7 +90,7 @@ def test_a_clip_window_has_the_configured_length_centred_on_its_time(length, sec
 @settings(max_examples=200, deadline=None)
 @given(capacity=st.integers(1, 64), writes=st.lists(st.integers(0, 100), max_size=8), n=st.integers(0, 80))
 def test_the_ring_buffer_snapshot_is_the_newest_samples_in_order(capacity, writes, n):
-    ring, written = RingBuffer(capacity), np.zeros(0, np.float32)
+    ring, written = RingBuffer(capacity, 16000), np.zeros(0, np.float32)
     for size in writes:
         block = np.arange(len(written) + 1, len(written) + size + 1, dtype=np.float32)
         ring.write(block)

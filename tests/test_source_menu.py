@@ -2,6 +2,7 @@
 import pytest
 
 from ssl_desktop import main_window as main_window_module
+from ssl_desktop import menus as menus_module
 from ssl_desktop.main_window import app_settings
 from ssl_desktop.sources import Device, MicrophoneSource, PlaylistAudioSource, PlaylistFrameSource
 from test_app import WAIT_MS, checkpoint, make_window  # noqa: F401 (fixtures)
@@ -12,13 +13,14 @@ USB_MIC = Device(3, "USB mic")
 @pytest.fixture
 def devices(monkeypatch):
     """Two cameras and a microphone in the device lists (opening them fails here: none is plugged in)."""
-    monkeypatch.setattr(main_window_module, "list_cameras", lambda: [Device(90, "cam A"), Device(91, "cam B")])
-    monkeypatch.setattr(main_window_module, "list_microphones", lambda: [USB_MIC])
+    for module in (main_window_module, menus_module):  # the window opens them, the Source menu lists them
+        monkeypatch.setattr(module, "list_cameras", lambda: [Device(90, "cam A"), Device(91, "cam B")])
+        monkeypatch.setattr(module, "list_microphones", lambda: [USB_MIC])
 
 
 def checked(window) -> list[str]:
-    window._fill_source_menu()
-    return [a.text() for a in window.source_menu.actions() if a.isCheckable() and a.isChecked()]
+    window.menus.fill_source_menu()
+    return [a.text() for a in window.menus.source_menu.actions() if a.isCheckable() and a.isChecked()]
 
 
 def test_settings_are_kept_away_from_the_user_s(private_settings):

@@ -4,18 +4,28 @@ import time
 import numpy as np
 import pytest
 
+from model.data.video_writer import ClipWriter
 from ssl_desktop import sources
-from ssl_desktop.export import ClipWriter
 from ssl_desktop.ring_buffer import RingBuffer
-from ssl_desktop.sources import (SAMPLE_RATE, MicrophoneSource, PatternSource, Playlist, PlaylistAudioSource,
-                                 PlaylistFrameSource, SequentialFrames, SourceError, ToneSource)
+from ssl_desktop.sources import (
+    MicrophoneSource,
+    PatternSource,
+    Playlist,
+    PlaylistAudioSource,
+    PlaylistFrameSource,
+    SequentialFrames,
+    SourceError,
+    ToneSource,
+)
+
+RATE = 16000  # the sample rate these tests run the sources at
 
 
 def write_clip(path, seconds=1.0, fps=25, sound=True):
     """A test clip: the pattern camera's frames and, optionally, a 440 Hz tone."""
     pattern = PatternSource(fps=1000)  # fast: no real-time pacing needed to draw frames
-    tone = (0.5 * np.sin(2 * np.pi * 440 * np.arange(int(seconds * SAMPLE_RATE)) / SAMPLE_RATE)).astype(np.float32)
-    writer = ClipWriter(path, fps, (320, 240), tone if sound else None)
+    tone = (0.5 * np.sin(2 * np.pi * 440 * np.arange(int(seconds * RATE)) / RATE)).astype(np.float32)
+    writer = ClipWriter(path, fps, (320, 240), tone if sound else None, RATE)
     for _ in range(int(seconds * fps)):
         writer.write(pattern.read())
     writer.close()
@@ -25,7 +35,7 @@ def write_clip(path, seconds=1.0, fps=25, sound=True):
 # --- ring buffer --------------------------------------------------------------------------------
 
 def test_ring_buffer_keeps_the_newest_samples_in_order_across_wraparound():
-    ring = RingBuffer(10)
+    ring = RingBuffer(10, RATE)
     assert np.array_equal(ring.snapshot(), np.zeros(10))
     ring.write(np.arange(7))
     assert np.array_equal(ring.snapshot(4), [3, 4, 5, 6])
@@ -38,7 +48,7 @@ def test_ring_buffer_keeps_the_newest_samples_in_order_across_wraparound():
 
 
 def test_ring_buffer_long_write_keeps_only_the_tail():
-    ring = RingBuffer(5)
+    ring = RingBuffer(5, RATE)
     ring.write(np.arange(3))
     ring.write(np.arange(100, 112))
     assert np.array_equal(ring.snapshot(), np.arange(107, 112))
@@ -61,13 +71,13 @@ def test_pattern_source_delivers_moving_frames_at_its_rate():
 
 
 def test_tone_source_writes_into_the_ring_buffer_in_real_time():
-    ring = RingBuffer(SAMPLE_RATE)
+    ring = RingBuffer(RATE, RATE)
     tone = ToneSource()
     tone.start(ring)
     time.sleep(0.3)
     tone.stop()
     written = ring.samples_written
-    assert 0.15 * SAMPLE_RATE < written < 0.6 * SAMPLE_RATE
+    assert 0.15 * RATE < written < 0.6 * RATE
     assert np.abs(ring.snapshot(written)).max() > 0.1
     time.sleep(0.05)
     assert ring.samples_written == written  # stopped means stopped
@@ -77,9 +87,9 @@ def test_tone_source_writes_into_the_ring_buffer_in_real_time():
 
 def test_playlist_sources_stay_in_step_and_loop(tmp_path):
     clip = write_clip(tmp_path / "tone.mp4", seconds=1.0)
-    playlist = Playlist([clip])
+    playlist = Playlist([clip], RATE)
     frames, sound = PlaylistFrameSource(playlist, fps=25), PlaylistAudioSource(playlist)
-    ring = RingBuffer(3 * SAMPLE_RATE)
+    ring = RingBuffer(3 * RATE, RATE)
     frames.open()
     sound.start(ring)
     try:
@@ -93,8 +103,8 @@ def test_playlist_sources_stay_in_step_and_loop(tmp_path):
     assert playlist.duration == pytest.approx(1.0, abs=0.05)
     assert all(image.shape == (240, 320, 3) for image in images)
     assert np.array_equal(images[0], images[25]) or np.abs(images[0].astype(int) - images[25]).mean() < 3
-    assert abs(written / SAMPLE_RATE - position) < 0.15  # the sound advanced with the picture
-    assert np.abs(ring.snapshot(written)[-SAMPLE_RATE // 2:]).max() > 0.2  # the clip's tone, looped
+    assert abs(written / RATE - position) < 0.15  # the sound advanced with the picture
+    assert np.abs(ring.snapshot(written)[-RATE // 2:]).max() > 0.2  # the clip's tone, looped
 
 
 def test_sequential_frames_go_forward_and_back(tmp_path):
@@ -113,7 +123,7 @@ def test_unreadable_files_raise_a_source_error(tmp_path):
     broken = tmp_path / "broken.mp4"
     broken.write_bytes(b"not a video at all" * 100)
     with pytest.raises(SourceError, match="broken.mp4"):
-        Playlist([broken]).load()
+        Playlist([broken], RATE).load()
 
 
 # --- devices ------------------------------------------------------------------------------------
@@ -124,7 +134,7 @@ def test_missing_portaudio_says_what_to_install(monkeypatch):
 
     monkeypatch.setattr(sources, "import_sounddevice", no_portaudio)
     with pytest.raises(SourceError, match="sudo apt-get install libportaudio2"):
-        MicrophoneSource().start(RingBuffer(10))
+        MicrophoneSource().start(RingBuffer(10, RATE))
     assert not sources.has_output_device()
 
 

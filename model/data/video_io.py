@@ -2,7 +2,7 @@
 
 Times are seconds from the start of the file (the container's start time), the clock a player shows.
 Readers seek to the keyframe before the wanted time and decode forward; none decodes a whole file except
-``decode_audio_track`` and ``iter_frames``. Audio comes back as 16 kHz (by default) mono float32, the
+``decode_audio_track`` and ``iter_frames``. Audio comes back at the rate asked for, mono float32, the
 mean of all channels (as the published loaders make stereo mono; the centre channel of 5.1 counts too).
 Frames come back turned as the file's display matrix says (phone videos).
 """
@@ -248,7 +248,7 @@ def centred_window(track: np.ndarray, t: float, num_samples: int, sample_rate: i
     return slice_window(track, 0.0, t - num_samples / sample_rate / 2, num_samples, sample_rate)
 
 
-def decode_audio_track(path, sample_rate: int = 16000) -> np.ndarray:
+def decode_audio_track(path, sample_rate: int) -> np.ndarray:
     """The whole audio track, mono, float32 (N,); sample 0 is at time 0."""
     with _open(path) as container:
         t0, samples = _decode_mono(container, path, sample_rate, 0.0, None)
@@ -256,8 +256,8 @@ def decode_audio_track(path, sample_rate: int = 16000) -> np.ndarray:
     return slice_window(samples, t0, 0.0, max(length, 0), sample_rate)
 
 
-def read_clip(path, t: float | None = None, seconds: float = 3.0, rng: np.random.Generator | None = None,
-              sample_rate: int = 16000) -> Clip:
+def read_clip(path, t: float | None = None, seconds: float = 3.0, rng: np.random.Generator | None = None, *,
+              sample_rate: int) -> Clip:
     """The frame at ``t`` and ``seconds`` of audio centred on it. ``t=None``: the middle of the file,
     or a uniformly random time when ``rng`` is given (training)."""
     with _open(path) as container:

@@ -14,10 +14,12 @@ import torch
 
 from model.evaluation import metrics
 from model.heatmap import to_heatmap
+from model.overlay import blend, overlay_lut
 from model.transforms import denormalize_image
 
 TILE = 224
 FONT = cv2.FONT_HERSHEY_SIMPLEX
+REPORT_COLORMAP, REPORT_OPACITY = "inferno", 0.7  # the app's default look
 WHITE, BLACK, GREY = (255, 255, 255), (0, 0, 0), (160, 160, 160)
 GREEN, RED, BLUE, ORANGE = (40, 180, 60), (220, 50, 40), (40, 90, 220), (240, 140, 20)  # RGB
 
@@ -63,10 +65,9 @@ def frame_of(image: torch.Tensor) -> np.ndarray:
     return cv2.resize((rgb * 255).round().astype(np.uint8), (TILE, TILE), interpolation=cv2.INTER_AREA)
 
 
-def overlay(frame: np.ndarray, heat: np.ndarray, boxes=(), alpha: float = 0.5) -> np.ndarray:
-    """RGB frame (S, S, 3), heatmap (S, S) in [0, 1], normalised boxes -> blended tile with boxes."""
-    colour = cv2.cvtColor(cv2.applyColorMap((heat * 255).astype(np.uint8), cv2.COLORMAP_JET), cv2.COLOR_BGR2RGB)
-    tile = cv2.addWeighted(frame, 1 - alpha, colour, alpha, 0)
+def overlay(frame: np.ndarray, heat: np.ndarray, boxes=()) -> np.ndarray:
+    """RGB frame (S, S, 3), heatmap (S, S) in [0, 1], normalised boxes -> the tile as the app shows it, with boxes."""
+    tile = blend(frame, heat, overlay_lut(REPORT_COLORMAP), REPORT_OPACITY)
     size = frame.shape[0]
     for x1, y1, x2, y2 in boxes:
         cv2.rectangle(tile, (int(x1 * size), int(y1 * size)), (int(x2 * size), int(y2 * size)), GREEN, 2)

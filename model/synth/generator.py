@@ -28,11 +28,11 @@ from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
 
-import av
 import cv2
 import numpy as np
 
 from model.assets import DEFAULT_DIR, DEFAULT_MANIFEST
+from model.data.video_writer import ClipWriter
 from model.synth.audio import ClipAudio, make_audio, resample
 from model.synth.classes import CLASSES, HEARD_CLASSES, SPEC_BY_NAME, UNHEARD_CLASSES
 from model.synth.real import NEGATIVE_MODES, draw_real_clip, real_manifest
@@ -171,22 +171,10 @@ def make_clip(config: SynthConfig, index: int) -> Clip:
 def write_mp4(path: Path, scene: Scene, audio: ClipAudio) -> None:
     """Encode the scene (libx264, yuv420p) and the audio mix (AAC), interleaved frame by frame."""
     height, width = scene.background.shape[:2]
-    layout = "stereo" if audio.mix.shape[0] == 2 else "mono"
-    per_frame = audio.sample_rate // FPS
-    with av.open(str(path), "w") as container:
-        video = container.add_stream("libx264", rate=FPS, options={"preset": "veryfast", "crf": "20"})
-        video.width, video.height, video.pix_fmt = width, height, "yuv420p"
-        sound = container.add_stream("aac", rate=audio.sample_rate, layout=layout)
-        for i in range(N_FRAMES):
-            frame = av.VideoFrame.from_ndarray(scene.render(i), format="rgb24")
-            frame.pts = i
-            container.mux(video.encode(frame))
-            chunk = np.ascontiguousarray(audio.mix[:, i * per_frame:(i + 1) * per_frame])
-            samples = av.AudioFrame.from_ndarray(chunk, format="fltp", layout=layout)
-            samples.sample_rate, samples.pts = audio.sample_rate, i * per_frame
-            container.mux(sound.encode(samples))
-        container.mux(video.encode())
-        container.mux(sound.encode())
+    writer = ClipWriter(path, FPS, (width, height), audio.mix, audio.sample_rate)
+    for i in range(N_FRAMES):
+        writer.write(scene.render(i))
+    writer.close()
 
 
 def write_wav(path: Path, samples: np.ndarray, sample_rate: int) -> None:

@@ -1,12 +1,12 @@
-"""The heatmap overlay's look, shared by the on-screen view and the exports: a colour map whose alpha
-rises with the heat (cold regions leave the picture untouched), and blending it onto a frame."""
+"""The heatmap overlay's look, shared by the app's view, its MP4 export and the ssl-eval report: a colour
+map whose alpha rises with the heat (cold regions leave the picture untouched), and blending it onto a frame."""
 from __future__ import annotations
 
 import cv2
 import numpy as np
-import pyqtgraph as pg
 
-COLORMAPS = ("inferno", "turbo", "viridis", "magma", "plasma")
+COLORMAPS = {"inferno": cv2.COLORMAP_INFERNO, "turbo": cv2.COLORMAP_TURBO, "viridis": cv2.COLORMAP_VIRIDIS,
+             "magma": cv2.COLORMAP_MAGMA, "plasma": cv2.COLORMAP_PLASMA}
 FIXED_RANGE = (0.0, 1.0)  # the fixed scale: raw cosine 0 is cold, 1 is hot, for every frame alike
 TRANSPARENT_BELOW = 0.25  # heat under this is fully transparent
 OPAQUE_ABOVE = 0.75  # heat over this gets the full opacity
@@ -14,7 +14,8 @@ OPAQUE_ABOVE = 0.75  # heat over this gets the full opacity
 
 def overlay_lut(colormap: str) -> np.ndarray:
     """(256, 4) uint8 RGBA look-up table: the colour map's colours, alpha ramping up with the heat."""
-    rgb = pg.colormap.get(colormap).getLookupTable(0.0, 1.0, 256, alpha=False)  # (256, 3) uint8
+    ramp = np.arange(256, dtype=np.uint8)[:, None]
+    rgb = cv2.cvtColor(cv2.applyColorMap(ramp, COLORMAPS[colormap]), cv2.COLOR_BGR2RGB)[:, 0]  # (256, 3) uint8
     heat = np.linspace(0.0, 1.0, 256)
     alpha = np.clip((heat - TRANSPARENT_BELOW) / (OPAQUE_ABOVE - TRANSPARENT_BELOW), 0.0, 1.0)
     return np.concatenate([rgb, (255 * alpha)[:, None]], axis=1).astype(np.uint8)

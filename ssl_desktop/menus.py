@@ -1,0 +1,153 @@
+"""The window's menus: File, Source, Playback and View, and the file dialogs they open.
+
+Every action calls the window's public methods (``open_paths``, ``load_checkpoint``, ``use_camera``,
+``export_clip`` ...); the menus keep no state of their own beyond what they show checked.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+from PySide6.QtCore import QObject
+from PySide6.QtGui import QAction, QActionGroup, QKeySequence
+from PySide6.QtWidgets import QFileDialog
+
+from model.data.video_io import VIDEO_EXTENSIONS
+
+from .sources import SourceError, list_cameras, list_microphones
+
+VIDEO_FILTER = f"Videos ({' '.join('*' + e for e in VIDEO_EXTENSIONS)});;All files (*)"
+CHECKPOINT_FILTERS = {  # file dialog filter -> import format (None: our own safetensors)
+    "ssl-desktop model (*.safetensors)": None,
+    "SSL-Align published checkpoint (*.pth *.pth.tar *.tar)": "ssl-align",
+    "EZ-VSL published checkpoint (*.pth *.pth.tar *.tar)": "ezvsl",
+}
+SEEK_SECONDS = 5.0  # Shift+Left / Shift+Right
+
+
+class WindowMenus(QObject):
+    """Builds the menu bar of ``window`` (a ``MainWindow``)."""
+
+    def __init__(self, window):
+        super().__init__(window)
+        self.window = window
+        bar = window.menuBar()
+        file_menu = bar.addMenu("&File")
+        self.add_action(file_menu, "&Open video…", self.choose_videos, QKeySequence.StandardKey.Open)
+        self.add_action(file_menu, "&Import checkpoint…", self.choose_checkpoint)
+        self.add_action(file_menu, "&Build gallery…", self.choose_gallery_folder)
+        file_menu.addSeparator()
+        self.add_action(file_menu, "Export &frame as PNG…", self.choose_frame_export, "Ctrl+E")
+        self.export_clip_action = self.add_action(file_menu, "Export &clip with heatmap as MP4…",
+                                                  self.choose_clip_export, "Ctrl+Shift+E")
+        file_menu.addSeparator()
+        self.add_action(file_menu, "&Quit", window.close, QKeySequence.StandardKey.Quit)
+
+        self.source_menu = bar.addMenu("&Source")
+        self.source_menu.aboutToShow.connect(self.fill_source_menu)
+        self.fill_source_menu()
+
+        self._build_playback_menu(bar.addMenu("&Playback"))
+
+        self.view_menu = bar.addMenu("&View")
+        self.view_menu.addAction(window.audio_dock.toggleViewAction())
+        self.view_menu.addAction(window.retrieval_dock.toggleViewAction())
+
+    def add_action(self, menu, text, slot, shortcut=None) -> QAction:
+        action = QAction(text, self.window)
+        if shortcut is not None:
+            action.setShortcut(QKeySequence(shortcut))
+        action.triggered.connect(slot)
+        menu.addAction(action)
+        return action
+
+    def _build_playback_menu(self, menu) -> None:
+        """The keys of mpv / VLC, working anywhere in the window (menu actions are window shortcuts)."""
+        window, inspector = self.window, self.window.inspector
+        for text, slot, keys in (("Play / pause", inspector.toggle_play, "Space"),
+                                 ("Previous frame", lambda: inspector.step(-1), "Left"),
+                                 ("Next frame", lambda: inspector.step(1), "Right"),
+                                 (f"Back {SEEK_SECONDS:g} s", lambda: inspector.seek_by(-SEEK_SECONDS), "Shift+Left"),
+                                 (f"Forward {SEEK_SECONDS:g} s", lambda: inspector.seek_by(SEEK_SECONDS),
+                                  "Shift+Right")):
+            self.add_action(menu, text, lambda checked=False, act=slot: window.in_inspector(act), keys)
+        self.loop_action = self.add_action(menu, "&Loop", inspector.set_loop, "L")
+        self.loop_action.setCheckable(True)
+        menu.addSeparator()
+        self.mute_action = self.add_action(menu, "&Mute", window.set_muted, "M")
+        self.mute_action.setCheckable(True)
+        self.add_action(menu, "Volume down", lambda: window.change_volume(-1), "9")
+        self.add_action(menu, "Volume up", lambda: window.change_volume(1), "0")
+
+    def fill_source_menu(self) -> None:
+        """The video and the sound sources, chosen apart, listed anew each time the menu opens; the ones
+        in use are checked."""
+        window, menu = self.window, self.source_menu
+        menu.clear()
+        kind = window.live_source_kind
+        menu.addSection("Video")
+        videos = QActionGroup(menu)
+        cameras = list_cameras()
+        for camera in cameras:
+            self._add_choice(menu, videos, camera.name, lambda c=camera: window.use_camera(c),
+                             kind == "camera" and camera == window.camera)
+        if not cameras:
+            menu.addAction("no camera found").setEnabled(False)
+        self._add_choice(menu, videos, "Bundled demo clips", window.use_demo, kind == "demo")
+        file_text = f"Video file: {window.live_file.name}" if kind == "file" else "Video file as a live source…"
+        self._add_choice(menu, videos, file_text, self.choose_live_file, kind == "file")
+        menu.addSection("Sound")
+        sounds = QActionGroup(menu)
+        own = self._add_choice(menu, sounds, "The video's own sound", window.use_video_sound,
+                               window.uses_video_sound())
+        own.setEnabled(kind in ("demo", "file"))
+        try:
+            microphones = list_microphones()
+        except SourceError as exc:
+            menu.addAction(str(exc)).setEnabled(False)
+            microphones = []
+        for microphone in [None, *microphones]:
+            self._add_choice(menu, sounds, microphone.name if microphone else "default microphone",
+                             lambda m=microphone: window.use_microphone(m),
+                             not window.uses_video_sound() and microphone == window.microphone)
+
+    def _add_choice(self, menu, group, text, slot, checked: bool) -> QAction:
+        action = self.add_action(menu, text, lambda checked=False: slot())
+        action.setCheckable(True)
+        action.setChecked(checked)
+        group.addAction(action)
+        return action
+
+    # --- file dialogs -----------------------------------------------------------------------
+
+    def choose_videos(self) -> None:
+        paths, _ = QFileDialog.getOpenFileNames(self.window, "Open videos", "", VIDEO_FILTER)
+        self.window.open_paths(paths)
+
+    def choose_checkpoint(self) -> None:
+        path, chosen = QFileDialog.getOpenFileName(self.window, "Import checkpoint", str(self.window.resources),
+                                                   ";;".join(CHECKPOINT_FILTERS))
+        if path:
+            self.window.load_checkpoint(path, CHECKPOINT_FILTERS.get(chosen))
+
+    def choose_gallery_folder(self) -> None:
+        folder = QFileDialog.getExistingDirectory(self.window, "Folder of video clips to index",
+                                                  str(self.window.demo_dir))
+        if folder:
+            self.window.retrieval.build(folder)
+
+    def choose_live_file(self) -> None:
+        path, _ = QFileDialog.getOpenFileName(self.window, "Video file to loop as a live source", "", VIDEO_FILTER)
+        if path:
+            self.window.use_file(Path(path))
+
+    def choose_frame_export(self) -> None:
+        path, _ = QFileDialog.getSaveFileName(self.window, "Export frame", "frame.png", "PNG images (*.png)")
+        if path:
+            self.window.export_frame(path)
+
+    def choose_clip_export(self) -> None:
+        file = self.window.inspector.file
+        default = f"{file.path.stem}_heatmap.mp4" if file else "clip_heatmap.mp4"
+        path, _ = QFileDialog.getSaveFileName(self.window, "Export clip", default, "MP4 videos (*.mp4)")
+        if path:
+            self.window.export_clip(path)
