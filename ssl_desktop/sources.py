@@ -193,11 +193,6 @@ class SequentialFrames:
         self._frames = None  # iterator over (t, frame)
         self._shown = self._upcoming = None
 
-    @property
-    def shown_time(self) -> float | None:
-        """Time of the last frame returned, None before the first (or after ``close``)."""
-        return self._shown[0] if self._shown is not None else None
-
     def frame_at(self, t: float) -> tuple[float, np.ndarray]:
         """(time, frame) of the frame on screen at ``t`` s; raises ``SourceError``."""
         if self._frames is None or (self._shown is not None and not (
