@@ -136,7 +136,7 @@ def parse_args(argv=None) -> TrainConfig:
     p.add_argument("--workers", type=int, default=min(d.workers, os.cpu_count() or 1),
                    help="DataLoader processes per process (at most the machine's cores)")
     p.add_argument("--threads", type=int, help="torch threads (intra- and inter-op) of the training process, "
-                   "e.g. to leave cores to the desktop app (default: torch's, one per core)")
+                   "e.g. to leave cores to the desktop app; None: torch's own, one per core")
     p.add_argument("--cache", help="decoded-frame cache folder")
     p.add_argument("--max-clips", type=int, help="train on the first N clips")
     p.add_argument("--seed", type=int, default=d.seed, help="random seed")
