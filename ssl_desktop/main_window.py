@@ -19,10 +19,13 @@ from model.import_checkpoint import import_checkpoint
 
 from .audio_panel import AudioPanel
 from .export import ExportWorker, save_png
+from .finetune import Finetune
+from .finetune_panel import FinetunePanel
 from .inspector import Inspector
 from .live import LivePipeline
 from .message_bar import MessageBar
 from .player import Monitor, Volume
+from .recorder import RecordBar, Recording
 from .retrieval import Retrieval
 from .retrieval_panel import RetrievalPanel
 from .sources import (SAMPLE_RATE, CameraSource, Device, MicrophoneSource, Playlist, PlaylistAudioSource,
@@ -154,6 +157,7 @@ class MainWindow(QMainWindow):
         self.waveform_timer.start()
 
         self._build_menus()
+        self._build_teaching()
         self._show_model_state()
 
     # --- menus ------------------------------------------------------------------------------
@@ -179,6 +183,25 @@ class MainWindow(QMainWindow):
         view_menu = self.menuBar().addMenu("&View")
         view_menu.addAction(self.audio_dock.toggleViewAction())
         view_menu.addAction(self.retrieval_dock.toggleViewAction())
+
+    def _build_teaching(self) -> None:
+        """Teach it your world: the record bar under the live view, the fine-tune dock, the Teach menu."""
+        self.record_bar = RecordBar()
+        self.live_view.layout().addWidget(self.record_bar)
+        self.recording = Recording(self.record_bar, self.pipeline, self.settings, parent=self)
+        self.recording.open_clip.connect(lambda path: self.open_paths([path]))
+        self.recording.message.connect(self._show_or_clear_message)
+        self.finetune_panel = FinetunePanel()
+        self.finetune = Finetune(self.finetune_panel, self, parent=self)
+        self.finetune_dock = QDockWidget("Fine-tune", self)
+        self.finetune_dock.setObjectName("finetune-dock")
+        self.finetune_dock.setWidget(self.finetune_panel)
+        self.addDockWidget(Qt.DockWidgetArea.RightDockWidgetArea, self.finetune_dock)
+        self.tabifyDockWidget(self.retrieval_dock, self.finetune_dock)
+        self.retrieval_dock.raise_()
+        menu = self.menuBar().addMenu("&Teach")
+        self._add_action(menu, "&Record a clip", self.recording.toggle, "Ctrl+R")
+        menu.addAction(self.finetune_dock.toggleViewAction())
 
     def _build_playback_menu(self) -> None:
         """The keys of mpv / VLC, working anywhere in the window (menu actions are window shortcuts)."""
@@ -303,6 +326,7 @@ class MainWindow(QMainWindow):
         self.pipeline.set_model(model)
         self.inspector.set_model(model)
         self.retrieval.set_model(model)
+        self.finetune.set_model(model, name)
         self.messages.clear("model")
         self._show_model_state()
 
@@ -637,6 +661,8 @@ class MainWindow(QMainWindow):
             self.export_worker.wait()
             self.export_worker = None
         self.retrieval.shutdown()
+        self.recording.recorder.shutdown()
+        self.finetune.shutdown()
         self._start_monitor(False)
         self.pipeline.shutdown()
         self.inspector.shutdown()
