@@ -71,6 +71,7 @@ class Finetune(QObject):
         self.process.epoch.connect(self._on_epoch)
         self.process.progress.connect(panel.show_progress)
         self.process.checkpoint.connect(lambda _path: self._show_checkpoints())
+        self.process.ended.connect(self._on_ended)
         self.process.finished.connect(self._on_finished)
         panel.out_edit.textChanged.connect(self._show_checkpoints)
         panel.out_edit.setText(str(RUNS / time.strftime("finetune-%Y%m%d-%H%M%S")))
@@ -139,6 +140,12 @@ class Finetune(QObject):
     def _on_epoch(self, event: dict) -> None:
         if "val_ciou" in event:
             self.panel.show_validation(event["val_ciou"], event["val_a2i_r1"], int(event["epoch"]))
+
+    def _on_ended(self, summary: dict) -> None:
+        """The trainer has stopped and saved; its process is exiting."""
+        self._show_checkpoints()
+        if summary.get("stopped"):
+            self.panel.show_message(f"stopped at step {summary['step']}: {LAST} saved; the trainer is exiting…", "info")
 
     def _on_finished(self, outcome: str, text: str) -> None:
         out = Path(self.process.settings.out)

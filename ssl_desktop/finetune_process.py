@@ -5,7 +5,9 @@ that runs it, outside the GUI's process.
 ``log.jsonl`` as it grows and turns its lines into signals (steps, epochs, checkpoints, progress with an
 ETA). Cancel is the trainer's own graceful stop (SIGINT: it ends the step and saves ``last``); a second
 SIGINT stops at once (still saving) and only a trainer that ignores both is killed. A crash is a message
-with the end of its stderr, never the app's end.
+with the end of its stderr, never the app's end. The log's ``end`` event (``ended``) comes as soon as the
+trainer has stopped and saved; the process exits a few seconds later (torch's interpreter teardown),
+which ``finished`` reports.
 """
 from __future__ import annotations
 
@@ -33,6 +35,12 @@ PRESETS = {  # name -> epochs, learning rate, batch size, what of an efficientne
 POLL_MS = 200  # how often the log is read
 STOP_SECONDS = 10.0  # after SIGINT: a second SIGINT; as long again: kill
 STDERR_KEEP = 8000  # characters of the child's stderr kept for the message of a failure
+
+
+def stop_signal() -> int:
+    """SIGINT, as Ctrl-C; SIGTERM (which the trainer takes the same way) when this process ignores SIGINT
+    (started with ``&`` or ``nohup``): its children inherit that, and the trainer keeps it ignored."""
+    return signal.SIGTERM if signal.getsignal(signal.SIGINT) is signal.SIG_IGN else signal.SIGINT
 
 
 def default_threads() -> int:
@@ -132,6 +140,7 @@ class FinetuneProcess(QObject):
     step = Signal(dict)  # a "step" event: step, epoch, loss, clips_per_s, wall_seconds...
     epoch = Signal(dict)  # an "epoch" event: loss and, with --val, val_ciou, val_a2i_r1...
     checkpoint = Signal(str)  # a checkpoint file was written
+    ended = Signal(dict)  # the log's "end" event: step, epoch, stopped, best (the process is about to exit)
     progress = Signal(int, int, float)  # steps done, steps in all, seconds left (nan: not known yet)
     finished = Signal(str, str)  # "done" | "stopped" | "failed", what to tell the user
 
@@ -199,16 +208,16 @@ class FinetuneProcess(QObject):
         if self.process is None or self.stop_requested:
             return
         self.stop_requested = True
-        self._signal(signal.SIGINT)
+        self._signal(stop_signal())
         self._escalate.start(int(STOP_SECONDS * 1000))
 
     def _stop_harder(self) -> None:
-        """A second SIGINT (the trainer stops at once, still saving); then, as long again later, a kill."""
+        """A second stop signal (the trainer stops at once, still saving); then, as long again later, a kill."""
         if self.process is None:
             return
         if not self._second_sent:
             self._second_sent = True
-            self._signal(signal.SIGINT)
+            self._signal(stop_signal())
             self._escalate.start(int(STOP_SECONDS * 1000))
         else:
             self.process.kill()
@@ -221,15 +230,18 @@ class FinetuneProcess(QObject):
             except ProcessLookupError:  # it has just ended: its finished signal is on its way
                 pass
 
-    def shutdown(self, timeout: float = 2 * STOP_SECONDS) -> None:
-        """On the app's close: stop gracefully and wait (a kill only after ``timeout`` s)."""
+    def shutdown(self) -> None:
+        """On the app's close: stop gracefully and wait; a second stop signal, then a kill, only if it will
+        not end (``STOP_SECONDS`` each)."""
         if self.process is None:
             return
         process = self.process
         self.cancel()
-        if not process.waitForFinished(int(timeout * 1000)):
-            process.kill()
-            process.waitForFinished(-1)
+        if not process.waitForFinished(int(STOP_SECONDS * 1000)):
+            self._signal(stop_signal())
+            if not process.waitForFinished(int(STOP_SECONDS * 1000)):
+                process.kill()
+                process.waitForFinished(-1)
         if self.process is not None:  # waitForFinished delivered `finished` already when it could
             self._on_finished(process.exitCode(), process.exitStatus())
 
@@ -273,6 +285,11 @@ class FinetuneProcess(QObject):
             self.epoch.emit(event)
         elif kind == "checkpoint":
             self.checkpoint.emit(event["path"])
+        elif kind == "end":
+            if self._escalate.isActive():  # stopped and saved: only its exit is left, no second signal
+                self._second_sent = True
+                self._escalate.start(int(STOP_SECONDS * 1000))
+            self.ended.emit(event)
 
     def _on_error(self, error: QProcess.ProcessError) -> None:
         if error == QProcess.ProcessError.FailedToStart:
