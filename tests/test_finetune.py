@@ -11,6 +11,7 @@ import torch
 from PySide6.QtCore import Qt
 
 from model import AudioConfig, ModelConfig, SSLModel, load_model, save_model
+from model.gallery import model_fingerprint
 from model.synth import generate
 from ssl_desktop.finetune_process import FinetuneSettings, link_clips, tail_lines
 from ssl_desktop.sources import FrameSource, Pacer, ToneSource
@@ -218,3 +219,23 @@ def test_finetune_a_failing_run_is_a_message_with_its_error(qtbot, make_window, 
     os.kill(window.finetune.process.pid, signal.SIGKILL)
     qtbot.waitUntil(lambda: len(finished) == 2, timeout=TRAIN_MS)
     assert finished[1][0] == "failed" and "was killed" in panel.message_label.text()
+
+
+def test_finetune_model_swap_drops_the_stale_gallery_and_indexes_it_again(qtbot, make_window, tiny_checkpoint,
+                                                                          tiny_data):
+    window = make_window(load_model=False)
+    assert window.load_checkpoint(tiny_checkpoint)
+    window.retrieval.build(tiny_data)
+    qtbot.waitUntil(lambda: window.retrieval.gallery is not None, timeout=WAIT_MS)
+    old_id = window.retrieval.gallery.model_id
+    window.retrieval_panel.select_query_sound(1)
+    assert window.pipeline.worker.audio_override is not None
+    torch.manual_seed(1)
+    new = SSLModel(ModelConfig(image_size=64, visual_backbone="efficientnet_lite0"), AudioConfig(seconds=0.5)).eval()
+    window.set_model(new, "swapped")
+    # at once: no gallery of the old model's vectors, and the old model's gallery sound is no longer the query
+    assert window.retrieval.gallery is None and window.pipeline.worker.audio_override is None
+    assert window.inspector.worker.audio_override is None and window.query_name is None
+    qtbot.waitUntil(lambda: window.retrieval.gallery is not None, timeout=WAIT_MS)
+    assert window.retrieval.gallery.model_id == model_fingerprint(new) != old_id
+    assert window.finetune_panel.init_edit.placeholderText() == "the current model (swapped)"
