@@ -198,7 +198,7 @@ class MainWindow(QMainWindow):
         self.finetune_dock.setWidget(self.finetune_panel)
         self.addDockWidget(Qt.DockWidgetArea.RightDockWidgetArea, self.finetune_dock)
         self.tabifyDockWidget(self.retrieval_dock, self.finetune_dock)
-        self.retrieval_dock.raise_()
+        self.finetune_dock.hide()  # Teach > Fine-tune shows it (as a tab beside Retrieval)
         menu = self.menuBar().addMenu("&Teach")
         self._add_action(menu, "&Record a clip", self.recording.toggle, "Ctrl+R")
         menu.addAction(self.finetune_dock.toggleViewAction())
