@@ -92,7 +92,8 @@ class Finetune(QObject):
         settings = self.settings()
         text = settings.command_text()
         if settings.init and Path(settings.init).name == START and not self.panel.init_edit.text().strip():
-            text = f"# {settings.init}: the current model ({self.window.model_name}), saved when the run starts\n" + text
+            text = (f"# {settings.init}: the current model ({self.window.model_name}), saved when the run starts\n"
+                    + text)
         self.panel.show_command(text)
 
     # --- the run --------------------------------------------------------------------------------
@@ -145,7 +146,8 @@ class Finetune(QObject):
         """The trainer has stopped and saved; its process is exiting."""
         self._show_checkpoints()
         if summary.get("stopped"):
-            self.panel.show_message(f"stopped at step {summary['step']}: {LAST} saved; the trainer is exiting…", "info")
+            self.panel.show_message(f"stopped at step {summary['step']}: {LAST} saved; the trainer is exiting…",
+                                    "info")
 
     def _on_finished(self, outcome: str, text: str) -> None:
         out = Path(self.process.settings.out)

@@ -23,7 +23,7 @@ DEVICES = ("auto", "cpu", "cuda")
 def format_eta(seconds: float) -> str:
     if math.isnan(seconds):
         return "ETA –"
-    minutes, secs = divmod(int(round(seconds)), 60)
+    minutes, secs = divmod(round(seconds), 60)
     return f"ETA {minutes // 60}:{minutes % 60:02d}:{secs:02d}" if minutes >= 60 else f"ETA {minutes}:{secs:02d}"
 
 
@@ -232,7 +232,9 @@ class FinetunePanel(QWidget):
 
     def settings(self, init: str | None, resume: bool = False) -> FinetuneSettings:
         """What the fields say; ``init``: the checkpoint to start from when the field is empty."""
-        text = lambda edit: edit.text().strip() or None  # noqa: E731
+        def text(edit: QLineEdit) -> str | None:
+            return edit.text().strip() or None
+
         return FinetuneSettings(
             data=[self.data_list.item(i).text() for i in range(self.data_list.count())],
             out=self.out_edit.text().strip(), init=text(self.init_edit) or init, val=text(self.val_edit),

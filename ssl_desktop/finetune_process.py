@@ -1,13 +1,13 @@
 """Fine-tuning as a child process: the ``ssl-train`` command of a ``FinetuneSettings`` and the ``QProcess``
 that runs it, outside the GUI's process.
 
-``FinetuneProcess`` starts ``python -m model.train ...`` with the threads it is given, reads the run's
-``log.jsonl`` as it grows and turns its lines into signals (steps, epochs, checkpoints, progress with an
-ETA). Cancel is the trainer's own graceful stop (SIGINT: it ends the step and saves ``last``); a second
-SIGINT stops at once (still saving) and only a trainer that ignores both is killed. A crash is a message
-with the end of its stderr, never the app's end. The log's ``end`` event (``ended``) comes as soon as the
-trainer has stopped and saved; the process exits a few seconds later (torch's interpreter teardown),
-which ``finished`` reports.
+``FinetuneProcess`` starts ``python -m model.train ...`` with the threads it is given, at a lower
+priority than the app (the live view comes first), reads the run's ``log.jsonl`` as it grows and turns
+its lines into signals (steps, epochs, checkpoints, progress with an ETA). Cancel is the trainer's own
+graceful stop (SIGINT, as Ctrl-C: it ends the step and saves ``last``); a second one stops at once (still
+saving) and only a trainer that ignores both is killed. A crash is a message with the end of its stderr,
+never the app's end. The log's ``end`` event (``ended``) comes as soon as the trainer has stopped and
+saved; the process exits a few seconds later (torch's interpreter teardown), which ``finished`` reports.
 """
 from __future__ import annotations
 
@@ -35,6 +35,7 @@ PRESETS = {  # name -> epochs, learning rate, batch size, what of an efficientne
 POLL_MS = 200  # how often the log is read
 STOP_SECONDS = 10.0  # after SIGINT: a second SIGINT; as long again: kill
 STDERR_KEEP = 8000  # characters of the child's stderr kept for the message of a failure
+NICENESS = 10  # the trainer yields the CPU to the live view when both want it
 
 
 def stop_signal() -> int:
@@ -199,9 +200,16 @@ class FinetuneProcess(QObject):
         process.readyReadStandardOutput.connect(process.readAllStandardOutput)  # "done: ..." is in the log too
         process.finished.connect(self._on_finished)
         process.errorOccurred.connect(self._on_error)
+        process.started.connect(self._lower_priority)
         self.process = process
         process.start()
         self._poll.start()
+
+    def _lower_priority(self) -> None:
+        try:
+            os.setpriority(os.PRIO_PROCESS, self.pid, NICENESS)
+        except (OSError, TypeError):  # already gone: its finished signal is on its way
+            pass
 
     def cancel(self) -> None:
         """Ask the trainer to stop after its step and save ``last`` (SIGINT, as Ctrl-C)."""

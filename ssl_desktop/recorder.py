@@ -125,7 +125,7 @@ class ClipRecorder(QObject):
             self._set_state("idle")
             return
         heard = min(max(self.ring.samples_written - self._sound_start, 0), self.ring.capacity)
-        sound = fit_sound(self.ring.snapshot(heard), int(round(len(frames) / fps * SAMPLE_RATE)))
+        sound = fit_sound(self.ring.snapshot(heard), round(len(frames) / fps * SAMPLE_RATE))
         self.folder.mkdir(parents=True, exist_ok=True)
         self._writer = ClipWriteThread(next_clip_path(self.folder), [f.image for f in frames], fps, sound, self)
         self._writer.saved.connect(self._on_saved)

@@ -15,7 +15,7 @@ from model.gallery import model_fingerprint
 from model.synth import generate
 from ssl_desktop.finetune_process import FinetuneSettings, link_clips, tail_lines
 from ssl_desktop.sources import FrameSource, Pacer, ToneSource
-from test_app import WAIT_MS, checkpoint, clips, make_window  # noqa: F401 (fixtures)
+from test_app import WAIT_MS, checkpoint, make_window  # noqa: F401 (fixtures)
 
 TRAIN_MS = 240000  # child start (torch import) and a few tiny steps on a busy 2-core machine
 

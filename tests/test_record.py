@@ -21,7 +21,7 @@ def test_record_two_clips_of_the_test_camera_and_microphone_and_play_the_last(qt
     for n in (1, 2):
         qtbot.mouseClick(bar.record_button, Qt.MouseButton.LeftButton)
         assert recorder.state == "recording" and bar.record_button.text() == "■ Stop"
-        qtbot.waitUntil(lambda: recorder.clips_saved == n, timeout=WAIT_MS)
+        qtbot.waitUntil(lambda n=n: recorder.clips_saved == n, timeout=WAIT_MS)
     assert bar.counter_label.text() == "2 clips recorded" and bar.record_button.text() == "● Record"
     clips = sorted(folder.glob("*.mp4"))
     assert [c.name for c in clips] == ["clip_0001.mp4", "clip_0002.mp4"]
