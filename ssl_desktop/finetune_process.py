@@ -34,6 +34,7 @@ PRESETS = {  # name -> epochs, learning rate, batch size, what of an efficientne
 }
 POLL_MS = 200  # how often the log is read
 STOP_SECONDS = 10.0  # after SIGINT: a second SIGINT; as long again: kill
+EXIT_SECONDS = 30.0  # stopped and saved (its end event): this long to exit before a kill
 STDERR_KEEP = 8000  # characters of the child's stderr kept for the message of a failure
 NICENESS = 10  # the trainer yields the CPU to the live view when both want it
 
@@ -151,7 +152,8 @@ class FinetuneProcess(QObject):
         self.settings: FinetuneSettings | None = None
         self.stderr = ""
         self.stop_requested = False
-        self._second_sent = False
+        self._stage = ""  # how far a stop went: "asked", "urged" (a second signal), "exiting", "killed"
+        self._ended = False  # the log's end event came: the trainer has stopped and saved
         self._log_offset = 0
         self._partial = b""
         self._total_steps = 0
@@ -177,7 +179,7 @@ class FinetuneProcess(QObject):
             raise RuntimeError("a fine-tuning run is already going")
         self.settings = settings
         self.stderr = ""
-        self.stop_requested = self._second_sent = False
+        self.stop_requested, self._stage, self._ended = False, "", False
         self._log_offset, self._partial = 0, b""
         self._total_steps, self._step_seconds = 0, []
         if len(settings.folders) > 1:
@@ -215,19 +217,27 @@ class FinetuneProcess(QObject):
         """Ask the trainer to stop after its step and save ``last`` (SIGINT, as Ctrl-C)."""
         if self.process is None or self.stop_requested:
             return
-        self.stop_requested = True
+        self.stop_requested, self._stage = True, "asked"
         self._signal(stop_signal())
         self._escalate.start(int(STOP_SECONDS * 1000))
 
     def _stop_harder(self) -> None:
-        """A second stop signal (the trainer stops at once, still saving); then, as long again later, a kill."""
+        """The next step of a stop that has not ended the process yet: once the trainer has stopped and
+        saved, only its exit is left (``EXIT_SECONDS``); before that a second signal (the trainer stops at
+        once, still saving), and ``STOP_SECONDS`` later a kill."""
         if self.process is None:
             return
-        if not self._second_sent:
-            self._second_sent = True
+        self._read_log()
+        if self._ended and self._stage in ("asked", "urged"):
+            self._stage = "exiting"
+            self._escalate.start(int(EXIT_SECONDS * 1000))
+        elif self._stage == "asked":
+            self._stage = "urged"
             self._signal(stop_signal())
             self._escalate.start(int(STOP_SECONDS * 1000))
         else:
+            self._stage = "killed"
+            self._escalate.stop()
             self.process.kill()
 
     def _signal(self, signum: int) -> None:
@@ -239,18 +249,15 @@ class FinetuneProcess(QObject):
                 pass
 
     def shutdown(self) -> None:
-        """On the app's close: stop gracefully and wait; a second stop signal, then a kill, only if it will
-        not end (``STOP_SECONDS`` each)."""
-        if self.process is None:
-            return
+        """On the app's close: stop as Cancel does and wait for the process (blocking), through the same
+        steps (``_stop_harder``) when it does not end."""
         process = self.process
+        if process is None:
+            return
         self.cancel()
-        if not process.waitForFinished(int(STOP_SECONDS * 1000)):
-            self._signal(stop_signal())
-            if not process.waitForFinished(int(STOP_SECONDS * 1000)):
-                process.kill()
-                process.waitForFinished(-1)
-        if self.process is not None:  # waitForFinished delivered `finished` already when it could
+        while self.process is not None and not process.waitForFinished(self._escalate.remainingTime()):
+            self._stop_harder()  # remainingTime() is -1 (wait for ever) once killed
+        if self.process is not None:  # waitForFinished delivers `finished` when it can
             self._on_finished(process.exitCode(), process.exitStatus())
 
     # --- the child's output ---------------------------------------------------------------------
@@ -294,9 +301,7 @@ class FinetuneProcess(QObject):
         elif kind == "checkpoint":
             self.checkpoint.emit(event["path"])
         elif kind == "end":
-            if self._escalate.isActive():  # stopped and saved: only its exit is left, no second signal
-                self._second_sent = True
-                self._escalate.start(int(STOP_SECONDS * 1000))
+            self._ended = True
             self.ended.emit(event)
 
     def _on_error(self, error: QProcess.ProcessError) -> None:
@@ -323,6 +328,8 @@ class FinetuneProcess(QObject):
             outcome = "stopped"
             text = (f"fine-tuning stopped: {LAST} saved, Resume continues it" if saved
                     else "fine-tuning stopped before its first step: nothing saved")
+            if self._stage == "killed":
+                text = f"ssl-train did not stop and was killed; {text}"
         else:
             outcome = "failed"
             how = "was killed" if crashed else f"exited with status {code}"

@@ -160,12 +160,12 @@ def test_finetune_cancel_stops_within_two_seconds_leaves_a_checkpoint_and_resume
     qtbot.waitUntil(lambda: curve_points(panel) >= 1, timeout=TRAIN_MS)
     cancelled_at = time.monotonic()
     qtbot.mouseClick(panel.cancel_button, Qt.MouseButton.LeftButton)
-    qtbot.waitUntil(lambda: bool(finished), timeout=20000)
+    qtbot.waitUntil(lambda: bool(finished), timeout=int(60000 * busy()))
     exited_at = time.monotonic()
     print(f"cancel: stopped and saved after {ended[0] - cancelled_at:.2f} s, process exited after "
           f"{exited_at - cancelled_at:.2f} s")
     assert ended[0] - cancelled_at < 2.0 * busy()  # the step ended and `last` was saved
-    assert finished[0][0] == "stopped" and "Resume continues it" in finished[0][1]
+    assert finished[0] == ("stopped", "fine-tuning stopped: last.safetensors saved, Resume continues it")
     stopped_at = load_model(run / "last.safetensors")  # loadable
     assert stopped_at.config.image_size == 64
     assert panel.resume_button.isEnabled() and panel.checkpoint_box.count() == 1  # last (no epoch ended)
@@ -176,7 +176,7 @@ def test_finetune_cancel_stops_within_two_seconds_leaves_a_checkpoint_and_resume
     x, _ = panel.loss_curve.getData()
     assert x[0] == 1 and x[-1] > steps  # the whole run: before and after the resume
     qtbot.mouseClick(panel.cancel_button, Qt.MouseButton.LeftButton)
-    qtbot.waitUntil(lambda: len(finished) == 2, timeout=20000)
+    qtbot.waitUntil(lambda: len(finished) == 2, timeout=int(60000 * busy()))
     assert finished[1][0] == "stopped"
 
 
@@ -191,7 +191,7 @@ def test_finetune_closing_the_window_while_training_stops_it_gracefully(qtbot, m
     pid = window.finetune.process.pid
     qtbot.waitUntil(lambda: curve_points(panel) >= 1, timeout=TRAIN_MS)
     window.close()
-    assert finished and finished[0][0] == "stopped"  # SIGINT: it ended its step and saved, no kill
+    assert finished and finished[0][0] == "stopped" and "killed" not in finished[0][1]  # SIGINT: step, save, exit
     assert (run / "last.safetensors").is_file() and load_model(run / "last.safetensors")
     assert pid not in child_pids() and child_pids() <= children
     # make_window checks that no QThread and no Python thread is left
