@@ -1,5 +1,6 @@
 """Fine-tuning through the panel: ssl-train as a child process, its log as a curve, its checkpoints as the
 window's model, a graceful cancel, resume, and a close that stops it cleanly."""
+import json
 import os
 import signal
 import time
@@ -69,7 +70,9 @@ def fine_tune_window(make_window, tiny_checkpoint, tiny_data, run, epochs=2, lr=
     window = make_window(load_model=False)
     assert window.load_checkpoint(tiny_checkpoint)
     window.start_sources(StillSource(), ToneSource(), "camera")
+    window.finetune_dock.toggleViewAction().trigger()  # Teach > Fine-tune
     panel = window.finetune_panel
+    assert panel.isVisible()
     panel.add_data_folder(tiny_data)
     panel.out_edit.setText(str(run))
     panel.epochs_box.setValue(epochs)
@@ -128,6 +131,8 @@ def test_finetune_through_the_panel_curve_checkpoint_and_use_this_model(qtbot, m
     window.finetune.process.finished.connect(lambda outcome, text: finished.append((outcome, text)))
     qtbot.waitUntil(lambda: bool(finished), timeout=TRAIN_MS)
     assert finished[0][0] == "done", finished
+    start_event = json.loads((run / "log.jsonl").read_text().splitlines()[0])
+    assert start_event["config"]["threads"] == 1 and start_event["config"]["init"] == str(run / "start.safetensors")
     assert curve_points(panel) == 4  # 2 epochs of 2 steps
     assert panel.progress.value() == panel.progress.maximum() == 4
     assert "clips/s" in panel.speed_label.text() and "cIoU" in panel.val_label.text()
