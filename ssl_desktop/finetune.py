@@ -101,15 +101,11 @@ class Finetune(QObject):
     def start(self, resume: bool) -> bool:
         """Start (or resume) the run the panel describes; a missing piece is a message."""
         settings = self.settings(resume)
-        out = Path(settings.out) if settings.out else None
-        problem = ("add a folder of clips" if not settings.data else
-                   "choose a run folder" if out is None else
-                   f"{out} holds a run: Resume continues it, or choose another run folder"
-                   if not resume and (out / LOG).exists() else
-                   f"nothing to resume in {out}" if resume and not (out / STATE).is_file() else "")
-        if problem or self.process.running:
-            self.panel.show_message(problem or "a run is going", "warning")
+        problem = self._problem(settings)
+        if problem:
+            self.panel.show_message(problem, "warning")
             return False
+        out = Path(settings.out)
         if not resume and settings.init == str(out / START):
             try:
                 out.mkdir(parents=True, exist_ok=True)
@@ -122,6 +118,21 @@ class Finetune(QObject):
         self.panel.set_running(True)
         self.process.start(settings)
         return True
+
+    def _problem(self, settings) -> str:
+        """Why ``settings`` cannot start now ("" when they can)."""
+        out = Path(settings.out)
+        if self.process.running:
+            return "a run is going"
+        if not settings.data:
+            return "add a folder of clips"
+        if not settings.out:
+            return "choose a run folder"
+        if settings.resume and not (out / STATE).is_file():
+            return f"nothing to resume in {out}"
+        if not settings.resume and (out / LOG).exists():
+            return f"{out} holds a run: Resume continues it, or choose another run folder"
+        return ""
 
     def cancel(self) -> None:
         self.panel.show_cancelling()

@@ -207,6 +207,8 @@ def test_finetune_a_failing_run_is_a_message_with_its_error(qtbot, make_window, 
     empty.mkdir()
     window, panel = fine_tune_window(make_window, tiny_checkpoint, tiny_data, tmp_path / "run")
     panel.data_list.clear()
+    qtbot.mouseClick(panel.start_button, Qt.MouseButton.LeftButton)
+    assert panel.message_label.text() == "add a folder of clips" and not window.finetune.process.running
     panel.add_data_folder(empty)
     finished = []
     window.finetune.process.finished.connect(lambda outcome, text: finished.append((outcome, text)))
