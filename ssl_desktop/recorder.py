@@ -7,6 +7,7 @@ the live view: it shows state and emits signals. ``Recording`` wires the two to 
 """
 from __future__ import annotations
 
+import contextlib
 import os
 from pathlib import Path
 
@@ -52,6 +53,7 @@ class ClipWriteThread(QThread):
     def run(self) -> None:
         partial = self.path.with_name(self.path.name + ".part.mp4")
         try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
             height, width = self.frames[0].shape[:2]
             writer = ClipWriter(partial, self.fps, (width, height), self.sound, SAMPLE_RATE)
             for frame in self.frames:
@@ -59,7 +61,8 @@ class ClipWriteThread(QThread):
             writer.close()
             os.replace(partial, self.path)
         except (OSError, ValueError, av.error.FFmpegError) as exc:
-            partial.unlink(missing_ok=True)
+            with contextlib.suppress(OSError):  # nothing to remove where the folder itself failed
+                partial.unlink(missing_ok=True)
             self.failed.emit(f"clip not saved: {exc}")
         else:
             self.saved.emit(str(self.path))
@@ -105,7 +108,7 @@ class ClipRecorder(QObject):
             self.stop()
             return
         self._frames.append(frame)
-        if frame.captured_at - self._frames[0].captured_at >= self.seconds - 1.5 / self._fps():  # n frames: n / fps s
+        if frame.captured_at - self._frames[0].captured_at >= self.seconds - 1.5 / self._fps():  # n frames last n / fps
             self.stop()
 
     def _fps(self) -> float:
@@ -126,7 +129,6 @@ class ClipRecorder(QObject):
             return
         heard = min(max(self.ring.samples_written - self._sound_start, 0), self.ring.capacity)
         sound = fit_sound(self.ring.snapshot(heard), round(len(frames) / fps * SAMPLE_RATE))
-        self.folder.mkdir(parents=True, exist_ok=True)
         self._writer = ClipWriteThread(next_clip_path(self.folder), [f.image for f in frames], fps, sound, self)
         self._writer.saved.connect(self._on_saved)
         self._writer.failed.connect(self._on_failed)

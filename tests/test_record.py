@@ -60,3 +60,15 @@ def test_record_sound_is_fitted_to_the_frames():
     heard = np.arange(10, dtype=np.float32)
     assert fit_sound(heard, 4).tolist() == [6, 7, 8, 9]  # the newest
     assert fit_sound(heard[:2], 4).tolist() == [0, 0, 0, 1]  # padded before
+
+
+def test_record_into_a_folder_that_cannot_be_made_is_a_message(qtbot, make_window, tmp_path):
+    window = make_window(load_model=False)
+    start_test_devices(window)
+    (tmp_path / "a file").write_text("")
+    window.recording.set_folder(tmp_path / "a file" / "clips")
+    window.record_bar.seconds_box.setValue(0.5)
+    window.recording.toggle()
+    qtbot.waitUntil(lambda: "record" in window.messages.keys(), timeout=WAIT_MS)
+    assert window.messages.text("record").startswith("clip not saved")
+    assert window.recording.recorder.state == "idle" and window.record_bar.record_button.isEnabled()
