@@ -33,7 +33,7 @@ class LivePipeline(QObject):
     def __init__(self, device: str = "cpu", parent=None):
         super().__init__(parent)
         self.model = None
-        self.ring = self._new_ring()
+        self.ring = RingBuffer(int(RING_SECONDS * self.sample_rate), self.sample_rate)
         self.frame_source: FrameSource | None = None
         self.audio_source: AudioSource | None = None
         self.capture: CaptureThread | None = None
@@ -50,9 +50,6 @@ class LivePipeline(QObject):
     def sample_rate(self) -> int:
         """The rate the model hears at (the sources are started at it)."""
         return (self.model.audio_config if self.model is not None else AudioConfig()).sample_rate
-
-    def _new_ring(self) -> RingBuffer:
-        return RingBuffer(int(RING_SECONDS * self.sample_rate), self.sample_rate)
 
     def set_model(self, model) -> None:
         """Use ``model``; a model at another sample rate needs the sources started again (``start``)."""
@@ -71,7 +68,7 @@ class LivePipeline(QObject):
         self.stop_sources()
         problem = None
         if self.ring.sample_rate != self.sample_rate:
-            self.ring = self._new_ring()
+            self.ring.reset(int(RING_SECONDS * self.sample_rate), self.sample_rate)
         self.ring.clear()
         try:
             audio_source.start(self.ring)

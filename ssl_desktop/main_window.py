@@ -26,11 +26,14 @@ from model.import_checkpoint import import_checkpoint
 
 from .audio_panel import AudioPanel
 from .export import ExportWorker, save_png
+from .finetune import Finetune
+from .finetune_panel import FinetunePanel
 from .inspector import Inspector
 from .live import LivePipeline
 from .menus import WindowMenus
 from .message_bar import MessageBar
 from .player import Monitor, Volume
+from .recorder import RecordBar, Recording
 from .retrieval import Retrieval
 from .retrieval_panel import RetrievalPanel
 from .sources import (
@@ -165,8 +168,27 @@ class MainWindow(QMainWindow):
         self.waveform_timer.start()
 
         self.menus = WindowMenus(self)
+        self._build_teaching()
         self._show_sound_state()
         self._show_model_state()
+
+    def _build_teaching(self) -> None:
+        """Teach it your world: the record bar under the live view, the fine-tune dock (tabbed with Retrieval)
+        and their Teach menu."""
+        self.record_bar = RecordBar()
+        self.live_view.layout().addWidget(self.record_bar)
+        self.recording = Recording(self.record_bar, self.pipeline, self.settings, parent=self)
+        self.recording.open_clip.connect(lambda path: self.open_paths([path]))
+        self.recording.message.connect(self._show_or_clear_message)
+        self.finetune_panel = FinetunePanel()
+        self.finetune = Finetune(self.finetune_panel, self, parent=self)
+        self.finetune_dock = QDockWidget("Fine-tune", self)
+        self.finetune_dock.setObjectName("finetune-dock")
+        self.finetune_dock.setWidget(self.finetune_panel)
+        self.addDockWidget(Qt.DockWidgetArea.RightDockWidgetArea, self.finetune_dock)
+        self.tabifyDockWidget(self.retrieval_dock, self.finetune_dock)
+        self.finetune_dock.hide()  # Teach > Fine-tune shows it (as a tab beside Retrieval)
+        self.menus.add_teach_menu(self.recording.toggle, self.finetune_dock.toggleViewAction())
 
     # --- sound and transport (the Playback menu) -----------------------------------------------
 
@@ -228,6 +250,7 @@ class MainWindow(QMainWindow):
         self.pipeline.set_model(model)
         self.inspector.set_model(model)
         self.retrieval.set_model(model)
+        self.finetune.set_model(model, name)
         self.messages.clear("model")
         self._show_model_state()
         if rate_changed:  # the sources deliver sound at the model's rate
@@ -533,6 +556,8 @@ class MainWindow(QMainWindow):
             self.export_worker.wait()
             self.export_worker = None
         self.retrieval.shutdown()
+        self.recording.recorder.shutdown()
+        self.finetune.shutdown()
         self._start_monitor(False)
         self.pipeline.shutdown()
         self.inspector.shutdown()

@@ -52,6 +52,12 @@ class WindowMenus(QObject):
         self.view_menu.addAction(window.audio_dock.toggleViewAction())
         self.view_menu.addAction(window.retrieval_dock.toggleViewAction())
 
+    def add_teach_menu(self, record, finetune_toggle: QAction) -> None:
+        """Teach: record a clip of the live view (Ctrl+R), show the fine-tune panel."""
+        menu = self.window.menuBar().addMenu("&Teach")
+        self.add_action(menu, "&Record a clip", record, "Ctrl+R")
+        menu.addAction(finetune_toggle)
+
     def add_action(self, menu, text, slot, shortcut=None) -> QAction:
         action = QAction(text, self.window)
         if shortcut is not None:

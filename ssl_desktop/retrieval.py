@@ -41,8 +41,14 @@ class Retrieval(QObject):
         self.timer.start()
 
     def set_model(self, model) -> None:
-        """A new model makes the gallery's embeddings stale: index the folder again."""
+        """A new model makes the gallery's embeddings stale: they are dropped at once (no query compares
+        two models' vectors, a gallery sound as the query ends) and the folder is indexed again."""
         self.model = model
+        self._latest = None
+        if self.gallery is not None:
+            self.gallery = None
+            self.panel.set_gallery(None)
+            self.query_sound_changed.emit(None)
         if self.folder is not None:
             self.build(self.folder)
 
@@ -74,6 +80,9 @@ class Retrieval(QObject):
         self.query_sound_changed.emit(sound)
 
     def _on_gallery(self, gallery) -> None:
+        if self._rebuild:  # indexed with the model before the last change: the next build replaces it
+            self._on_build_ended("")
+            return
         self.gallery = gallery
         self.panel.set_gallery(gallery)
         self.query_sound_changed.emit(None)  # the chooser is back on the live sound

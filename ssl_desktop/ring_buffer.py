@@ -51,3 +51,13 @@ class RingBuffer:
             self._data[:] = 0.0
             self._end = 0
             self._written = 0
+
+    def reset(self, capacity: int, sample_rate: int) -> None:
+        """Empty, with a new size and rate (a model at another rate); readers keep the same buffer object."""
+        if capacity <= 0:
+            raise ValueError("capacity must be positive")
+        with self._lock:
+            self._data = np.zeros(capacity, dtype=np.float32)
+            self.sample_rate = sample_rate
+            self._end = 0
+            self._written = 0

@@ -6,7 +6,7 @@
               [--loss align|ezvsl] [--epochs N] [--batch-size B] [--lr LR] [--schedule constant|cosine]
               [--warmup-steps N] [--image-size S]
               [--audio-seconds S] [--device auto|cpu|cuda] [--resume | --overwrite] [--no-neighbours] [--no-augment]
-              [--neighbours-k K] [--workers N] [--cache DIR] [--max-clips N]
+              [--neighbours-k K] [--workers N] [--threads N] [--cache DIR] [--max-clips N]
 
 The same command under ``torchrun --nproc_per_node N`` trains with DDP (``--batch-size`` is the global
 batch). Writes ``RUN_DIR/last.safetensors``, ``best.safetensors``, ``last.state.safetensors`` (resume)
@@ -27,6 +27,7 @@ import time
 from dataclasses import fields
 from pathlib import Path
 
+import torch
 from tqdm import tqdm
 
 from model.backbones import FREEZE_LEVELS
@@ -134,6 +135,8 @@ def parse_args(argv=None) -> TrainConfig:
     p.add_argument("--neighbour-features", help="safetensors with 'features' (N, D): fixed neighbour bank")
     p.add_argument("--workers", type=int, default=min(d.workers, os.cpu_count() or 1),
                    help="DataLoader processes per process (at most the machine's cores)")
+    p.add_argument("--threads", type=int, help="torch threads (intra- and inter-op) of the training process, "
+                   "e.g. to leave cores to the desktop app; None: torch's own, one per core")
     p.add_argument("--cache", help="decoded-frame cache folder")
     p.add_argument("--max-clips", type=int, help="train on the first N clips")
     p.add_argument("--seed", type=int, default=d.seed, help="random seed")
@@ -176,8 +179,18 @@ def stop_on_signals(trainer: Trainer, verbose: bool):
             signal.signal(s, handler)
 
 
+def use_threads(threads: int | None) -> None:
+    """Limit torch to ``threads`` threads (None: leave its default); before any tensor work."""
+    if threads is None:
+        return
+    torch.set_num_threads(threads)
+    if torch.get_num_interop_threads() != threads:  # settable once per process, before parallel work
+        torch.set_num_interop_threads(threads)
+
+
 def main(argv=None) -> int:
     config = parse_args(argv)
+    use_threads(config.threads)
     info = distributed.setup(config.device)
     callbacks = [ProgressBar(), JsonlLog(Path(config.out) / LOG)] if info.is_main else []
     trainer = None

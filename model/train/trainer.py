@@ -12,7 +12,7 @@ rank gathers the embeddings of all ranks (with gradient) and computes the loss o
 the neighbour bank is updated with every rank's clips, so it is the same everywhere.
 
 The trainer reports through ``Callback`` objects and stops cooperatively (``stop()``); the CLI's
-progress bar and JSONL log and the app's fine-tune panel are listeners.
+progress bar and JSONL log are listeners (the app's fine-tune panel reads that log from a child process).
 """
 from __future__ import annotations
 
@@ -95,6 +95,7 @@ class TrainConfig:
     cache: str | None = None  # decoded-frame cache folder
     max_clips: int | None = None  # train on the first N clips only
     seed: int = 0
+    threads: int | None = None  # torch intra- and inter-op threads of each process (None: torch's default)
 
     def validate(self) -> None:
         if self.loss not in ("align", "ezvsl"):
@@ -117,6 +118,8 @@ class TrainConfig:
             value = getattr(self, name)
             if value is not None and (not math.isfinite(value) or value <= 0):
                 raise ValueError(f"--{name.replace('_', '-')} must be a number > 0, not {value}")
+        if self.threads is not None and self.threads < 1:
+            raise ValueError(f"--threads must be >= 1, not {self.threads}")
         if self.workers < 0 or self.neighbour_warmup_epochs < 0 or (self.max_clips is not None and self.max_clips < 1):
             raise ValueError("--workers and --neighbour-warmup-epochs must be >= 0, --max-clips >= 1")
         if self.freeze_visual not in FREEZE_LEVELS:
