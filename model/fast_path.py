@@ -1,0 +1,132 @@
+"""The encoders as the app runs them, frame after frame, on the path ``bench/model.py`` measured fastest.
+
+``prepare_for_inference(model, device)`` is the one place that decides it; ``model.localize.Localizer``
+calls it, so the live view, the inspector and the MP4 export all run the same path.
+
+- CPU: each encoder (with its normalisation) traced and frozen by TorchScript: batch norm is folded into
+  the convolutions and a forward is one call into C++, so the Python lock (GIL) is taken once per
+  forward instead of once per layer. In the app the GUI thread holds that lock while it draws; an eager
+  forward waits for it at every layer (docs/BENCHMARKS.md, "The live pipeline"). The inference thread
+  also uses one core fewer than the machine has (``InferenceConfig.cpu_threads``): with every core
+  busy, the intra-op threads wait on each other.
+- CUDA: fp16 autocast, channels-last (tensor cores); written for CUDA, tested here on the CPU only.
+
+Inputs of another shape than the traced one (a model whose image size changed) go through the eager model.
+"""
+from __future__ import annotations
+
+import copy
+import os
+import warnings
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+
+from .sslmodel import SSLModel
+
+
+@dataclass
+class InferenceConfig:
+    """How the per-frame encoders run; the defaults are what bench/model.py and bench/live.py chose."""
+
+    trace: bool = True  # CPU: TorchScript trace + freeze (False: the eager model under inference_mode)
+    cuda_dtype: torch.dtype | None = torch.float16  # CUDA autocast precision; None: float32
+    channels_last: bool = True  # CUDA: channels-last memory layout
+    threads: int | None = None  # CPU intra-op threads of the inference thread; None: all cores but one
+
+    def cpu_threads(self) -> int:
+        """Intra-op threads for the thread that runs the encoders on the CPU."""
+        if self.threads is not None:
+            return self.threads
+        return max(1, len(os.sched_getaffinity(0)) - 1)
+
+
+class _ImageMap(nn.Module):
+    def __init__(self, model: SSLModel):
+        super().__init__()
+        self.model = model
+
+    def forward(self, images: torch.Tensor) -> torch.Tensor:
+        return self.model.encode_image_map(images)
+
+
+class _AudioVector(nn.Module):
+    def __init__(self, model: SSLModel):
+        super().__init__()
+        self.model = model
+
+    def forward(self, spectrograms: torch.Tensor) -> torch.Tensor:
+        return self.model.encode_audio(spectrograms)
+
+
+def _frozen(module: nn.Module, example: torch.Tensor) -> torch.jit.ScriptModule:
+    with warnings.catch_warnings(), torch.no_grad():
+        # torch.jit is deprecated in favour of torch.compile, which takes minutes here (bench/model.py)
+        warnings.simplefilter("ignore", FutureWarning)
+        warnings.simplefilter("ignore", torch.jit.TracerWarning)  # shapes baked in: checked at each call
+        return torch.jit.freeze(torch.jit.trace(module.eval(), example))
+
+
+class InferenceModel:
+    """An eval-mode ``SSLModel`` prepared for batch-1 inference on one device. It has what
+    ``model.localize`` uses of a model: ``config``, ``audio_config``, ``presence``,
+    ``encode_image_map`` and ``encode_audio`` (same inputs, float32 outputs)."""
+
+    def __init__(self, model: SSLModel, device, config: InferenceConfig | None = None):
+        self.model = model
+        self.device = torch.device(device)
+        self.settings = config or InferenceConfig()
+        cuda = self.device.type == "cuda"
+        self.dtype = self.settings.cuda_dtype if cuda else None
+        self.layout = torch.channels_last if cuda and self.settings.channels_last else torch.contiguous_format
+        if self.layout is torch.channels_last:  # a copy: the caller's model keeps its layout
+            self.model = copy.deepcopy(model).to(memory_format=torch.channels_last)
+        self.image_shape = (1, 3, model.config.image_size, model.config.image_size)
+        self.audio_shape = (1, 1, model.audio_config.nperseg // 2 + 1, model.audio_config.num_frames)
+        self._image = self._audio = None
+        if self.settings.trace and not cuda and not model.training:
+            self._image = _frozen(_ImageMap(model), torch.zeros(self.image_shape, device=self.device))
+            self._audio = _frozen(_AudioVector(model), torch.zeros(self.audio_shape, device=self.device))
+
+    @property
+    def config(self):
+        return self.model.config
+
+    @property
+    def audio_config(self):
+        return self.model.audio_config
+
+    @property
+    def presence(self):
+        return self.model.presence
+
+    def encode_image_map(self, images: torch.Tensor) -> torch.Tensor:
+        """As ``SSLModel.encode_image_map``."""
+        if self._image is not None and tuple(images.shape) == self.image_shape:
+            return self._image(images)
+        return self._eager(self.model.encode_image_map, images)
+
+    def encode_audio(self, spectrograms: torch.Tensor) -> torch.Tensor:
+        """As ``SSLModel.encode_audio``."""
+        if self._audio is not None and tuple(spectrograms.shape) == self.audio_shape:
+            return self._audio(spectrograms)
+        return self._eager(self.model.encode_audio, spectrograms)
+
+    def _eager(self, encode, x: torch.Tensor) -> torch.Tensor:
+        x = x.contiguous(memory_format=self.layout)
+        with torch.autocast(self.device.type, dtype=self.dtype, enabled=self.dtype is not None):
+            return encode(x).float()
+
+
+def use_inference_threads(device, config: InferenceConfig | None = None) -> None:
+    """Call in the thread that will run the encoders: on the CPU, its intra-op thread count."""
+    if torch.device(device).type == "cpu":
+        torch.set_num_threads((config or InferenceConfig()).cpu_threads())
+
+
+def prepare_for_inference(model, device, config: InferenceConfig | None = None) -> InferenceModel:
+    """``model`` on the fast path for ``device`` (a model already prepared is returned as it is)."""
+    if isinstance(model, InferenceModel):
+        return model
+    return InferenceModel(model, device, config)
