@@ -32,7 +32,7 @@ class InferenceConfig:
 
     trace: bool = True  # CPU: TorchScript trace + freeze (False: the eager model under inference_mode)
     cuda_dtype: torch.dtype | None = torch.float16  # CUDA autocast precision; None: float32
-    channels_last: bool = True  # CUDA: channels-last memory layout
+    channels_last: bool = True  # channels-last memory layout (CPU: of the traced encoders too)
     threads: int | None = None  # CPU intra-op threads of the inference thread; None: all cores but one
 
     def cpu_threads(self) -> int:
@@ -74,47 +74,53 @@ class InferenceModel:
     ``encode_image_map`` and ``encode_audio`` (same inputs, float32 outputs)."""
 
     def __init__(self, model: SSLModel, device, config: InferenceConfig | None = None):
-        self.model = model
+        self.source = model
         self.device = torch.device(device)
         self.settings = config or InferenceConfig()
         cuda = self.device.type == "cuda"
         self.dtype = self.settings.cuda_dtype if cuda else None
-        self.layout = torch.channels_last if cuda and self.settings.channels_last else torch.contiguous_format
-        if self.layout is torch.channels_last:  # a copy: the caller's model keeps its layout
-            self.model = copy.deepcopy(model).to(memory_format=torch.channels_last)
+        self.layout = torch.channels_last if self.settings.channels_last else torch.contiguous_format
+        network = model
+        if self.settings.channels_last:  # a copy: the caller's model keeps its layout
+            network = copy.deepcopy(model).to(memory_format=torch.channels_last)
         self.image_shape = (1, 3, model.config.image_size, model.config.image_size)
         self.audio_shape = (1, 1, model.audio_config.nperseg // 2 + 1, model.audio_config.num_frames)
         self._image = self._audio = None
         if self.settings.trace and not cuda and not model.training:
-            self._image = _frozen(_ImageMap(model), torch.zeros(self.image_shape, device=self.device))
-            self._audio = _frozen(_AudioVector(model), torch.zeros(self.audio_shape, device=self.device))
+            example = {shape: torch.zeros(shape, device=self.device).contiguous(memory_format=self.layout)
+                       for shape in (self.image_shape, self.audio_shape)}
+            self._image = _frozen(_ImageMap(network), example[self.image_shape])
+            self._audio = _frozen(_AudioVector(network), example[self.audio_shape])
+            network = model  # other shapes: the caller's model as it is (no copy kept)
+        self.network = network
 
     @property
     def config(self):
-        return self.model.config
+        return self.source.config
 
     @property
     def audio_config(self):
-        return self.model.audio_config
+        return self.source.audio_config
 
     @property
     def presence(self):
-        return self.model.presence
+        return self.source.presence
 
     def encode_image_map(self, images: torch.Tensor) -> torch.Tensor:
         """As ``SSLModel.encode_image_map``."""
         if self._image is not None and tuple(images.shape) == self.image_shape:
-            return self._image(images)
-        return self._eager(self.model.encode_image_map, images)
+            return self._image(images.contiguous(memory_format=self.layout))
+        return self._eager(self.network.encode_image_map, images)
 
     def encode_audio(self, spectrograms: torch.Tensor) -> torch.Tensor:
         """As ``SSLModel.encode_audio``."""
         if self._audio is not None and tuple(spectrograms.shape) == self.audio_shape:
-            return self._audio(spectrograms)
-        return self._eager(self.model.encode_audio, spectrograms)
+            return self._audio(spectrograms.contiguous(memory_format=self.layout))
+        return self._eager(self.network.encode_audio, spectrograms)
 
     def _eager(self, encode, x: torch.Tensor) -> torch.Tensor:
-        x = x.contiguous(memory_format=self.layout)
+        if self.network is not self.source:
+            x = x.contiguous(memory_format=self.layout)
         with torch.autocast(self.device.type, dtype=self.dtype, enabled=self.dtype is not None):
             return encode(x).float()
 

@@ -110,7 +110,6 @@ class InferenceWorker(QThread):
     def run(self) -> None:
         localizer, model = None, None  # the localizer of this model
         last_error = None
-        use_inference_threads(self.device, self.inference)
         with torch.inference_mode():
             while (frame := self._slot.take()) is not None:
                 with self._model_lock:
@@ -121,6 +120,7 @@ class InferenceWorker(QThread):
                         if wanted is not model:
                             model, localizer = wanted, None
                             if model is not None:
+                                use_inference_threads(self.device, self.inference)
                                 localizer = Localizer(model, self.device, self.audio_refresh, self.inference)
                         if localizer is not None:
                             localizer.listen_to(override)
