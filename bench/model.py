@@ -10,11 +10,14 @@ alike), median of ``--repeats`` rounds after ``--warmup``:
 - channels_last: a channels-last copy, inference_mode
 - jit_freeze: TorchScript trace + ``torch.jit.freeze`` (batch norm folded)
 - jit_optimize: trace + ``torch.jit.optimize_for_inference`` (CPU: oneDNN layouts)
+- jit_freeze_cl: ``model.fast_path`` with ``trace`` and ``channels_last`` (the two together)
 - bf16_autocast (CPUs with avx512_bf16 only) / fp16_autocast (CUDA only)
 - compile: ``torch.compile`` (only with ``--compile``: minutes of compiling on a small CPU)
-- app: ``model.fast_path.prepare_for_inference``, what the app runs
+- app: ``model.fast_path.prepare_for_inference`` with its defaults, what the app runs
 
-``prepare_s`` is the time to build a candidate and run it twice (tracing, freezing, compiling).
+``prepare_s`` is the time to build a candidate and run it twice (tracing, freezing, compiling). ``cpu_ms``
+is the process's CPU time per call (all its threads; less sensitive than wall time to other jobs on a shared
+machine, but it counts intra-op threads spinning).
 
 Usage: python bench/model.py [--repeats 30] [--device cpu|cuda] [--threads N] [--compile] [--json OUT]
 """
@@ -81,8 +84,8 @@ def candidates(model: SSLModel, kind: str, example: torch.Tensor, device: str, c
     def autocast(dtype):
         return under(torch.inference_mode, lambda x: _autocast(encoder, x, device, dtype))
 
-    def app():
-        fast = prepare_for_inference(model, device)
+    def prepared(config=None):
+        fast = prepare_for_inference(model, device, config)
         return under(torch.inference_mode, fast.encode_image_map if kind == "visual" else fast.encode_audio)
 
     built = {
@@ -91,6 +94,7 @@ def candidates(model: SSLModel, kind: str, example: torch.Tensor, device: str, c
         "channels_last": channels_last,
         "jit_freeze": lambda: traced(torch.jit.freeze),
         "jit_optimize": lambda: traced(torch.jit.optimize_for_inference),
+        "jit_freeze_cl": lambda: prepared(InferenceConfig(trace=True, channels_last=True)),
     }
     if device.startswith("cuda"):
         built["fp16_autocast"] = lambda: autocast(torch.float16)
@@ -98,7 +102,7 @@ def candidates(model: SSLModel, kind: str, example: torch.Tensor, device: str, c
         built["bf16_autocast"] = lambda: autocast(torch.bfloat16)
     if compile_too:
         built["compile"] = lambda: under(torch.inference_mode, torch.compile(encoder))
-    built["app"] = app
+    built["app"] = prepared
     return built
 
 
@@ -121,15 +125,18 @@ def time_candidates(built: dict, example: torch.Tensor, device: str, repeats: in
         for fn in fns.values():
             fn(example)
     times = {name: [] for name in fns}
+    cpu = {name: [] for name in fns}
     for _ in range(repeats):
         for name, fn in fns.items():
             sync()
-            start = time.perf_counter()
+            start, start_cpu = time.perf_counter(), time.process_time()
             fn(example)
             sync()
             times[name].append((time.perf_counter() - start) * 1000)
+            cpu[name].append((time.process_time() - start_cpu) * 1000)
     reference = outputs["eager_fp32"].float()
-    return {name: {"ms": round(statistics.median(times[name]), 3), "prepare_s": round(prepare_s[name], 2),
+    return {name: {"ms": round(statistics.median(times[name]), 3), "cpu_ms": round(statistics.median(cpu[name]), 3),
+                   "prepare_s": round(prepare_s[name], 2),
                    "max_abs_diff": float((outputs[name].float() - reference).abs().max())} for name in fns}
 
 
@@ -173,7 +180,8 @@ def main(argv=None) -> int:
         result[key] = {"eager_fp32_ms": eager, "app_ms": app, "speedup": round(eager / app, 3), "candidates": rows}
         print(f"\n{key}: eager fp32 {eager:.2f} ms, app {app:.2f} ms, speedup {eager / app:.2f}")
         for name, row in rows.items():
-            print(f"  {name:>15} {row['ms']:9.2f} ms  x{eager / row['ms']:5.2f}  prepare {row['prepare_s']:6.2f} s"
+            print(f"  {name:>15} {row['ms']:9.2f} ms  x{eager / row['ms']:5.2f}  CPU {row['cpu_ms']:8.2f} ms"
+                  f"  prepare {row['prepare_s']:6.2f} s"
                   f"  max |diff| {row['max_abs_diff']:.1e}")
         sys.stdout.flush()
     if args.json:

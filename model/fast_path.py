@@ -1,17 +1,17 @@
-"""The encoders as the app runs them, frame after frame, on the path ``bench/model.py`` measured fastest.
+"""The encoders as the app runs them, frame after frame, on the path ``bench/model.py`` and ``bench/live.py`` chose.
 
 ``prepare_for_inference(model, device)`` is the one place that decides it; ``model.localize.Localizer``
 calls it, so the live view, the inspector and the MP4 export all run the same path.
 
-- CPU: each encoder (with its normalisation) traced and frozen by TorchScript: batch norm is folded into
-  the convolutions and a forward is one call into C++, so the Python lock (GIL) is taken once per
-  forward instead of once per layer. In the app the GUI thread holds that lock while it draws; an eager
-  forward waits for it at every layer (docs/BENCHMARKS.md, "The live pipeline"). The inference thread
-  also uses one core fewer than the machine has (``InferenceConfig.cpu_threads``): with every core
-  busy, the intra-op threads wait on each other.
-- CUDA: fp16 autocast, channels-last (tensor cores); written for CUDA, tested here on the CPU only.
+- CPU (default): the eager float32 model under the caller's ``torch.inference_mode``, and the inference thread
+  one core short of the machine (``InferenceConfig.cpu_threads``): on 2 cores shared with the GUI, two
+  intra-op threads wait on each other whenever the GUI takes a core. TorchScript trace + freeze
+  (``trace``) and channels-last (``channels_last``) need 1.2-1.4x less CPU per call at 96-160 px, but
+  preparing them takes 3-4 s of CPU and keeps 150-250 MB more per prepared model (docs/BENCHMARKS.md):
+  the app's start-up and memory targets rule them out by default.
+- CUDA: fp16 autocast and channels-last (tensor cores); written for CUDA, tested on the CPU only.
 
-Inputs of another shape than the traced one (a model whose image size changed) go through the eager model.
+A traced encoder takes only the shape it was traced with; other shapes go through the eager model.
 """
 from __future__ import annotations
 
@@ -30,9 +30,9 @@ from .sslmodel import SSLModel
 class InferenceConfig:
     """How the per-frame encoders run; the defaults are what bench/model.py and bench/live.py chose."""
 
-    trace: bool = True  # CPU: TorchScript trace + freeze (False: the eager model under inference_mode)
+    trace: bool = False  # CPU: TorchScript trace + freeze (batch norm folded, one C++ call per forward)
+    channels_last: bool | None = None  # channels-last copy of the weights; None: on CUDA only
     cuda_dtype: torch.dtype | None = torch.float16  # CUDA autocast precision; None: float32
-    channels_last: bool = True  # channels-last memory layout (CPU: of the traced encoders too)
     threads: int | None = None  # CPU intra-op threads of the inference thread; None: all cores but one
 
     def cpu_threads(self) -> int:
@@ -62,7 +62,7 @@ class _AudioVector(nn.Module):
 
 def _frozen(module: nn.Module, example: torch.Tensor) -> torch.jit.ScriptModule:
     with warnings.catch_warnings(), torch.no_grad():
-        # torch.jit is deprecated in favour of torch.compile, which takes minutes here (bench/model.py)
+        # torch.jit is deprecated in favour of torch.compile, which compiles far longer (bench/model.py)
         warnings.simplefilter("ignore", FutureWarning)
         warnings.simplefilter("ignore", torch.jit.TracerWarning)  # shapes baked in: checked at each call
         return torch.jit.freeze(torch.jit.trace(module.eval(), example))
@@ -79,9 +79,10 @@ class InferenceModel:
         self.settings = config or InferenceConfig()
         cuda = self.device.type == "cuda"
         self.dtype = self.settings.cuda_dtype if cuda else None
-        self.layout = torch.channels_last if self.settings.channels_last else torch.contiguous_format
+        channels_last = cuda if self.settings.channels_last is None else self.settings.channels_last
+        self.layout = torch.channels_last if channels_last else torch.contiguous_format
         network = model
-        if self.settings.channels_last:  # a copy: the caller's model keeps its layout
+        if channels_last:  # a copy: the caller's model keeps its layout
             network = copy.deepcopy(model).to(memory_format=torch.channels_last)
         self.image_shape = (1, 3, model.config.image_size, model.config.image_size)
         self.audio_shape = (1, 1, model.audio_config.nperseg // 2 + 1, model.audio_config.num_frames)
