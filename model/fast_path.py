@@ -3,12 +3,13 @@
 ``prepare_for_inference(model, device)`` is the one place that decides it; ``model.localize.Localizer``
 calls it, so the live view, the inspector and the MP4 export all run the same path.
 
-- CPU (default): the eager float32 model under the caller's ``torch.inference_mode``, and the inference thread
-  one core short of the machine (``InferenceConfig.cpu_threads``): on 2 cores shared with the GUI, two
-  intra-op threads wait on each other whenever the GUI takes a core. TorchScript trace + freeze
-  (``trace``) and channels-last (``channels_last``) need 1.2-1.4x less CPU per call at 96-160 px, but
-  preparing them takes 3-4 s of CPU and keeps 150-250 MB more per prepared model (docs/BENCHMARKS.md):
-  the app's start-up and memory targets rule them out by default.
+- CPU: the inference thread runs one core short of the machine (``InferenceConfig.cpu_threads``): on 2
+  cores shared with the GUI, two intra-op threads wait on each other whenever the GUI takes a core.
+  The ResNet-18s run eager, float32, under the caller's ``torch.inference_mode``: TorchScript trace +
+  freeze (``trace``) and channels-last (``channels_last``) save them 1.2-1.4x of CPU per call, but
+  preparing both encoders takes 3-4 s of CPU and keeps 150-250 MB more, which the app's start-up and
+  memory targets cannot afford. The EfficientNet-Lite0 visual encoder is traced and frozen: 1.5-1.9x
+  less CPU per call (many small layers: Python's share is large), for its 20 MB of weights.
 - CUDA: fp16 autocast and channels-last (tensor cores); written for CUDA, tested on the CPU only.
 
 A traced encoder takes only the shape it was traced with; other shapes go through the eager model.
@@ -30,7 +31,9 @@ from .sslmodel import SSLModel
 class InferenceConfig:
     """How the per-frame encoders run; the defaults are what bench/model.py and bench/live.py chose."""
 
-    trace: bool = False  # CPU: TorchScript trace + freeze (batch norm folded, one C++ call per forward)
+    # CPU: TorchScript trace + freeze (batch norm folded, one C++ call per forward) of both encoders;
+    # None: of the EfficientNet-Lite0 visual encoder only
+    trace: bool | None = None
     channels_last: bool | None = None  # channels-last copy of the weights; None: on CUDA only
     cuda_dtype: torch.dtype | None = torch.float16  # CUDA autocast precision; None: float32
     threads: int | None = None  # CPU intra-op threads of the inference thread; None: all cores but one
@@ -87,13 +90,17 @@ class InferenceModel:
         self.image_shape = (1, 3, model.config.image_size, model.config.image_size)
         self.audio_shape = (1, 1, model.audio_config.nperseg // 2 + 1, model.audio_config.num_frames)
         self._image = self._audio = None
-        if self.settings.trace and not cuda and not model.training:
-            example = {shape: torch.zeros(shape, device=self.device).contiguous(memory_format=self.layout)
-                       for shape in (self.image_shape, self.audio_shape)}
-            self._image = _frozen(_ImageMap(network), example[self.image_shape])
-            self._audio = _frozen(_AudioVector(network), example[self.audio_shape])
-            network = model  # other shapes: the caller's model as it is (no copy kept)
+        trace = self.settings.trace
+        if not cuda and not model.training:
+            if trace or (trace is None and model.config.visual_backbone == "efficientnet_lite0"):
+                self._image = _frozen(_ImageMap(network), self._example(self.image_shape))
+            if trace:
+                self._audio = _frozen(_AudioVector(network), self._example(self.audio_shape))
+                network = model  # other shapes: the caller's model as it is (no copy kept)
         self.network = network
+
+    def _example(self, shape: tuple[int, ...]) -> torch.Tensor:
+        return torch.zeros(shape, device=self.device).contiguous(memory_format=self.layout)
 
     @property
     def config(self):
