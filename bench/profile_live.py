@@ -79,7 +79,7 @@ class CallTimes:
     def summary(self) -> dict:
         if not self.calls:
             return {"calls": 0}
-        wall, cpu, queue = (np.median(column) * 1000 for column in zip(*self.calls))
+        wall, cpu, queue = (float(np.median(column)) * 1000 for column in zip(*self.calls))
         return {"calls": len(self.calls), "wall_ms": round(wall, 1), "cpu_ms": round(cpu, 1),
                 "runqueue_ms": round(queue, 1), "blocked_ms": round(max(wall - cpu - queue, 0.0), 1)}
 
