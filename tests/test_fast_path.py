@@ -90,7 +90,8 @@ def test_eager_when_asked_or_training():
     torch.manual_seed(0)
     model = SSLModel(ModelConfig(image_size=64), AudioConfig(seconds=1.0))
     assert InferenceModel(model.eval(), "cpu")._image is None  # the default for a ResNet-18 on the CPU
-    assert InferenceModel(model.train(), "cpu", InferenceConfig(trace=True))._image is None  # batch norm in training mode cannot be frozen
+    training = InferenceModel(model.train(), "cpu", InferenceConfig(trace=True))
+    assert training._image is None  # batch norm in training mode cannot be frozen
     assert model.training
 
 

@@ -61,7 +61,8 @@ def _torchvision_trunk(in_channels: int, layer4_stride: int):
 
 
 def test_resnet_trunk_is_torchvisions_resnet18():
-    """Same names, same seeded weights, same random numbers left, same output: checkpoints and seeded runs carry over."""
+    """Same names, same seeded weights, same random numbers left, same output: checkpoints and seeded runs
+    carry over."""
     from model.encoders import ResNetTrunk
 
     for in_channels, stride in ((3, 1), (1, 1), (3, 2)):
