@@ -56,7 +56,7 @@ def query_latencies(sizes: list[int], repeats: int) -> dict:
             row[f"{name}_recall_at_10"] = len(set(found.tolist()) & set(exact.tolist())) / K
         row["fp32_chunked_ms"] = median_ms(lambda: top_k_chunked(bank, query, K), repeats)
         results[str(n)] = {key: round(value, 3) for key, value in row.items()}
-        del bank
+        bank = low = None  # freed before the next size is allocated
     return results
 
 

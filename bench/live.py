@@ -7,7 +7,11 @@ latency_p95_ms (frame captured -> heatmap handed to the view), gui_max_stall_ms 
 did not serve a 5 ms timer, beyond its period), bare_forward_hz, rss_growth_mb (end - after the warm-up),
 first_heatmap_s (process start -> first heatmap shown).
 
-Usage: python bench/live.py --seconds 60 [--checkpoint FILE] [--json OUT]
+The app's inference path is ``model.fast_path``'s defaults; ``--no-trace``, ``--no-channels-last`` and
+``--threads N`` change it for the worker and the bare loop alike (the bare loop keeps torch's thread count:
+the model alone on the whole machine).
+
+Usage: python bench/live.py --seconds 60 [--checkpoint FILE] [--json OUT] [--no-trace] [--threads N]
 """
 from __future__ import annotations
 
@@ -39,6 +43,7 @@ from PySide6.QtWidgets import QApplication  # noqa: E402
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from model.fast_path import InferenceConfig  # noqa: E402
 from model.localize import Localizer  # noqa: E402
 from ssl_desktop.app import BUNDLED_CHECKPOINT  # noqa: E402
 from ssl_desktop.main_window import MainWindow, demo_clips  # noqa: E402
@@ -90,9 +95,10 @@ class LiveProbe:
         self._last_tick = now
 
 
-def bare_forward_hz(model, frame: np.ndarray, waveform: np.ndarray, seconds: float) -> float:
+def bare_forward_hz(model, frame: np.ndarray, waveform: np.ndarray, seconds: float,
+                    inference: InferenceConfig) -> float:
     """The worker's model work alone: a heatmap per frame, the sound re-encoded on the same schedule."""
-    localizer = Localizer(model, "cpu")
+    localizer = Localizer(model, "cpu", inference=inference)
     done, t, start = 0, 0.0, time.monotonic()
     with torch.inference_mode():
         while time.monotonic() - start < seconds:
@@ -109,10 +115,16 @@ def main(argv=None) -> int:
     parser.add_argument("--seconds", type=float, default=60.0, help="measured seconds (after a 5 s warm-up)")
     parser.add_argument("--checkpoint", type=Path, default=BUNDLED_CHECKPOINT)
     parser.add_argument("--json", type=Path)
+    parser.add_argument("--trace", action=argparse.BooleanOptionalAction, default=InferenceConfig.trace)
+    parser.add_argument("--channels-last", action=argparse.BooleanOptionalAction,
+                        default=InferenceConfig.channels_last)
+    parser.add_argument("--threads", type=int, help="the worker's torch threads (default: the app's)")
     args = parser.parse_args(argv)
+    inference = InferenceConfig(trace=args.trace, channels_last=args.channels_last, threads=args.threads)
 
     app = QApplication.instance() or QApplication(sys.argv[:1])
     window = MainWindow("cpu")
+    window.pipeline.worker.inference = inference  # before the model: the worker prepares it with this
     window.load_checkpoint(args.checkpoint)
     if window.model is None:
         print(f"cannot load {args.checkpoint}", file=sys.stderr)
@@ -148,11 +160,12 @@ def main(argv=None) -> int:
         "latency_p50_ms": round(float(np.percentile(latencies_ms, 50)), 1) if len(latencies_ms) else None,
         "latency_p95_ms": round(float(np.percentile(latencies_ms, 95)), 1) if len(latencies_ms) else None,
         "gui_max_stall_ms": round(probe.max_stall * 1000, 1),
-        "bare_forward_hz": round(bare_forward_hz(window.model, frame, waveform, min(args.seconds, 20.0)), 2),
+        "bare_forward_hz": round(bare_forward_hz(window.model, frame, waveform, min(args.seconds, 20.0), inference), 2),
         "rss_growth_mb": round(marks["rss_end"] - marks["rss"], 1),
         "first_heatmap_s": round(probe.first_heatmap_s, 2) if probe.first_heatmap_s else None,
     }
-    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, {args.checkpoint.name}, "
+    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads (worker {inference.cpu_threads()}), "
+          f"trace {inference.trace}, channels-last {inference.channels_last}, {args.checkpoint.name}, "
           f"source {SOURCE_FPS:.0f} fps {frame.shape[1]}x{frame.shape[0]}, {elapsed:.0f} s measured")
     for key, value in result.items():
         print(f"{key:>18}: {value}")

@@ -11,6 +11,7 @@ import numpy as np
 import torch
 
 from model.audio import spectrogram
+from model.fast_path import InferenceConfig, prepare_for_inference
 from model.heatmap import to_heatmap, upsample_map
 from model.presence import judge, level_dbfs, presence_score
 from model.sslmodel import SSLModel, cosine_map, pool_visual_map
@@ -67,11 +68,14 @@ class Localizer:
     The sound is re-encoded when ``refresh`` seconds of media time have passed since the last time
     (``needs_sound(t)``); ``hear(waveform, t)`` does it. ``listen_to(vector)`` fixes the audio vector
     instead (a gallery clip as the query, never silence), until ``listen_to(None)``. Each result says
-    whether the sound is in the picture (``model.presence``'s calibrated threshold).
+    whether the sound is in the picture (``model.presence``'s calibrated threshold). The encoders run
+    on the fast path of ``model.fast_path`` (``inference``: how).
     """
 
-    def __init__(self, model: SSLModel, device, refresh: float = AUDIO_REFRESH_SECONDS):
-        self.model, self.device, self.refresh = model, device, refresh
+    def __init__(self, model: SSLModel, device, refresh: float = AUDIO_REFRESH_SECONDS,
+                 inference: InferenceConfig | None = None):
+        self.model = prepare_for_inference(model, device, inference)
+        self.device, self.refresh = device, refresh
         self.audio: torch.Tensor | None = None  # (1, D) on device
         self.level_dbfs = 0.0  # of the sound heard last
         self._heard_at: float | None = None

@@ -78,7 +78,9 @@ class AudioPanel(QWidget):
         recent = samples[max(now - int(METER_WINDOW_S * sample_rate), 0):now]
         peak = float(np.abs(recent).max()) if len(recent) else 0.0
         db = 20 * np.log10(peak) if peak > 0 else -np.inf
-        self.meter.setValue(int(max(db, METER_FLOOR_DB)))
+        self.meter.setUpdatesEnabled(False)  # QProgressBar.setValue repaints at once (bench/profile_live.py: a
+        self.meter.setValue(int(max(db, METER_FLOOR_DB)))  # tenth of the GUI thread); this way it joins the
+        self.meter.setUpdatesEnabled(True)  # next paint (re-enabling schedules an ordinary update)
         self.level_label.setText(f"{db:.0f} dB" if db > METER_FLOOR_DB else "–∞ dB")
 
     def show_spectrogram(self, spec: np.ndarray, sample_rate: int) -> None:

@@ -16,6 +16,7 @@ import torch
 from PySide6.QtCore import QThread, Signal
 
 from model import SSLModel
+from model.fast_path import InferenceConfig, use_inference_threads
 from model.localize import AUDIO_REFRESH_SECONDS, Localizer
 
 from .capture import Frame
@@ -58,7 +59,7 @@ class InferenceWorker(QThread):
 
     ``audio_window(t, num_samples)`` returns the waveform the model should hear for frame time ``t``
     (the newest samples of a ring buffer, or a window of a file's track), or None when there is no sound:
-    such frames get no heatmap.
+    such frames get no heatmap. ``inference`` says how the encoders run (``model.fast_path``).
     """
 
     result = Signal(int, object, float)  # frame id, raw cosine map (H, W) float32 at frame size, latency in s
@@ -68,11 +69,13 @@ class InferenceWorker(QThread):
     presence = Signal(str)  # with each result: '' (the sound is in the picture), "silence", "the sound is not in view"
 
     def __init__(self, audio_window: Callable[[float, int], np.ndarray | None], device: str = "cpu",
-                 audio_refresh: float = AUDIO_REFRESH_SECONDS, parent=None):
+                 audio_refresh: float = AUDIO_REFRESH_SECONDS, inference: InferenceConfig | None = None,
+                 parent=None):
         super().__init__(parent)
         self.audio_window = audio_window
         self.device = device
         self.audio_refresh = audio_refresh
+        self.inference = inference or InferenceConfig()
         self.frames_processed = 0
         self._slot = LatestSlot()
         self._model: SSLModel | None = None
@@ -105,20 +108,24 @@ class InferenceWorker(QThread):
         self._slot.put(frame)
 
     def run(self) -> None:
-        localizer = None
+        localizer, model = None, None  # the localizer of this model
         last_error = None
         with torch.inference_mode():
             while (frame := self._slot.take()) is not None:
                 with self._model_lock:
-                    if self._model_changed:
-                        self._model_changed = False
-                        localizer = None if self._model is None else Localizer(
-                            self._model, self.device, self.audio_refresh)
-                        if localizer is not None:
-                            localizer.listen_to(self._audio_override)
-                if localizer is None:
-                    continue
+                    changed, self._model_changed = self._model_changed, False
+                    wanted, override = self._model, self._audio_override
                 try:
+                    if changed:  # outside the lock: preparing a model takes a moment, set_model must not wait
+                        if wanted is not model:
+                            model, localizer = wanted, None
+                            if model is not None:
+                                use_inference_threads(self.device, self.inference)
+                                localizer = Localizer(model, self.device, self.audio_refresh, self.inference)
+                        if localizer is not None:
+                            localizer.listen_to(override)
+                    if localizer is None:
+                        continue
                     if localizer.needs_sound(frame.t):
                         waveform = self.audio_window(frame.t, localizer.model.audio_config.num_samples)
                         if waveform is None:

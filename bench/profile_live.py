@@ -1,0 +1,174 @@
+"""Where the live pipeline's time goes (the setting of ``bench/live.py``: real window offscreen, demo clips
+at 30 fps, bundled model).
+
+- per thread, over the measured window: CPU time, and time runnable but waiting for a core (run queue),
+  from /proc/self/task/*/schedstat;
+- the worker's ``localize`` and ``hear`` calls: wall time split into its thread's CPU, run-queue wait, and
+  the rest (blocked: waiting for the GIL, or for intra-op threads);
+- the GUI thread's busiest functions (cProfile, internal time);
+- the start-up timeline: imports, window, model, first frame shown, model prepared, first heatmap.
+
+The instrumentation wraps ``Localizer`` methods in this process only.
+
+Usage: python bench/profile_live.py [--seconds 20] [--no-trace] [--threads N] [--json OUT]
+"""
+from __future__ import annotations
+
+import os
+import time
+
+os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+
+from live import STARTED  # noqa: E402  (bench/, the folder of this script; first: its clock starts the timeline)
+
+import argparse  # noqa: E402
+import cProfile  # noqa: E402
+import io  # noqa: E402
+import json  # noqa: E402
+import pstats  # noqa: E402
+import sys  # noqa: E402
+from pathlib import Path  # noqa: E402
+
+import numpy as np  # noqa: E402
+from PySide6.QtCore import QTimer  # noqa: E402
+from PySide6.QtWidgets import QApplication  # noqa: E402
+
+from live import SOURCE_FPS, WARMUP_S, LiveProbe  # noqa: E402
+from model import localize  # noqa: E402
+from model.fast_path import InferenceConfig  # noqa: E402
+from ssl_desktop.app import BUNDLED_CHECKPOINT  # noqa: E402
+from ssl_desktop.main_window import MainWindow, demo_clips  # noqa: E402
+from ssl_desktop.sources import Playlist, PlaylistAudioSource, PlaylistFrameSource  # noqa: E402
+
+IMPORTED = time.time() - STARTED
+
+
+def threads() -> dict[str, tuple[str, float, float]]:
+    """Thread id -> (name, CPU seconds, run-queue seconds) of every thread of this process."""
+    out = {}
+    for tid in os.listdir("/proc/self/task"):
+        try:
+            name = Path(f"/proc/self/task/{tid}/comm").read_text().strip()
+            cpu_ns, wait_ns, _ = Path(f"/proc/self/task/{tid}/schedstat").read_text().split()
+        except FileNotFoundError:  # the thread ended
+            continue
+        out[tid] = (name, int(cpu_ns) / 1e9, int(wait_ns) / 1e9)
+    return out
+
+
+def own_runqueue() -> float:
+    return int(Path("/proc/thread-self/schedstat").read_text().split()[1]) / 1e9
+
+
+class CallTimes:
+    """Wall, own-CPU and run-queue seconds of each call of a method (while ``on``)."""
+
+    def __init__(self):
+        self.on = False
+        self.calls: list[tuple[float, float, float]] = []
+
+    def wrap(self, method):
+        def timed(*args, **kwargs):
+            wall, cpu, queue = time.perf_counter(), time.thread_time(), own_runqueue()
+            out = method(*args, **kwargs)
+            if self.on:
+                self.calls.append((time.perf_counter() - wall, time.thread_time() - cpu, own_runqueue() - queue))
+            return out
+        return timed
+
+    def summary(self) -> dict:
+        if not self.calls:
+            return {"calls": 0}
+        wall, cpu, queue = (float(np.median(column)) * 1000 for column in zip(*self.calls))
+        return {"calls": len(self.calls), "wall_ms": round(wall, 1), "cpu_ms": round(cpu, 1),
+                "runqueue_ms": round(queue, 1), "blocked_ms": round(max(wall - cpu - queue, 0.0), 1)}
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--seconds", type=float, default=20.0)
+    parser.add_argument("--trace", action=argparse.BooleanOptionalAction, default=InferenceConfig.trace)
+    parser.add_argument("--channels-last", action=argparse.BooleanOptionalAction,
+                        default=InferenceConfig.channels_last)
+    parser.add_argument("--threads", type=int, help="the worker's torch threads (default: the app's)")
+    parser.add_argument("--top", type=int, default=15, help="GUI functions listed")
+    parser.add_argument("--json", type=Path)
+    args = parser.parse_args(argv)
+    inference = InferenceConfig(trace=args.trace, channels_last=args.channels_last, threads=args.threads)
+
+    timeline = {"imports_s": IMPORTED}
+    calls = {"localize": CallTimes(), "hear": CallTimes(), "prepare": CallTimes()}
+    localize.Localizer.localize = calls["localize"].wrap(localize.Localizer.localize)
+    localize.Localizer.hear = calls["hear"].wrap(localize.Localizer.hear)
+    localize.prepare_for_inference = calls["prepare"].wrap(localize.prepare_for_inference)
+    calls["prepare"].on = True
+
+    app = QApplication.instance() or QApplication(sys.argv[:1])
+    window = MainWindow("cpu")
+    window.pipeline.worker.inference = inference
+    timeline["window_s"] = time.time() - STARTED
+    window.load_checkpoint(BUNDLED_CHECKPOINT)
+    timeline["model_loaded_s"] = time.time() - STARTED
+    probe = LiveProbe(window)
+    window.pipeline.frame_captured.connect(lambda _: timeline.setdefault("first_frame_s", time.time() - STARTED))
+    playlist = Playlist(demo_clips())
+    window.start_sources(PlaylistFrameSource(playlist, SOURCE_FPS), PlaylistAudioSource(playlist), "demo")
+    window.resize(1280, 760)
+    window.show()
+
+    gui = cProfile.Profile()
+    marks = {}
+
+    def begin() -> None:
+        probe.counting = True
+        calls["localize"].on = calls["hear"].on = True
+        marks["start"], marks["threads"] = time.monotonic(), threads()
+        gui.enable()
+
+    def end() -> None:
+        gui.disable()
+        marks["end"], marks["threads_end"] = time.monotonic(), threads()
+        app.quit()
+
+    QTimer.singleShot(int(WARMUP_S * 1000), begin)
+    QTimer.singleShot(int((WARMUP_S + args.seconds) * 1000), end)
+    app.exec()
+    window.close()
+
+    elapsed = marks["end"] - marks["start"]
+    timeline["first_heatmap_s"] = probe.first_heatmap_s
+    if calls["prepare"].calls:
+        timeline["prepare_model_s"] = calls["prepare"].calls[0][0]
+    per_thread = []
+    for tid, (name, cpu, wait) in marks["threads_end"].items():
+        _, cpu0, wait0 = marks["threads"].get(tid, (name, 0.0, 0.0))
+        per_thread.append({"thread": f"{name} ({tid})", "cpu_share": round((cpu - cpu0) / elapsed, 3),
+                           "runqueue_share": round((wait - wait0) / elapsed, 3)})
+    per_thread.sort(key=lambda row: -row["cpu_share"])
+    stream = io.StringIO()
+    pstats.Stats(gui, stream=stream).sort_stats("tottime").print_stats(args.top)
+    result = {
+        "load_average": os.getloadavg()[0],
+        "heatmap_hz": round(probe.heatmaps / elapsed, 2),
+        "timeline": {key: round(value, 2) for key, value in timeline.items() if value is not None},
+        "worker_calls": {name: calls[name].summary() for name in ("localize", "hear")},
+        "threads": [row for row in per_thread if row["cpu_share"] + row["runqueue_share"] >= 0.005],
+    }
+    print(f"{elapsed:.0f} s measured, load average {result['load_average']:.2f}, "
+          f"heatmaps {result['heatmap_hz']}/s, worker: trace {inference.trace}, "
+          f"channels-last {inference.channels_last}, {inference.cpu_threads()} threads")
+    print("timeline (s from process start):", result["timeline"])
+    print("worker calls (medians):", result["worker_calls"])
+    print(f"{'thread':>28} {'CPU':>6} {'run queue':>10}  (cores)")
+    for row in result["threads"]:
+        print(f"{row['thread']:>28} {row['cpu_share']:6.3f} {row['runqueue_share']:10.3f}")
+    print("GUI thread, cProfile by internal time (wall clock, GIL waits included):")
+    print("\n".join(stream.getvalue().splitlines()[6:7 + args.top]))
+    if args.json:
+        args.json.parent.mkdir(parents=True, exist_ok=True)
+        args.json.write_text(json.dumps(result, indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

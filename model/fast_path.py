@@ -1,0 +1,146 @@
+"""The encoders as the app runs them, frame after frame, on the path ``bench/model.py`` and ``bench/live.py`` chose.
+
+``prepare_for_inference(model, device)`` is the one place that decides it; ``model.localize.Localizer``
+calls it, so the live view, the inspector and the MP4 export all run the same path.
+
+- CPU: the inference thread runs one core short of the machine (``InferenceConfig.cpu_threads``): on 2
+  cores shared with the GUI, two intra-op threads wait on each other whenever the GUI takes a core.
+  The ResNet-18s run eager, float32, under the caller's ``torch.inference_mode``: TorchScript trace +
+  freeze (``trace``) and channels-last (``channels_last``) save them 1.2-1.4x of CPU per call, but
+  preparing both encoders takes 3-4 s of CPU and keeps 150-250 MB more, which the app's start-up and
+  memory targets cannot afford. The EfficientNet-Lite0 visual encoder is traced and frozen: 1.5-1.9x
+  less CPU per call (many small layers: Python's share is large), for its 20 MB of weights.
+- CUDA: fp16 autocast and channels-last (tensor cores); written for CUDA, tested on the CPU only.
+
+A traced encoder takes only the shape it was traced with; other shapes go through the eager model.
+"""
+from __future__ import annotations
+
+import copy
+import os
+import warnings
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+
+from model.sslmodel import SSLModel
+
+
+@dataclass
+class InferenceConfig:
+    """How the per-frame encoders run; the defaults are what bench/model.py and bench/live.py chose."""
+
+    # CPU: TorchScript trace + freeze (batch norm folded, one C++ call per forward) of both encoders;
+    # None: of the EfficientNet-Lite0 visual encoder only
+    trace: bool | None = None
+    channels_last: bool | None = None  # channels-last copy of the weights; None: on CUDA only
+    cuda_dtype: torch.dtype | None = torch.float16  # CUDA autocast precision; None: float32
+    threads: int | None = None  # CPU intra-op threads of the inference thread; None: all cores but one
+
+    def cpu_threads(self) -> int:
+        """Intra-op threads for the thread that runs the encoders on the CPU."""
+        if self.threads is not None:
+            return self.threads
+        return max(1, len(os.sched_getaffinity(0)) - 1)
+
+
+class _ImageMap(nn.Module):
+    def __init__(self, model: SSLModel):
+        super().__init__()
+        self.model = model
+
+    def forward(self, images: torch.Tensor) -> torch.Tensor:
+        return self.model.encode_image_map(images)
+
+
+class _AudioVector(nn.Module):
+    def __init__(self, model: SSLModel):
+        super().__init__()
+        self.model = model
+
+    def forward(self, spectrograms: torch.Tensor) -> torch.Tensor:
+        return self.model.encode_audio(spectrograms)
+
+
+def _frozen(module: nn.Module, example: torch.Tensor) -> torch.jit.ScriptModule:
+    with warnings.catch_warnings(), torch.no_grad():
+        # torch.jit is deprecated in favour of torch.compile, which compiles far longer (bench/model.py)
+        warnings.simplefilter("ignore", FutureWarning)
+        warnings.simplefilter("ignore", torch.jit.TracerWarning)  # shapes baked in: checked at each call
+        return torch.jit.freeze(torch.jit.trace(module.eval(), example))
+
+
+class InferenceModel:
+    """An eval-mode ``SSLModel`` prepared for batch-1 inference on one device. It has what
+    ``model.localize`` uses of a model: ``config``, ``audio_config``, ``presence``,
+    ``encode_image_map`` and ``encode_audio`` (same inputs, float32 outputs)."""
+
+    def __init__(self, model: SSLModel, device, config: InferenceConfig | None = None):
+        self.source = model
+        self.device = torch.device(device)
+        self.settings = config or InferenceConfig()
+        cuda = self.device.type == "cuda"
+        self.dtype = self.settings.cuda_dtype if cuda else None
+        channels_last = cuda if self.settings.channels_last is None else self.settings.channels_last
+        self.layout = torch.channels_last if channels_last else torch.contiguous_format
+        network = model
+        if channels_last:  # a copy: the caller's model keeps its layout
+            network = copy.deepcopy(model).to(memory_format=torch.channels_last)
+        self.image_shape = (1, 3, model.config.image_size, model.config.image_size)
+        self.audio_shape = (1, 1, model.audio_config.nperseg // 2 + 1, model.audio_config.num_frames)
+        self._image = self._audio = None
+        trace = self.settings.trace
+        if not cuda and not model.training:
+            if trace or (trace is None and model.config.visual_backbone == "efficientnet_lite0"):
+                self._image = _frozen(_ImageMap(network), self._example(self.image_shape))
+            if trace:
+                self._audio = _frozen(_AudioVector(network), self._example(self.audio_shape))
+                network = model  # other shapes: the caller's model as it is (no copy kept)
+        self.network = network
+
+    def _example(self, shape: tuple[int, ...]) -> torch.Tensor:
+        return torch.zeros(shape, device=self.device).contiguous(memory_format=self.layout)
+
+    @property
+    def config(self):
+        return self.source.config
+
+    @property
+    def audio_config(self):
+        return self.source.audio_config
+
+    @property
+    def presence(self):
+        return self.source.presence
+
+    def encode_image_map(self, images: torch.Tensor) -> torch.Tensor:
+        """As ``SSLModel.encode_image_map``."""
+        if self._image is not None and tuple(images.shape) == self.image_shape:
+            return self._image(images.contiguous(memory_format=self.layout))
+        return self._eager(self.network.encode_image_map, images)
+
+    def encode_audio(self, spectrograms: torch.Tensor) -> torch.Tensor:
+        """As ``SSLModel.encode_audio``."""
+        if self._audio is not None and tuple(spectrograms.shape) == self.audio_shape:
+            return self._audio(spectrograms.contiguous(memory_format=self.layout))
+        return self._eager(self.network.encode_audio, spectrograms)
+
+    def _eager(self, encode, x: torch.Tensor) -> torch.Tensor:
+        if self.network is not self.source:
+            x = x.contiguous(memory_format=self.layout)
+        with torch.autocast(self.device.type, dtype=self.dtype, enabled=self.dtype is not None):
+            return encode(x).float()
+
+
+def use_inference_threads(device, config: InferenceConfig | None = None) -> None:
+    """Call in the thread that will run the encoders: on the CPU, its intra-op thread count."""
+    if torch.device(device).type == "cpu":
+        torch.set_num_threads((config or InferenceConfig()).cpu_threads())
+
+
+def prepare_for_inference(model, device, config: InferenceConfig | None = None) -> InferenceModel:
+    """``model`` on the fast path for ``device`` (a model already prepared is returned as it is)."""
+    if isinstance(model, InferenceModel):
+        return model
+    return InferenceModel(model, device, config)

@@ -1,0 +1,100 @@
+"""The app's inference path (``model.fast_path``: on the CPU eager ResNets, a traced EfficientNet) and its measured
+alternatives (TorchScript trace + freeze, channels-last) give the eager float32 model's maps and vectors.
+
+Tolerance: 1e-4 on the raw cosine (range -1..1) and on the unit vectors; folding batch norm into the
+convolutions only reorders float32 sums (measured: under 1e-6 for both backbones). CUDA's fp16 path is not tested here
+(no GPU on the development machine)."""
+import os
+
+import numpy as np
+import pytest
+import torch
+
+from model import AudioConfig, ModelConfig, SSLModel
+from model.fast_path import InferenceConfig, InferenceModel, prepare_for_inference
+from model.localize import Localizer
+from model.sslmodel import cosine_map
+
+TOLERANCE = 1e-4
+
+pytestmark = pytest.mark.usefixtures("one_thread")
+
+
+def trained_looking(model: SSLModel) -> SSLModel:
+    """Batch-norm statistics away from (0, 1), as after training, so that folding them changes the weights."""
+    generator = torch.Generator().manual_seed(1)
+    for module in model.modules():
+        if isinstance(module, torch.nn.BatchNorm2d):
+            n = module.num_features
+            module.running_mean.copy_(0.1 * torch.randn(n, generator=generator))
+            module.running_var.copy_(0.5 + torch.rand(n, generator=generator))
+            module.weight.data.copy_(1 + 0.1 * torch.randn(n, generator=generator))
+            module.bias.data.copy_(0.1 * torch.randn(n, generator=generator))
+    return model.eval()
+
+
+@pytest.fixture(scope="module", params=["resnet18", "efficientnet_lite0"])
+def model(request):
+    torch.manual_seed(0)
+    return trained_looking(SSLModel(ModelConfig(image_size=96, visual_backbone=request.param),
+                                    AudioConfig(seconds=1.0)))
+
+
+def inputs(model, batch: int = 1, size: int | None = None):
+    size = size or model.config.image_size
+    generator = torch.Generator().manual_seed(2)
+    images = torch.randn(batch, 3, size, size, generator=generator)
+    spectrograms = torch.randn(batch, 1, 257, model.audio_config.num_frames, generator=generator)
+    return images, spectrograms
+
+
+CONFIGS = {"app": InferenceConfig(), "trace": InferenceConfig(trace=True),
+           "channels_last": InferenceConfig(channels_last=True),
+           "trace_channels_last": InferenceConfig(trace=True, channels_last=True)}
+
+
+@pytest.mark.parametrize("name", list(CONFIGS))
+def test_inference_path_maps_match_float32(model, name):
+    fast = prepare_for_inference(model, "cpu", CONFIGS[name])
+    lite = model.config.visual_backbone == "efficientnet_lite0"
+    assert (fast._image is not None) == bool(CONFIGS[name].trace or lite)  # the path asked for, not a fallback
+    assert (fast._audio is not None) == bool(CONFIGS[name].trace)
+    images, spectrograms = inputs(model)
+    with torch.inference_mode():
+        visual, audio = model.encode_image_map(images), model.encode_audio(spectrograms)
+        fast_visual, fast_audio = fast.encode_image_map(images), fast.encode_audio(spectrograms)
+    assert fast_visual.dtype == torch.float32 and fast_visual.shape == visual.shape
+    np.testing.assert_allclose(fast_audio, audio, atol=TOLERANCE)
+    np.testing.assert_allclose(cosine_map(fast_visual, fast_audio), cosine_map(visual, audio), atol=TOLERANCE)
+    if name != "app" or lite:
+        assert (fast_visual - visual).abs().max() > 0  # another computation (folded batch norm, layout)
+
+
+def test_other_shapes_take_the_eager_model(model):
+    fast = prepare_for_inference(model, "cpu", CONFIGS["trace"])
+    images, spectrograms = inputs(model, batch=2, size=64)
+    with torch.inference_mode():
+        assert torch.equal(fast.encode_image_map(images), model.encode_image_map(images))
+        assert torch.equal(fast.encode_audio(spectrograms), model.encode_audio(spectrograms))
+
+
+def test_localizer_runs_the_inference_path_and_keeps_the_models_settings(model):
+    localizer = Localizer(model, "cpu", inference=CONFIGS["trace_channels_last"])
+    assert isinstance(localizer.model, InferenceModel) and localizer.model._image is not None
+    assert localizer.model.config is model.config and localizer.model.presence is model.presence
+    assert prepare_for_inference(localizer.model, "cpu") is localizer.model
+    assert next(model.parameters()).is_contiguous()  # the caller's model keeps its layout
+
+
+def test_eager_when_asked_or_training():
+    torch.manual_seed(0)
+    model = SSLModel(ModelConfig(image_size=64), AudioConfig(seconds=1.0))
+    assert InferenceModel(model.eval(), "cpu")._image is None  # the default for a ResNet-18 on the CPU
+    training = InferenceModel(model.train(), "cpu", InferenceConfig(trace=True))
+    assert training._image is None  # batch norm in training mode cannot be frozen
+    assert model.training
+
+
+def test_cpu_threads_leave_a_core():
+    assert InferenceConfig(threads=3).cpu_threads() == 3
+    assert InferenceConfig().cpu_threads() == max(1, len(os.sched_getaffinity(0)) - 1)
