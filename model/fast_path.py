@@ -63,12 +63,18 @@ class _AudioVector(nn.Module):
         return self.model.encode_audio(spectrograms)
 
 
-def _frozen(module: nn.Module, example: torch.Tensor) -> torch.jit.ScriptModule:
+def _frozen(module: nn.Module, example: torch.Tensor) -> torch.jit.ScriptModule | None:
+    """The traced and frozen module, or None (the eager model then runs) when tracing fails: the fast path
+    must never cost a heatmap. Seen once, in the app's before / after thread, as a failed trace check."""
     with warnings.catch_warnings(), torch.no_grad():
         # torch.jit is deprecated in favour of torch.compile, which compiles far longer (bench/model.py)
         warnings.simplefilter("ignore", FutureWarning)
         warnings.simplefilter("ignore", torch.jit.TracerWarning)  # shapes baked in: checked at each call
-        return torch.jit.freeze(torch.jit.trace(module.eval(), example))
+        try:
+            return torch.jit.freeze(torch.jit.trace(module.eval(), example))
+        except (torch.jit.TracingCheckError, RuntimeError) as exc:
+            warnings.warn(f"inference runs eager: tracing failed ({str(exc).splitlines()[0]})", RuntimeWarning)
+            return None
 
 
 class InferenceModel:

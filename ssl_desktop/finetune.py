@@ -12,6 +12,7 @@ import torch
 from PySide6.QtCore import QObject, QThread, Signal
 
 from model import CheckpointError, load_model, save_model
+from model.fast_path import InferenceConfig
 from model.localize import Localizer
 
 from .finetune_panel import BeforeAfterDialog, FinetunePanel
@@ -20,6 +21,9 @@ from .finetune_process import BEST, LAST, LOG, FinetuneProcess
 RUNS = Path.home() / "ssl-desktop-runs"  # where a new run's folder is proposed
 START = "start.safetensors"  # the current model, saved into the run folder as --init
 STATE = "last.state.safetensors"
+
+
+ONE_FRAME = InferenceConfig(trace=False)  # one frame per model: tracing would cost more than it saves
 
 
 class CompareThread(QThread):
@@ -37,7 +41,7 @@ class CompareThread(QThread):
             maps = []
             with torch.inference_mode():
                 for model, sound in zip(self.models, self.sounds):
-                    localizer = Localizer(model, self.device)
+                    localizer = Localizer(model, self.device, inference=ONE_FRAME)
                     localizer.hear(sound, 0.0)
                     maps.append(localizer.localize(self.frame).shown)
         except Exception as exc:  # a model that cannot run this frame: a message, never a dead app
