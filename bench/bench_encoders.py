@@ -9,12 +9,15 @@ from __future__ import annotations
 
 import argparse
 import statistics
+import sys
 import time
+from pathlib import Path
 
 import torch
 
-from model import ModelConfig, SSLModel
-from model.sslmodel import VISUAL_BACKBONES
+sys.path[0] = str(Path(__file__).resolve().parents[1])  # the project: bench/model.py is not the model package
+from model import ModelConfig, SSLModel  # noqa: E402
+from model.sslmodel import VISUAL_BACKBONES  # noqa: E402
 
 
 def median_ms(fn, repeats: int, warmup: int = 3) -> float:

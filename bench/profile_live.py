@@ -34,6 +34,8 @@ from PySide6.QtCore import QTimer  # noqa: E402
 from PySide6.QtWidgets import QApplication  # noqa: E402
 
 from live import SOURCE_FPS, WARMUP_S, LiveProbe  # noqa: E402
+sys.path[0] = str(Path(__file__).resolve().parents[1])  # the project: bench/model.py is not the model package
+
 from model import localize  # noqa: E402
 from model.fast_path import InferenceConfig  # noqa: E402
 from ssl_desktop.app import BUNDLED_CHECKPOINT  # noqa: E402

@@ -11,14 +11,16 @@ from __future__ import annotations
 import argparse
 import json
 import tempfile
+import sys
 import time
 from pathlib import Path
 
 import cv2
 import numpy as np
 
-from model.synth.generator import MID_FRAME, SynthConfig, make_clip, run
-from model.synth.real_scene import BOX_AREA_LEVELS
+sys.path[0] = str(Path(__file__).resolve().parents[1])  # the project: bench/model.py is not the model package
+from model.synth.generator import MID_FRAME, SynthConfig, make_clip, run  # noqa: E402
+from model.synth.real_scene import BOX_AREA_LEVELS  # noqa: E402
 
 VGGSS = Path(__file__).resolve().parents[2] / "shared" / "reference" / "vggss.json"  # next to the checkout
 

@@ -24,6 +24,7 @@ from PySide6 import __version__ as pyside_version  # noqa: E402
 from PySide6.QtCore import QTimer  # noqa: E402
 from PySide6.QtWidgets import QApplication  # noqa: E402
 
+sys.path[0] = str(Path(__file__).resolve().parents[1])  # the project: bench/model.py is not the model package
 from ssl_desktop.app import BUNDLED_CHECKPOINT  # noqa: E402
 from ssl_desktop.main_window import MainWindow  # noqa: E402
 
