@@ -54,9 +54,9 @@ class Finetune(QObject):
     """Connects ``panel`` to a ``FinetuneProcess`` and to ``window`` (a ``MainWindow``: its model, device,
     ``load_checkpoint`` and the frame on screen)."""
 
-    def __init__(self, panel: FinetunePanel, window, parent=None):
-        super().__init__(parent)
-        self.panel, self.window = panel, window
+    def __init__(self, panel: FinetunePanel, window):
+        super().__init__(window)
+        self.panel = panel
         self.process = FinetuneProcess(self)
         self.previous: tuple[object, str] | None = None  # the model before the last "Use this model"
         self.dialog: BeforeAfterDialog | None = None
@@ -79,6 +79,11 @@ class Finetune(QObject):
         panel.out_edit.textChanged.connect(self._show_checkpoints)
         panel.out_edit.setText(str(RUNS / time.strftime("finetune-%Y%m%d-%H%M%S")))
         self.set_model(None, "")
+
+    @property
+    def window(self):
+        """The window: the Qt parent (no Python reference back, see ``WindowMenus.window``)."""
+        return self.parent()
 
     def set_model(self, model, name: str) -> None:
         """The window's model changed: it is the default start (freezing applies to efficientnet_lite0)."""

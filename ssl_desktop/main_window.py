@@ -181,7 +181,7 @@ class MainWindow(QMainWindow):
         self.recording.open_clip.connect(lambda path: self.open_paths([path]))
         self.recording.message.connect(self._show_or_clear_message)
         self.finetune_panel = FinetunePanel()
-        self.finetune = Finetune(self.finetune_panel, self, parent=self)
+        self.finetune = Finetune(self.finetune_panel, self)
         self.finetune_dock = QDockWidget("Fine-tune", self)
         self.finetune_dock.setObjectName("finetune-dock")
         self.finetune_dock.setWidget(self.finetune_panel)

@@ -29,7 +29,6 @@ class WindowMenus(QObject):
 
     def __init__(self, window):
         super().__init__(window)
-        self.window = window
         bar = window.menuBar()
         file_menu = bar.addMenu("&File")
         self.add_action(file_menu, "&Open video…", self.choose_videos, QKeySequence.StandardKey.Open)
@@ -51,6 +50,12 @@ class WindowMenus(QObject):
         self.view_menu = bar.addMenu("&View")
         self.view_menu.addAction(window.audio_dock.toggleViewAction())
         self.view_menu.addAction(window.retrieval_dock.toggleViewAction())
+
+    @property
+    def window(self):
+        """The window (the Qt parent: a Python reference back would make a cycle that the garbage collector
+        may break in a worker thread, destroying Qt objects there)."""
+        return self.parent()
 
     def add_teach_menu(self, record, finetune_toggle: QAction) -> None:
         """Teach: record a clip of the live view (Ctrl+R), show the fine-tune panel."""
