@@ -22,10 +22,10 @@ import torch.nn.functional as F
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from bench_encoders import median_ms  # noqa: E402  (bench/, the folder of this script)
+
 from model import load_model  # noqa: E402
 from model.gallery import build_gallery  # noqa: E402
-
-from bench_encoders import median_ms  # noqa: E402  (bench/, the folder of this script)
 
 K = 10
 

@@ -31,7 +31,6 @@ def process_start() -> float:
 STARTED = process_start()
 
 import argparse  # noqa: E402
-import json  # noqa: E402
 import sys  # noqa: E402
 from pathlib import Path  # noqa: E402
 
@@ -43,13 +42,14 @@ from PySide6.QtWidgets import QApplication  # noqa: E402
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from soak import rss_mb  # noqa: E402  (bench/, the folder of this script)
+
+from bench.results_file import write_json  # noqa: E402
 from model.fast_path import InferenceConfig  # noqa: E402
 from model.localize import Localizer  # noqa: E402
 from ssl_desktop.app import BUNDLED_CHECKPOINT  # noqa: E402
 from ssl_desktop.main_window import MainWindow, demo_clips  # noqa: E402
 from ssl_desktop.sources import Playlist, PlaylistAudioSource, PlaylistFrameSource  # noqa: E402
-
-from soak import rss_mb  # noqa: E402  (bench/, the folder of this script)
 
 SOURCE_FPS = 30.0
 WARMUP_S = 5.0
@@ -169,9 +169,7 @@ def main(argv=None) -> int:
           f"source {SOURCE_FPS:.0f} fps {frame.shape[1]}x{frame.shape[0]}, {elapsed:.0f} s measured")
     for key, value in result.items():
         print(f"{key:>18}: {value}")
-    if args.json:
-        args.json.parent.mkdir(parents=True, exist_ok=True)
-        args.json.write_text(json.dumps(result, indent=2))
+    write_json(args.json, result)
     return 0
 
 

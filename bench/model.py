@@ -25,7 +25,6 @@ from __future__ import annotations
 
 import argparse
 import copy
-import json
 import statistics
 import sys
 import time
@@ -39,6 +38,7 @@ from torch import nn
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from bench.results_file import write_json  # noqa: E402
 from model import AudioConfig, ModelConfig, SSLModel  # noqa: E402
 from model.fast_path import InferenceConfig, prepare_for_inference  # noqa: E402
 
@@ -184,9 +184,7 @@ def main(argv=None) -> int:
                   f"  prepare {row['prepare_s']:6.2f} s"
                   f"  max |diff| {row['max_abs_diff']:.1e}")
         sys.stdout.flush()
-    if args.json:
-        args.json.parent.mkdir(parents=True, exist_ok=True)
-        args.json.write_text(json.dumps(result, indent=2))
+    write_json(args.json, result)
     return 0
 
 

@@ -19,23 +19,26 @@ import time
 
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 
-from live import STARTED  # noqa: E402  (bench/, the folder of this script; first: its clock starts the timeline)
-
 import argparse  # noqa: E402
 import cProfile  # noqa: E402
 import io  # noqa: E402
-import json  # noqa: E402
 import pstats  # noqa: E402
 import sys  # noqa: E402
 from pathlib import Path  # noqa: E402
 
 import numpy as np  # noqa: E402
+from live import (  # noqa: E402
+    SOURCE_FPS,
+    STARTED,  # noqa: E402  (bench/, the folder of this script; first: its clock starts the timeline)
+    WARMUP_S,
+    LiveProbe,
+)
 from PySide6.QtCore import QTimer  # noqa: E402
 from PySide6.QtWidgets import QApplication  # noqa: E402
 
-from live import SOURCE_FPS, WARMUP_S, LiveProbe  # noqa: E402
 sys.path[0] = str(Path(__file__).resolve().parents[1])  # the project: bench/model.py is not the model package
 
+from bench.results_file import write_json  # noqa: E402
 from model import localize  # noqa: E402
 from model.fast_path import InferenceConfig  # noqa: E402
 from ssl_desktop.app import BUNDLED_CHECKPOINT  # noqa: E402
@@ -166,9 +169,7 @@ def main(argv=None) -> int:
         print(f"{row['thread']:>28} {row['cpu_share']:6.3f} {row['runqueue_share']:10.3f}")
     print("GUI thread, cProfile by internal time (wall clock, GIL waits included):")
     print("\n".join(stream.getvalue().splitlines()[6:7 + args.top]))
-    if args.json:
-        args.json.parent.mkdir(parents=True, exist_ok=True)
-        args.json.write_text(json.dumps(result, indent=2))
+    write_json(args.json, result)
     return 0
 
 

@@ -25,6 +25,7 @@ from PySide6.QtCore import QTimer  # noqa: E402
 from PySide6.QtWidgets import QApplication  # noqa: E402
 
 sys.path[0] = str(Path(__file__).resolve().parents[1])  # the project: bench/model.py is not the model package
+from bench.results_file import write_json  # noqa: E402
 from ssl_desktop.app import BUNDLED_CHECKPOINT  # noqa: E402
 from ssl_desktop.main_window import MainWindow  # noqa: E402
 
@@ -122,9 +123,7 @@ def main(argv=None) -> int:
         "summary": summarise(samples, args.warmup), "samples": samples,
     }
     print(json.dumps(result["summary"], indent=2))
-    if args.json:
-        args.json.parent.mkdir(parents=True, exist_ok=True)
-        args.json.write_text(json.dumps(result, indent=2))
+    write_json(args.json, result)
     return 0
 
 

@@ -15,7 +15,6 @@ Usage: python bench/train.py [--clips 24] [--epochs 2 (0: no training rows)] [--
 from __future__ import annotations
 
 import argparse
-import json
 import statistics
 import sys
 import tempfile
@@ -27,6 +26,7 @@ import torch
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from bench.results_file import write_json  # noqa: E402
 from model import AudioConfig, ModelConfig, SSLModel  # noqa: E402
 from model.evaluation.evaluate import evaluate, open_dataset  # noqa: E402
 from model.synth.generator import generate  # noqa: E402
@@ -113,9 +113,7 @@ def main(argv=None) -> int:
     for name, row in result.items():
         first = row.get("first_epoch_clips_per_s", row.get("first_pass_clips_per_s", ""))
         print(f"{name:>18} {row['clips_per_s']:8.2f} {first:>8} {row.get('step_s', ''):>7} {row.get('wall_s', ''):>7}")
-    if args.json:
-        args.json.parent.mkdir(parents=True, exist_ok=True)
-        args.json.write_text(json.dumps(result, indent=2))
+    write_json(args.json, result)
     return 0
 
 
