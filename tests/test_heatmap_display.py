@@ -20,8 +20,8 @@ FRAME = (240, 320)
 
 @pytest.fixture(scope="module")
 def bundled_map():
-    """The bundled model's result for a demo frame (resized to FRAME) and its sound: the raw 6x6 cosine map
-    and what the app shows."""
+    """The bundled model's result for a demo frame (resized to FRAME) and its sound: the raw cosine map
+    (S/16 square for an S-pixel model) and what the app shows."""
     m = model.load_model("resources/model.safetensors", device="cpu")
     clip = read_clip(demo_clips()[2], 2.0, seconds=m.audio_config.seconds, sample_rate=m.audio_config.sample_rate)
     localizer = Localizer(m, "cpu")
@@ -42,7 +42,8 @@ def slope_jumps(image: np.ndarray, axis: int) -> float:
 
 def test_evaluation_upsampling_is_the_reference_bilinear(bundled_map):
     small = torch.from_numpy(bundled_map.cosine)
-    assert small.shape == (6, 6)
+    side = model.load_model("resources/model.safetensors", device="cpu").config.image_size // 16
+    assert small.shape == (side, side)
     reference = reference_bilinear(small.numpy(), FRAME)
     reference = (reference - reference.min()) / (reference.max() - reference.min())
     assert np.abs(to_heatmap(small, FRAME).numpy() - reference).max() < 1e-5

@@ -129,7 +129,7 @@ NO_SIZE = ["--device", "cpu", "--workers", "0", "--batch-size", "4"]
 def test_fine_tuning_keeps_the_checkpoint_input_size(tiny, tmp_path):
     """--init on the bundled model without size flags trains the bundled model's input size, not the defaults."""
     bundled = load_model(BUNDLED)
-    assert bundled.config.image_size != ModelConfig().image_size  # otherwise the defaults would pass too
+    assert bundled.config != ModelConfig() and bundled.audio_config != AudioConfig()  # else the defaults would pass
     run = tmp_path / "run"
     assert main(["--data", str(tiny), "--out", str(run), "--epochs", "1", "--max-clips", "4", "--no-augment",
                  "--no-neighbours", "--init", str(BUNDLED), *NO_SIZE]) == 0
