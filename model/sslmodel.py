@@ -53,7 +53,7 @@ class SSLModel(nn.Module):
 
     def _visual_encoder(self) -> nn.Module:
         if self.config.visual_backbone == "efficientnet_lite0":
-            from model.backbones import LiteVisualEncoder  # timm is only needed by this backbone
+            from model.backbones import LiteVisualEncoder
 
             return LiteVisualEncoder(512)
         return visual_encoder(self.config.layer4_stride)

@@ -1,5 +1,8 @@
 """The ImageNet EfficientNet-Lite0: the loaded encoder is the published network, its map, freezing, the cache."""
 import math
+import subprocess
+import sys
+from pathlib import Path
 
 import pytest
 import torch
@@ -152,3 +155,30 @@ def test_a_wrong_weights_file_is_a_clear_error(tmp_path):
     torch.save({"_conv_stem.weight": torch.zeros(2)}, tmp_path / "short.pth")
     with pytest.raises(ValueError, match="does not fit"):
         net.load_imagenet(tmp_path / "short.pth")
+
+
+@pytest.mark.parametrize("output_stride", [16, 32])
+def test_the_written_out_network_equals_timm_s_at_both_output_strides(output_stride):
+    """Same tensor names and the same map as timm's tf_efficientnet_lite0 (the app does not import timm)."""
+    timm = pytest.importorskip("timm")
+    reference = timm.create_model("tf_efficientnet_lite0", pretrained=False, num_classes=0,
+                                  output_stride=output_stride).eval()
+    ours = EfficientNetLite0(output_stride=output_stride).eval()
+    assert set(ours.net.state_dict()) == set(reference.state_dict())
+    ours.load_imagenet()
+    reference.load_state_dict(ours.net.state_dict())
+    x = torch.rand(2, 3, 128, 128, generator=torch.Generator().manual_seed(0)) * 2 - 1
+    with torch.no_grad():
+        expected = reference.forward_features(x)
+        got = ours.net(x)
+    assert got.shape == expected.shape == (2, 1280, 128 // output_stride, 128 // output_stride)
+    assert expected.abs().max() > 0.1
+    torch.testing.assert_close(got, expected, atol=1e-4, rtol=0)
+
+
+def test_loading_the_bundled_model_does_not_import_timm():
+    code = ("import sys; from model import load_model; load_model('resources/model.safetensors'); "
+            "print('timm' in sys.modules, 'torchvision' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
+                         cwd=Path(__file__).resolve().parents[1])
+    assert out.stdout.split() == ["False", "False"]
