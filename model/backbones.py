@@ -139,6 +139,13 @@ class EfficientNetLite0(nn.Module):
         return x  # (B, 1280, S/16, S/16)
 
 
+def imagenet_network(output_stride: int = 16) -> EfficientNetLite0:
+    """The published ImageNet network in eval mode: the trunk whose maps the reference rows score."""
+    network = EfficientNetLite0(output_stride=output_stride)
+    network.load_imagenet()
+    return network.eval()
+
+
 class LiteVisualEncoder(nn.Module):
     """EfficientNet-Lite0 (stride 16) and a 1x1 projection: (B, 3, S, S) -> (B, dim, S/16, S/16)."""
 

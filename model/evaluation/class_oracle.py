@@ -24,11 +24,12 @@ from torch import nn
 from torch.utils.data import DataLoader
 
 from model.audio import AudioConfig
-from model.backbones import FEATURES, EfficientNetLite0
+from model.backbones import FEATURES, imagenet_network
 from model.data.datasets import VideoFolderDataset, collate
 from model.evaluation import metrics
 from model.evaluation.vision_only import score
 from model.heatmap import to_heatmap
+from model.sslmodel import cosine_map
 from model.train.loss import ContrastiveLoss
 
 BATCH = 16
@@ -37,9 +38,7 @@ BATCH = 16
 @torch.inference_mode()
 def frozen_maps(root: Path, cache=None) -> tuple[list[str], list[str], list, torch.Tensor]:
     """(files, labels, boxes, maps (N, 1280, 14, 14) float16) of the items with a class and no negative mark."""
-    network = EfficientNetLite0(output_stride=16)
-    network.load_imagenet()
-    network.eval()
+    network = imagenet_network()
     dataset = VideoFolderDataset(root, "eval", AudioConfig(seconds=1.0), cache_dir=cache)
     files, labels, boxes, maps = [], [], [], []
     for batch in DataLoader(dataset, batch_size=BATCH, collate_fn=collate):
@@ -76,8 +75,7 @@ def train_oracle(maps: torch.Tensor, labels: list[str], classes: list[str], step
 def oracle_maps(projection, table, maps: torch.Tensor, labels: list[str], classes: list[str]) -> torch.Tensor:
     """Cosine maps (N, 14, 14) between each test frame and its class's embedding."""
     ids = torch.tensor([classes.index(c) for c in labels])
-    visual = F.normalize(projection(maps.float()), dim=1)
-    return torch.einsum("bdhw,bd->bhw", visual, F.normalize(table(ids), dim=1))
+    return cosine_map(F.normalize(projection(maps.float()), dim=1), F.normalize(table(ids), dim=1))
 
 
 def pointing(boxes: list, maps: torch.Tensor) -> float:

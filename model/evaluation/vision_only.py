@@ -20,7 +20,7 @@ import torch
 from torch.utils.data import DataLoader
 
 from model.audio import AudioConfig
-from model.backbones import EfficientNetLite0
+from model.backbones import imagenet_network
 from model.data.datasets import VideoFolderDataset, collate
 from model.evaluation import metrics
 from model.evaluation.evaluate import mask_cious
@@ -33,9 +33,7 @@ IMAGE_SIZE = 224
 @torch.inference_mode()
 def saliency_maps(dataset, batch_size: int = 16, workers: int = 0) -> tuple[list[str], list, torch.Tensor]:
     """(files, boxes, maps (N, 14, 14)) of every readable item: the feature norm of each frame."""
-    network = EfficientNetLite0(output_stride=16)
-    network.load_imagenet()
-    network.eval()
+    network = imagenet_network()
     files, boxes, maps = [], [], []
     for batch in DataLoader(dataset, batch_size=batch_size, collate_fn=collate, num_workers=workers):
         if not batch["kept"]:
