@@ -19,10 +19,15 @@ FRAME = (240, 320)
 
 
 @pytest.fixture(scope="module")
-def bundled_map():
+def bundled_model():
+    return model.load_model("resources/model.safetensors", device="cpu")
+
+
+@pytest.fixture(scope="module")
+def bundled_map(bundled_model):
     """The bundled model's result for a demo frame (resized to FRAME) and its sound: the raw cosine map
     (S/16 square for an S-pixel model) and what the app shows."""
-    m = model.load_model("resources/model.safetensors", device="cpu")
+    m = bundled_model
     clip = read_clip(demo_clips()[2], 2.0, seconds=m.audio_config.seconds, sample_rate=m.audio_config.sample_rate)
     localizer = Localizer(m, "cpu")
     with torch.inference_mode():
@@ -40,9 +45,9 @@ def slope_jumps(image: np.ndarray, axis: int) -> float:
     return float(np.abs(np.diff(slope)).max())
 
 
-def test_evaluation_upsampling_is_the_reference_bilinear(bundled_map):
+def test_evaluation_upsampling_is_the_reference_bilinear(bundled_model, bundled_map):
     small = torch.from_numpy(bundled_map.cosine)
-    side = model.load_model("resources/model.safetensors", device="cpu").config.image_size // 16
+    side = bundled_model.config.image_size // 16
     assert small.shape == (side, side)
     reference = reference_bilinear(small.numpy(), FRAME)
     reference = (reference - reference.min()) / (reference.max() - reference.min())
