@@ -20,6 +20,8 @@ from model import AudioConfig, CheckpointError, ModelConfig, SSLModel, load_mode
 from model.checkpoint import read_safetensors
 from model.data.datasets import VideoFolderDataset, collate
 from model.synth.generator import generate
+from model.audio import spectrogram
+from model.train.augment import VIEW_STRENGTHS
 from model.train.cli import main, parse_args
 from model.train.loss import ContrastiveLoss
 from model.train.neighbours import FeatureBank
@@ -326,6 +328,24 @@ def test_batches_hold_anchor_augmented_and_neighbour_views():
 
     sampler.skip = 1  # resume after the first batch: only the second is produced
     assert [len(b) for b in sampler] == [6]
+
+
+def test_weak_views_stay_closer_to_the_clip_than_the_papers():
+    """--views weak reaches the views; its sound view is nearer the original spectrogram than the paper's."""
+    assert parse_args(["--data", "d", "--out", "o", "--views", "weak"]).views == "weak"
+    with pytest.raises(SystemExit):
+        parse_args(["--data", "d", "--out", "o", "--views", "strong"])
+    audio = AudioConfig(seconds=1.0)
+    clips = FakeClips()
+    torch.manual_seed(0)
+    waveform = torch.sin(torch.arange(16000) * 0.05) * (torch.arange(16000) % 4000 < 2000)  # a tone in bursts
+    original = spectrogram(waveform, audio)
+    distance = {}
+    for name in ("paper", "weak"):
+        views = TrainViews(clips, 32, audio, augment=True, strength=VIEW_STRENGTHS[name])
+        assert views.image_augment is not None and views.audio_augment.config is VIEW_STRENGTHS[name]
+        distance[name] = sum(float((views.audio_augment(waveform) - original).abs().mean()) for _ in range(30))
+    assert distance["weak"] < 0.7 * distance["paper"], distance
 
 
 def test_optimizer_state_round_trip():

@@ -27,6 +27,15 @@ class AugmentConfig:
     freq_mask_bins: int = 30
 
 
+# Named strengths of the views (``ssl-train --views``): the published recipe's, and a weaker one that keeps
+# most of the frame (no colour changes, crops of 80-100 %) and most of the sound (short masks, little noise).
+VIEW_STRENGTHS = {
+    "paper": AugmentConfig(),
+    "weak": AugmentConfig(crop_scale_min=0.8, color_jitter=0.0, grayscale_p=0.0, max_shift_seconds=0.25,
+                          gain_db=3.0, noise_snr_db=(20.0, 40.0), time_mask_frames=10, freq_mask_bins=10),
+}
+
+
 class ImageAugment:
     """RGB uint8 frame (H, W, 3) -> augmented, normalised image (3, size, size)."""
 

@@ -5,7 +5,8 @@
               [--freeze-visual none|early|all] [--cache-visual-maps MB]
               [--loss align|ezvsl] [--epochs N] [--batch-size B] [--lr LR] [--schedule constant|cosine]
               [--warmup-steps N] [--image-size S]
-              [--audio-seconds S] [--device auto|cpu|cuda] [--resume | --overwrite] [--no-neighbours] [--no-augment]
+              [--audio-seconds S] [--device auto|cpu|cuda] [--resume | --overwrite] [--no-neighbours]
+              [--no-augment | --views paper|weak]
               [--neighbours-k K] [--workers N] [--threads N] [--cache DIR] [--max-clips N]
 
 The same command under ``torchrun --nproc_per_node N`` trains with DDP (``--batch-size`` is the global
@@ -34,6 +35,7 @@ from model.backbones import FREEZE_LEVELS
 from model.checkpoint import CheckpointError
 from model.sslmodel import VISUAL_BACKBONES
 from model.train import distributed
+from model.train.augment import VIEW_STRENGTHS
 from model.train.trainer import BEST_METRICS, LOG, SCHEDULES, Callback, TrainConfig, Trainer
 
 
@@ -129,6 +131,9 @@ def parse_args(argv=None) -> TrainConfig:
     p.add_argument("--overwrite", action="store_true", help="replace the run in RUN_DIR (refused without it)")
     p.add_argument("--no-neighbours", dest="neighbours", action="store_false", help="ablation: no NN positives")
     p.add_argument("--no-augment", dest="augment", action="store_false", help="ablation: no augmented positives")
+    p.add_argument("--views", choices=tuple(VIEW_STRENGTHS), default=d.views,
+                   help="strength of the augmented views: paper (crops of 50-100 %%, colour jitter, grayscale, 0.5 s "
+                        "shifts, noise, 30-bin masks) or weak (crops of 80-100 %%, no colour changes, 10-bin masks)")
     p.add_argument("--neighbours-k", type=int, default=d.neighbours_k, help="nearest neighbours used as extra positives")
     p.add_argument("--neighbour-warmup-epochs", type=int, default=d.neighbour_warmup_epochs,
                    help="epochs before neighbours are used")

@@ -9,7 +9,7 @@ import torch
 from torch.utils.data import Dataset, DistributedSampler, Sampler
 
 from model.audio import AudioConfig
-from model.train.augment import AudioAugment, ImageAugment
+from model.train.augment import AudioAugment, AugmentConfig, ImageAugment
 from model.train.neighbours import FeatureBank
 
 
@@ -18,10 +18,10 @@ class TrainViews(Dataset):
     ``role == "anchor"`` and augmentation is on (a neighbour contributes its original view only)."""
 
     def __init__(self, dataset, image_size: int, audio_config: AudioConfig, augment: bool,
-                 augment_images: bool = True):
+                 augment_images: bool = True, strength: AugmentConfig | None = None):
         self.dataset = dataset
-        self.image_augment = ImageAugment(size=image_size) if augment and augment_images else None
-        self.audio_augment = AudioAugment(audio_config=audio_config) if augment else None
+        self.image_augment = ImageAugment(strength, size=image_size) if augment and augment_images else None
+        self.audio_augment = AudioAugment(strength, audio_config=audio_config) if augment else None
         self.augment = augment
 
     def __len__(self) -> int:

@@ -42,6 +42,7 @@ from model.data.workers import ignore_stop_signals, kill_workers_at_exit
 from model.sslmodel import ModelConfig, SSLModel, pool_visual_map
 from model.train import distributed
 from model.train.loss import ContrastiveLoss, LossConfig, LossOutput
+from model.train.augment import VIEW_STRENGTHS
 from model.train.neighbours import FeatureBank
 from model.train.positives import TrainViews, ViewBatchSampler, collate_views
 from model.train.state import optimizer_state, optimizer_tensors
@@ -88,6 +89,7 @@ class TrainConfig:
     overwrite: bool = False  # replace the run in ``out`` (without it, a run there is never overwritten)
     neighbours: bool = True  # ablation switch: nearest-neighbour positives
     augment: bool = True  # ablation switch: hand-crafted augmented positives
+    views: str = "paper"  # strength of the augmented views: a key of augment.VIEW_STRENGTHS (paper | weak)
     neighbours_k: int = 5  # a neighbour is drawn from the k nearest clips
     neighbour_warmup_epochs: int = 1  # epochs of own features before neighbours are used
     neighbour_features: str | None = None  # fixed user features (safetensors ``features`` (N, D))
@@ -122,6 +124,8 @@ class TrainConfig:
             raise ValueError(f"--threads must be >= 1, not {self.threads}")
         if self.workers < 0 or self.neighbour_warmup_epochs < 0 or (self.max_clips is not None and self.max_clips < 1):
             raise ValueError("--workers and --neighbour-warmup-epochs must be >= 0, --max-clips >= 1")
+        if self.views not in VIEW_STRENGTHS:
+            raise ValueError(f"--views must be one of {', '.join(VIEW_STRENGTHS)}, not {self.views!r}")
         if self.freeze_visual not in FREEZE_LEVELS:
             raise ValueError(f"--freeze-visual must be one of {', '.join(FREEZE_LEVELS)}, not {self.freeze_visual!r}")
         if self.visual_cache_mb and (self.freeze_visual == "none" or not self.cache):
@@ -240,7 +244,8 @@ class Trainer:
         if config.workers:
             kill_workers_at_exit()
         self.loader = DataLoader(
-            TrainViews(clips, image_size, audio_config, config.uses_augment, not config.visual_cache_mb),
+            TrainViews(clips, image_size, audio_config, config.uses_augment, not config.visual_cache_mb,
+                       VIEW_STRENGTHS[config.views]),
             batch_sampler=self.batches, collate_fn=collate_views, num_workers=config.workers,
             pin_memory=self.device.type == "cuda", persistent_workers=config.workers > 0,
             worker_init_fn=ignore_stop_signals)
