@@ -32,6 +32,7 @@ STARTED = process_start()
 
 import argparse  # noqa: E402
 import sys  # noqa: E402
+from dataclasses import replace  # noqa: E402
 from pathlib import Path  # noqa: E402
 
 import numpy as np  # noqa: E402
@@ -120,10 +121,11 @@ def main(argv=None) -> int:
                         default=InferenceConfig.channels_last)
     parser.add_argument("--threads", type=int, help="the worker's torch threads (default: the app's)")
     args = parser.parse_args(argv)
-    inference = InferenceConfig(trace=args.trace, channels_last=args.channels_last, threads=args.threads)
 
     app = QApplication.instance() or QApplication(sys.argv[:1])
     window = MainWindow("cpu")
+    inference = replace(window.pipeline.worker.inference, trace=args.trace, channels_last=args.channels_last,
+                        threads=args.threads)  # the app's settings (background trace) but for the ones given
     window.pipeline.worker.inference = inference  # before the model: the worker prepares it with this
     window.load_checkpoint(args.checkpoint)
     if window.model is None:
@@ -160,7 +162,8 @@ def main(argv=None) -> int:
         "latency_p50_ms": round(float(np.percentile(latencies_ms, 50)), 1) if len(latencies_ms) else None,
         "latency_p95_ms": round(float(np.percentile(latencies_ms, 95)), 1) if len(latencies_ms) else None,
         "gui_max_stall_ms": round(probe.max_stall * 1000, 1),
-        "bare_forward_hz": round(bare_forward_hz(window.model, frame, waveform, min(args.seconds, 20.0), inference), 2),
+        "bare_forward_hz": round(bare_forward_hz(window.model, frame, waveform, min(args.seconds, 20.0),
+                                                  replace(inference, background=False)), 2),
         "rss_growth_mb": round(marks["rss_end"] - marks["rss"], 1),
         "first_heatmap_s": round(probe.first_heatmap_s, 2) if probe.first_heatmap_s else None,
     }

@@ -24,6 +24,7 @@ import cProfile  # noqa: E402
 import io  # noqa: E402
 import pstats  # noqa: E402
 import sys  # noqa: E402
+from dataclasses import replace  # noqa: E402
 from pathlib import Path  # noqa: E402
 
 import numpy as np  # noqa: E402
@@ -99,7 +100,6 @@ def main(argv=None) -> int:
     parser.add_argument("--top", type=int, default=15, help="GUI functions listed")
     parser.add_argument("--json", type=Path)
     args = parser.parse_args(argv)
-    inference = InferenceConfig(trace=args.trace, channels_last=args.channels_last, threads=args.threads)
 
     timeline = {"imports_s": IMPORTED}
     calls = {"localize": CallTimes(), "hear": CallTimes(), "prepare": CallTimes()}
@@ -110,13 +110,15 @@ def main(argv=None) -> int:
 
     app = QApplication.instance() or QApplication(sys.argv[:1])
     window = MainWindow("cpu")
+    inference = replace(window.pipeline.worker.inference, trace=args.trace, channels_last=args.channels_last,
+                        threads=args.threads)  # the app's settings (background trace) but for the ones given
     window.pipeline.worker.inference = inference
     timeline["window_s"] = time.time() - STARTED
     window.load_checkpoint(BUNDLED_CHECKPOINT)
     timeline["model_loaded_s"] = time.time() - STARTED
     probe = LiveProbe(window)
     window.pipeline.frame_captured.connect(lambda _: timeline.setdefault("first_frame_s", time.time() - STARTED))
-    playlist = Playlist(demo_clips())
+    playlist = Playlist(demo_clips(), window.pipeline.sample_rate)
     window.start_sources(PlaylistFrameSource(playlist, SOURCE_FPS), PlaylistAudioSource(playlist), "demo")
     window.resize(1280, 760)
     window.show()

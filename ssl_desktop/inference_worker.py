@@ -75,7 +75,8 @@ class InferenceWorker(QThread):
         self.audio_window = audio_window
         self.device = device
         self.audio_refresh = audio_refresh
-        self.inference = inference or InferenceConfig()
+        # the encoders are traced in the background: the eager model gives the first heatmaps meanwhile
+        self.inference = inference or InferenceConfig(background=True)
         self.frames_processed = 0
         self._slot = LatestSlot()
         self._model: SSLModel | None = None
@@ -108,6 +109,14 @@ class InferenceWorker(QThread):
         self._slot.put(frame)
 
     def run(self) -> None:
+        prepared = []  # every model prepared here: their background traces end before this thread does
+        try:
+            self._serve(prepared)
+        finally:
+            for inference_model in prepared:
+                inference_model.wait_prepared()
+
+    def _serve(self, prepared: list) -> None:
         localizer, model = None, None  # the localizer of this model
         last_error = None
         with torch.inference_mode():
@@ -122,6 +131,7 @@ class InferenceWorker(QThread):
                             if model is not None:
                                 use_inference_threads(self.device, self.inference)
                                 localizer = Localizer(model, self.device, self.audio_refresh, self.inference)
+                                prepared.append(localizer.model)
                         if localizer is not None:
                             localizer.listen_to(override)
                     if localizer is None:

@@ -1,5 +1,6 @@
 """Every benchmark script starts as its command is written in docs/BENCHMARKS.md: `python bench/X.py`,
 whose folder comes first on sys.path (where bench/model.py must not stand in for the model package)."""
+import json
 import subprocess
 import sys
 from pathlib import Path
@@ -19,3 +20,20 @@ def test_bench_script_starts(script):
                             timeout=300, env={"QT_QPA_PLATFORM": "offscreen", "PATH": "/usr/bin:/bin"})
     assert result.returncode == 0, result.stderr[-2000:]
     assert "usage" in result.stdout.lower()
+
+
+@pytest.mark.parametrize("script", ["live.py", "profile_live.py"])
+def test_live_benchmarks_run_the_app_pipeline(script, tmp_path):
+    """A one-second run of each live benchmark: the real window, demo clips and bundled model, to the end."""
+    out = tmp_path / "result.json"
+    result = subprocess.run([sys.executable, str(BENCH / script), "--seconds", "1", "--json", str(out)],
+                            capture_output=True, text=True, timeout=300,
+                            env={"QT_QPA_PLATFORM": "offscreen", "PATH": "/usr/bin:/bin"})
+    assert result.returncode == 0, result.stderr[-2000:]
+    data = json.loads(out.read_text())
+    if script == "live.py":  # the keys other tools read, exactly
+        assert set(data) >= {"heatmap_hz", "display_fps", "latency_p50_ms", "latency_p95_ms", "gui_max_stall_ms",
+                             "bare_forward_hz", "rss_growth_mb", "first_heatmap_s"}
+        assert data["display_fps"] > 0 and data["bare_forward_hz"] > 0 and data["first_heatmap_s"] > 0
+    else:
+        assert data["timeline"]["first_heatmap_s"] > data["timeline"]["imports_s"] > 0

@@ -5,6 +5,7 @@ Tolerance: 1e-4 on the raw cosine (range -1..1) and on the unit vectors; folding
 convolutions only reorders float32 sums (measured: under 1e-6 for both backbones). CUDA's fp16 path is not tested here
 (no GPU on the development machine)."""
 import os
+import threading
 
 import numpy as np
 import pytest
@@ -76,6 +77,24 @@ def test_other_shapes_take_the_eager_model(model):
     with torch.inference_mode():
         assert torch.equal(fast.encode_image_map(images), model.encode_image_map(images))
         assert torch.equal(fast.encode_audio(spectrograms), model.encode_audio(spectrograms))
+
+
+def test_background_trace_answers_eagerly_until_it_is_ready(model):
+    """The live view's start-up: the maps come at once (eager), the traced encoders take over when ready."""
+    fast = prepare_for_inference(model, "cpu", InferenceConfig(trace=True, background=True))
+    assert fast._tracing is not None and fast._tracing.name == "trace-encoders"
+    images, spectrograms = inputs(model)
+    with torch.inference_mode():
+        first = fast.encode_image_map(images), fast.encode_audio(spectrograms)  # while the trace runs beside
+        assert fast.wait_prepared(timeout=120)
+        assert fast._image is not None and fast._audio is not None  # the traced path took over
+        assert not any(t.name == "trace-encoders" for t in threading.enumerate())
+        traced = fast.encode_image_map(images), fast.encode_audio(spectrograms)
+        eager = model.encode_image_map(images), model.encode_audio(spectrograms)
+    for a, b, c in zip(first, traced, eager):
+        np.testing.assert_allclose(a, c, atol=TOLERANCE)
+        np.testing.assert_allclose(b, c, atol=TOLERANCE)
+    assert prepare_for_inference(model, "cpu").wait_prepared(timeout=0)  # nothing in the background by default
 
 
 def test_localizer_runs_the_inference_path_and_keeps_the_models_settings(model):
