@@ -71,6 +71,7 @@ class Finetune(QObject):
         panel.compare_clicked.connect(self.compare)
         self.process.started.connect(self._on_started)
         self.process.step.connect(self._on_step)
+        self.process.baseline.connect(lambda event: panel.show_baseline(event["val_ciou"], event["val_a2i_r1"]))
         self.process.epoch.connect(self._on_epoch)
         self.process.progress.connect(panel.show_progress)
         self.process.checkpoint.connect(lambda _path: self._show_checkpoints())

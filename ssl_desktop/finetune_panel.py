@@ -95,6 +95,7 @@ class FinetunePanel(QWidget):
         self.progress.setFormat("not started")
         self.speed_label = QLabel("– clips/s")
         self.val_label = QLabel("")
+        self._baseline: tuple[float, float] | None = None  # the starting model's cIoU and R@1, when measured
         self.plot = pg.PlotWidget()
         self.plot.setMinimumHeight(120)
         self.plot.setLabel("bottom", "step")
@@ -280,6 +281,7 @@ class FinetunePanel(QWidget):
         self.progress.setFormat("starting…")
         self.speed_label.setText("– clips/s")
         self.val_label.setText("")
+        self._baseline = None
         self.show_message("", "info")
 
     def show_losses(self, steps: list[int], losses: list[float]) -> None:
@@ -293,8 +295,17 @@ class FinetunePanel(QWidget):
     def show_speed(self, clips_per_s: float) -> None:
         self.speed_label.setText(f"{clips_per_s:.1f} clips/s")
 
+    def show_baseline(self, ciou: float, r1: float) -> None:
+        """The starting model's validation numbers: the "before" that each epoch's numbers are shown against."""
+        self._baseline = (ciou, r1)
+        self.val_label.setText(f"before training: cIoU {ciou:.1f}  ·  R@1 {r1:.1f}")
+
     def show_validation(self, ciou: float, r1: float, epoch: int) -> None:
-        self.val_label.setText(f"epoch {epoch}: cIoU {ciou:.1f}  ·  R@1 {r1:.1f}")
+        text = f"epoch {epoch}: cIoU {ciou:.1f}  ·  R@1 {r1:.1f}"
+        if self._baseline is not None:
+            before_ciou, before_r1 = self._baseline
+            text += f"  (before: {before_ciou:.1f}  ·  {before_r1:.1f}; {ciou - before_ciou:+.1f} / {r1 - before_r1:+.1f})"
+        self.val_label.setText(text)
 
     def set_checkpoints(self, paths: list[str]) -> None:
         """The run's model files, best first; "Use this model" needs one."""

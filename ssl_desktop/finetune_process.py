@@ -139,6 +139,7 @@ class FinetuneProcess(QObject):
     """One ssl-train child at a time; its log lines become signals."""
 
     started = Signal(dict)  # the log's "start" event: total_steps, step, clips, config...
+    baseline = Signal(dict)  # the "baseline" event: the starting model's val_ciou, val_a2i_r1... (--init, --val)
     step = Signal(dict)  # a "step" event: step, epoch, loss, clips_per_s, wall_seconds...
     epoch = Signal(dict)  # an "epoch" event: loss and, with --val, val_ciou, val_a2i_r1...
     checkpoint = Signal(str)  # a checkpoint file was written
@@ -296,6 +297,8 @@ class FinetuneProcess(QObject):
             left = max(self._total_steps - int(event["step"]), 0)
             self.progress.emit(int(event["step"]), self._total_steps,
                                left * sum(self._step_seconds) / len(self._step_seconds))
+        elif kind == "baseline":
+            self.baseline.emit(event)
         elif kind == "epoch":
             self.epoch.emit(event)
         elif kind == "checkpoint":

@@ -136,6 +136,10 @@ def test_finetune_through_the_panel_curve_checkpoint_and_use_this_model(qtbot, m
     assert curve_points(panel) == 4  # 2 epochs of 2 steps
     assert panel.progress.value() == panel.progress.maximum() == 4
     assert "clips/s" in panel.speed_label.text() and "cIoU" in panel.val_label.text()
+    events = [json.loads(line) for line in (run / "log.jsonl").read_text().splitlines()]
+    baseline = events[1]  # the starting model on the annotated folder, before any step
+    assert baseline["event"] == "baseline" and [e["event"] for e in events].count("baseline") == 1
+    assert f"before: {baseline['val_ciou']:.1f}" in panel.val_label.text()
     assert [panel.checkpoint_box.itemText(i) for i in range(panel.checkpoint_box.count())] == \
         ["best.safetensors", "last.safetensors"]
     assert panel.use_button.isEnabled() and panel.start_button.isEnabled()

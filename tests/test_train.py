@@ -19,6 +19,7 @@ from torch.utils.data import DistributedSampler
 from model import AudioConfig, CheckpointError, ModelConfig, SSLModel, load_model, save_model
 from model.checkpoint import read_safetensors
 from model.data.datasets import VideoFolderDataset, collate
+from model.evaluation.evaluate import evaluate
 from model.synth.generator import generate
 from model.audio import spectrogram
 from model.train.augment import VIEW_STRENGTHS
@@ -80,6 +81,22 @@ def test_two_epochs_of_ssl_align_write_loadable_checkpoints_and_a_log(tiny, tmp_
     assert all(0 <= e["val_ciou"] <= 100 and 0 <= e["val_a2i_r1"] <= 100 for e in epochs)
     assert log[-1]["event"] == "end" and log[-1]["best"]["key"] == "val_ciou"
     assert any("broken.mp4" in path for path, _ in log[0]["skipped"])
+    assert "baseline" not in [e["event"] for e in log]  # a new model: no "before" to report
+
+
+def test_fine_tuning_with_validation_first_reports_the_starting_model(tiny, tmp_path):
+    torch.manual_seed(0)
+    start = SSLModel(ModelConfig(image_size=112), AudioConfig(seconds=0.5))
+    save_model(tmp_path / "init.safetensors", start)
+    run = tmp_path / "run"
+    assert main(["--data", str(tiny), "--out", str(run), "--epochs", "1", "--max-clips", "4", "--no-augment",
+                 "--val", str(tiny), "--init", str(tmp_path / "init.safetensors"), *FAST]) == 0
+    log = read_log(run)
+    assert [e["event"] for e in log[:3]] == ["start", "baseline", "step"]
+    val = VideoFolderDataset(tiny, "eval", AudioConfig(seconds=0.5), image_transform=partial(preprocess_image, size=112))
+    expected = evaluate(load_model(tmp_path / "init.safetensors"), val, "cpu")
+    assert log[1]["val_ciou"] == expected["ciou"] and log[1]["val_auc"] == expected["auc"]
+    assert log[1]["val_a2i_r1"] == expected["retrieval"]["audio_to_image"]["r1"]
 
 
 def test_best_metric_picks_the_epoch_by_that_validation_number(tiny, tmp_path):

@@ -39,6 +39,10 @@ from model.train.augment import VIEW_STRENGTHS
 from model.train.trainer import BEST_METRICS, LOG, SCHEDULES, Callback, TrainConfig, Trainer
 
 
+def rounded(metrics: dict) -> dict:
+    return {k: round(v, 4) if isinstance(v, float) else v for k, v in metrics.items()}
+
+
 class ProgressBar(Callback):
     """A tqdm bar over all steps with the loss and clips/s."""
 
@@ -53,16 +57,19 @@ class ProgressBar(Callback):
                              clips_s=f"{metrics['clips_per_s']:.1f}")
         self.bar.update(1)
 
+    def on_baseline(self, metrics: dict) -> None:
+        self.bar.write(f"before training: {rounded(metrics)}")
+
     def on_epoch_end(self, epoch: int, metrics: dict) -> None:
-        shown = {k: round(v, 4) if isinstance(v, float) else v for k, v in metrics.items()}
-        self.bar.write(f"epoch {epoch}: {shown}")
+        self.bar.write(f"epoch {epoch}: {rounded(metrics)}")
 
     def on_train_end(self, summary: dict) -> None:
         self.bar.close()
 
 
 class JsonlLog(Callback):
-    """One JSON object per line in ``path``: start, every step, every epoch, every checkpoint, end.
+    """One JSON object per line in ``path``: start, the starting model's validation (``baseline``, when
+    fine-tuning with --val), every step, every epoch, every checkpoint, end.
     Appends, so a resumed run continues the same log."""
 
     def __init__(self, path):
@@ -78,6 +85,9 @@ class JsonlLog(Callback):
 
     def on_step(self, step: int, metrics: dict) -> None:
         self._write("step", metrics)
+
+    def on_baseline(self, metrics: dict) -> None:
+        self._write("baseline", metrics)
 
     def on_epoch_end(self, epoch: int, metrics: dict) -> None:
         self._write("epoch", metrics)

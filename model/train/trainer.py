@@ -177,6 +177,10 @@ class Callback:
     def on_step(self, step: int, metrics: dict) -> None:
         """After each optimizer step: loss, localization, alignment, lr, clips_per_s, seconds, items..."""
 
+    def on_baseline(self, metrics: dict) -> None:
+        """Fine-tuning (``--init``) with a validation set: the starting model's val_ciou, val_auc, val_a2i_r1
+        (and presence AUROCs), before any step: the "before" of before / after."""
+
     def on_epoch_end(self, epoch: int, metrics: dict) -> None:
         """Mean loss of the epoch and, with a validation set, val_ciou, val_auc, val_a2i_r1."""
 
@@ -286,6 +290,8 @@ class Trainer:
             "total_steps": self.total_steps, "step": self.step,
             "steps_per_epoch": self.steps_per_epoch, "clips": self.clips, "skipped": self.dataset.skipped,
             "device": str(self.device), "world_size": self.dist.world_size, "config": asdict(cfg)})
+        if cfg.init and self.step == 0 and self.val_dataset is not None:
+            self._emit("on_baseline", self._validate()[0])
         try:
             while self.epoch < cfg.epochs:
                 self._stop = distributed.any_rank(self._stop, self.device)  # also a stop during validation
@@ -364,17 +370,10 @@ class Trainer:
         metrics = {"epoch": self.epoch + 1, "step": self.step,
                    "loss": sum(losses) / len(losses) if losses else math.nan}
         if self.val_dataset is not None:
-            from model.evaluation.evaluate import (
-                evaluate,  # evaluation imports the data stack; keep it off the import path
-            )
-
-            val = evaluate(self.model, self.val_dataset, self.device)
-            metrics.update(val_ciou=val["ciou"], val_auc=val["auc"],
-                           val_a2i_r1=val["retrieval"]["audio_to_image"]["r1"])
-            if "best_threshold" in val.get("presence", {}):  # negatives in --val: the checkpoints' threshold
-                self.model.presence = replace(self.model.presence, threshold=val["presence"]["best_threshold"],
-                                              calibrated_on=self.config.val)
-                metrics.update({f"val_{k}": v for k, v in val["presence"].items() if k.startswith("auroc_")})
+            val, threshold = self._validate()
+            metrics.update(val)
+            if threshold is not None:  # negatives in --val: the checkpoints' presence threshold
+                self.model.presence = replace(self.model.presence, threshold=threshold, calibrated_on=self.config.val)
         self.epoch += 1
         self.batch_in_epoch = 0
         self._emit("on_epoch_end", self.epoch, metrics)
@@ -387,6 +386,17 @@ class Trainer:
         if improved and not math.isnan(value):
             self.best = {"key": key, "value": value, "epoch": self.epoch}
         self._save_last(metrics, best=improved)
+
+    def _validate(self) -> tuple[dict, float | None]:
+        """The model on the validation set: (val_ciou, val_auc, val_a2i_r1 and presence AUROCs, the presence
+        threshold calibrated on its negatives or None)."""
+        from model.evaluation.evaluate import evaluate  # evaluation imports the data stack; keep it off the import path
+
+        val = evaluate(self.model, self.val_dataset, self.device)
+        metrics = {"val_ciou": val["ciou"], "val_auc": val["auc"], "val_a2i_r1": val["retrieval"]["audio_to_image"]["r1"]}
+        presence = val.get("presence", {})
+        metrics.update({f"val_{k}": v for k, v in presence.items() if k.startswith("auroc_")})
+        return metrics, presence.get("best_threshold")
 
     # -- building ---------------------------------------------------------------------------------
 
