@@ -66,6 +66,9 @@ class FinetuneSettings:
     device: str = "auto"
     threads: int = field(default_factory=default_threads)
     resume: bool = False
+    # fine-tuning (init): batch norm keeps the model's running statistics; a few clips would replace them
+    # (measured in docs/RESULTS.md: the presence score forgets first)
+    freeze_batch_norm: bool = True
 
     @property
     def folders(self) -> list[str]:
@@ -96,6 +99,8 @@ class FinetuneSettings:
             args += ["--init", self.init]
         if self.freeze != "none":
             args += ["--freeze-visual", self.freeze]
+        if self.init and self.freeze_batch_norm:
+            args.append("--freeze-batch-norm")
         return args
 
     def command_text(self) -> str:

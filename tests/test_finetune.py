@@ -105,6 +105,8 @@ def test_finetune_settings_make_the_ssl_train_command(tmp_path, tiny_data):
     assert settings.command_text().startswith("ssl-train --data ")
     resumed = FinetuneSettings(**{**settings.__dict__, "resume": True}).arguments()
     assert "--resume" in resumed and "--init" not in resumed  # the run owns its model
+    assert "--freeze-batch-norm" in args and "--freeze-batch-norm" in resumed  # fine-tuning keeps the statistics
+    assert "--freeze-batch-norm" not in FinetuneSettings(data=[str(tiny_data)], out="o").arguments()  # a new model
     other = tmp_path / "other"
     (other / "sub").mkdir(parents=True)
     (other / "sub" / "clip_0001.mp4").write_bytes(b"x")

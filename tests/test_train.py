@@ -141,6 +141,23 @@ def test_two_epochs_lower_the_loss(tiny, tmp_path):
     assert after < before - 0.05, (before, after)
 
 
+def test_freeze_batch_norm_keeps_the_running_statistics_while_the_weights_train(tiny, tmp_path):
+    torch.manual_seed(0)
+    save_model(tmp_path / "init.safetensors", SSLModel(ModelConfig(image_size=112), AudioConfig(seconds=0.5)))
+    start = load_model(tmp_path / "init.safetensors")
+    ran = {}
+    for flags in ([], ["--freeze-batch-norm"]):
+        run = tmp_path / f"run{len(flags)}"
+        assert main(["--data", str(tiny), "--out", str(run), "--epochs", "1", "--max-clips", "4", "--no-augment",
+                     "--init", str(tmp_path / "init.safetensors"), *flags, *FAST]) == 0
+        ran[bool(flags)] = load_model(run / "last.safetensors")
+    for frozen, model in ran.items():
+        bn, bn0 = model.audnet.bn1, start.audnet.bn1
+        assert not torch.equal(model.audnet.conv1.weight, start.audnet.conv1.weight)  # the weights trained
+        assert torch.equal(bn.running_mean, bn0.running_mean) == frozen  # the statistics only without the flag
+        assert torch.equal(bn.running_var, bn0.running_var) == frozen
+
+
 BUNDLED = Path(__file__).resolve().parent.parent / "resources" / "model.safetensors"
 NO_SIZE = ["--device", "cpu", "--workers", "0", "--batch-size", "4"]
 

@@ -7,7 +7,7 @@
               [--warmup-steps N] [--image-size S]
               [--audio-seconds S] [--device auto|cpu|cuda] [--resume | --overwrite] [--no-neighbours]
               [--no-augment | --views paper|weak]
-              [--neighbours-k K] [--workers N] [--threads N] [--cache DIR] [--max-clips N]
+              [--neighbours-k K] [--workers N] [--threads N] [--freeze-batch-norm] [--cache DIR] [--max-clips N]
 
 The same command under ``torchrun --nproc_per_node N`` trains with DDP (``--batch-size`` is the global
 batch). Writes ``RUN_DIR/last.safetensors``, ``best.safetensors``, ``last.state.safetensors`` (resume)
@@ -152,6 +152,8 @@ def parse_args(argv=None) -> TrainConfig:
                    help="DataLoader processes per process (at most the machine's cores)")
     p.add_argument("--threads", type=int, help="torch threads (intra- and inter-op) of the training process, "
                    "e.g. to leave cores to the desktop app; None: torch's own, one per core")
+    p.add_argument("--freeze-batch-norm", action="store_true",
+                   help="batch norm keeps the starting model's running statistics (fine-tuning on a few clips)")
     p.add_argument("--cache", help="decoded-frame cache folder")
     p.add_argument("--max-clips", type=int, help="train on the first N clips")
     p.add_argument("--seed", type=int, default=d.seed, help="random seed")

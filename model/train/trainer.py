@@ -98,6 +98,9 @@ class TrainConfig:
     max_clips: int | None = None  # train on the first N clips only
     seed: int = 0
     threads: int | None = None  # torch intra- and inter-op threads of each process (None: torch's default)
+    # batch norm normalises with the starting model's running statistics and leaves them as they are: when
+    # fine-tuning on a few clips, their batches would otherwise become the model's idea of every input
+    freeze_batch_norm: bool = False
 
     def validate(self) -> None:
         if self.loss not in ("align", "ezvsl"):
@@ -189,6 +192,14 @@ class Callback:
 
     def on_train_end(self, summary: dict) -> None:
         """step, epoch, stopped (by ``stop()``), interrupted (Ctrl-C), best."""
+
+
+def keep_batch_norm_statistics(model: torch.nn.Module) -> None:
+    """Every batch-norm layer in eval mode: it normalises with its running statistics and does not update
+    them (its scale and shift still train)."""
+    for module in model.modules():
+        if isinstance(module, torch.nn.modules.batchnorm._BatchNorm):
+            module.eval()
 
 
 # --- batches of positives -------------------------------------------------------------------------
@@ -317,6 +328,8 @@ class Trainer:
         self.batches.skip = self.batch_in_epoch
         self.batches.use_neighbours = self._neighbours_ready()
         self.net.train()
+        if self.config.freeze_batch_norm:
+            keep_batch_norm_statistics(self.model)
         losses = []
         tick = time.perf_counter()
         for batch in self.loader:
