@@ -41,8 +41,8 @@ from model.data.datasets import VideoFolderDataset
 from model.data.workers import ignore_stop_signals, kill_workers_at_exit
 from model.sslmodel import ModelConfig, SSLModel, pool_visual_map
 from model.train import distributed
-from model.train.loss import ContrastiveLoss, LossConfig, LossOutput
 from model.train.augment import VIEW_STRENGTHS
+from model.train.loss import ContrastiveLoss, LossConfig, LossOutput
 from model.train.neighbours import FeatureBank
 from model.train.positives import TrainViews, ViewBatchSampler, collate_views
 from model.train.state import optimizer_state, optimizer_tensors
@@ -403,7 +403,9 @@ class Trainer:
     def _validate(self) -> tuple[dict, float | None]:
         """The model on the validation set: (val_ciou, val_auc, val_a2i_r1 and presence AUROCs, the presence
         threshold calibrated on its negatives or None)."""
-        from model.evaluation.evaluate import evaluate  # evaluation imports the data stack; keep it off the import path
+        from model.evaluation.evaluate import (
+            evaluate,  # evaluation imports the data stack; keep it off the import path
+        )
 
         val = evaluate(self.model, self.val_dataset, self.device)
         metrics = {"val_ciou": val["ciou"], "val_auc": val["auc"], "val_a2i_r1": val["retrieval"]["audio_to_image"]["r1"]}
