@@ -109,7 +109,7 @@ class InferenceWorker(QThread):
         self._slot.put(frame)
 
     def run(self) -> None:
-        prepared = []  # every model prepared here: their background traces end before this thread does
+        prepared = []  # models prepared here whose background trace may still run: it ends before this thread
         try:
             self._serve(prepared)
         finally:
@@ -131,6 +131,7 @@ class InferenceWorker(QThread):
                             if model is not None:
                                 use_inference_threads(self.device, self.inference)
                                 localizer = Localizer(model, self.device, self.audio_refresh, self.inference)
+                                prepared[:] = [m for m in prepared if not m.wait_prepared(0)]  # no swapped-out model kept
                                 prepared.append(localizer.model)
                         if localizer is not None:
                             localizer.listen_to(override)
