@@ -131,7 +131,8 @@ class InferenceWorker(QThread):
                             if model is not None:
                                 use_inference_threads(self.device, self.inference)
                                 localizer = Localizer(model, self.device, self.audio_refresh, self.inference)
-                                prepared[:] = [m for m in prepared if not m.wait_prepared(0)]  # no swapped-out model kept
+                                # keep no swapped-out model, only those still tracing
+                                prepared[:] = [m for m in prepared if not m.wait_prepared(0)]
                                 prepared.append(localizer.model)
                         if localizer is not None:
                             localizer.listen_to(override)
