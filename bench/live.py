@@ -46,7 +46,7 @@ sys.path.insert(0, str(ROOT))
 from soak import rss_mb  # noqa: E402  (bench/, the folder of this script)
 
 from bench.results_file import write_json  # noqa: E402
-from model.fast_path import InferenceConfig  # noqa: E402
+from model.fast_path import ENGINES, InferenceConfig  # noqa: E402
 from model.localize import Localizer  # noqa: E402
 from ssl_desktop.app import BUNDLED_CHECKPOINT  # noqa: E402
 from ssl_desktop.main_window import MainWindow, demo_clips  # noqa: E402
@@ -116,7 +116,7 @@ def main(argv=None) -> int:
     parser.add_argument("--seconds", type=float, default=60.0, help="measured seconds (after a 5 s warm-up)")
     parser.add_argument("--checkpoint", type=Path, default=BUNDLED_CHECKPOINT)
     parser.add_argument("--json", type=Path)
-    parser.add_argument("--trace", action=argparse.BooleanOptionalAction, default=InferenceConfig.trace)
+    parser.add_argument("--engine", choices=ENGINES, help="the worker's CPU engine (default: the app's)")
     parser.add_argument("--channels-last", action=argparse.BooleanOptionalAction,
                         default=InferenceConfig.channels_last)
     parser.add_argument("--threads", type=int, help="the worker's torch threads (default: the app's)")
@@ -124,7 +124,7 @@ def main(argv=None) -> int:
 
     app = QApplication.instance() or QApplication(sys.argv[:1])
     window = MainWindow("cpu")
-    inference = replace(window.pipeline.worker.inference, trace=args.trace, channels_last=args.channels_last,
+    inference = replace(window.pipeline.worker.inference, engine=args.engine, channels_last=args.channels_last,
                         threads=args.threads)  # the app's settings (background trace) but for the ones given
     window.pipeline.worker.inference = inference  # before the model: the worker prepares it with this
     window.load_checkpoint(args.checkpoint)
@@ -168,7 +168,8 @@ def main(argv=None) -> int:
         "first_heatmap_s": round(probe.first_heatmap_s, 2) if probe.first_heatmap_s else None,
     }
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads (worker {inference.cpu_threads()}), "
-          f"trace {inference.trace}, channels-last {inference.channels_last}, {args.checkpoint.name}, "
+          f"engine {inference.cpu_plan(window.model.config.visual_backbone)[0]}, "
+          f"channels-last {inference.channels_last}, {args.checkpoint.name}, "
           f"source {SOURCE_FPS:.0f} fps {frame.shape[1]}x{frame.shape[0]}, {elapsed:.0f} s measured")
     for key, value in result.items():
         print(f"{key:>18}: {value}")

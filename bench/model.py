@@ -41,6 +41,7 @@ sys.path.insert(0, str(ROOT))
 from bench.results_file import write_json  # noqa: E402
 from model import AudioConfig, ModelConfig, SSLModel  # noqa: E402
 from model.fast_path import InferenceConfig, prepare_for_inference  # noqa: E402
+from model.onnx_runtime import onnx_runtime_available  # noqa: E402
 
 IMAGE_SIZES = (96, 160, 224)
 AUDIO_SECONDS = (1.0, 3.0)
@@ -94,8 +95,10 @@ def candidates(model: SSLModel, kind: str, example: torch.Tensor, device: str, c
         "channels_last": channels_last,
         "jit_freeze": lambda: traced(torch.jit.freeze),
         "jit_optimize": lambda: traced(torch.jit.optimize_for_inference),
-        "jit_freeze_cl": lambda: prepared(InferenceConfig(trace=True, channels_last=True)),
+        "jit_freeze_cl": lambda: prepared(InferenceConfig(engine="torchscript", channels_last=True)),
     }
+    if onnx_runtime_available():
+        built["onnxruntime"] = lambda: prepared(InferenceConfig(engine="onnxruntime"))
     if device.startswith("cuda"):
         built["fp16_autocast"] = lambda: autocast(torch.float16)
     elif has_avx512_bf16():

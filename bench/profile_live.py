@@ -41,7 +41,7 @@ sys.path[0] = str(Path(__file__).resolve().parents[1])  # the project: bench/mod
 
 from bench.results_file import write_json  # noqa: E402
 from model import localize  # noqa: E402
-from model.fast_path import InferenceConfig  # noqa: E402
+from model.fast_path import ENGINES, InferenceConfig  # noqa: E402
 from ssl_desktop.app import BUNDLED_CHECKPOINT  # noqa: E402
 from ssl_desktop.main_window import MainWindow, demo_clips  # noqa: E402
 from ssl_desktop.sources import Playlist, PlaylistAudioSource, PlaylistFrameSource  # noqa: E402
@@ -93,7 +93,7 @@ class CallTimes:
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seconds", type=float, default=20.0)
-    parser.add_argument("--trace", action=argparse.BooleanOptionalAction, default=InferenceConfig.trace)
+    parser.add_argument("--engine", choices=ENGINES, help="the worker's CPU engine (default: the app's)")
     parser.add_argument("--channels-last", action=argparse.BooleanOptionalAction,
                         default=InferenceConfig.channels_last)
     parser.add_argument("--threads", type=int, help="the worker's torch threads (default: the app's)")
@@ -110,7 +110,7 @@ def main(argv=None) -> int:
 
     app = QApplication.instance() or QApplication(sys.argv[:1])
     window = MainWindow("cpu")
-    inference = replace(window.pipeline.worker.inference, trace=args.trace, channels_last=args.channels_last,
+    inference = replace(window.pipeline.worker.inference, engine=args.engine, channels_last=args.channels_last,
                         threads=args.threads)  # the app's settings (background trace) but for the ones given
     window.pipeline.worker.inference = inference
     timeline["window_s"] = time.time() - STARTED
@@ -162,7 +162,8 @@ def main(argv=None) -> int:
         "threads": [row for row in per_thread if row["cpu_share"] + row["runqueue_share"] >= 0.005],
     }
     print(f"{elapsed:.0f} s measured, load average {result['load_average']:.2f}, "
-          f"heatmaps {result['heatmap_hz']}/s, worker: trace {inference.trace}, "
+          f"heatmaps {result['heatmap_hz']}/s, "
+          f"worker: engine {inference.cpu_plan(window.model.config.visual_backbone)[0]}, "
           f"channels-last {inference.channels_last}, {inference.cpu_threads()} threads")
     print("timeline (s from process start):", result["timeline"])
     print("worker calls (medians):", result["worker_calls"])

@@ -5,16 +5,15 @@ calls it, so the live view, the inspector and the MP4 export all run the same pa
 
 - CPU: the inference thread runs one core short of the machine (``InferenceConfig.cpu_threads``): on 2
   cores shared with the GUI, two intra-op threads wait on each other whenever the GUI takes a core.
-  The ResNet-18s run eager, float32, under the caller's ``torch.inference_mode``: TorchScript trace +
-  freeze (``trace``) and channels-last (``channels_last``) save them 1.2-1.4x of CPU per call, but
-  preparing both encoders takes 3-4 s of CPU and keeps 150-250 MB more, which the app's start-up and
-  memory targets cannot afford. The EfficientNet-Lite0 visual encoder is traced and frozen: 1.5-1.9x
-  less CPU per call (many small layers: Python's share is large), for its 20 MB of weights.
+  Both encoders are exported to ONNX and run by ONNX Runtime (``model.onnx_runtime``): 0.6-0.7x the
+  time of TorchScript's traced encoders, about 1 s of export each. Without ONNX Runtime, the
+  EfficientNet-Lite0 visual encoder is traced and frozen by TorchScript (1.5-1.9x less CPU than eager)
+  and the ResNet-18s run eager (their 1.2x from tracing costs 3-4 s of start-up and 150-250 MB).
 - CUDA: fp16 autocast and channels-last (tensor cores); written for CUDA, tested on the CPU only.
 
-A traced encoder takes only the shape it was traced with; other shapes go through the eager model.
-The live view traces in the background (``InferenceConfig.background``): tracing the 224-px EfficientNet
-takes 2-4 s, during which the eager model (same maps within 1e-6) already gives heatmaps.
+A compiled encoder takes only the shape it was made for; other shapes go through the eager model.
+The live view compiles in the background (``InferenceConfig.background``): meanwhile the eager model
+(same maps within 1e-6) already gives heatmaps.
 """
 from __future__ import annotations
 
@@ -27,20 +26,36 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
+from model.onnx_runtime import onnx_encoder, onnx_runtime_available
 from model.sslmodel import SSLModel
+
+ENGINES = ("onnxruntime", "torchscript", "eager")  # InferenceConfig.engine on the CPU
 
 
 @dataclass
 class InferenceConfig:
     """How the per-frame encoders run; the defaults are what bench/model.py and bench/live.py chose."""
 
-    # CPU: TorchScript trace + freeze (batch norm folded, one C++ call per forward) of both encoders;
-    # None: of the EfficientNet-Lite0 visual encoder only
-    trace: bool | None = None
+    # CPU: "onnxruntime" (both encoders exported to ONNX), "torchscript" (both traced + frozen: batch
+    # norm folded, one C++ call per forward) or "eager"; None: onnxruntime where it is installed, else
+    # TorchScript for the EfficientNet-Lite0 visual encoder only
+    engine: str | None = None
     channels_last: bool | None = None  # channels-last copy of the weights; None: on CUDA only
     cuda_dtype: torch.dtype | None = torch.float16  # CUDA autocast precision; None: float32
     threads: int | None = None  # CPU intra-op threads of the inference thread; None: all cores but one
-    background: bool = False  # trace in a thread of its own; the eager model answers until it is done
+    background: bool = False  # compile in a thread of its own; the eager model answers until it is done
+
+    def __post_init__(self):
+        if self.engine is not None and self.engine not in ENGINES:
+            raise ValueError(f"engine must be one of {', '.join(ENGINES)} or None, not {self.engine!r}")
+
+    def cpu_plan(self, visual_backbone: str) -> tuple[str, bool, bool]:
+        """(engine, compile the visual encoder, compile the audio encoder) on the CPU."""
+        if self.engine is not None:
+            return self.engine, self.engine != "eager", self.engine != "eager"
+        if onnx_runtime_available():
+            return "onnxruntime", True, True
+        return "torchscript", visual_backbone == "efficientnet_lite0", False
 
     def cpu_threads(self) -> int:
         """Intra-op threads for the thread that runs the encoders on the CPU."""
@@ -101,35 +116,40 @@ class InferenceModel:
         self.audio_shape = (1, 1, model.audio_config.nperseg // 2 + 1, model.audio_config.num_frames)
         self._image = self._audio = None
         self.network = network
-        self._tracing: threading.Thread | None = None
-        trace = self.settings.trace
-        image = trace or (trace is None and model.config.visual_backbone == "efficientnet_lite0")
-        if cuda or model.training or not (image or trace):
+        self._preparing: threading.Thread | None = None
+        self.engine, image, audio = self.settings.cpu_plan(model.config.visual_backbone)
+        if cuda or model.training or not (image or audio):
+            self.engine = "eager"
             return
         if self.settings.background:
-            self._tracing = threading.Thread(target=self._trace_in_background, args=(image, bool(trace)),
-                                             name="trace-encoders")
-            self._tracing.start()
+            self._preparing = threading.Thread(target=self._prepare_in_background, args=(image, audio),
+                                               name="prepare-encoders")
+            self._preparing.start()
         else:
-            self._trace(image, bool(trace))
+            self._prepare(image, audio)
 
-    def _trace(self, image: bool, audio: bool) -> None:
+    def _prepare(self, image: bool, audio: bool) -> None:
         network = self.network
         if image:
-            self._image = _frozen(_ImageMap(network), self._example(self.image_shape))
+            self._image = self._compiled(_ImageMap(network), self.image_shape)
         if audio:
-            self._audio = _frozen(_AudioVector(network), self._example(self.audio_shape))
+            self._audio = self._compiled(_AudioVector(network), self.audio_shape)
             self.network = self.source  # other shapes: the caller's model as it is (no copy kept)
 
-    def _trace_in_background(self, image: bool, audio: bool) -> None:
+    def _compiled(self, module: nn.Module, shape: tuple[int, ...]):
+        if self.engine == "onnxruntime":
+            return onnx_encoder(module, self._example(shape), self.settings.cpu_threads())
+        return _frozen(module, self._example(shape))
+
+    def _prepare_in_background(self, image: bool, audio: bool) -> None:
         torch.set_num_threads(self.settings.cpu_threads())
-        self._trace(image, audio)
+        self._prepare(image, audio)
 
     def wait_prepared(self, timeout: float | None = None) -> bool:
-        """Wait for a background trace to end (at most ``timeout`` s); True when none is running."""
-        if self._tracing is not None:
-            self._tracing.join(timeout)
-        return self._tracing is None or not self._tracing.is_alive()
+        """Wait for a background compile to end (at most ``timeout`` s); True when none is running."""
+        if self._preparing is not None:
+            self._preparing.join(timeout)
+        return self._preparing is None or not self._preparing.is_alive()
 
     def _example(self, shape: tuple[int, ...]) -> torch.Tensor:
         return torch.zeros(shape, device=self.device).contiguous(memory_format=self.layout)

@@ -23,7 +23,7 @@ START = "start.safetensors"  # the current model, saved into the run folder as -
 STATE = "last.state.safetensors"
 
 
-ONE_FRAME = InferenceConfig(trace=False)  # one frame per model: tracing would cost more than it saves
+ONE_FRAME = InferenceConfig(engine="eager")  # one frame per model: compiling would cost more than it saves
 
 
 class CompareThread(QThread):

@@ -75,7 +75,7 @@ class InferenceWorker(QThread):
         self.audio_window = audio_window
         self.device = device
         self.audio_refresh = audio_refresh
-        # the encoders are traced in the background: the eager model gives the first heatmaps meanwhile
+        # the encoders are compiled in the background: the eager model gives the first heatmaps meanwhile
         self.inference = inference or InferenceConfig(background=True)
         self.frames_processed = 0
         self._slot = LatestSlot()
@@ -109,7 +109,7 @@ class InferenceWorker(QThread):
         self._slot.put(frame)
 
     def run(self) -> None:
-        prepared = []  # models prepared here whose background trace may still run: it ends before this thread
+        prepared = []  # models prepared here whose background compile may still run: it ends before this thread
         try:
             self._serve(prepared)
         finally:
@@ -131,7 +131,7 @@ class InferenceWorker(QThread):
                             if model is not None:
                                 use_inference_threads(self.device, self.inference)
                                 localizer = Localizer(model, self.device, self.audio_refresh, self.inference)
-                                # keep no swapped-out model, only those still tracing
+                                # keep no swapped-out model, only those still compiling
                                 prepared[:] = [m for m in prepared if not m.wait_prepared(0)]
                                 prepared.append(localizer.model)
                         if localizer is not None:

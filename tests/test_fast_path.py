@@ -1,8 +1,9 @@
-"""The app's inference path (``model.fast_path``: on the CPU eager ResNets, a traced EfficientNet) and its measured
-alternatives (TorchScript trace + freeze, channels-last) give the eager float32 model's maps and vectors.
+"""The app's inference path (``model.fast_path``: on the CPU both encoders in ONNX Runtime) and its measured
+alternatives (TorchScript trace + freeze, channels-last, eager) give the eager float32 model's maps and vectors.
 
 Tolerance: 1e-4 on the raw cosine (range -1..1) and on the unit vectors; folding batch norm into the
-convolutions only reorders float32 sums (measured: under 1e-6 for both backbones). CUDA's fp16 path is not tested here
+convolutions (TorchScript's freeze, ONNX Runtime's graph optimizations) only reorders float32 sums (measured:
+under 1e-6 for both backbones). CUDA's fp16 path is not tested here
 (no GPU on the development machine)."""
 import os
 import threading
@@ -14,6 +15,7 @@ import torch
 from model import AudioConfig, ModelConfig, SSLModel
 from model.fast_path import InferenceConfig, InferenceModel, prepare_for_inference
 from model.localize import Localizer
+from model.onnx_runtime import OnnxEncoder, onnx_runtime_available
 from model.sslmodel import cosine_map
 
 TOLERANCE = 1e-4
@@ -49,17 +51,21 @@ def inputs(model, batch: int = 1, size: int | None = None):
     return images, spectrograms
 
 
-CONFIGS = {"app": InferenceConfig(), "trace": InferenceConfig(trace=True),
-           "channels_last": InferenceConfig(channels_last=True),
-           "trace_channels_last": InferenceConfig(trace=True, channels_last=True)}
+CONFIGS = {"app": InferenceConfig(), "onnxruntime": InferenceConfig(engine="onnxruntime"),
+           "trace": InferenceConfig(engine="torchscript"),
+           "channels_last": InferenceConfig(engine="eager", channels_last=True),
+           "trace_channels_last": InferenceConfig(engine="torchscript", channels_last=True)}
+COMPILED = {"onnxruntime": OnnxEncoder, "torchscript": torch.jit.ScriptModule}
 
 
 @pytest.mark.parametrize("name", list(CONFIGS))
 def test_inference_path_maps_match_float32(model, name):
     fast = prepare_for_inference(model, "cpu", CONFIGS[name])
-    lite = model.config.visual_backbone == "efficientnet_lite0"
-    assert (fast._image is not None) == bool(CONFIGS[name].trace or lite)  # the path asked for, not a fallback
-    assert (fast._audio is not None) == bool(CONFIGS[name].trace)
+    engine, image, audio = CONFIGS[name].cpu_plan(model.config.visual_backbone)
+    assert fast.engine == engine
+    for compiled, wanted in ((fast._image, image), (fast._audio, audio)):  # the path asked for, not a fallback
+        assert isinstance(compiled, COMPILED[engine]) if wanted else compiled is None
+    images, spectrograms = inputs(model)
     images, spectrograms = inputs(model)
     with torch.inference_mode():
         visual, audio = model.encode_image_map(images), model.encode_audio(spectrograms)
@@ -67,28 +73,38 @@ def test_inference_path_maps_match_float32(model, name):
     assert fast_visual.dtype == torch.float32 and fast_visual.shape == visual.shape
     np.testing.assert_allclose(fast_audio, audio, atol=TOLERANCE)
     np.testing.assert_allclose(cosine_map(fast_visual, fast_audio), cosine_map(visual, audio), atol=TOLERANCE)
-    if name != "app" or lite:
+    if image:
         assert (fast_visual - visual).abs().max() > 0  # another computation (folded batch norm, layout)
 
 
-def test_other_shapes_take_the_eager_model(model):
-    fast = prepare_for_inference(model, "cpu", CONFIGS["trace"])
+def test_the_app_runs_onnx_runtime_on_the_cpu(model):
+    """onnxruntime is a dependency: the default path is ONNX Runtime for both encoders, not a silent fallback."""
+    assert onnx_runtime_available()
+    assert InferenceConfig().cpu_plan(model.config.visual_backbone) == ("onnxruntime", True, True)
+    assert InferenceConfig(engine="eager").cpu_plan(model.config.visual_backbone) == ("eager", False, False)
+    with pytest.raises(ValueError, match="engine"):
+        InferenceConfig(engine="tensorrt")
+
+
+@pytest.mark.parametrize("name", ["onnxruntime", "trace"])
+def test_other_shapes_take_the_eager_model(model, name):
+    fast = prepare_for_inference(model, "cpu", CONFIGS[name])
     images, spectrograms = inputs(model, batch=2, size=64)
     with torch.inference_mode():
         assert torch.equal(fast.encode_image_map(images), model.encode_image_map(images))
         assert torch.equal(fast.encode_audio(spectrograms), model.encode_audio(spectrograms))
 
 
-def test_background_trace_answers_eagerly_until_it_is_ready(model):
-    """The live view's start-up: the maps come at once (eager), the traced encoders take over when ready."""
-    fast = prepare_for_inference(model, "cpu", InferenceConfig(trace=True, background=True))
-    assert fast._tracing is not None and fast._tracing.name == "trace-encoders"
+def test_background_compile_answers_eagerly_until_it_is_ready(model):
+    """The live view's start-up: the maps come at once (eager), the compiled encoders take over when ready."""
+    fast = prepare_for_inference(model, "cpu", InferenceConfig(background=True))
+    assert fast._preparing is not None and fast._preparing.name == "prepare-encoders"
     images, spectrograms = inputs(model)
     with torch.inference_mode():
         first = fast.encode_image_map(images), fast.encode_audio(spectrograms)  # while the trace runs beside
         assert fast.wait_prepared(timeout=120)
-        assert fast._image is not None and fast._audio is not None  # the traced path took over
-        assert not any(t.name == "trace-encoders" for t in threading.enumerate())
+        assert fast._image is not None and fast._audio is not None  # the compiled path took over
+        assert not any(t.name == "prepare-encoders" for t in threading.enumerate())
         traced = fast.encode_image_map(images), fast.encode_audio(spectrograms)
         eager = model.encode_image_map(images), model.encode_audio(spectrograms)
     for a, b, c in zip(first, traced, eager):
@@ -108,9 +124,9 @@ def test_localizer_runs_the_inference_path_and_keeps_the_models_settings(model):
 def test_eager_when_asked_or_training():
     torch.manual_seed(0)
     model = SSLModel(ModelConfig(image_size=64), AudioConfig(seconds=1.0))
-    assert InferenceModel(model.eval(), "cpu")._image is None  # the default for a ResNet-18 on the CPU
-    training = InferenceModel(model.train(), "cpu", InferenceConfig(trace=True))
-    assert training._image is None  # batch norm in training mode cannot be frozen
+    assert InferenceModel(model.eval(), "cpu", InferenceConfig(engine="eager"))._image is None
+    training = InferenceModel(model.train(), "cpu", InferenceConfig(engine="onnxruntime"))
+    assert training._image is None and training.engine == "eager"  # batch norm in training mode: no export
     assert model.training
 
 

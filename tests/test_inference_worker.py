@@ -63,19 +63,19 @@ def test_latest_slot_keeps_only_the_newest_item():
     assert slot.take() is None  # closed: never blocks
 
 
-def test_stop_waits_for_the_background_trace(qtbot, start_worker):
-    """The worker traces the EfficientNet in the background from its first frame; a stop right after leaves
-    no tracing thread behind."""
+def test_stop_waits_for_the_background_compile(qtbot, start_worker):
+    """The worker compiles the encoders in the background from its first frame; a stop right after leaves
+    no compiling thread behind."""
     torch.manual_seed(0)
     worker = start_worker(model=SSLModel(ModelConfig(image_size=96, visual_backbone="efficientnet_lite0")).eval())
     processed = []
     worker.result.connect(lambda frame_id, heatmap, latency: processed.append(frame_id))
     worker.submit(frame(0))
-    qtbot.waitUntil(lambda: any(t.name == "trace-encoders" for t in threading.enumerate()) or bool(processed),
+    qtbot.waitUntil(lambda: any(t.name == "prepare-encoders" for t in threading.enumerate()) or bool(processed),
                     timeout=15000)
     worker.stop()
     assert worker.isFinished()
-    assert not any(t.name == "trace-encoders" for t in threading.enumerate())
+    assert not any(t.name == "prepare-encoders" for t in threading.enumerate())
 
 
 def test_frames_arriving_while_busy_replace_each_other(qtbot, start_worker):
