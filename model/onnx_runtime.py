@@ -4,10 +4,15 @@ Measured with the bundled model, batch 1, one thread (bench/model.py): ONNX Runt
 0.6-0.7x the time of the TorchScript-traced encoders, and exporting takes about 1 s an encoder where
 trace + freeze takes 2-3 s. The export uses torch's TorchScript-based exporter (``dynamo=False``): the
 newer torch.export-based one gives the same graph but takes 10-20 s an encoder here, at every start.
+
+The exporter runs in a forked child process where the platform has ``fork``: in the app's process it held
+the GIL for 0.8 s of its 2 s (gaps of up to 220 ms in every other Python thread: the camera lost frames,
+the GUI hitched); forked, the app's threads wait 0.37 s in all, for the fork and the sessions' creation.
 """
 from __future__ import annotations
 
 import ctypes
+import multiprocessing
 import tempfile
 import warnings
 from pathlib import Path
@@ -26,6 +31,35 @@ def onnx_runtime_available() -> bool:
     return True
 
 
+EXPORT_TIMEOUT_S = 120.0
+
+
+def _export_here(module: nn.Module, example: torch.Tensor, path: str) -> None:
+    torch.set_num_threads(1)
+    with warnings.catch_warnings(), torch.no_grad():
+        warnings.simplefilter("ignore")  # the TorchScript exporter's deprecation notice, trace warnings
+        torch.onnx.export(module.eval(), (example,), path, dynamo=False, opset_version=17,
+                          input_names=["x"], output_names=["y"])
+
+
+def export(module: nn.Module, example: torch.Tensor, path: str) -> None:
+    """Write ``module`` for inputs shaped like ``example`` to the ONNX file ``path``: in a forked child
+    process (the module's memory shared copy-on-write, nothing pickled), else in this process. Raises
+    RuntimeError when the child fails or takes longer than ``EXPORT_TIMEOUT_S``."""
+    if "fork" not in multiprocessing.get_all_start_methods():
+        _export_here(module, example, path)
+        return
+    child = multiprocessing.get_context("fork").Process(target=_export_here, args=(module, example, path),
+                                                        name="onnx-export", daemon=True)
+    child.start()
+    child.join(EXPORT_TIMEOUT_S)
+    if child.is_alive():
+        child.kill()
+        child.join()
+    if child.exitcode != 0 or not Path(path).is_file():
+        raise RuntimeError(f"the ONNX export process ended with exit code {child.exitcode}")
+
+
 class OnnxEncoder:
     """``module`` (eval mode, one tensor in, one tensor out) as an ONNX Runtime session for inputs shaped
     like ``example``; called with a float32 CPU tensor, it returns one."""
@@ -33,10 +67,7 @@ class OnnxEncoder:
     def __init__(self, module: nn.Module, example: torch.Tensor, threads: int):
         with tempfile.TemporaryDirectory(prefix="ssl-onnx-") as folder:
             graph = str(Path(folder) / "encoder.onnx")
-            with warnings.catch_warnings(), torch.no_grad():
-                warnings.simplefilter("ignore")  # the TorchScript exporter's deprecation notice, trace warnings
-                torch.onnx.export(module.eval(), (example,), graph, dynamo=False, opset_version=17,
-                                  input_names=["x"], output_names=["y"])
+            export(module, example, graph)
             self.session = self._session(graph, threads)
         self.shape = tuple(example.shape)
         return_freed_memory()
@@ -57,8 +88,8 @@ class OnnxEncoder:
 
 
 def return_freed_memory() -> None:
-    """Give the heap the exporter freed back to the system (glibc's ``malloc_trim``; elsewhere nothing).
-    Measured with the bundled model: the live process keeps ~100 MB less after exporting both encoders."""
+    """Give the heap freed while a session was made back to the system (glibc's ``malloc_trim``; elsewhere
+    nothing). Measured with the bundled model: the process keeps 70 MB less once both sessions exist."""
     try:
         ctypes.CDLL(None).malloc_trim(0)
     except (AttributeError, OSError):  # not glibc

@@ -83,6 +83,12 @@ class InferenceWorker(QThread):
         self._model_lock = threading.Lock()
         self._model_changed = False
         self._audio_override: torch.Tensor | None = None
+        self._prepared: list = []  # models prepared here whose background compile may still run
+
+    @property
+    def preparing(self) -> bool:
+        """True while the encoders of a model given to this worker are still being compiled."""
+        return not all(m.wait_prepared(0) for m in list(self._prepared))
 
     @property
     def frames_dropped(self) -> int:
@@ -109,14 +115,13 @@ class InferenceWorker(QThread):
         self._slot.put(frame)
 
     def run(self) -> None:
-        prepared = []  # models prepared here whose background compile may still run: it ends before this thread
         try:
-            self._serve(prepared)
-        finally:
-            for inference_model in prepared:
+            self._serve()
+        finally:  # a background compile ends before this thread
+            for inference_model in self._prepared:
                 inference_model.wait_prepared()
 
-    def _serve(self, prepared: list) -> None:
+    def _serve(self) -> None:
         localizer, model = None, None  # the localizer of this model
         last_error = None
         with torch.inference_mode():
@@ -132,8 +137,8 @@ class InferenceWorker(QThread):
                                 use_inference_threads(self.device, self.inference)
                                 localizer = Localizer(model, self.device, self.audio_refresh, self.inference)
                                 # keep no swapped-out model, only those still compiling
-                                prepared[:] = [m for m in prepared if not m.wait_prepared(0)]
-                                prepared.append(localizer.model)
+                                self._prepared = [m for m in self._prepared if not m.wait_prepared(0)]
+                                self._prepared.append(localizer.model)
                         if localizer is not None:
                             localizer.listen_to(override)
                     if localizer is None:

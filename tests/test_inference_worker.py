@@ -76,6 +76,21 @@ def test_stop_waits_for_the_background_compile(qtbot, start_worker):
     worker.stop()
     assert worker.isFinished()
     assert not any(t.name == "prepare-encoders" for t in threading.enumerate())
+    assert not worker.preparing
+
+
+def test_the_worker_says_when_its_model_is_compiled(qtbot, start_worker):
+    """``preparing`` is true from the model's first frame until ONNX Runtime runs both encoders."""
+    torch.manual_seed(0)
+    worker = start_worker(model=SSLModel(ModelConfig(image_size=96)).eval())
+    assert not worker.preparing  # no model prepared yet
+    processed = []
+    worker.result.connect(lambda frame_id, heatmap, latency: processed.append(frame_id))
+    worker.submit(frame(0))
+    qtbot.waitUntil(lambda: bool(processed), timeout=15000)
+    qtbot.waitUntil(lambda: not worker.preparing, timeout=60000)
+    (model,) = worker._prepared
+    assert model.engine == "onnxruntime" and model._image is not None and model._audio is not None
 
 
 def test_frames_arriving_while_busy_replace_each_other(qtbot, start_worker):
