@@ -7,11 +7,11 @@ latency_p95_ms (frame captured -> heatmap handed to the view), gui_max_stall_ms 
 did not serve a 5 ms timer, beyond its period), bare_forward_hz, rss_growth_mb (end - after the warm-up),
 first_heatmap_s (process start -> first heatmap shown).
 
-The app's inference path is ``model.fast_path``'s defaults; ``--no-trace``, ``--no-channels-last`` and
-``--threads N`` change it for the worker and the bare loop alike (the bare loop keeps torch's thread count:
-the model alone on the whole machine).
+The app's inference path is ``model.fast_path``'s defaults; ``--engine onnxruntime|torchscript|eager``,
+``--no-channels-last`` and ``--threads N`` change it for the worker and the bare loop alike (the bare loop's
+torch operations keep torch's thread count; ONNX Runtime runs with the worker's threads).
 
-Usage: python bench/live.py --seconds 60 [--checkpoint FILE] [--json OUT] [--no-trace] [--threads N]
+Usage: python bench/live.py --seconds 60 [--checkpoint FILE] [--json OUT] [--engine E] [--threads N]
 """
 from __future__ import annotations
 
@@ -125,7 +125,7 @@ def main(argv=None) -> int:
     app = QApplication.instance() or QApplication(sys.argv[:1])
     window = MainWindow("cpu")
     inference = replace(window.pipeline.worker.inference, engine=args.engine, channels_last=args.channels_last,
-                        threads=args.threads)  # the app's settings (background trace) but for the ones given
+                        threads=args.threads)  # the app's settings (background compile) but for the ones given
     window.pipeline.worker.inference = inference  # before the model: the worker prepares it with this
     window.load_checkpoint(args.checkpoint)
     if window.model is None:

@@ -10,12 +10,13 @@ alike), median of ``--repeats`` rounds after ``--warmup``:
 - channels_last: a channels-last copy, inference_mode
 - jit_freeze: TorchScript trace + ``torch.jit.freeze`` (batch norm folded)
 - jit_optimize: trace + ``torch.jit.optimize_for_inference`` (CPU: oneDNN layouts)
-- jit_freeze_cl: ``model.fast_path`` with ``trace`` and ``channels_last`` (the two together)
+- jit_freeze_cl: ``model.fast_path`` with ``engine="torchscript"`` and ``channels_last`` (the two together)
+- onnxruntime: ``model.fast_path`` with ``engine="onnxruntime"`` (exported to ONNX, run by ONNX Runtime)
 - bf16_autocast (CPUs with avx512_bf16 only) / fp16_autocast (CUDA only)
 - compile: ``torch.compile`` (only with ``--compile``: minutes of compiling on a small CPU)
 - app: ``model.fast_path.prepare_for_inference`` with its defaults, what the app runs
 
-``prepare_s`` is the time to build a candidate and run it twice (tracing, freezing, compiling). ``cpu_ms``
+``prepare_s`` is the time to build a candidate and run it twice (tracing, freezing, exporting, compiling). ``cpu_ms``
 is the process's CPU time per call (all its threads; less sensitive than wall time to other jobs on a shared
 machine, but it counts intra-op threads spinning).
 

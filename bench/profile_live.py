@@ -10,7 +10,7 @@ at 30 fps, bundled model).
 
 The instrumentation wraps ``Localizer`` methods in this process only.
 
-Usage: python bench/profile_live.py [--seconds 20] [--no-trace] [--threads N] [--json OUT]
+Usage: python bench/profile_live.py [--seconds 20] [--engine E] [--threads N] [--json OUT]
 """
 from __future__ import annotations
 
@@ -111,7 +111,7 @@ def main(argv=None) -> int:
     app = QApplication.instance() or QApplication(sys.argv[:1])
     window = MainWindow("cpu")
     inference = replace(window.pipeline.worker.inference, engine=args.engine, channels_last=args.channels_last,
-                        threads=args.threads)  # the app's settings (background trace) but for the ones given
+                        threads=args.threads)  # the app's settings (background compile) but for the ones given
     window.pipeline.worker.inference = inference
     timeline["window_s"] = time.time() - STARTED
     window.load_checkpoint(BUNDLED_CHECKPOINT)

@@ -12,6 +12,7 @@ the GUI hitched); forked, the app's threads wait 0.37 s in all, for the fork and
 from __future__ import annotations
 
 import ctypes
+import importlib.util
 import multiprocessing
 import tempfile
 import warnings
@@ -22,13 +23,9 @@ from torch import nn
 
 
 def onnx_runtime_available() -> bool:
-    """True when ONNX Runtime and the exporter's ``onnx`` package can be imported."""
-    try:
-        import onnx  # noqa: F401  (the exporter needs it)
-        import onnxruntime  # noqa: F401
-    except ImportError:
-        return False
-    return True
+    """True when ONNX Runtime and the exporter's ``onnx`` package are installed (found, not imported: the
+    import, 0.5 s, happens in the thread that compiles)."""
+    return all(importlib.util.find_spec(name) is not None for name in ("onnx", "onnxruntime"))
 
 
 EXPORT_TIMEOUT_S = 120.0
