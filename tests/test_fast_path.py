@@ -5,6 +5,7 @@ Tolerance: 1e-4 on the raw cosine (range -1..1) and on the unit vectors; folding
 convolutions (TorchScript's freeze, ONNX Runtime's graph optimizations) only reorders float32 sums (measured:
 under 1e-6 for both backbones). CUDA's fp16 path is not tested here
 (no GPU on the development machine)."""
+import multiprocessing
 import os
 import threading
 
@@ -15,6 +16,7 @@ import torch
 from model import AudioConfig, ModelConfig, SSLModel
 from model.fast_path import InferenceConfig, InferenceModel, prepare_for_inference
 from model.localize import Localizer
+from model import onnx_runtime
 from model.onnx_runtime import OnnxEncoder, onnx_runtime_available
 from model.sslmodel import cosine_map
 
@@ -75,6 +77,18 @@ def test_inference_path_maps_match_float32(model, name):
     np.testing.assert_allclose(cosine_map(fast_visual, fast_audio), cosine_map(visual, audio), atol=TOLERANCE)
     if image:
         assert (fast_visual - visual).abs().max() > 0  # another computation (folded batch norm, layout)
+
+
+def test_an_export_that_fails_leaves_the_eager_model_answering(model, monkeypatch):
+    """The export child killed at its deadline: a warning, no child left, the eager model's maps."""
+    monkeypatch.setattr(onnx_runtime, "EXPORT_TIMEOUT_S", 0.01)
+    with pytest.warns(RuntimeWarning, match="ONNX Runtime not used: RuntimeError: the ONNX export process ended"):
+        fast = prepare_for_inference(model, "cpu", CONFIGS["onnxruntime"])
+    assert fast._image is None and fast._audio is None and not multiprocessing.active_children()
+    images, spectrograms = inputs(model)
+    with torch.inference_mode():
+        assert torch.equal(fast.encode_image_map(images), model.encode_image_map(images))
+        assert torch.equal(fast.encode_audio(spectrograms), model.encode_audio(spectrograms))
 
 
 def test_the_app_runs_onnx_runtime_on_the_cpu(model):
