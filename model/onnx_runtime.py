@@ -7,7 +7,7 @@ newer torch.export-based one gives the same graph but takes 10-20 s an encoder h
 
 The exporter runs in a forked child process where the platform has ``fork``: in the app's process it held
 the GIL for 0.8 s of its 2 s (gaps of up to 220 ms in every other Python thread: the camera lost frames,
-the GUI hitched); forked, the app's threads wait 0.37 s in all, for the fork and the sessions' creation.
+the GUI hitched); forked, the app's threads wait 0.3-0.4 s in all, for the fork and the sessions' creation.
 """
 from __future__ import annotations
 
@@ -28,7 +28,7 @@ def onnx_runtime_available() -> bool:
     return all(importlib.util.find_spec(name) is not None for name in ("onnx", "onnxruntime"))
 
 
-EXPORT_TIMEOUT_S = 120.0
+EXPORT_TIMEOUT_S = 120.0  # then the export child is killed (2 s is usual)
 
 
 def _export_here(module: nn.Module, example: torch.Tensor, path: str) -> None:
@@ -66,7 +66,6 @@ class OnnxEncoder:
             graph = str(Path(folder) / "encoder.onnx")
             export(module, example, graph)
             self.session = self._session(graph, threads)
-        self.shape = tuple(example.shape)
         return_freed_memory()
 
     @staticmethod

@@ -80,7 +80,7 @@ def test_stop_waits_for_the_background_compile(qtbot, start_worker):
 
 
 def test_the_worker_says_when_its_model_is_compiled(qtbot, start_worker):
-    """``preparing`` is true from the model's first frame until ONNX Runtime runs both encoders."""
+    """``preparing`` ends once ONNX Runtime runs both encoders of the model (false before any model)."""
     torch.manual_seed(0)
     worker = start_worker(model=SSLModel(ModelConfig(image_size=96)).eval())
     assert not worker.preparing  # no model prepared yet

@@ -15,7 +15,7 @@ def test_record_two_clips_of_the_test_camera_and_microphone_and_play_the_last(qt
     start_test_devices(window)  # 320x240 at 25 fps, a 440 Hz tone
     worker = window.pipeline.worker
     # once the model's encoders are compiled: making an ONNX Runtime session holds the GIL up to 0.12 s, which
-    # costs the camera frames in the first seconds of a model (measured in bench/live.py's start-up, not here)
+    # costs the camera frames in the first seconds of a model (measured with a probe: docs/BENCHMARKS.md)
     qtbot.waitUntil(lambda: window.live_view.frames_shown >= 5 and worker.frames_processed > 0
                     and not worker.preparing, timeout=WAIT_MS)
     folder = tmp_path / "my clips"
