@@ -5,6 +5,7 @@ so a frame and a sound give the same heatmap wherever they are shown or scored.
 """
 from __future__ import annotations
 
+import threading
 from dataclasses import dataclass
 
 import numpy as np
@@ -66,7 +67,9 @@ class Localizer:
     """Heatmaps of successive frames, keeping the audio vector between refreshes.
 
     The sound is re-encoded when ``refresh`` seconds of media time have passed since the last time
-    (``needs_sound(t)``); ``hear(waveform, t)`` does it. ``listen_to(vector)`` fixes the audio vector
+    (``needs_sound(t)``); ``hear(waveform, t)`` does it, from this thread or another one (the live view
+    hears in a thread of its own while frames go on with the vector heard last; ``heard_recently(t)``
+    says whether that vector may stand in for ``t``). ``listen_to(vector)`` fixes the audio vector
     instead (a gallery clip as the query, never silence), until ``listen_to(None)``. Each result says
     whether the sound is in the picture (``model.presence``'s calibrated threshold). The encoders run
     on the fast path of ``model.fast_path`` (``inference``: how).
@@ -80,33 +83,47 @@ class Localizer:
         self.level_dbfs = 0.0  # of the sound heard last
         self._heard_at: float | None = None
         self._fixed = False
+        self._lock = threading.Lock()  # the sound's state changes as one, whichever thread hears
 
     def needs_sound(self, t: float) -> bool:
-        return not self._fixed and (self.audio is None or abs(t - self._heard_at) >= self.refresh)
+        with self._lock:
+            return not self._fixed and (self.audio is None or abs(t - self._heard_at) >= self.refresh)
+
+    def heard_recently(self, t: float) -> bool:
+        """True when the vector heard last is within two refreshes of ``t`` (not at the start, after a
+        seek or after silence): frames at ``t`` may keep it while the next sound is encoded."""
+        with self._lock:
+            return self._fixed or (self.audio is not None and abs(t - self._heard_at) < 2 * self.refresh)
 
     def hear(self, waveform: np.ndarray, t: float) -> Sound:
         sound = encode_sound(self.model, waveform, self.device)
-        self.audio, self._heard_at, self.level_dbfs = sound.vector, t, level_dbfs(waveform)
+        with self._lock:
+            if not self._fixed:  # a vector fixed meanwhile wins
+                self.audio, self._heard_at, self.level_dbfs = sound.vector, t, level_dbfs(waveform)
         return sound
 
     def forget_sound(self) -> None:
         """No sound now (no microphone, no track): no heatmap until the next ``hear``."""
-        if not self._fixed:
-            self.audio = None
+        with self._lock:
+            if not self._fixed:
+                self.audio = None
 
     def listen_to(self, vector: torch.Tensor | None) -> None:
         """Localize this unit audio vector (D,) from now on; None: the sound again."""
-        self._fixed = vector is not None
-        self.audio = vector.reshape(1, -1).to(self.device) if vector is not None else None
-        self.level_dbfs = 0.0
+        with self._lock:
+            self._fixed = vector is not None
+            self.audio = vector.reshape(1, -1).to(self.device) if vector is not None else None
+            self.level_dbfs = 0.0
 
     def localize(self, image: np.ndarray) -> Localized | None:
         """The cosine map of an RGB frame, also at the frame's size; None while there is no sound."""
-        if self.audio is None:
+        with self._lock:
+            audio, level = self.audio, self.level_dbfs
+        if audio is None:
             return None
         visual = encode_frame(self.model, image, self.device)
-        cos = cosine_map(visual, self.audio)  # (1, h, w)
-        presence = judge(float(presence_score(cos)[0]), self.level_dbfs, self.model.presence)
+        cos = cosine_map(visual, audio)  # (1, h, w)
+        presence = judge(float(presence_score(cos)[0]), level, self.model.presence)
         shown = upsample_map(cos[0], image.shape[:2], smooth=True)
         return Localized(shown.cpu().numpy(), cos[0].float().cpu().numpy(),
-                         self.audio[0].float().cpu(), image_vector(visual)[0].float().cpu(), presence)
+                         audio[0].float().cpu(), image_vector(visual)[0].float().cpu(), presence)

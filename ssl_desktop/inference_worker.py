@@ -3,7 +3,9 @@
 Frames are handed in through a single-item ``LatestSlot``: a frame that arrives while the model is busy
 replaces the one waiting, so the heatmap is always of a recent frame and nothing queues up. The audio
 embedding is refreshed at its own rate (every ``audio_refresh`` seconds of frame time) from a snapshot of
-the sound around the frame. All tensor work is done by the ``model`` package.
+the sound around the frame, in a thread of its own (``HearingThread``): frames do not wait for the sound
+(the audio encoder costs 1.7 frames' time on the CPU) but go on with the vector heard last, except at the
+start, after a seek or after silence. All tensor work is done by the ``model`` package.
 """
 from __future__ import annotations
 
@@ -54,6 +56,61 @@ class LatestSlot:
             self._condition.notify_all()
 
 
+class HearingThread(threading.Thread):
+    """Encodes the sound for a frame time beside the frame loop, one request at a time.
+
+    ``ask(localizer, t)`` hands it the sound of frame time ``t`` (``audio_window(t, n)``; None: no sound)
+    once the request before is done; ``wait()`` returns when the sound asked for is heard. What it hears
+    goes to ``on_spectrogram``, what fails to ``on_error`` (a message, not repeated while it repeats).
+    """
+
+    def __init__(self, audio_window: Callable[[float, int], np.ndarray | None],
+                 on_spectrogram: Callable[[np.ndarray], None], on_error: Callable[[str], None]):
+        super().__init__(name="inference-hearing", daemon=True)
+        self.audio_window, self.on_spectrogram, self.on_error = audio_window, on_spectrogram, on_error
+        self._slot = LatestSlot()
+        self._idle = threading.Event()
+        self._idle.set()
+
+    @property
+    def busy(self) -> bool:
+        return not self._idle.is_set()
+
+    def ask(self, localizer: Localizer, t: float) -> None:
+        self._idle.wait()
+        self._idle.clear()
+        self._slot.put((localizer, t))
+
+    def wait(self) -> None:
+        self._idle.wait()
+
+    def close(self) -> None:
+        """End the thread after the sound it is encoding (if any)."""
+        self._slot.close()
+        self.join()
+        self._idle.set()
+
+    def run(self) -> None:
+        last_error = None
+        with torch.inference_mode():
+            while (request := self._slot.take()) is not None:
+                localizer, t = request
+                try:
+                    waveform = self.audio_window(t, localizer.model.audio_config.num_samples)
+                    if waveform is None:
+                        localizer.forget_sound()
+                    else:
+                        self.on_spectrogram(localizer.hear(waveform, t).spectrogram)
+                    last_error = None
+                except Exception as exc:  # shown to the user; the next request is served as usual
+                    message = f"inference failed: {exc!r}"
+                    if message != last_error:
+                        self.on_error(message)
+                        last_error = message
+                finally:
+                    self._idle.set()
+
+
 class InferenceWorker(QThread):
     """Computes the heatmap of the latest submitted frame with the sound around it.
 
@@ -84,11 +141,17 @@ class InferenceWorker(QThread):
         self._model_changed = False
         self._audio_override: torch.Tensor | None = None
         self._prepared: list = []  # models prepared here whose background compile may still run
+        self._hearing: HearingThread | None = None  # while running
 
     @property
     def preparing(self) -> bool:
         """True while the encoders of a model given to this worker are still being compiled."""
         return not all(m.wait_prepared(0) for m in list(self._prepared))
+
+    @property
+    def hearing(self) -> bool:
+        """True while the sound for a frame is being fetched or encoded."""
+        return self._hearing is not None and self._hearing.busy
 
     @property
     def frames_dropped(self) -> int:
@@ -115,13 +178,16 @@ class InferenceWorker(QThread):
         self._slot.put(frame)
 
     def run(self) -> None:
+        self._hearing = HearingThread(self.audio_window, self.spectrogram_ready.emit, self.error.emit)
+        self._hearing.start()
         try:
-            self._serve()
-        finally:  # a background compile ends before this thread
+            self._serve(self._hearing)
+        finally:  # the hearing thread and a background compile end before this thread
+            self._hearing.close()
             for inference_model in self._prepared:
                 inference_model.wait_prepared()
 
-    def _serve(self) -> None:
+    def _serve(self, hearing: HearingThread) -> None:
         localizer, model = None, None  # the localizer of this model
         last_error = None
         with torch.inference_mode():
@@ -144,11 +210,11 @@ class InferenceWorker(QThread):
                     if localizer is None:
                         continue
                     if localizer.needs_sound(frame.t):
-                        waveform = self.audio_window(frame.t, localizer.model.audio_config.num_samples)
-                        if waveform is None:
-                            localizer.forget_sound()
-                        else:
-                            self.spectrogram_ready.emit(localizer.hear(waveform, frame.t).spectrogram)
+                        if not localizer.heard_recently(frame.t):  # this frame needs its own sound
+                            hearing.ask(localizer, frame.t)
+                            hearing.wait()
+                        elif not hearing.busy:  # heard while this and the next frames use the last sound
+                            hearing.ask(localizer, frame.t)
                     localized = localizer.localize(frame.image)
                     if localized is None:
                         continue

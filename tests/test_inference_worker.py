@@ -7,6 +7,8 @@ import pytest
 import torch
 
 from model import ModelConfig, SSLModel
+from model.fast_path import InferenceConfig
+from model.localize import Localizer
 from ssl_desktop.capture import Frame
 from ssl_desktop.device import choose_device
 from ssl_desktop.inference_worker import InferenceWorker, LatestSlot
@@ -129,7 +131,55 @@ def test_audio_embedding_is_refreshed_at_its_own_rate(qtbot, start_worker, tiny_
     for i, t in enumerate([0.0, 0.1, 0.2, 0.3, 0.35, 0.6]):
         with qtbot.waitSignal(worker.result, timeout=15000):
             worker.submit(frame(i, t))
+        qtbot.waitUntil(lambda: not worker.hearing, timeout=15000)
     assert asked == [0.0, 0.3, 0.6]  # a new snapshot every 0.25 s of frame time
+
+
+def chirp(t, n):
+    """A different sound at every frame time."""
+    return (0.3 * np.sin(2 * np.pi * (200 + 100 * t) * np.arange(n) / 16000)).astype(np.float32)
+
+
+def test_frames_go_on_while_the_next_sound_is_encoded(qtbot, start_worker, tiny_model):
+    """The refresh of the sound runs beside the frames: a frame due for a new sound is localized with the
+    sound heard last while the new one is still being fetched and encoded."""
+    fetching, release = threading.Event(), threading.Event()
+
+    def slow_after_the_first(t, n):
+        if t > 0:
+            fetching.set()
+            release.wait(20)
+        return chirp(t, n)
+
+    worker = start_worker(slow_after_the_first, tiny_model)
+    heard = []
+    worker.embeddings.connect(lambda audio, image: heard.append(audio))
+    with qtbot.waitSignal(worker.result, timeout=15000):
+        worker.submit(frame(0, 0.0))
+    with qtbot.waitSignal(worker.result, timeout=15000):  # due for a new sound at 0.3 s
+        worker.submit(frame(1, 0.3))
+    assert fetching.is_set() and not release.is_set()  # answered while the new sound was still on its way
+    assert torch.equal(heard[1], heard[0])  # with the sound heard last
+    release.set()
+    qtbot.waitUntil(lambda: not worker.hearing, timeout=15000)
+    with qtbot.waitSignal(worker.result, timeout=15000):
+        worker.submit(frame(2, 0.35))
+    assert not torch.allclose(heard[2], heard[0], atol=1e-3)  # the sound of 0.3 s from then on
+
+
+def test_after_a_seek_the_frame_waits_for_its_own_sound(qtbot, start_worker, tiny_model):
+    worker = start_worker(chirp, tiny_model)
+    heard = []
+    worker.embeddings.connect(lambda audio, image: heard.append(audio))
+    for i, t in enumerate([0.0, 5.0]):
+        with qtbot.waitSignal(worker.result, timeout=15000):
+            worker.submit(frame(i, t))
+    with torch.inference_mode():
+        expected = [Localizer(tiny_model, "cpu", inference=InferenceConfig(engine="eager")).hear(chirp(t, 16000 * 3), t)
+                    .vector[0] for t in (0.0, 5.0)]
+    assert tiny_model.audio_config.num_samples == 16000 * 3
+    assert torch.allclose(heard[0], expected[0], atol=1e-4) and torch.allclose(heard[1], expected[1], atol=1e-4)
+    assert not torch.allclose(expected[0], expected[1], atol=1e-3)
 
 
 def test_no_sound_no_heatmap(qtbot, start_worker, tiny_model):
