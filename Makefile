@@ -9,7 +9,7 @@ PY := $(VENV)/bin/python
 $(VENV)/.installed: pyproject.toml requirements.lock
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --upgrade pip
-	$(PY) -m pip install -c requirements.lock -e ".[test]"
+	$(PY) -m pip install -c requirements.lock -e ".[test,index]"
 	touch $@
 
 venv: $(VENV)/.installed
@@ -29,7 +29,7 @@ test: venv
 lock:
 	rm -rf $(VENV).lock && $(PYTHON) -m venv $(VENV).lock
 	$(VENV).lock/bin/python -m pip install --upgrade pip
-	$(VENV).lock/bin/python -m pip install -e ".[test]"
+	$(VENV).lock/bin/python -m pip install -e ".[test,index]"
 	{ echo "# The tested set of versions that \`make\` installs (pip constraints; Python 3.11, Linux x86-64)."; \
 	  echo "# Update on purpose: \`make lock\` after changing pyproject.toml, then run \`make test\` and commit."; \
 	  $(VENV).lock/bin/python -m pip freeze --exclude-editable | grep -v '^ssl-desktop'; } > requirements.lock
