@@ -87,3 +87,24 @@ def test_exported_frame_is_the_localizer_heatmap_blended(tiny_model, clip, frame
     error = np.abs(exported - expected).mean()
     assert error < 4.0, error  # H.264 at high quality: a few levels
     assert np.abs(exported - flipped).mean() > 4 * error  # another heatmap would be far off
+
+
+def test_a_fixed_vector_wins_over_a_sound_heard_meanwhile(tiny_model, frame_and_sound):
+    """The live view hears in a thread of its own: a gallery sound chosen as the query meanwhile is kept,
+    and the sound heard last decides ``heard_recently`` (a frame two refreshes away waits for its own)."""
+    t, frame, window = frame_and_sound
+    localizer = Localizer(tiny_model, "cpu")
+    query = torch.nn.functional.normalize(torch.randn(tiny_model.config.embed_dim), dim=0)
+    with torch.inference_mode():
+        assert not localizer.heard_recently(0.0)  # nothing heard yet
+        localizer.hear(window, 0.0)
+        assert localizer.heard_recently(0.4) and not localizer.heard_recently(0.5)  # refresh 0.25 s
+        heard = localizer.localize(frame).audio
+        localizer.listen_to(query)
+        localizer.hear(window, 0.3)
+        assert torch.allclose(localizer.localize(frame).audio, query)
+        assert localizer.heard_recently(10.0) and not localizer.needs_sound(10.0)
+        localizer.listen_to(None)
+        assert localizer.localize(frame) is None and not localizer.heard_recently(0.3)
+        localizer.hear(window, 0.3)
+    assert torch.allclose(localizer.localize(frame).audio, heard, atol=1e-5)
