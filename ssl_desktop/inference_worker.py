@@ -3,9 +3,11 @@
 Frames are handed in through a single-item ``LatestSlot``: a frame that arrives while the model is busy
 replaces the one waiting, so the heatmap is always of a recent frame and nothing queues up. The audio
 embedding is refreshed at its own rate (every ``audio_refresh`` seconds of frame time) from a snapshot of
-the sound around the frame, in a thread of its own (``HearingThread``): frames do not wait for the sound
-(the audio encoder costs 1.7 frames' time on the CPU) but go on with the vector heard last, except at the
-start, after a seek or after silence. All tensor work is done by the ``model`` package.
+the sound around the frame, in a thread of its own (``HearingThread``). In the live view frames do not wait
+for the sound (the audio encoder costs 1.7 frames' time on the CPU) but go on with the vector heard last,
+except at the start, after a seek or after silence; the inspector's frames wait for their own sound
+(``hear_in_background=False``: a paused file's frame is shown with the sound of its time). All tensor work
+is done by the ``model`` package.
 """
 from __future__ import annotations
 
@@ -117,6 +119,8 @@ class InferenceWorker(QThread):
     ``audio_window(t, num_samples)`` returns the waveform the model should hear for frame time ``t``
     (the newest samples of a ring buffer, or a window of a file's track), or None when there is no sound:
     such frames get no heatmap. ``inference`` says how the encoders run (``model.fast_path``).
+    ``hear_in_background``: a frame due for a new sound goes on with the sound heard last while the new one
+    is encoded (False: it waits for its own).
     """
 
     result = Signal(int, object, float)  # frame id, raw cosine map (H, W) float32 at frame size, latency in s
@@ -127,9 +131,10 @@ class InferenceWorker(QThread):
 
     def __init__(self, audio_window: Callable[[float, int], np.ndarray | None], device: str = "cpu",
                  audio_refresh: float = AUDIO_REFRESH_SECONDS, inference: InferenceConfig | None = None,
-                 parent=None):
+                 hear_in_background: bool = True, parent=None):
         super().__init__(parent)
         self.audio_window = audio_window
+        self.hear_in_background = hear_in_background
         self.device = device
         self.audio_refresh = audio_refresh
         # the encoders are compiled in the background: the eager model gives the first heatmaps meanwhile
@@ -210,11 +215,12 @@ class InferenceWorker(QThread):
                     if localizer is None:
                         continue
                     if localizer.needs_sound(frame.t):
-                        if not localizer.heard_recently(frame.t):  # this frame needs its own sound
+                        if self.hear_in_background and localizer.heard_recently(frame.t):
+                            if not hearing.busy:  # heard while this and the next frames use the last sound
+                                hearing.ask(localizer, frame.t)
+                        else:  # this frame waits for its own sound
                             hearing.ask(localizer, frame.t)
                             hearing.wait()
-                        elif not hearing.busy:  # heard while this and the next frames use the last sound
-                            hearing.ask(localizer, frame.t)
                     localized = localizer.localize(frame.image)
                     if localized is None:
                         continue

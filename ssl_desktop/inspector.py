@@ -61,7 +61,7 @@ class Inspector(QWidget):
         self.loop = False
         self._next_frame_id = 0
         self._file_first_id = 0  # results of frames before this id belong to a file closed since
-        self.worker = InferenceWorker(self._audio_window, device, parent=self)
+        self.worker = InferenceWorker(self._audio_window, device, hear_in_background=False, parent=self)
         self.worker.result.connect(self._show_result)
         self.worker.spectrogram_ready.connect(self.spectrogram_ready)
         self.worker.embeddings.connect(self.embeddings)

@@ -42,8 +42,8 @@ def tone(t, n):
 def start_worker(qtbot):
     workers = []
 
-    def start(audio_window=tone, model=None):
-        worker = InferenceWorker(audio_window)
+    def start(audio_window=tone, model=None, **options):
+        worker = InferenceWorker(audio_window, **options)
         worker.set_model(model)
         worker.start()
         workers.append(worker)
@@ -167,16 +167,20 @@ def test_frames_go_on_while_the_next_sound_is_encoded(qtbot, start_worker, tiny_
     assert not torch.allclose(heard[2], heard[0], atol=1e-3)  # the sound of 0.3 s from then on
 
 
-def test_after_a_seek_the_frame_waits_for_its_own_sound(qtbot, start_worker, tiny_model):
-    worker = start_worker(chirp, tiny_model)
+@pytest.mark.parametrize("hear_in_background, times", [(True, [0.0, 5.0]), (False, [0.0, 0.3])])
+def test_a_frame_waits_for_its_own_sound_after_a_seek_or_in_the_inspector(qtbot, start_worker, tiny_model,
+                                                                            hear_in_background, times):
+    """After a seek (live view), or at every refresh with ``hear_in_background=False`` (the inspector), the
+    frame's heatmap uses the sound of its own time."""
+    worker = start_worker(chirp, tiny_model, hear_in_background=hear_in_background)
     heard = []
     worker.embeddings.connect(lambda audio, image: heard.append(audio))
-    for i, t in enumerate([0.0, 5.0]):
+    for i, t in enumerate(times):
         with qtbot.waitSignal(worker.result, timeout=15000):
             worker.submit(frame(i, t))
     with torch.inference_mode():
         expected = [Localizer(tiny_model, "cpu", inference=InferenceConfig(engine="eager")).hear(chirp(t, 16000 * 3), t)
-                    .vector[0] for t in (0.0, 5.0)]
+                    .vector[0] for t in times]
     assert tiny_model.audio_config.num_samples == 16000 * 3
     assert torch.allclose(heard[0], expected[0], atol=1e-4) and torch.allclose(heard[1], expected[1], atol=1e-4)
     assert not torch.allclose(expected[0], expected[1], atol=1e-3)
