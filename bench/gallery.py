@@ -5,7 +5,7 @@ torch: one fp32 matmul (what ``Gallery`` does below ``INDEX_MIN_ROWS``), fp16 / 
 chunks; and, when FAISS is installed, the inverted-file index of ``model.vector_search`` (what ``Gallery``
 does from ``INDEX_MIN_ROWS`` on): its build time, query time and recall@10 against the exact top 10, over
 ``--repeats`` different queries. Two kinds of gallery: random unit vectors (no structure: the worst case
-for any index) and clustered ones (1,000 centres, each vector its centre plus noise of 1.4x its norm, the
+for any index) and clustered ones (1,000 centres, each vector its centre plus noise of 1.36x its norm, the
 query a new such vector: like clips of 1,000 kinds). Build: clips/s of ``build_gallery`` on a folder of
 real clips (default: the bundled demo clips) with the bundled model.
 

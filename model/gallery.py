@@ -17,8 +17,9 @@ label}``, ``file`` relative to the folder, row i of every tensor) and ``skipped`
 ``{file, size, mtime_ns, reason}``). A file whose size and mtime are unchanged is not read again; a
 different model fingerprint recomputes everything.
 
-Queries are exact; a gallery of ``vector_search.INDEX_MIN_ROWS`` clips or more is also put in a FAISS
-index when FAISS is installed (approximate, ~1 ms from 1M clips instead of 300; ``model.vector_search``).
+Queries are exact, except in a gallery of ``vector_search.INDEX_MIN_ROWS`` clips or more when FAISS is
+installed: it is searched through an index (approximate; 3.4 ms from 1M clips instead of ~360 ms on the
+2-core CPU of docs/BENCHMARKS.md; ``model.vector_search``).
 """
 from __future__ import annotations
 
