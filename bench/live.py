@@ -5,13 +5,14 @@ run, a bare loop of the same per-frame model work (``model.localize.Localizer``)
 Prints a table; ``--json OUT`` writes exactly these keys: heatmap_hz, display_fps, latency_p50_ms,
 latency_p95_ms (frame captured -> heatmap handed to the view), gui_max_stall_ms (longest the GUI thread
 did not serve a 5 ms timer, beyond its period), bare_forward_hz, rss_growth_mb (end - after the warm-up),
-first_heatmap_s (process start -> first heatmap shown).
+first_heatmap_s (process start -> first heatmap shown). The measured seconds start after a 5 s warm-up
+and once the worker's encoders are prepared (compiled; quantized with ``--int8``): the steady state.
 
 The app's inference path is ``model.fast_path``'s defaults; ``--engine onnxruntime|torchscript|eager``,
-``--no-channels-last`` and ``--threads N`` change it for the worker and the bare loop alike (the bare loop's
-torch operations keep torch's thread count; ONNX Runtime runs with the worker's threads).
+``--no-channels-last``, ``--threads N`` and ``--int8`` change it for the worker and the bare loop alike (the bare
+loop's torch operations keep torch's thread count; ONNX Runtime runs with the worker's threads).
 
-Usage: python bench/live.py --seconds 60 [--checkpoint FILE] [--json OUT] [--engine E] [--threads N]
+Usage: python bench/live.py --seconds 60 [--checkpoint FILE] [--json OUT] [--engine E] [--threads N] [--int8]
 """
 from __future__ import annotations
 
@@ -113,10 +114,11 @@ def bare_forward_hz(model, frame: np.ndarray, waveform: np.ndarray, seconds: flo
 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--seconds", type=float, default=60.0, help="measured seconds (after a 5 s warm-up)")
+    parser.add_argument("--seconds", type=float, default=60.0, help="measured seconds (after a 5 s warm-up and the encoders' preparation)")
     parser.add_argument("--checkpoint", type=Path, default=BUNDLED_CHECKPOINT)
     parser.add_argument("--json", type=Path)
     parser.add_argument("--engine", choices=ENGINES, help="the worker's CPU engine (default: the app's)")
+    parser.add_argument("--int8", action="store_true", help="the int8 visual encoder (the app's --int8)")
     parser.add_argument("--channels-last", action=argparse.BooleanOptionalAction,
                         default=InferenceConfig.channels_last)
     parser.add_argument("--threads", type=int, help="the worker's torch threads (default: the app's)")
@@ -125,7 +127,8 @@ def main(argv=None) -> int:
     app = QApplication.instance() or QApplication(sys.argv[:1])
     window = MainWindow("cpu")
     inference = replace(window.pipeline.worker.inference, engine=args.engine, channels_last=args.channels_last,
-                        threads=args.threads)  # the app's settings (background compile) but for the ones given
+                        threads=args.threads,  # the app's settings (background compile) but for the ones given
+                        int8_calibration=tuple(map(str, demo_clips())) if args.int8 else ())
     window.pipeline.worker.inference = inference  # before the model: the worker prepares it with this
     window.load_checkpoint(args.checkpoint)
     if window.model is None:
@@ -140,15 +143,18 @@ def main(argv=None) -> int:
     marks = {}
 
     def begin() -> None:
+        if window.pipeline.worker.preparing:  # steady state only: the start-up is first_heatmap_s
+            QTimer.singleShot(100, begin)
+            return
         probe.counting = True
         marks["start"], marks["rss"] = time.monotonic(), rss_mb()
+        QTimer.singleShot(int(args.seconds * 1000), end)
 
     def end() -> None:
         marks["end"], marks["rss_end"] = time.monotonic(), rss_mb()
         app.quit()
 
     QTimer.singleShot(int(WARMUP_S * 1000), begin)
-    QTimer.singleShot(int((WARMUP_S + args.seconds) * 1000), end)
     app.exec()
     frame = window.live_view.frame
     window.close()
@@ -169,7 +175,7 @@ def main(argv=None) -> int:
     }
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads (worker {inference.cpu_threads()}), "
           f"engine {inference.cpu_plan(window.model.config.visual_backbone)[0]}, "
-          f"channels-last {inference.channels_last}, {args.checkpoint.name}, "
+          f"channels-last {inference.channels_last}, int8 {bool(inference.int8_calibration)}, {args.checkpoint.name}, "
           f"source {SOURCE_FPS:.0f} fps {frame.shape[1]}x{frame.shape[0]}, {elapsed:.0f} s measured")
     for key, value in result.items():
         print(f"{key:>18}: {value}")

@@ -12,6 +12,8 @@ alike), median of ``--repeats`` rounds after ``--warmup``:
 - jit_optimize: trace + ``torch.jit.optimize_for_inference`` (CPU: oneDNN layouts)
 - jit_freeze_cl: ``model.fast_path`` with ``engine="torchscript"`` and ``channels_last`` (the two together)
 - onnxruntime: ``model.fast_path`` with ``engine="onnxruntime"`` (exported to ONNX, run by ONNX Runtime)
+- onnxruntime_int8 (visual encoders): the same, quantized to int8 and calibrated on the demo clips' frames
+  (``model.quantize``; the app's ``--int8``). Its ``max_abs_diff`` is the quantization's error on random weights.
 - bf16_autocast (CPUs with avx512_bf16 only) / fp16_autocast (CUDA only)
 - compile: ``torch.compile`` (only with ``--compile``: minutes of compiling on a small CPU)
 - app: ``model.fast_path.prepare_for_inference`` with its defaults, what the app runs
@@ -100,6 +102,9 @@ def candidates(model: SSLModel, kind: str, example: torch.Tensor, device: str, c
     }
     if onnx_runtime_available():
         built["onnxruntime"] = lambda: prepared(InferenceConfig(engine="onnxruntime"))
+        if kind == "visual":
+            demo = tuple(map(str, sorted((ROOT / "resources" / "demo" / "videos").glob("*.mp4"))))
+            built["onnxruntime_int8"] = lambda: prepared(InferenceConfig(engine="onnxruntime", int8_calibration=demo))
     if device.startswith("cuda"):
         built["fp16_autocast"] = lambda: autocast(torch.float16)
     elif has_avx512_bf16():

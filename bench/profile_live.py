@@ -94,6 +94,7 @@ def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seconds", type=float, default=20.0)
     parser.add_argument("--engine", choices=ENGINES, help="the worker's CPU engine (default: the app's)")
+    parser.add_argument("--int8", action="store_true", help="the int8 visual encoder (the app's --int8)")
     parser.add_argument("--channels-last", action=argparse.BooleanOptionalAction,
                         default=InferenceConfig.channels_last)
     parser.add_argument("--threads", type=int, help="the worker's torch threads (default: the app's)")
@@ -111,7 +112,8 @@ def main(argv=None) -> int:
     app = QApplication.instance() or QApplication(sys.argv[:1])
     window = MainWindow("cpu")
     inference = replace(window.pipeline.worker.inference, engine=args.engine, channels_last=args.channels_last,
-                        threads=args.threads)  # the app's settings (background compile) but for the ones given
+                        threads=args.threads,  # the app's settings (background compile) but for the ones given
+                        int8_calibration=tuple(map(str, demo_clips())) if args.int8 else ())
     window.pipeline.worker.inference = inference
     timeline["window_s"] = time.time() - STARTED
     window.load_checkpoint(BUNDLED_CHECKPOINT)

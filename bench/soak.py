@@ -16,6 +16,7 @@ import os
 import platform
 import sys
 import time
+from dataclasses import replace
 from pathlib import Path
 
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
@@ -27,7 +28,8 @@ from PySide6.QtWidgets import QApplication  # noqa: E402
 sys.path[0] = str(Path(__file__).resolve().parents[1])  # the project: bench/model.py is not the model package
 from bench.results_file import write_json  # noqa: E402
 from ssl_desktop.app import BUNDLED_CHECKPOINT  # noqa: E402
-from ssl_desktop.main_window import MainWindow  # noqa: E402
+from ssl_desktop.inference_worker import WORKER_INFERENCE  # noqa: E402
+from ssl_desktop.main_window import MainWindow, demo_clips  # noqa: E402
 
 
 def rss_mb() -> float:
@@ -90,10 +92,12 @@ def main(argv=None) -> int:
     parser.add_argument("--warmup", type=float, default=60.0, help="seconds left out of the RSS slope")
     parser.add_argument("--checkpoint", type=Path, default=BUNDLED_CHECKPOINT)
     parser.add_argument("--json", type=Path, help="write the samples and the summary here")
+    parser.add_argument("--int8", action="store_true", help="the int8 visual encoder (the app's --int8)")
     args = parser.parse_args(argv)
 
     app = QApplication.instance() or QApplication(sys.argv[:1])
-    window = MainWindow("cpu")
+    int8_calibration = tuple(map(str, demo_clips())) if args.int8 else ()
+    window = MainWindow("cpu", replace(WORKER_INFERENCE, int8_calibration=int8_calibration))
     window.load_checkpoint(args.checkpoint)
     window.start_source("demo")
     window.resize(1280, 760)

@@ -14,12 +14,17 @@ from __future__ import annotations
 import ctypes
 import importlib.util
 import multiprocessing
+import os
 import tempfile
 import warnings
 from pathlib import Path
 
+from typing import Sequence
+
 import torch
 from torch import nn
+
+from model.quantize import calibration_images, quantize_graph
 
 
 def onnx_runtime_available() -> bool:
@@ -28,25 +33,36 @@ def onnx_runtime_available() -> bool:
     return all(importlib.util.find_spec(name) is not None for name in ("onnx", "onnxruntime"))
 
 
-EXPORT_TIMEOUT_S = 120.0  # then the export child is killed (2 s is usual)
+EXPORT_TIMEOUT_S = 120.0  # then the export child is killed (2 s is usual, 6 s with int8)
+CHILD_NICENESS = 10
 
 
-def _export_here(module: nn.Module, example: torch.Tensor, path: str) -> None:
+def _export_here(module: nn.Module, example: torch.Tensor, path: str, calibration: Sequence[str]) -> None:
     torch.set_num_threads(1)
+    float_graph = f"{path}.float.onnx" if calibration else path
     with warnings.catch_warnings(), torch.no_grad():
         warnings.simplefilter("ignore")  # the TorchScript exporter's deprecation notice, trace warnings
-        torch.onnx.export(module.eval(), (example,), path, dynamo=False, opset_version=17,
+        torch.onnx.export(module.eval(), (example,), float_graph, dynamo=False, opset_version=17,
                           input_names=["x"], output_names=["y"])
+        if calibration:
+            quantize_graph(float_graph, path, calibration_images(calibration, example.shape[-1]))
 
 
-def export(module: nn.Module, example: torch.Tensor, path: str) -> None:
-    """Write ``module`` for inputs shaped like ``example`` to the ONNX file ``path``: in a forked child
-    process (the module's memory shared copy-on-write, nothing pickled), else in this process. Raises
-    RuntimeError when the child fails or takes longer than ``EXPORT_TIMEOUT_S``."""
+def _export_in_child(*args) -> None:
+    os.nice(CHILD_NICENESS)  # the app's GUI and capture threads come first while it exports and quantizes
+    _export_here(*args)
+
+
+def export(module: nn.Module, example: torch.Tensor, path: str, calibration: Sequence[str] = ()) -> None:
+    """Write ``module`` for images shaped like ``example`` to the ONNX file ``path``, quantized to int8
+    when ``calibration`` names videos (``model.quantize``: their frames are decoded there too): in a
+    forked child process (the module's memory shared copy-on-write, nothing pickled), else in this process.
+    Raises RuntimeError when the child fails or takes longer than ``EXPORT_TIMEOUT_S``."""
     if "fork" not in multiprocessing.get_all_start_methods():
-        _export_here(module, example, path)
+        _export_here(module, example, path, calibration)
         return
-    child = multiprocessing.get_context("fork").Process(target=_export_here, args=(module, example, path),
+    child = multiprocessing.get_context("fork").Process(target=_export_in_child,
+                                                        args=(module, example, path, tuple(calibration)),
                                                         name="onnx-export", daemon=True)
     child.start()
     child.join(EXPORT_TIMEOUT_S)
@@ -59,12 +75,14 @@ def export(module: nn.Module, example: torch.Tensor, path: str) -> None:
 
 class OnnxEncoder:
     """``module`` (eval mode, one tensor in, one tensor out) as an ONNX Runtime session for inputs shaped
-    like ``example``; called with a float32 CPU tensor, it returns one."""
+    like ``example``; called with a float32 CPU tensor, it returns one. With ``calibration`` videos, the
+    session runs the int8 graph calibrated on their frames (``model.quantize``)."""
 
-    def __init__(self, module: nn.Module, example: torch.Tensor, threads: int):
+    def __init__(self, module: nn.Module, example: torch.Tensor, threads: int, calibration: Sequence[str] = ()):
+        self.int8 = bool(calibration)
         with tempfile.TemporaryDirectory(prefix="ssl-onnx-") as folder:
             graph = str(Path(folder) / "encoder.onnx")
-            export(module, example, graph)
+            export(module, example, graph, calibration)
             self.session = self._session(graph, threads)
         return_freed_memory()
 
@@ -92,11 +110,13 @@ def return_freed_memory() -> None:
         pass
 
 
-def onnx_encoder(module: nn.Module, example: torch.Tensor, threads: int) -> OnnxEncoder | None:
-    """The ONNX Runtime encoder, or None (with a warning) when the export or the session fails: the
-    caller then runs another path, the fast path must never cost a heatmap."""
+def onnx_encoder(module: nn.Module, example: torch.Tensor, threads: int,
+                 calibration: Sequence[str] = ()) -> OnnxEncoder | None:
+    """The ONNX Runtime encoder (int8 with ``calibration`` inputs), or None (with a warning) when the export,
+    the quantization or the session fails: the caller then runs another path, the fast path must never
+    cost a heatmap."""
     try:
-        return OnnxEncoder(module, example, threads)
+        return OnnxEncoder(module, example, threads, calibration)
     except Exception as exc:  # an exporter or runtime error of any kind: the torch path runs instead
         warnings.warn(f"ONNX Runtime not used: {type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}",
                       RuntimeWarning)

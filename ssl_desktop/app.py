@@ -10,14 +10,18 @@ import argparse
 import re
 import signal
 import sys
+from dataclasses import replace
 from pathlib import Path
 
 from PySide6.QtCore import QTimer
 from PySide6.QtGui import QIcon
 from PySide6.QtWidgets import QApplication
 
+from model.fast_path import InferenceConfig
+
 from .device import choose_device
-from .main_window import RESOURCES, MainWindow
+from .inference_worker import WORKER_INFERENCE
+from .main_window import RESOURCES, MainWindow, demo_clips
 
 BUNDLED_CHECKPOINT = RESOURCES / "model.safetensors"
 APP_ICON = RESOURCES / "icons" / "ssl-desktop.svg"
@@ -78,10 +82,18 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument("--after", type=positive_int, default=10, metavar="N",
                         help="processed frames (heatmaps; frames shown without a model) before --snapshot")
     parser.add_argument("--size", type=window_size, default="1280x760", metavar="WxH", help="window size")
+    parser.add_argument("--int8", action="store_true",
+                        help="live view: run the visual encoder in int8 (ONNX Runtime, calibrated on the demo clips; "
+                             "faster, maps slightly off float32's: docs/BENCHMARKS.md)")
     args = parser.parse_args(argv)
     if args.snapshot is not None and args.snapshot.suffix.lower() not in (".png", ".jpg", ".jpeg", ".bmp"):
         parser.error(f"--snapshot {args.snapshot}: give a .png (or .jpg, .bmp) file name")
     return args
+
+
+def live_inference(args: argparse.Namespace) -> InferenceConfig:
+    """How the live view runs the encoders: the worker's default, int8 calibrated on the demo clips with ``--int8``."""
+    return replace(WORKER_INFERENCE, int8_calibration=tuple(map(str, demo_clips())) if args.int8 else ())
 
 
 class Snapshot:
@@ -150,7 +162,7 @@ def main(argv=None) -> int:
     app.setApplicationName("ssl-desktop")
     app.setWindowIcon(QIcon(str(APP_ICON)))
     device, device_problem = choose_device(args.device)
-    window = MainWindow(device)
+    window = MainWindow(device, live_inference(args))
     if device_problem:
         window.messages.show_message("device", device_problem, "warning")
     window.load_checkpoint(args.checkpoint)

@@ -113,6 +113,10 @@ class HearingThread(threading.Thread):
                     self._idle.set()
 
 
+# the encoders are compiled in the background: the eager model gives the first heatmaps meanwhile
+WORKER_INFERENCE = InferenceConfig(background=True)
+
+
 class InferenceWorker(QThread):
     """Computes the heatmap of the latest submitted frame with the sound around it.
 
@@ -137,8 +141,7 @@ class InferenceWorker(QThread):
         self.hear_in_background = hear_in_background
         self.device = device
         self.audio_refresh = audio_refresh
-        # the encoders are compiled in the background: the eager model gives the first heatmaps meanwhile
-        self.inference = inference or InferenceConfig(background=True)
+        self.inference = inference or WORKER_INFERENCE
         self.frames_processed = 0
         self._slot = LatestSlot()
         self._model: SSLModel | None = None

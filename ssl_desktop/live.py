@@ -11,6 +11,7 @@ from __future__ import annotations
 from PySide6.QtCore import QObject, Signal
 
 from model import AudioConfig
+from model.fast_path import InferenceConfig
 
 from .capture import CaptureThread, Frame, Waveform
 from .inference_worker import InferenceWorker
@@ -30,7 +31,7 @@ class LivePipeline(QObject):
     source_failed = Signal(str)  # the frame source could not be opened or stopped working
     source_stalled = Signal(str)  # the frame source stopped delivering and is retried; "" once it delivers
 
-    def __init__(self, device: str = "cpu", parent=None):
+    def __init__(self, device: str = "cpu", inference: InferenceConfig | None = None, parent=None):
         super().__init__(parent)
         self.model = None
         self.ring = RingBuffer(int(RING_SECONDS * self.sample_rate), self.sample_rate)
@@ -38,7 +39,7 @@ class LivePipeline(QObject):
         self.audio_source: AudioSource | None = None
         self.capture: CaptureThread | None = None
         self.inference_enabled = True
-        self.worker = InferenceWorker(self._audio_window, device, parent=self)
+        self.worker = InferenceWorker(self._audio_window, device, inference=inference, parent=self)
         self.worker.result.connect(self.result)
         self.worker.spectrogram_ready.connect(self.spectrogram_ready)
         self.worker.embeddings.connect(self.embeddings)

@@ -21,6 +21,7 @@ from PySide6.QtWidgets import (
 )
 
 from model import CheckpointError, load_model
+from model.fast_path import InferenceConfig
 from model.gallery import read_labels
 from model.import_checkpoint import import_checkpoint
 
@@ -80,7 +81,8 @@ def demo_clips() -> list[Path]:
 
 
 class MainWindow(QMainWindow):
-    def __init__(self, device: str = "cpu"):
+    def __init__(self, device: str = "cpu", live_inference: InferenceConfig | None = None):
+        """``live_inference``: how the live view runs the encoders (None: the worker's default)."""
         super().__init__()
         self.setWindowTitle("Sound Source Localization — SSL-Align")
         self.setAcceptDrops(True)
@@ -142,7 +144,7 @@ class MainWindow(QMainWindow):
         self.export_progress.hide()
         self.export_cancel.hide()
 
-        self.pipeline = LivePipeline(device, parent=self)
+        self.pipeline = LivePipeline(device, live_inference, parent=self)
         self.pipeline.frame_captured.connect(lambda frame: self.live_view.show_frame(frame.image))
         self.pipeline.result.connect(self._show_live_result)
         self.pipeline.presence.connect(self._show_presence)

@@ -5,7 +5,8 @@ from pathlib import Path
 
 import pytest
 
-from ssl_desktop.app import parse_args
+from ssl_desktop.app import live_inference, parse_args
+from ssl_desktop.main_window import MainWindow, demo_clips
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -43,3 +44,14 @@ def test_size_big_from_the_command_line_is_one_message_not_a_traceback():
                             timeout=120)
     assert result.returncode == 2
     assert "'big' is not WIDTHxHEIGHT" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_int8_reaches_the_live_worker_only(qtbot):
+    """``--int8``: the live view's worker quantizes its visual encoder on the demo clips; the inspector stays
+    float32 (it is the place to read maps exactly)."""
+    assert live_inference(parse_args([])).int8_calibration == ()
+    window = MainWindow("cpu", live_inference(parse_args(["--int8"])))
+    qtbot.addWidget(window)
+    assert window.pipeline.worker.inference.int8_calibration == tuple(str(path) for path in demo_clips())
+    assert len(demo_clips()) > 0 and window.inspector.worker.inference.int8_calibration == ()
+    window.close()
