@@ -37,3 +37,17 @@ def test_live_benchmarks_run_the_app_pipeline(script, tmp_path):
         assert data["display_fps"] > 0 and data["bare_forward_hz"] > 0 and data["first_heatmap_s"] > 0
     else:
         assert data["timeline"]["first_heatmap_s"] > data["timeline"]["imports_s"] > 0
+
+
+def test_int8_accuracy_compares_the_two_paths_on_an_annotated_folder(tmp_path):
+    """The bundled model on the demo clips (annotated): both paths evaluated, the int8 maps measured against
+    float32's (calibrated on these very clips here, so close to them, yet not equal)."""
+    out = tmp_path / "result.json"
+    result = subprocess.run([sys.executable, str(BENCH / "int8_accuracy.py"), str(BENCH.parent / "resources" / "demo"),
+                             "--json", str(out)], capture_output=True, text=True, timeout=600,
+                            env={"PATH": "/usr/bin:/bin"})
+    assert result.returncode == 0, result.stderr[-2000:]
+    demo = json.loads(out.read_text())["demo"]
+    assert set(demo) == {"float32", "int8", "int8_vs_float32"}
+    assert demo["float32"].keys() == demo["int8"].keys() >= {"ciou", "auc", "ciou_adaptive", "a2i_r1", "i2a_r1"}
+    assert 0.7 <= demo["int8_vs_float32"]["map_correlation_mean"] < 1.0
