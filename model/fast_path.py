@@ -46,7 +46,7 @@ class InferenceConfig:
     cuda_dtype: torch.dtype | None = torch.float16  # CUDA autocast precision; None: float32
     threads: int | None = None  # CPU intra-op threads of the inference thread; None: all cores but one
     background: bool = False  # compile in a thread of its own; the eager model answers until it is done
-    # videos whose frames calibrate an int8 visual encoder (ONNX Runtime only, ``model.quantize``): ~1.6x
+    # videos whose frames calibrate an int8 visual encoder (ONNX Runtime only, ``model.quantize``): 1.5x
     # faster on this CPU, maps correlated ~0.9 with float32's; empty: float32
     int8_calibration: tuple[str, ...] = ()
 

@@ -18,7 +18,6 @@ import os
 import tempfile
 import warnings
 from pathlib import Path
-
 from typing import Sequence
 
 import torch

@@ -1,8 +1,9 @@
 """The visual encoder in int8 for ONNX Runtime: static post-training quantization, calibrated on video frames.
 
-Measured with the bundled model (EfficientNet-Lite0, 224 px) on this 2-core AVX2 CPU, one thread: 17 ms a frame
-against 27 ms in float32 (``bench/model.py``). The price is in the maps: their correlation with float32's is
-about 0.90 on the real-content test clips, and heard adaptive cIoU moves by a few points (docs/BENCHMARKS.md).
+Measured with EfficientNet-Lite0 at 224 px on this 2-core AVX2 CPU, one thread: 17-19 ms a frame against 27-29 ms
+in float32 (``bench/model.py``). The price is in the maps: their correlation with float32's is about 0.90 on the
+real-content test clips and their peak moves to another cell for most frames, while the benchmark's numbers move by
+a few items (``bench/int8_accuracy.py``, docs/BENCHMARKS.md).
 So it is a choice for the live view (``ssl-desktop --int8``), never the default.
 
 Weights are quantized per output channel (int8), activations per tensor (uint8) with ranges taken from the
