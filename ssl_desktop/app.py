@@ -88,6 +88,8 @@ def parse_args(argv=None) -> argparse.Namespace:
     args = parser.parse_args(argv)
     if args.snapshot is not None and args.snapshot.suffix.lower() not in (".png", ".jpg", ".jpeg", ".bmp"):
         parser.error(f"--snapshot {args.snapshot}: give a .png (or .jpg, .bmp) file name")
+    if args.int8 and not demo_clips():
+        parser.error("--int8 calibrates on the bundled demo clips, and resources/demo/videos has none")
     return args
 
 

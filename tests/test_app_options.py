@@ -55,3 +55,10 @@ def test_int8_reaches_the_live_worker_only(qtbot):
     assert window.pipeline.worker.inference.int8_calibration == tuple(str(path) for path in demo_clips())
     assert len(demo_clips()) > 0 and window.inspector.worker.inference.int8_calibration == ()
     window.close()
+
+
+def test_int8_without_the_demo_clips_is_a_message(monkeypatch, capsys):
+    monkeypatch.setattr("ssl_desktop.app.demo_clips", lambda: [])
+    with pytest.raises(SystemExit) as exited:
+        parse_args(["--int8"])
+    assert exited.value.code == 2 and "--int8 calibrates on the bundled demo clips" in capsys.readouterr().err
