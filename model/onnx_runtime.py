@@ -14,7 +14,6 @@ from __future__ import annotations
 import ctypes
 import importlib.util
 import multiprocessing
-import os
 import tempfile
 import warnings
 from pathlib import Path
@@ -33,7 +32,6 @@ def onnx_runtime_available() -> bool:
 
 
 EXPORT_TIMEOUT_S = 120.0  # then the export child is killed (2 s is usual, 6 s with int8)
-CHILD_NICENESS = 10
 
 
 def _export_here(module: nn.Module, example: torch.Tensor, path: str, calibration: Sequence[str]) -> None:
@@ -47,11 +45,6 @@ def _export_here(module: nn.Module, example: torch.Tensor, path: str, calibratio
             quantize_graph(float_graph, path, calibration_images(calibration, example.shape[-1]))
 
 
-def _export_in_child(*args) -> None:
-    os.nice(CHILD_NICENESS)  # the app's GUI and capture threads come first while it exports and quantizes
-    _export_here(*args)
-
-
 def export(module: nn.Module, example: torch.Tensor, path: str, calibration: Sequence[str] = ()) -> None:
     """Write ``module`` for images shaped like ``example`` to the ONNX file ``path``, quantized to int8
     when ``calibration`` names videos (``model.quantize``: their frames are decoded there too): in a
@@ -60,7 +53,7 @@ def export(module: nn.Module, example: torch.Tensor, path: str, calibration: Seq
     if "fork" not in multiprocessing.get_all_start_methods():
         _export_here(module, example, path, calibration)
         return
-    child = multiprocessing.get_context("fork").Process(target=_export_in_child,
+    child = multiprocessing.get_context("fork").Process(target=_export_here,
                                                         args=(module, example, path, tuple(calibration)),
                                                         name="onnx-export", daemon=True)
     child.start()
