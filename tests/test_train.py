@@ -3,6 +3,7 @@ import json
 import math
 import os
 import pickle
+import shutil
 import signal
 import subprocess
 import sys
@@ -478,8 +479,11 @@ def test_a_kill_at_any_point_of_a_save_leaves_a_complete_resumable_set(tiny, tmp
     trainer._save_last({"epoch": 1}, best=True)  # the previous save: step 0
     names = {"last.safetensors", "last.state.safetensors", "best.safetensors"}
     outcomes = []
+    run = None
     for point in range(40):
         for half_written in (False, True):
+            if run is not None:  # checked: free its ~90 MB before the next (80 saves would take 7 GB)
+                shutil.rmtree(run)
             run = tmp_path / f"kill{point}{'h' * half_written}"
             run.mkdir()
             for name in names:  # saves rename, never write in place: links are copies here
