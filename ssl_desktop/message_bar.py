@@ -20,6 +20,7 @@ COLOURS = {  # background, text
 class Banner(QWidget):
     def __init__(self, text: str, level: str, on_close, parent=None):
         super().__init__(parent)
+        self.level = level
         background, foreground = COLOURS[level]
         self.setAttribute(Qt.WidgetAttribute.WA_StyledBackground, True)
         self.setStyleSheet(f"Banner {{ background: {background}; border-radius: 4px; }}"
@@ -54,6 +55,9 @@ class MessageBar(QWidget):
         self._refresh()
 
     def show_message(self, key: str, text: str, level: str = "warning") -> None:
+        shown = self._banners.get(key)
+        if shown is not None and shown.level == level and shown.label.text() == text:
+            return  # the live view repeats its state with every heatmap: rebuilding a banner costs the GUI thread
         self.clear(key)
         banner = Banner(text, level, lambda: self.clear(key))
         self._banners[key] = banner
@@ -62,9 +66,10 @@ class MessageBar(QWidget):
 
     def clear(self, key: str) -> None:
         banner = self._banners.pop(key, None)
-        if banner is not None:
-            banner.setParent(None)
-            banner.deleteLater()
+        if banner is None:
+            return
+        banner.setParent(None)
+        banner.deleteLater()
         self._refresh()
 
     def set_tab(self, tab: str) -> None:

@@ -51,6 +51,23 @@ def test_messages_newest_first_and_folded(qtbot, make_window):
     assert not bar.more_button.isVisible() and bar._banners["device"].isVisible()
 
 
+def test_a_repeated_message_is_not_rebuilt(qtbot, make_window):
+    """The live view repeats its presence state with every heatmap (20+ a second): the banner stays the same
+    widget (rebuilding one, stylesheet and layout, stalled the GUI thread); new text or level replaces it."""
+    window = make_window(load_model=False)
+    bar = window.messages
+    bar.show_message("presence", "silence", "info")
+    banner = bar._banners["presence"]
+    for _ in range(3):
+        bar.show_message("presence", "silence", "info")
+    assert bar._banners["presence"] is banner and bar.shown_keys() == ["presence"]
+    bar.show_message("presence", "the sound is not in view", "info")
+    assert bar._banners["presence"] is not banner and bar.text("presence") == "the sound is not in view"
+    bar.clear("presence")
+    bar.clear("presence")  # twice: nothing to do
+    assert bar.shown_keys() == [] and bar.isHidden()
+
+
 def test_a_tab_s_message_stays_in_its_tab(qtbot, make_window, clips):
     window = make_window()
     bar = window.messages
