@@ -210,18 +210,26 @@ class VideoView(QWidget):
             return None
         if self.heatmap is None or not self.overlay_box.isChecked():
             return self.frame.copy()
-        return blend(self.frame, self.heatmap, self.lut, self.opacity * (FADED if self.faded else 1.0))
+        return blend(self.frame, self.heatmap, self.lut, self.shown_opacity)
 
     def fade_overlay(self, faded: bool) -> None:
         """Dim the heatmap (the sound is not in the picture) or show it at the chosen opacity."""
-        if faded != self.faded:
+        if faded != self.faded:  # the opacity only: the look-up table and colour bar stay (the state flips often)
             self.faded = faded
-            self._apply_overlay_settings()
+            self._apply_opacity()
+
+    @property
+    def shown_opacity(self) -> float:
+        """The overlay's opacity as drawn: the chosen one, dimmed while faded."""
+        return self.opacity * (FADED if self.faded else 1.0)
+
+    def _apply_opacity(self) -> None:
+        self.heat_item.setOpacity(self.shown_opacity)
 
     def _apply_overlay_settings(self) -> None:
         lut = self.lut
         self.heat_item.setLookupTable(lut)
-        self.heat_item.setOpacity(self.opacity * (FADED if self.faded else 1.0))
+        self._apply_opacity()
         columns = lut[np.linspace(0, len(lut) - 1, COLOUR_BAR_SIZE[0]).astype(int), :3]  # (W, 3), cold to hot
         bar = np.ascontiguousarray(np.repeat(columns[None], COLOUR_BAR_SIZE[1], axis=0))  # (H, W, 3)
         image = QImage(bar.data, bar.shape[1], bar.shape[0], 3 * bar.shape[1], QImage.Format.Format_RGB888)
