@@ -36,7 +36,7 @@ POLL_MS = 200  # how often the log is read
 STOP_SECONDS = 10.0  # after SIGINT: a second SIGINT; as long again: kill
 EXIT_SECONDS = 30.0  # stopped and saved (its end event): this long to exit before a kill
 STDERR_KEEP = 8000  # characters of the child's stderr kept for the message of a failure
-NICENESS = 10  # the trainer yields the CPU to the live view when both want it
+NICENESS = 15  # the trainer yields the CPU to the live view (whose worker runs at niceness 5) when both want it
 
 
 def stop_signal() -> int:

@@ -1,4 +1,6 @@
 """The inference worker: latest-frame slot, results and errors as signals, cooperative stop."""
+import os
+import sys
 import threading
 import time
 
@@ -11,7 +13,7 @@ from model.fast_path import InferenceConfig
 from model.localize import Localizer
 from ssl_desktop.capture import Frame
 from ssl_desktop.device import choose_device
-from ssl_desktop.inference_worker import InferenceWorker, LatestSlot
+from ssl_desktop.inference_worker import WORKER_NICENESS, InferenceWorker, LatestSlot
 
 
 class GatedModel(SSLModel):
@@ -133,6 +135,20 @@ def test_audio_embedding_is_refreshed_at_its_own_rate(qtbot, start_worker, tiny_
             worker.submit(frame(i, t))
         qtbot.waitUntil(lambda: not worker.hearing, timeout=15000)
     assert asked == [0.0, 0.3, 0.6]  # a new snapshot every 0.25 s of frame time
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="per-thread niceness is Linux's")
+def test_the_worker_and_its_helpers_yield_the_cpu_to_the_gui_thread(qtbot, start_worker, tiny_model):
+    """The worker thread lowers its own priority; the hearing thread it starts inherits it (the sound is
+    fetched there); the GUI thread keeps its own."""
+    gui_niceness = os.getpriority(os.PRIO_PROCESS, threading.get_native_id())
+    seen = []
+    worker = start_worker(lambda t, n: seen.append(os.getpriority(os.PRIO_PROCESS, threading.get_native_id()))
+                          or tone(t, n), tiny_model)
+    with qtbot.waitSignal(worker.result, timeout=15000):
+        worker.submit(frame(0))
+    assert seen and set(seen) == {max(gui_niceness, WORKER_NICENESS)}
+    assert os.getpriority(os.PRIO_PROCESS, threading.get_native_id()) == gui_niceness
 
 
 def chirp(t, n):
