@@ -139,7 +139,7 @@ class VideoView(QWidget):
     def show_frame(self, image: np.ndarray) -> None:
         new_size = self.frame is None or self.frame.shape != image.shape
         self.frame = image
-        self.video_item.setImage(image, autoLevels=False, levels=(0, 255))
+        self.video_item.setImage(image, autoLevels=False)  # no levels: uint8 RGB drawn as is, no rescale pass
         if new_size:
             self.heat_item.setRect(QRectF(0, 0, image.shape[1], image.shape[0]))
             self.cursor_text.setPos(0, image.shape[0])
