@@ -242,8 +242,8 @@ def main(argv=None) -> int:
         print(f"{row['thread']:>28} {row['cpu_share']:6.3f} {row['runqueue_share']:10.3f}")
     stalls = result["gui_stalls"]
     print(f"GUI stalls >= {args.stall_ms:.0f} ms: {stalls['count']} (longest {result['gui_max_stall_ms']} ms); "
-          f"their time {stalls['total']['ms']} ms = CPU {stalls['total']['cpu_ms']} + run queue "
-          f"{stalls['total']['runqueue_ms']} + blocked {stalls['total']['blocked_ms']} (of the late ticks' gaps)")
+          f"late by {stalls['total']['ms']} ms in all; over those ticks' whole gaps the GUI thread had CPU "
+          f"{stalls['total']['cpu_ms']}, run queue {stalls['total']['runqueue_ms']}, blocked {stalls['total']['blocked_ms']} ms")
     for stall in stalls["worst"]:
         print(f"  {stall['ms']:6.1f} ms: CPU {stall['cpu_ms']}, run queue {stall['runqueue_ms']}, "
               f"blocked {stall['blocked_ms']}; GUI thread at {stall['where']}")
