@@ -74,10 +74,6 @@ def own_schedstat() -> tuple[float, float]:
     return int(cpu_ns) / 1e9, int(wait_ns) / 1e9
 
 
-def own_runqueue() -> float:
-    return own_schedstat()[1]
-
-
 def where(frame, depth: int = 3) -> str:
     """The innermost ``depth`` Python frames of a stack, innermost first; "in Qt" at the event loop itself."""
     names = []
@@ -140,10 +136,10 @@ class CallTimes:
 
     def wrap(self, method):
         def timed(*args, **kwargs):
-            wall, cpu, queue = time.perf_counter(), time.thread_time(), own_runqueue()
+            wall, cpu, queue = time.perf_counter(), time.thread_time(), own_schedstat()[1]
             out = method(*args, **kwargs)
             if self.on:
-                self.calls.append((time.perf_counter() - wall, time.thread_time() - cpu, own_runqueue() - queue))
+                self.calls.append((time.perf_counter() - wall, time.thread_time() - cpu, own_schedstat()[1] - queue))
             return out
         return timed
 
