@@ -2,14 +2,27 @@
 
 The published code computes ``scipy.signal.spectrogram(x, 16000, nperseg=512, noverlap=353)``
 (a Tukey(0.25) window, constant detrending, one-sided PSD density), takes ``log(S + 1e-7)`` and
-normalises with mean 0, std 12. This module reproduces that in torch.
+normalises with mean 0, std 12. This module reproduces that in torch (front end ``linear``).
+
+Front end ``sfx_mel`` is what the pretrained sound-effects encoder (``model.sfx_encoder``) was trained on:
+a 96-band HTK mel spectrogram of 44.1 kHz audio (2048-sample Hann window, hop 1024, bands unit-sum
+over 0-22.05 kHz, power, ``log10(1 + 10000 x)`` scaled by 1 / 9.4578). It is computed here from 16 kHz audio
+with the same window and hop in seconds (743 and 372 samples), so the FFT bins fall on the same
+frequencies (21.53 Hz apart) and, with the power scaled by (2048 / 743)^2, hold what a 44.1 kHz STFT of the
+upsampled signal holds; the bands above 8 kHz are empty, as they are for any 16 kHz recording.
 """
 from __future__ import annotations
 
 from dataclasses import dataclass
 
+import functools
+
 import numpy as np
 import torch
+
+FRONTENDS = ("linear", "sfx_mel")
+SFX_RATE, SFX_WINDOW, SFX_HOP = 44100, 2048, 1024  # the sound-effects encoder's STFT at its own rate
+SFX_MELS, SFX_LOG_MAX = 96, 9.457798957824707  # mel bands; the log value it scales to 1
 
 
 @dataclass
@@ -23,14 +36,26 @@ class AudioConfig:
     log_eps: float = 1e-7
     norm_mean: float = 0.0
     norm_std: float = 12.0
+    frontend: str = "linear"  # linear: the published log spectrogram; sfx_mel: the sound-effects encoder's mel bands
 
     @property
     def num_samples(self) -> int:
         return int(round(self.seconds * self.sample_rate))
 
+    def __post_init__(self):
+        if self.frontend not in FRONTENDS:
+            raise ValueError(f"frontend must be one of {', '.join(FRONTENDS)}, not {self.frontend!r}")
+
+    @property
+    def num_bins(self) -> int:
+        """Frequency rows F of the spectrogram (1, F, T)."""
+        return SFX_MELS if self.frontend == "sfx_mel" else self.nperseg // 2 + 1
+
     @property
     def num_frames(self) -> int:
         """Spectrogram frames T for a window of ``num_samples``."""
+        if self.frontend == "sfx_mel":  # centred frames, as librosa and Essentia cut them
+            return self.num_samples // sfx_hop(self.sample_rate) + 1
         step = self.nperseg - self.noverlap
         return (self.num_samples - self.noverlap) // step
 
@@ -48,10 +73,13 @@ def tukey_window(n: int, alpha: float = 0.25) -> torch.Tensor:
 
 
 def spectrogram(waveform, config: AudioConfig | None = None) -> torch.Tensor:
-    """16 kHz mono float waveform (N,) -> normalised log spectrogram (1, 257, T), float32."""
+    """16 kHz mono float waveform (N,) -> normalised log spectrogram (1, F, T), float32: F = 257 linear
+    bins (front end ``linear``) or 96 mel bands (``sfx_mel``)."""
     config = config or AudioConfig()
     x = torch.as_tensor(np.asarray(waveform) if not torch.is_tensor(waveform) else waveform)
     x = x.to(torch.float64).reshape(-1).clamp(-1.0, 1.0)  # the published code clips to [-1, 1]
+    if config.frontend == "sfx_mel":
+        return sfx_mel_spectrogram(x, config.sample_rate)
     step = config.nperseg - config.noverlap
     frames = x.unfold(0, config.nperseg, step)  # (T, nperseg)
     frames = frames - frames.mean(dim=1, keepdim=True)  # scipy's detrend='constant'
@@ -63,3 +91,37 @@ def spectrogram(waveform, config: AudioConfig | None = None) -> torch.Tensor:
     log_spec = torch.log(spec + config.log_eps)
     log_spec = (log_spec - config.norm_mean) / config.norm_std
     return log_spec.T.unsqueeze(0).to(torch.float32)  # (1, 257, T)
+
+
+def sfx_window(sample_rate: int) -> int:
+    """The sound-effects encoder's 2048-sample window at 44.1 kHz, in samples at ``sample_rate``."""
+    return int(round(SFX_WINDOW * sample_rate / SFX_RATE))
+
+
+def sfx_hop(sample_rate: int) -> int:
+    return int(round(SFX_HOP * sample_rate / SFX_RATE))
+
+
+@functools.lru_cache(maxsize=4)
+def sfx_mel_filters(sample_rate: int) -> torch.Tensor:
+    """(96, bins) HTK mel triangles over 0-22.05 kHz, each summing to 1 on the 44.1 kHz FFT grid, kept
+    for the bins a ``sample_rate`` STFT of the same window length in seconds has (float64)."""
+    grid = np.linspace(0, SFX_RATE / 2, SFX_WINDOW // 2 + 1)  # the 44.1 kHz FFT bin frequencies
+    mel = lambda f: 2595.0 * np.log10(1.0 + f / 700.0)  # noqa: E731 (HTK)
+    edges = 700.0 * (10 ** (np.linspace(mel(0.0), mel(SFX_RATE / 2), SFX_MELS + 2) / 2595.0) - 1.0)
+    rising = (grid[None, :] - edges[:-2, None]) / np.diff(edges)[:-1, None]
+    falling = (edges[2:, None] - grid[None, :]) / np.diff(edges)[1:, None]
+    weights = np.maximum(0.0, np.minimum(rising, falling))
+    weights /= np.maximum(weights.sum(axis=1, keepdims=True), 1e-12)  # unit sum per band
+    return torch.from_numpy(weights[:, : sfx_window(sample_rate) // 2 + 1])
+
+
+def sfx_mel_spectrogram(x: torch.Tensor, sample_rate: int) -> torch.Tensor:
+    """Clipped waveform (N,) float64 -> the sound-effects encoder's scaled log mel bands (1, 96, T)."""
+    window, hop = sfx_window(sample_rate), sfx_hop(sample_rate)
+    x = torch.nn.functional.pad(x[None, None], (window // 2, window // 2))[0, 0]  # centred frames
+    frames = x.unfold(0, window, hop)  # (T, window)
+    hann = torch.hann_window(window, periodic=True, dtype=torch.float64)
+    power = torch.fft.rfft(frames * hann, dim=1).abs() ** 2 * (SFX_WINDOW / window) ** 2  # (T, bins)
+    bands = power @ sfx_mel_filters(sample_rate).T  # (T, 96)
+    return (torch.log10(1.0 + 10000.0 * bands) / SFX_LOG_MAX).T.unsqueeze(0).to(torch.float32)

@@ -118,7 +118,7 @@ class InferenceModel:
         if channels_last:  # a copy: the caller's model keeps its layout
             network = copy.deepcopy(model).to(memory_format=torch.channels_last)
         self.image_shape = (1, 3, model.config.image_size, model.config.image_size)
-        self.audio_shape = (1, 1, model.audio_config.nperseg // 2 + 1, model.audio_config.num_frames)
+        self.audio_shape = (1, 1, model.audio_config.num_bins, model.audio_config.num_frames)
         self._image = self._audio = None
         self.network = network
         self._preparing: threading.Thread | None = None

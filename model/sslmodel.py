@@ -12,6 +12,7 @@ from model.encoders import audio_encoder, visual_encoder
 from model.presence import PresenceConfig
 
 VISUAL_BACKBONES = ("resnet18", "efficientnet_lite0")
+AUDIO_BACKBONES = {"resnet18": "linear", "aisfx": "sfx_mel"}  # backbone -> the audio front end it takes
 
 
 @dataclass
@@ -26,11 +27,17 @@ class ModelConfig:
     # resnet18: the published layout; efficientnet_lite0: ImageNet-pretrained, stride 16 (14x14 at 224),
     # a 1x1 projection to 512 (``model.backbones``); ``layer4_stride`` applies to resnet18 only
     visual_backbone: str = "resnet18"
+    # resnet18: the paper's, on the published log spectrogram; aisfx: the pretrained sound-effects net on its
+    # mel bands (``model.sfx_encoder``) and a linear projection to 512; ``audio_layer4_stride`` is resnet18's
+    audio_backbone: str = "resnet18"
 
     def __post_init__(self):
         if self.visual_backbone not in VISUAL_BACKBONES:
             raise ValueError(f"visual_backbone must be one of {', '.join(VISUAL_BACKBONES)}, "
                              f"not {self.visual_backbone!r}")
+        if self.audio_backbone not in AUDIO_BACKBONES:
+            raise ValueError(f"audio_backbone must be one of {', '.join(AUDIO_BACKBONES)}, "
+                             f"not {self.audio_backbone!r}")
 
 
 class SSLModel(nn.Module):
@@ -43,10 +50,14 @@ class SSLModel(nn.Module):
     def __init__(self, config: ModelConfig | None = None, audio_config: AudioConfig | None = None):
         super().__init__()
         self.config = config or ModelConfig()
-        self.audio_config = audio_config or AudioConfig()
+        frontend = AUDIO_BACKBONES[self.config.audio_backbone]
+        self.audio_config = audio_config or AudioConfig(frontend=frontend)
+        if self.audio_config.frontend != frontend:
+            raise ValueError(f"the {self.config.audio_backbone} audio encoder takes the {frontend} front end, "
+                             f"not {self.audio_config.frontend}")
         self.presence = PresenceConfig()  # calibrated by ``model.presence``; travels in checkpoints
         self.imgnet = self._visual_encoder()
-        self.audnet = audio_encoder(self.config.audio_layer4_stride)
+        self.audnet = self._audio_encoder()
         if self.config.projection:
             self.img_proj = nn.Conv2d(512, self.config.embed_dim, kernel_size=1)
             self.aud_proj = nn.Linear(512, self.config.embed_dim)
@@ -57,6 +68,13 @@ class SSLModel(nn.Module):
 
             return LiteVisualEncoder(512)
         return visual_encoder(self.config.layer4_stride)
+
+    def _audio_encoder(self) -> nn.Module:
+        if self.config.audio_backbone == "aisfx":
+            from model.sfx_encoder import SfxAudioEncoder
+
+            return SfxAudioEncoder(512)
+        return audio_encoder(self.config.audio_layer4_stride)
 
     def encode_image_map(self, images: torch.Tensor) -> torch.Tensor:
         """Normalised images (B, 3, 224, 224) -> unit-norm visual map (B, D, h, w)."""
@@ -70,8 +88,10 @@ class SSLModel(nn.Module):
         return pool_visual_map(self.encode_image_map(images))
 
     def encode_audio(self, spectrograms: torch.Tensor) -> torch.Tensor:
-        """Log spectrograms (B, 1, 257, T) -> unit audio vector (B, D) (global max pool)."""
-        feats = self.audnet(spectrograms).amax(dim=(2, 3))  # (B, 512)
+        """Log spectrograms (B, 1, F, T) -> unit audio vector (B, D) (resnet18: global max pool of its map)."""
+        feats = self.audnet(spectrograms)
+        if self.config.audio_backbone == "resnet18":
+            feats = feats.amax(dim=(2, 3))  # (B, 512)
         if self.config.projection:
             feats = self.aud_proj(feats)  # (B, D)
         return F.normalize(feats, dim=1)

@@ -31,6 +31,7 @@ class AudioPanel(QWidget):
         self.spectrogram_plot.setMouseEnabled(False, False)
         self.spectrogram_plot.hideButtons()
         self.spectrogram_plot.setLabel("left", "frequency", units="Hz")
+        self.showing_mel = False
         self.spectrogram_plot.setLabel("bottom", "spectrogram frame: what the model hears")
         self.spectrogram_plot.setMinimumHeight(120)
         self.spectrogram_item = pg.ImageItem()
@@ -83,11 +84,17 @@ class AudioPanel(QWidget):
         self.meter.setUpdatesEnabled(True)  # next paint (re-enabling schedules an ordinary update)
         self.level_label.setText(f"{db:.0f} dB" if db > METER_FLOOR_DB else "–∞ dB")
 
-    def show_spectrogram(self, spec: np.ndarray, sample_rate: int) -> None:
-        """The (frequency, time) log spectrogram the audio encoder was given."""
+    def show_spectrogram(self, spec: np.ndarray, sample_rate: int, frontend: str = "linear") -> None:
+        """The (frequency, time) log spectrogram the audio encoder was given: linear bins up to half the
+        sample rate, or (front end ``sfx_mel``) mel bands, shown by their number."""
+        mel = frontend == "sfx_mel"
+        top = spec.shape[0] if mel else sample_rate / 2
+        if mel != self.showing_mel:
+            self.showing_mel = mel
+            self.spectrogram_plot.setLabel("left", "mel band" if mel else "frequency", units="" if mel else "Hz")
         self.spectrogram_item.setImage(spec, autoLevels=True)
-        self.spectrogram_item.setRect(QRectF(0, 0, spec.shape[1], sample_rate / 2))
-        self.spectrogram_plot.setRange(xRange=(0, spec.shape[1]), yRange=(0, sample_rate / 2), padding=0)
+        self.spectrogram_item.setRect(QRectF(0, 0, spec.shape[1], top))
+        self.spectrogram_plot.setRange(xRange=(0, spec.shape[1]), yRange=(0, top), padding=0)
 
     def clear(self) -> None:
         self.waveform_curve.setData([], [])

@@ -125,6 +125,11 @@ class Inspector(QWidget):
         """The rate the model hears at (a file's sound is decoded at it)."""
         return (self.model.audio_config if self.model is not None else AudioConfig()).sample_rate
 
+    @property
+    def audio_frontend(self) -> str:
+        """What the model's spectrogram is: ``linear`` bins or ``sfx_mel`` bands (``model.audio``)."""
+        return (self.model.audio_config if self.model is not None else AudioConfig()).frontend
+
     def set_model(self, model) -> None:
         """Use ``model``; an open file is decoded again when the model hears at another rate."""
         self.model = model

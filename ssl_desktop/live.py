@@ -52,6 +52,11 @@ class LivePipeline(QObject):
         """The rate the model hears at (the sources are started at it)."""
         return (self.model.audio_config if self.model is not None else AudioConfig()).sample_rate
 
+    @property
+    def audio_frontend(self) -> str:
+        """What the model's spectrogram is: ``linear`` bins or ``sfx_mel`` bands (``model.audio``)."""
+        return (self.model.audio_config if self.model is not None else AudioConfig()).frontend
+
     def set_model(self, model) -> None:
         """Use ``model``; a model at another sample rate needs the sources started again (``start``)."""
         self.model = model

@@ -50,3 +50,23 @@ def test_a_silent_microphone_fades_the_overlay_and_says_silence(qtbot, make_wind
     assert not view.faded and view.heat_item.opacity() == pytest.approx(view.opacity)
     wait_for_heatmaps(qtbot, view)
     assert view.heatmap.shape == view.frame.shape[:2] and view.heatmap.std() > 0.01
+
+
+def test_a_checkpoint_with_the_sound_effects_encoder_runs_live_and_shows_its_mel_bands(qtbot, make_window,  # noqa: F811
+                                                                                        tmp_path):
+    torch.manual_seed(0)
+    model = SSLModel(ModelConfig(visual_backbone="efficientnet_lite0", audio_backbone="aisfx", image_size=112)).eval()
+    model.imgnet.trunk.load_imagenet()
+    model.audnet.load_pretrained()
+    save_model(tmp_path / "sfx.safetensors", model)
+    window = make_window(load_model=False)
+    assert window.load_checkpoint(tmp_path / "sfx.safetensors")
+    assert window.pipeline.audio_frontend == "sfx_mel"
+    view = window.live_view
+    window.start_sources(PatternSource(size=(320, 240), fps=25), ToneSource(), "camera")
+    wait_for_heatmaps(qtbot, view)
+    assert view.heatmap.shape == view.frame.shape[:2] and view.heatmap.std() > 0.01
+    panel = window.audio_panel
+    qtbot.waitUntil(lambda: panel.spectrogram_item.image is not None, timeout=20000)
+    assert panel.spectrogram_item.image.shape[0] == 96
+    assert panel.spectrogram_plot.getAxis("left").labelText == "mel band"

@@ -39,8 +39,10 @@ from model.checkpoint import (
 )
 from model.data.datasets import VideoFolderDataset
 from model.data.workers import ignore_stop_signals, kill_workers_at_exit
-from model.sslmodel import ModelConfig, SSLModel, pool_visual_map
+from model.sfx_encoder import FREEZE_LEVELS as AUDIO_FREEZE_LEVELS
+from model.sslmodel import AUDIO_BACKBONES, ModelConfig, SSLModel, pool_visual_map
 from model.train import distributed
+from model.train.audio_init import load_audio_init, prepare_audio_training
 from model.train.augment import VIEW_STRENGTHS
 from model.train.loss import ContrastiveLoss, LossConfig, LossOutput
 from model.train.neighbours import FeatureBank
@@ -71,6 +73,9 @@ class TrainConfig:
     # weights) or a torchvision ResNet-18 state dict (.pth)
     visual_backbone: str | None = None  # resnet18 | efficientnet_lite0; None: --init's, else resnet18
     freeze_visual: str = "none"  # efficientnet_lite0: none | early (stem and stages 0-4) | all (only the projection trains)
+    audio_backbone: str | None = None  # resnet18 | aisfx; None: --init's, else resnet18
+    audio_init: str | None = None  # aisfx: "aisfx" (the installed weights) or that file
+    freeze_audio: str = "none"  # aisfx: none | all (only the projection trains)
     visual_cache_mb: int = 0  # > 0: keep the frozen part's maps (needs --cache; the images are not augmented)
     loss: str = "align"  # "align" (SSL-Align) or "ezvsl" (single-positive baseline)
     epochs: int = 20
@@ -115,8 +120,8 @@ class TrainConfig:
             raise ValueError(f"--image-size must be a multiple of 16 and >= 32, not {self.image_size}")
         if self.epochs < 1 or self.batch_size < 1 or self.neighbours_k < 1:
             raise ValueError("--epochs, --batch-size and --neighbours-k must be >= 1")
-        if self.init and self.image_init:
-            raise ValueError("use --init (a whole model) or --image-init (the visual encoder), not both")
+        if self.init and (self.image_init or self.audio_init):
+            raise ValueError("use --init (a whole model) or --image-init / --audio-init (one encoder), not both")
         if self.resume and self.overwrite:
             raise ValueError("use --resume (continue the run in --out) or --overwrite (replace it), not both")
         for name in ("lr", "temperature", "audio_seconds"):  # audio_seconds None: the checkpoint's or the default
@@ -131,6 +136,8 @@ class TrainConfig:
             raise ValueError(f"--views must be one of {', '.join(VIEW_STRENGTHS)}, not {self.views!r}")
         if self.freeze_visual not in FREEZE_LEVELS:
             raise ValueError(f"--freeze-visual must be one of {', '.join(FREEZE_LEVELS)}, not {self.freeze_visual!r}")
+        if self.freeze_audio not in AUDIO_FREEZE_LEVELS:
+            raise ValueError(f"--freeze-audio must be one of {', '.join(AUDIO_FREEZE_LEVELS)}, not {self.freeze_audio!r}")
         if self.visual_cache_mb and (self.freeze_visual == "none" or not self.cache):
             raise ValueError("--cache-visual-maps needs a frozen backbone (--freeze-visual early|all) and "
                              "--cache (decoded frames: the same few frames of each clip come back)")
@@ -424,8 +431,9 @@ class Trainer:
         elif cfg.init:
             model = load_model(cfg.init)
         else:
-            model_config = ModelConfig(visual_backbone=cfg.visual_backbone or ModelConfig.visual_backbone)
-            audio_config = AudioConfig()
+            model_config = ModelConfig(visual_backbone=cfg.visual_backbone or ModelConfig.visual_backbone,
+                                       audio_backbone=cfg.audio_backbone or ModelConfig.audio_backbone)
+            audio_config = AudioConfig(frontend=AUDIO_BACKBONES[model_config.audio_backbone])
             if cfg.image_size is not None:
                 model_config = replace(model_config, image_size=cfg.image_size)
             if cfg.audio_seconds is not None:
@@ -436,9 +444,15 @@ class Trainer:
         if cfg.visual_backbone and cfg.visual_backbone != model.config.visual_backbone:
             raise ValueError(f"--visual-backbone {cfg.visual_backbone}: the checkpoint's is "
                              f"{model.config.visual_backbone}")
+        if cfg.audio_backbone and cfg.audio_backbone != model.config.audio_backbone:
+            raise ValueError(f"--audio-backbone {cfg.audio_backbone}: the checkpoint's is "
+                             f"{model.config.audio_backbone}")
         if cfg.image_init and not cfg.resume:
             load_image_init(model, cfg.image_init)
+        if cfg.audio_init and not cfg.resume:
+            load_audio_init(model, cfg.audio_init)
         prepare_visual_training(model, cfg.freeze_visual, cfg.visual_cache_mb)
+        prepare_audio_training(model, cfg.freeze_audio)
         return model.train()
 
     def _check_input_size(self, model: SSLModel, source) -> None:
