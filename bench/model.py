@@ -1,7 +1,7 @@
 """Batch-1 latency of each encoder, eager float32 against the app's inference path and the other candidates.
 
 Encoders: the visual ResNet-18 (stride-1 layer4) and EfficientNet-Lite0 (stride 16) at 96, 160 and 224 px,
-the audio ResNet-18 on its 1 s and 3 s windows; each with its normalisation (what ``model.localize`` calls).
+the audio ResNet-18 and the pretrained sound-effects net (aisfx) on 1 s and 3 s windows; each with its normalisation (what ``model.localize`` calls).
 Candidates, timed in alternation (one call of each per round, so that the machine's other load weighs on all
 alike), median of ``--repeats`` rounds after ``--warmup``:
 
@@ -45,6 +45,7 @@ from bench.results_file import write_json  # noqa: E402
 from model import AudioConfig, ModelConfig, SSLModel  # noqa: E402
 from model.fast_path import InferenceConfig, prepare_for_inference  # noqa: E402
 from model.onnx_runtime import onnx_runtime_available  # noqa: E402
+from model.sslmodel import AUDIO_BACKBONES  # noqa: E402
 
 IMAGE_SIZES = (96, 160, 224)
 AUDIO_SECONDS = (1.0, 3.0)
@@ -156,11 +157,14 @@ def encoders(device: str):
             torch.manual_seed(0)
             model = SSLModel(ModelConfig(visual_backbone=backbone, image_size=size), AudioConfig(seconds=1.0))
             yield f"visual_{backbone}_{size}", model.eval().to(device), "visual", torch.randn(1, 3, size, size)
-    for seconds in AUDIO_SECONDS:
-        torch.manual_seed(0)
-        model = SSLModel(ModelConfig(image_size=96), AudioConfig(seconds=seconds))
-        frames = model.audio_config.num_frames
-        yield f"audio_{seconds:g}s", model.eval().to(device), "audio", torch.randn(1, 1, 257, frames)
+    for backbone, frontend in AUDIO_BACKBONES.items():
+        for seconds in AUDIO_SECONDS:
+            torch.manual_seed(0)
+            model = SSLModel(ModelConfig(image_size=96, audio_backbone=backbone),
+                             AudioConfig(seconds=seconds, frontend=frontend))
+            shape = (1, 1, model.audio_config.num_bins, model.audio_config.num_frames)
+            key = f"audio_{seconds:g}s" if backbone == "resnet18" else f"audio_{backbone}_{seconds:g}s"
+            yield key, model.eval().to(device), "audio", torch.randn(shape)
 
 
 def main(argv=None) -> int:
