@@ -13,6 +13,7 @@ from model.checkpoint import CheckpointError
 from model.fast_path import InferenceModel
 from model.sfx_encoder import SfxAudioEncoder, SfxNet, pretrained_state, weights_path
 from model.synth.generator import generate
+from model.train.augment import AudioAugment
 from model.train.cli import main, parse_args
 from model.train.trainer import Trainer
 
@@ -102,6 +103,17 @@ def test_a_checkpoint_with_the_sfx_encoder_round_trips_and_runs_on_the_fast_path
     fast = InferenceModel(loaded, "cpu")
     fast.wait_prepared()
     assert torch.allclose(fast.encode_audio(spec), expected, atol=1e-4)
+
+
+def test_audio_views_of_the_mel_front_end_mask_the_same_share():
+    """The augmented views' masks (in the published spectrogram's 257 bins and 9.9-ms frames) keep their share of
+    the 96 mel bands and 23-ms frames, so a view does not lose three times as much of the sound."""
+    linear = AudioAugment(audio_config=AudioConfig(seconds=1.0))
+    mel = AudioAugment(audio_config=AudioConfig(seconds=1.0, frontend="sfx_mel"))
+    assert (linear.freq_mask.mask_param, linear.time_mask.mask_param) == (30, 30)
+    assert (mel.freq_mask.mask_param, mel.time_mask.mask_param) == (11, 13)  # 30 * 96 / 257, 30 * 44 / 98
+    view = mel(0.1 * torch.randn(16000))
+    assert view.shape == (1, 96, AudioConfig(seconds=1.0, frontend="sfx_mel").num_frames)
 
 
 def test_a_checkpoint_naming_an_unknown_front_end_is_refused(tmp_path):

@@ -54,13 +54,18 @@ class ImageAugment:
 
 
 class AudioAugment:
-    """16 kHz waveform (N,) -> spectrogram (1, 257, T) of a shifted, rescaled, noisy, masked view."""
+    """16 kHz waveform (N,) -> spectrogram (1, F, T) of a shifted, rescaled, noisy, masked view. The mask sizes are
+    in the published spectrogram's units (257 bins, 9.9-ms frames); another front end (``sfx_mel``) gets masks of
+    the same share of its bands and frames."""
 
     def __init__(self, config: AugmentConfig | None = None, audio_config: AudioConfig | None = None):
         self.config = config or AugmentConfig()
         self.audio_config = audio_config or AudioConfig()
-        self.time_mask = AT.TimeMasking(self.config.time_mask_frames)
-        self.freq_mask = AT.FrequencyMasking(self.config.freq_mask_bins)
+        published = AudioConfig(seconds=self.audio_config.seconds)
+        frames = self.audio_config.num_frames / published.num_frames
+        bins = self.audio_config.num_bins / published.num_bins
+        self.time_mask = AT.TimeMasking(max(1, round(self.config.time_mask_frames * frames)))
+        self.freq_mask = AT.FrequencyMasking(max(1, round(self.config.freq_mask_bins * bins)))
 
     def __call__(self, waveform) -> torch.Tensor:
         c = self.config
@@ -71,5 +76,5 @@ class AudioAugment:
         snr_db = float(torch.empty(()).uniform_(*c.noise_snr_db))
         signal_power = x.pow(2).mean().clamp_min(1e-10)
         x = x + torch.randn_like(x) * torch.sqrt(signal_power / 10 ** (snr_db / 10))
-        spec = spectrogram(x, self.audio_config)  # (1, 257, T)
+        spec = spectrogram(x, self.audio_config)  # (1, F, T)
         return self.freq_mask(self.time_mask(spec))
