@@ -13,9 +13,8 @@ upsampled signal holds; the bands above 8 kHz are empty, as they are for any 16 
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import functools
+from dataclasses import dataclass
 
 import numpy as np
 import torch
@@ -38,13 +37,13 @@ class AudioConfig:
     norm_std: float = 12.0
     frontend: str = "linear"  # linear: the published log spectrogram; sfx_mel: the sound-effects encoder's mel bands
 
-    @property
-    def num_samples(self) -> int:
-        return int(round(self.seconds * self.sample_rate))
-
     def __post_init__(self):
         if self.frontend not in FRONTENDS:
             raise ValueError(f"frontend must be one of {', '.join(FRONTENDS)}, not {self.frontend!r}")
+
+    @property
+    def num_samples(self) -> int:
+        return int(round(self.seconds * self.sample_rate))
 
     @property
     def num_bins(self) -> int:

@@ -121,14 +121,14 @@ class Inspector(QWidget):
     # --- files ------------------------------------------------------------------------------
 
     @property
-    def sample_rate(self) -> int:
-        """The rate the model hears at (a file's sound is decoded at it)."""
-        return (self.model.audio_config if self.model is not None else AudioConfig()).sample_rate
+    def audio_config(self) -> AudioConfig:
+        """How the model hears (the defaults without a model)."""
+        return self.model.audio_config if self.model is not None else AudioConfig()
 
     @property
-    def audio_frontend(self) -> str:
-        """What the model's spectrogram is: ``linear`` bins or ``sfx_mel`` bands (``model.audio``)."""
-        return (self.model.audio_config if self.model is not None else AudioConfig()).frontend
+    def sample_rate(self) -> int:
+        """The rate the model hears at (a file's sound is decoded at it)."""
+        return self.audio_config.sample_rate
 
     def set_model(self, model) -> None:
         """Use ``model``; an open file is decoded again when the model hears at another rate."""

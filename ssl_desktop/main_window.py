@@ -432,11 +432,11 @@ class MainWindow(QMainWindow):
 
     def _show_live_spectrogram(self, spec) -> None:
         if self._live_active():
-            self.audio_panel.show_spectrogram(spec, self.pipeline.sample_rate, self.pipeline.audio_frontend)
+            self.audio_panel.show_spectrogram(spec, self.pipeline.sample_rate, self.pipeline.audio_config.frontend)
 
     def _show_inspector_spectrogram(self, spec) -> None:
         if not self._live_active():
-            self.audio_panel.show_spectrogram(spec, self.inspector.sample_rate, self.inspector.audio_frontend)
+            self.audio_panel.show_spectrogram(spec, self.inspector.sample_rate, self.inspector.audio_config.frontend)
 
     def _on_tab_changed(self) -> None:
         live = self._live_active()

@@ -61,7 +61,7 @@ def test_a_checkpoint_with_the_sound_effects_encoder_runs_live_and_shows_its_mel
     save_model(tmp_path / "sfx.safetensors", model)
     window = make_window(load_model=False)
     assert window.load_checkpoint(tmp_path / "sfx.safetensors")
-    assert window.pipeline.audio_frontend == "sfx_mel"
+    assert window.pipeline.audio_config.frontend == "sfx_mel"
     view = window.live_view
     window.start_sources(PatternSource(size=(320, 240), fps=25), ToneSource(), "camera")
     wait_for_heatmaps(qtbot, view)

@@ -3,7 +3,6 @@ they are frozen."""
 from __future__ import annotations
 
 from model.checkpoint import CheckpointError
-from model.sfx_encoder import FREEZE_LEVELS
 from model.sslmodel import SSLModel
 
 AISFX = "aisfx"  # --audio-init value: the installed weights of the aisfx package
@@ -22,8 +21,6 @@ def load_audio_init(model: SSLModel, path) -> None:
 
 def prepare_audio_training(model: SSLModel, freeze: str) -> None:
     """``--freeze-audio all``: only the projection of the sound-effects encoder trains."""
-    if freeze not in FREEZE_LEVELS:
-        raise ValueError(f"--freeze-audio must be one of {', '.join(FREEZE_LEVELS)}, not {freeze!r}")
     if freeze == "none":
         return
     if model.config.audio_backbone != "aisfx":
