@@ -62,6 +62,12 @@ def teardown() -> None:
         dist.destroy_process_group()
 
 
+def wait_for_all() -> None:
+    """Return once every rank is here (nothing without a process group)."""
+    if _active():
+        dist.barrier()
+
+
 def _active() -> bool:
     return dist.is_available() and dist.is_initialized() and dist.get_world_size() > 1
 

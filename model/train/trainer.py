@@ -324,6 +324,9 @@ class Trainer:
             raise
         if self._stop:
             self._save_last({"stopped": True})
+        # every rank returns once rank 0's last save is written: a rank that left the process group while
+        # rank 0 was still saving could abort in gloo's teardown (SIGABRT, and torchrun then ends rank 0 too)
+        distributed.wait_for_all()
         summary = self._summary(interrupted=False)
         self._emit("on_train_end", summary)
         return summary
