@@ -179,7 +179,10 @@ def test_finetune_cancel_stops_within_two_seconds_leaves_a_checkpoint_and_resume
     assert finished[0] == ("stopped", "fine-tuning stopped: last.safetensors saved, Resume continues it")
     stopped_at = load_model(run / "last.safetensors")  # loadable
     assert stopped_at.config.image_size == 64
-    assert panel.resume_button.isEnabled() and panel.checkpoint_box.count() == 1  # last (no epoch ended)
+    listed = {panel.checkpoint_box.itemText(i) for i in range(panel.checkpoint_box.count())}
+    # the run's files: `last`, and `best` too where the first epoch ended before the cancel reached the child
+    assert panel.resume_button.isEnabled() and listed == {n for n in ("best.safetensors", "last.safetensors") if (run / n).is_file()}
+    assert "last.safetensors" in listed
 
     steps = curve_points(panel)
     qtbot.mouseClick(panel.resume_button, Qt.MouseButton.LeftButton)
