@@ -1,11 +1,12 @@
 # The README's two commands: `make run` and `make test`.
-# `make` installs the tested set of versions in requirements.lock (pip constraints); `make lock` remakes it.
+# `make` installs the tested sets of versions in requirements.lock and requirements-cpu.lock (pip constraints);
+# `make lock` and `make lock-cpu` remake them.
 PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 
 # The app's runtime where there is no NVIDIA GPU: torch's CPU-only build, which loads no CUDA library (the app's
-# peak memory about 290 MB lower: docs/BENCHMARKS.md, "CPU-only torch"), at the versions of requirements-cpu.lock.
+# peak memory 130-200 MB lower: docs/BENCHMARKS.md, "Issue 15, tenth round"), at the versions of requirements-cpu.lock.
 # Off these machines pip finds that build in PyTorch's CPU index:
 #   PIP_EXTRA_INDEX_URL=https://download.pytorch.org/whl/cpu make run
 CPU_VENV := .venv-cpu
