@@ -101,7 +101,7 @@ def candidates(model: SSLModel, kind: str, example: torch.Tensor, device: str, c
         "jit_optimize": lambda: traced(torch.jit.optimize_for_inference),
         "jit_freeze_cl": lambda: prepared(InferenceConfig(engine="torchscript", channels_last=True)),
     }
-    if onnx_runtime_available():
+    if onnx_runtime_available() and device == "cpu":  # the CPU engine of the live view
         built["onnxruntime"] = lambda: prepared(InferenceConfig(engine="onnxruntime"))
         if kind == "visual":
             demo = tuple(map(str, sorted((ROOT / "resources" / "demo" / "videos").glob("*.mp4"))))

@@ -2,15 +2,15 @@
 every clip on the fly.
 
 A folder of ``--clips`` procedural clips is generated (``model.synth``, 320x240, 4 s) into a temporary
-folder. Training: ``--epochs`` epochs of SSL-Align at 96 px / 1.0 s, ``--workers`` loader processes (0:
-decoding in the training process, where its cost shows), once without ``--cache`` and once with a fresh
-cache (its first epoch fills it). Clips/s is the median over the last epoch's steps of anchors per wall
+folder. Training: ``--epochs`` epochs of SSL-Align at ``--image-size`` (96) px / 1.0 s on ``--device`` (cpu),
+``--workers`` loader processes (0: decoding in the training process, where its cost shows), once without
+``--cache`` and once with a fresh cache (its first epoch fills it). Clips/s is the median over the last epoch's steps of anchors per wall
 second (loading included), ``step_s`` the median compute of a step alone. Evaluation: ``evaluate`` of a
 random-weight model over the folder, decoding on the fly and from the warm cache. The loader rows time the
 training batches alone, without the model (the data side's ceiling; on a small CPU the model's step hides it).
 
 Usage: python bench/train.py [--clips 24] [--epochs 2 (0: no training rows)] [--batch-size 8] [--workers 0]
-       [--json OUT]
+       [--image-size 96] [--device cpu|cuda] [--json OUT]
 """
 from __future__ import annotations
 
@@ -32,7 +32,7 @@ from model.evaluation.evaluate import evaluate, open_dataset  # noqa: E402
 from model.synth.generator import generate  # noqa: E402
 from model.train.trainer import Callback, TrainConfig, Trainer  # noqa: E402
 
-IMAGE_SIZE, AUDIO_SECONDS = 96, 1.0
+AUDIO_SECONDS = 1.0
 
 
 class StepLog(Callback):
@@ -46,8 +46,8 @@ class StepLog(Callback):
 def train_throughput(data: Path, out: Path, args, cache: Path | None) -> dict:
     log = StepLog()
     config = TrainConfig(data=str(data), out=str(out), epochs=args.epochs, batch_size=args.batch_size,
-                         image_size=IMAGE_SIZE, audio_seconds=AUDIO_SECONDS, device="cpu", workers=args.workers,
-                         cache=str(cache) if cache else None, seed=0)
+                         image_size=args.image_size, audio_seconds=AUDIO_SECONDS, device=args.device,
+                         workers=args.workers, cache=str(cache) if cache else None, seed=0)
     start = time.perf_counter()
     Trainer(config, [log]).fit()
     seconds = time.perf_counter() - start
@@ -62,9 +62,9 @@ def train_throughput(data: Path, out: Path, args, cache: Path | None) -> dict:
 def loader_throughput(data: Path, out: Path, args, cache: Path | None) -> dict:
     """The training batches alone (decoding or cache reads, augmentation, spectrograms), no model: two passes,
     the first of which fills a cache."""
-    config = TrainConfig(data=str(data), out=str(out), epochs=1, batch_size=args.batch_size, image_size=IMAGE_SIZE,
-                         audio_seconds=AUDIO_SECONDS, device="cpu", workers=args.workers,
-                         cache=str(cache) if cache else None, seed=0)
+    config = TrainConfig(data=str(data), out=str(out), epochs=1, batch_size=args.batch_size,
+                         image_size=args.image_size, audio_seconds=AUDIO_SECONDS, device=args.device,
+                         workers=args.workers, cache=str(cache) if cache else None, seed=0)
     loader = Trainer(config).loader
     rates = []
     for _ in range(2):
@@ -74,13 +74,13 @@ def loader_throughput(data: Path, out: Path, args, cache: Path | None) -> dict:
     return {"clips_per_s": round(rates[1], 2), "first_pass_clips_per_s": round(rates[0], 2)}
 
 
-def eval_throughput(data: Path, cache: Path | None) -> dict:
+def eval_throughput(data: Path, cache: Path | None, args) -> dict:
     torch.manual_seed(0)
-    model = SSLModel(ModelConfig(image_size=IMAGE_SIZE), AudioConfig(seconds=AUDIO_SECONDS)).eval()
+    model = SSLModel(ModelConfig(image_size=args.image_size), AudioConfig(seconds=AUDIO_SECONDS)).eval()
     dataset = open_dataset(data, model, cache)
     start = time.perf_counter()
     with torch.inference_mode():
-        evaluate(model, dataset, "cpu", workers=0)
+        evaluate(model.to(args.device), dataset, args.device, workers=0)
     seconds = time.perf_counter() - start
     return {"clips_per_s": round(len(dataset) / seconds, 2), "wall_s": round(seconds, 1)}
 
@@ -91,6 +91,8 @@ def main(argv=None) -> int:
     parser.add_argument("--epochs", type=int, default=2, help="training epochs (0: the loader and evaluation only)")
     parser.add_argument("--batch-size", type=int, default=8)
     parser.add_argument("--workers", type=int, default=0)
+    parser.add_argument("--image-size", type=int, default=96)
+    parser.add_argument("--device", default="cpu", help="cpu or cuda")
     parser.add_argument("--json", type=Path)
     args = parser.parse_args(argv)
     with tempfile.TemporaryDirectory() as tmp:
@@ -98,8 +100,8 @@ def main(argv=None) -> int:
         start = time.perf_counter()
         generate(tmp / "data", clips=args.clips, seed=0)
         print(f"generated {args.clips} clips in {time.perf_counter() - start:.1f} s; torch "
-              f"{torch.__version__}, {torch.get_num_threads()} threads, {IMAGE_SIZE} px, {AUDIO_SECONDS} s, "
-              f"batch {args.batch_size}, {args.workers} loader workers", flush=True)
+              f"{torch.__version__}, {torch.get_num_threads()} threads, {args.image_size} px, {AUDIO_SECONDS} s, "
+              f"batch {args.batch_size}, {args.workers} loader workers, {args.device}", flush=True)
         result = {
             "loader_on_the_fly": loader_throughput(tmp / "data", tmp / "load_fly", args, None),
             "loader_cache": loader_throughput(tmp / "data", tmp / "load_cache", args, tmp / "cache"),
@@ -107,8 +109,8 @@ def main(argv=None) -> int:
         if args.epochs:
             result["train_on_the_fly"] = train_throughput(tmp / "data", tmp / "run_fly", args, None)
             result["train_cache"] = train_throughput(tmp / "data", tmp / "run_cache", args, tmp / "cache")
-        result["eval_on_the_fly"] = eval_throughput(tmp / "data", None)
-        result["eval_cache"] = eval_throughput(tmp / "data", tmp / "cache")
+        result["eval_on_the_fly"] = eval_throughput(tmp / "data", None, args)
+        result["eval_cache"] = eval_throughput(tmp / "data", tmp / "cache", args)
     print(f"{'':>18} {'clips/s':>8} {'first':>8} {'step s':>7} {'wall s':>7}  (first: epoch 1 or pass 1)")
     for name, row in result.items():
         first = row.get("first_epoch_clips_per_s", row.get("first_pass_clips_per_s", ""))

@@ -51,3 +51,16 @@ def test_int8_accuracy_compares_the_two_paths_on_an_annotated_folder(tmp_path):
     assert set(demo) == {"float32", "int8", "int8_vs_float32"}
     assert demo["float32"].keys() == demo["int8"].keys() >= {"ciou", "auc", "ciou_adaptive", "a2i_r1", "i2a_r1"}
     assert 0.7 <= demo["int8_vs_float32"]["map_correlation_mean"] < 1.0
+
+
+def test_the_gpu_script_says_it_needs_a_gpu_where_there_is_none(tmp_path):
+    """bench/gpu.sh is the prepared run of the GPU targets: without CUDA it stops at once, saying why, and writes
+    nothing."""
+    import torch
+    if torch.cuda.is_available():
+        pytest.skip("a GPU is here: bench/gpu.sh would run for minutes")
+    out = tmp_path / "gpu"
+    result = subprocess.run(["bash", str(BENCH / "gpu.sh"), str(out)], capture_output=True, text=True, timeout=300,
+                            cwd=BENCH.parent, env={"PYTHON": sys.executable, "PATH": "/usr/bin:/bin"})
+    assert result.returncode == 1 and "no CUDA device here" in result.stderr
+    assert not out.exists()
