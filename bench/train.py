@@ -4,8 +4,8 @@ every clip on the fly.
 A folder of ``--clips`` procedural clips is generated (``model.synth``, 320x240, 4 s) into a temporary
 folder. Training: ``--epochs`` epochs of SSL-Align at ``--image-size`` (96) px / 1.0 s on ``--device`` (cpu),
 ``--workers`` loader processes (0: decoding in the training process, where its cost shows), once without
-``--cache`` and once with a fresh cache (its first epoch fills it). Clips/s is the median over the last epoch's steps of anchors per wall
-second (loading included), ``step_s`` the median compute of a step alone. Evaluation: ``evaluate`` of a
+``--cache`` and once with a fresh cache (its first epoch fills it). Clips/s is the median over the last epoch's
+steps of anchors per wall second (loading included), ``step_s`` the median compute of a step alone. Evaluation: ``evaluate`` of a
 random-weight model over the folder, decoding on the fly and from the warm cache. The loader rows time the
 training batches alone, without the model (the data side's ceiling; on a small CPU the model's step hides it).
 
