@@ -37,7 +37,7 @@ def on_path(model, config: InferenceConfig):
     if fast._image is None:
         raise SystemExit("the ONNX Runtime visual encoder could not be made (see the warning above)")
     evaluated = copy.copy(model)  # the same weights; only this copy's visual encoder is replaced
-    evaluated.encode_image_map = lambda images: torch.cat([fast.encode_image_map(x[None]) for x in images])
+    evaluated.encode_visual = lambda images: tuple(map(torch.cat, zip(*(fast.encode_visual(x[None]) for x in images))))
     return evaluated, fast.int8
 
 

@@ -20,11 +20,12 @@ from safetensors import SafetensorError, safe_open
 from safetensors.torch import save_file
 
 from model.audio import AudioConfig
+from model.object_guidance import ObjectGuidance
 from model.presence import PresenceConfig
 from model.sslmodel import ModelConfig, SSLModel
 
 FORMAT = "ssl-desktop/1"
-OWN_METADATA = ("format", "model_config", "audio_config", "presence")  # what save_model writes itself
+OWN_METADATA = ("format", "model_config", "audio_config", "presence", "object_guidance")  # what save_model writes itself
 
 
 class CheckpointError(Exception):
@@ -120,7 +121,7 @@ def read_safetensors(path) -> tuple[dict[str, torch.Tensor], dict[str, str]]:
     return tensors, metadata
 
 
-NON_POSITIVE_ALLOWED = {"norm_mean", "noverlap", "silence_dbfs"}  # config numbers that may be 0 or below
+NON_POSITIVE_ALLOWED = {"norm_mean", "noverlap", "silence_dbfs", "weight"}  # config numbers that may be 0 or below
 STRIDES = ("layer4_stride", "audio_layer4_stride")
 
 
@@ -189,6 +190,7 @@ def model_tensors(model: SSLModel, extra: dict[str, str] | None = None,
         "model_config": json.dumps(asdict(model.config)),
         "audio_config": json.dumps(asdict(model.audio_config)),
         "presence": json.dumps(asdict(model.presence)),
+        "object_guidance": json.dumps(asdict(model.guidance)),
         **(extra or {}),
     }
     return tensors, metadata
@@ -197,6 +199,15 @@ def model_tensors(model: SSLModel, extra: dict[str, str] | None = None,
 def save_model(path, model: SSLModel, extra: dict[str, str] | None = None, dtype=None) -> None:
     """Save weights (optionally cast, e.g. ``torch.float16`` for a bundled model) with both configs."""
     write_safetensors_atomic(path, *model_tensors(model, extra, dtype))
+
+
+def resave_model(source, out, model: SSLModel) -> None:
+    """Save ``model`` (a calibration of it changed) to ``out`` in the float type of the file it was loaded
+    from, ``source``, keeping that file's other metadata (training config, metrics...)."""
+    tensors, metadata = read_safetensors(source)
+    dtype = next(v.dtype for v in tensors.values() if v.is_floating_point())  # a float16 file stays so
+    extra = {k: v for k, v in metadata.items() if k not in OWN_METADATA}
+    save_model(out, model.cpu(), extra=extra, dtype=dtype)
 
 
 def model_from_tensors(tensors: dict[str, torch.Tensor], metadata: dict[str, str], source="checkpoint") -> SSLModel:
@@ -211,6 +222,7 @@ def model_from_tensors(tensors: dict[str, torch.Tensor], metadata: dict[str, str
     model_config = _dataclass_from_json(ModelConfig, metadata["model_config"], "model_config", source)
     model = SSLModel(model_config, audio_config)
     model.presence = _dataclass_from_json(PresenceConfig, metadata.get("presence"), "presence", source)
+    model.guidance = _dataclass_from_json(ObjectGuidance, metadata.get("object_guidance"), "object_guidance", source)
     expected = model.state_dict()
     missing = sorted(set(expected) - set(tensors))
     unexpected = sorted(set(tensors) - set(expected))

@@ -69,13 +69,17 @@ class InferenceConfig:
         return max(1, len(os.sched_getaffinity(0)) - 1)
 
 
-class _ImageMap(nn.Module):
+class _VisualMaps(nn.Module):
+    """``SSLModel.encode_visual`` as one tensor (B, D + 1, h, w), the objectness last: what an ONNX or
+    TorchScript encoder (one output) returns; ``InferenceModel.encode_visual`` splits it again."""
+
     def __init__(self, model: SSLModel):
         super().__init__()
         self.model = model
 
     def forward(self, images: torch.Tensor) -> torch.Tensor:
-        return self.model.encode_image_map(images)
+        maps, objectness = self.model.encode_visual(images)
+        return torch.cat([maps, objectness[:, None]], dim=1)
 
 
 class _AudioVector(nn.Module):
@@ -103,8 +107,8 @@ def _frozen(module: nn.Module, example: torch.Tensor) -> torch.jit.ScriptModule 
 
 class InferenceModel:
     """An eval-mode ``SSLModel`` prepared for batch-1 inference on one device. It has what
-    ``model.localize`` uses of a model: ``config``, ``audio_config``, ``presence``,
-    ``encode_image_map`` and ``encode_audio`` (same inputs, float32 outputs)."""
+    ``model.localize`` uses of a model: ``config``, ``audio_config``, ``presence``, ``guidance``,
+    ``encode_visual``, ``encode_image_map`` and ``encode_audio`` (same inputs, float32 outputs)."""
 
     def __init__(self, model: SSLModel, device, config: InferenceConfig | None = None):
         self.source = model
@@ -136,7 +140,7 @@ class InferenceModel:
     def _prepare(self, image: bool, audio: bool) -> None:
         network = self.network
         if image:
-            self._image = self._compiled(_ImageMap(network), self.image_shape, self._int8_calibration())
+            self._image = self._compiled(_VisualMaps(network), self.image_shape, self._int8_calibration())
         if audio:
             self._audio = self._compiled(_AudioVector(network), self.audio_shape)
             self.network = self.source  # other shapes: the caller's model as it is (no copy kept)
@@ -190,11 +194,21 @@ class InferenceModel:
     def presence(self):
         return self.source.presence
 
+    @property
+    def guidance(self):
+        return self.source.guidance
+
+    def encode_visual(self, images: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """As ``SSLModel.encode_visual``."""
+        if self._image is not None and tuple(images.shape) == self.image_shape:
+            packed = self._image(images.contiguous(memory_format=self.layout))
+        else:
+            packed = self._eager(_VisualMaps(self.network), images)
+        return packed[:, :-1], packed[:, -1]
+
     def encode_image_map(self, images: torch.Tensor) -> torch.Tensor:
         """As ``SSLModel.encode_image_map``."""
-        if self._image is not None and tuple(images.shape) == self.image_shape:
-            return self._image(images.contiguous(memory_format=self.layout))
-        return self._eager(self.network.encode_image_map, images)
+        return self.encode_visual(images)[0]
 
     def encode_audio(self, spectrograms: torch.Tensor) -> torch.Tensor:
         """As ``SSLModel.encode_audio``."""

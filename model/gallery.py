@@ -215,7 +215,7 @@ def encode_clip(path: Path, model, device) -> dict[str, torch.Tensor]:
     """One gallery row (CPU tensors without the batch dimension) for the video at ``path``."""
     audio_config = model.audio_config
     clip = read_clip(path, seconds=audio_config.seconds, sample_rate=audio_config.sample_rate)
-    vmap = encode_frame(model, clip.frame, device)  # (1, D, h, w)
+    vmap, _ = encode_frame(model, clip.frame, device)  # (1, D, h, w)
     return {
         "image_emb": image_vector(vmap)[0].float().cpu(),
         "audio_emb": encode_sound(model, clip.waveform, device).vector[0].float().cpu(),

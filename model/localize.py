@@ -14,6 +14,7 @@ import torch
 from model.audio import spectrogram
 from model.fast_path import InferenceConfig, prepare_for_inference
 from model.heatmap import to_heatmap, upsample_map
+from model.object_guidance import guide
 from model.presence import judge, level_dbfs, presence_score
 from model.sslmodel import SSLModel, cosine_map, pool_visual_map
 from model.transforms import preprocess_image
@@ -35,9 +36,9 @@ def encode_sound(model: SSLModel, waveform: np.ndarray, device) -> Sound:
     return Sound(model.encode_audio(spec[None].to(device)), spec[0].numpy())
 
 
-def encode_frame(model: SSLModel, image: np.ndarray, device) -> torch.Tensor:
-    """RGB uint8 frame (H, W, 3) -> unit visual map (1, D, h, w) on ``device``."""
-    return model.encode_image_map(preprocess_image(image, model.config.image_size)[None].to(device))
+def encode_frame(model: SSLModel, image: np.ndarray, device) -> tuple[torch.Tensor, torch.Tensor]:
+    """RGB uint8 frame (H, W, 3) -> (unit visual map (1, D, h, w), objectness (1, h, w)) on ``device``."""
+    return model.encode_visual(preprocess_image(image, model.config.image_size)[None].to(device))
 
 
 def heatmaps(visual: torch.Tensor, audio: torch.Tensor, size: tuple[int, int]) -> tuple[torch.Tensor, torch.Tensor]:
@@ -56,7 +57,8 @@ def image_vector(visual: torch.Tensor) -> torch.Tensor:
 class Localized:
     """One frame's result: the raw cosine at frame size, for display, and what lies behind it."""
 
-    shown: np.ndarray  # (H, W) float32 raw cosine, smoothly upsampled (no seams); the view scales it
+    shown: np.ndarray  # (H, W) float32 raw cosine, object-guided by the model's weight (``model.object_guidance``),
+    # smoothly upsampled (no seams); the view scales it
     cosine: np.ndarray  # (h, w) raw cosine map
     audio: torch.Tensor  # (D,) unit audio vector, CPU
     image: torch.Tensor  # (D,) unit global image vector, CPU
@@ -71,7 +73,8 @@ class Localizer:
     hears in a thread of its own while frames go on with the vector heard last; ``heard_recently(t)``
     says whether that vector may stand in for ``t``). ``listen_to(vector)`` fixes the audio vector
     instead (a gallery clip as the query, never silence), until ``listen_to(None)``. Each result says
-    whether the sound is in the picture (``model.presence``'s calibrated threshold). The encoders run
+    whether the sound is in the picture (``model.presence``'s calibrated threshold, on the raw cosine); what
+    it shows is guided by the visual encoder's objectness as the model says (``model.object_guidance``). The encoders run
     on the fast path of ``model.fast_path`` (``inference``: how).
     """
 
@@ -121,9 +124,9 @@ class Localizer:
             audio, level = self.audio, self.level_dbfs
         if audio is None:
             return None
-        visual = encode_frame(self.model, image, self.device)
+        visual, objects = encode_frame(self.model, image, self.device)
         cos = cosine_map(visual, audio)  # (1, h, w)
         presence = judge(float(presence_score(cos)[0]), level, self.model.presence)
-        shown = upsample_map(cos[0], image.shape[:2], smooth=True)
+        shown = upsample_map(guide(cos, objects, self.model.guidance.weight)[0], image.shape[:2], smooth=True)
         return Localized(shown.cpu().numpy(), cos[0].float().cpu().numpy(),
                          audio[0].float().cpu(), image_vector(visual)[0].float().cpu(), presence)

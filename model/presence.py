@@ -109,7 +109,7 @@ def calibrate(model, dataset, device="cpu") -> PresenceConfig:
 
 
 def main(argv=None) -> int:
-    from model.checkpoint import OWN_METADATA, CheckpointError, load_model, read_safetensors, save_model
+    from model.checkpoint import CheckpointError, load_model, resave_model
     from model.evaluation.evaluate import open_dataset
     from model.train.distributed import resolve_device
 
@@ -124,10 +124,7 @@ def main(argv=None) -> int:
         model = load_model(args.checkpoint, device)
         dataset = open_dataset(args.data, model)
         config = calibrate(model, dataset, device)
-        tensors, metadata = read_safetensors(args.checkpoint)
-        dtype = next(v.dtype for v in tensors.values() if v.is_floating_point())  # a float16 file stays so
-        extra = {k: v for k, v in metadata.items() if k not in OWN_METADATA}  # training config, metrics...
-        save_model(args.out or args.checkpoint, model.cpu(), extra=extra, dtype=dtype)
+        resave_model(args.checkpoint, args.out or args.checkpoint, model)
     except (CheckpointError, FileNotFoundError, ValueError) as exc:
         print(f"presence: error: {exc}", file=sys.stderr)
         return 2

@@ -9,6 +9,7 @@ from torch import nn
 
 from model.audio import AudioConfig
 from model.encoders import audio_encoder, visual_encoder
+from model.object_guidance import ObjectGuidance, objectness
 from model.presence import PresenceConfig
 
 VISUAL_BACKBONES = ("resnet18", "efficientnet_lite0")
@@ -43,8 +44,9 @@ class ModelConfig:
 class SSLModel(nn.Module):
     """Visual and audio ResNet-18s; everything they return is L2-normalised.
 
-    ``audio_config`` is the spectrogram this model was trained on (it travels in checkpoints), as does
-    ``presence``, the threshold of its "is the sound in the picture?" score.
+    ``audio_config`` is the spectrogram this model was trained on (it travels in checkpoints), as do
+    ``presence``, the threshold of its "is the sound in the picture?" score, and ``guidance``, the share of
+    the visual encoder's objectness in its heatmaps (``model.object_guidance``).
     """
 
     def __init__(self, config: ModelConfig | None = None, audio_config: AudioConfig | None = None):
@@ -56,6 +58,7 @@ class SSLModel(nn.Module):
             raise ValueError(f"the {self.config.audio_backbone} audio encoder takes the {frontend} front end, "
                              f"not {self.audio_config.frontend}")
         self.presence = PresenceConfig()  # calibrated by ``model.presence``; travels in checkpoints
+        self.guidance = ObjectGuidance()  # chosen by ``model.object_guidance``; travels in checkpoints
         self.imgnet = self._visual_encoder()
         self.audnet = self._audio_encoder()
         if self.config.projection:
@@ -76,12 +79,21 @@ class SSLModel(nn.Module):
             return SfxAudioEncoder(512)
         return audio_encoder(self.config.audio_layer4_stride)
 
-    def encode_image_map(self, images: torch.Tensor) -> torch.Tensor:
-        """Normalised images (B, 3, 224, 224) -> unit-norm visual map (B, D, h, w)."""
-        maps = self.imgnet(images)  # (B, 512, h, w)
+    def encode_visual(self, images: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Normalised images (B, 3, 224, 224) -> (unit-norm visual map (B, D, h, w), objectness (B, h, w):
+        the norm of the backbone's features before any projection, ``model.object_guidance``)."""
+        if self.config.visual_backbone == "efficientnet_lite0":
+            features = self.imgnet.trunk(images)  # (B, 1280, h, w)
+            maps = self.imgnet.proj(features)  # (B, 512, h, w)
+        else:
+            features = maps = self.imgnet(images)  # (B, 512, h, w)
         if self.config.projection:
             maps = self.img_proj(maps)  # (B, D, h, w)
-        return F.normalize(maps, dim=1)
+        return F.normalize(maps, dim=1), objectness(features)
+
+    def encode_image_map(self, images: torch.Tensor) -> torch.Tensor:
+        """Normalised images (B, 3, 224, 224) -> unit-norm visual map (B, D, h, w)."""
+        return self.encode_visual(images)[0]
 
     def encode_image(self, images: torch.Tensor) -> torch.Tensor:
         """Normalised images (B, 3, 224, 224) -> global unit visual vector (B, D) (pooled map)."""

@@ -68,11 +68,12 @@ def test_inference_path_maps_match_float32(model, name):
     for compiled, wanted in ((fast._image, image), (fast._audio, audio)):  # the path asked for, not a fallback
         assert isinstance(compiled, COMPILED[engine]) if wanted else compiled is None
     images, spectrograms = inputs(model)
-    images, spectrograms = inputs(model)
     with torch.inference_mode():
-        visual, audio = model.encode_image_map(images), model.encode_audio(spectrograms)
-        fast_visual, fast_audio = fast.encode_image_map(images), fast.encode_audio(spectrograms)
+        (visual, objects), audio = model.encode_visual(images), model.encode_audio(spectrograms)
+        (fast_visual, fast_objects), fast_audio = fast.encode_visual(images), fast.encode_audio(spectrograms)
     assert fast_visual.dtype == torch.float32 and fast_visual.shape == visual.shape
+    assert fast_objects.shape == objects.shape == visual.shape[:1] + visual.shape[2:]
+    np.testing.assert_allclose(fast_objects, objects, atol=TOLERANCE)  # packed with the map, split again
     np.testing.assert_allclose(fast_audio, audio, atol=TOLERANCE)
     np.testing.assert_allclose(cosine_map(fast_visual, fast_audio), cosine_map(visual, audio), atol=TOLERANCE)
     if image:

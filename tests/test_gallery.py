@@ -27,9 +27,9 @@ class CountingModel:
     def __getattr__(self, name):
         return getattr(self.model, name)
 
-    def encode_image_map(self, images):
+    def encode_visual(self, images):
         self.encoded += len(images)
-        return self.model.encode_image_map(images)
+        return self.model.encode_visual(images)
 
     def encode_audio(self, spectrograms):
         return self.model.encode_audio(spectrograms)

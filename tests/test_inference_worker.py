@@ -25,10 +25,10 @@ class GatedModel(SSLModel):
         self.entered = threading.Event()
         self.gate = threading.Event()
 
-    def encode_image_map(self, images):
+    def encode_visual(self, images):
         self.entered.set()
         self.gate.wait(10)
-        return super().encode_image_map(images)
+        return super().encode_visual(images)
 
 
 def frame(i, t=0.0):

@@ -38,3 +38,14 @@ def test_mask_and_presence_columns_appear_when_a_run_has_them(tmp_path):
     assert "| mask cIoU | presence AUROC silence | presence AUROC off-screen |" in text
     assert "| 44.4 | 97.2 | 81.0 |" in text  # lite
     assert text.splitlines()[-1].endswith("| 80.0 | - | - | - |")  # scratch has none of them
+
+
+def test_object_guided_columns_appear_beside_the_cosine_maps(tmp_path):
+    write(tmp_path, "guided_test_heard", {**metrics(30.0, 10.0),
+                                          "object_guided": {"weight": 0.4, "ciou": 35.0, "ciou_adaptive": 64.17}})
+    write(tmp_path, "plain_test_heard", metrics(30.0, 10.0))
+    text = tables(tmp_path)
+    assert "| object-guided weight | object-guided cIoU | object-guided cIoU adapt. |" in text
+    guided, plain = [line for line in text.splitlines() if line.startswith("| guided") or line.startswith("| plain")]
+    assert guided.endswith("| 80.0 | 0.4 | 35.0 | 64.2 |")
+    assert plain.endswith("| 80.0 | - | - | - |")

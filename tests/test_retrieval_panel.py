@@ -121,9 +121,9 @@ class CancellingModel:
     def __getattr__(self, name):
         return getattr(self.model, name)
 
-    def encode_image_map(self, images):
+    def encode_visual(self, images):
         self.worker.cancel()
-        return self.model.encode_image_map(images)
+        return self.model.encode_visual(images)
 
 
 @pytest.fixture

@@ -11,13 +11,17 @@ which adds ``iiou``/``iauc``. ``metrics.json``::
      "retrieval": {"audio_to_image": {"r1", "r5", "r10"}, "image_to_audio": {...}},
      "per_class": {name: {"n", "ciou", "auc"}}, ["iiou", "iauc"], ["split"], "n_boxes", "checkpoint", "data",
      ["presence": {"auroc_silence", "n_silence", "auroc_offscreen", "n_offscreen", "best_threshold",
-                   ["threshold", "accuracy"]}], ["ciou_mask", "auc_mask", "n_masks"]}
+                   ["threshold", "accuracy"]}], ["ciou_mask", "auc_mask", "n_masks"],
+     ["object_guided": {"weight", "ciou", "auc", "ciou_adaptive", "auc_adaptive", ["iiou", "iauc"],
+                        ["ciou_mask", "auc_mask"]}]}
 
 ``presence`` is there when the annotations mark negatives (``"negative": "silence" | "offscreen"``, no
 box): the AUROC of the presence score (``model.presence``) of matched items against each kind, the
 threshold that would separate them best on this data, and the accuracy at the model's own threshold.
 ``ciou_mask``: the same cIoU against the exact masks of the sounding objects where ``annotations.json``
-lists them (``"mask"``, written by ``ssl-synth --content real``).
+lists them (``"mask"``, written by ``ssl-synth --content real``). ``object_guided``: the same localization numbers
+for the map the app shows when the checkpoint mixes in the visual encoder's objectness (``model.object_guidance``;
+``--object-weight`` scores another mix); every other number is the cosine map's, the paper's.
 
 Percentages everywhere; the definitions are ``model.evaluation.metrics`` (shared/EVALUATION.md).
 """
@@ -45,6 +49,7 @@ from model.data.workers import ignore_stop_signals, kill_workers_at_exit
 from model.evaluation import metrics
 from model.heatmap import to_heatmap
 from model.localize import heatmaps, image_vector
+from model.object_guidance import mix
 from model.sslmodel import SSLModel
 from model.train.distributed import resolve_device
 from model.transforms import preprocess_image
@@ -65,6 +70,7 @@ class Predictions:
     audio_emb: torch.Tensor  # (N, D) unit audio vectors
     ciou: np.ndarray  # (N,) median threshold, nan without boxes
     ciou_adaptive: np.ndarray  # (N,) adaptive threshold, nan without boxes
+    objectness: torch.Tensor | None = None  # (N, h, w) the visual encoder's objectness (model.object_guidance)
     positions: list[int] | None = None  # each item's position in the dataset (None: 0..N-1)
     skipped: list[tuple[str, str]] = field(default_factory=list)  # (path, reason) of items not readable
     negatives: list[str] = field(default_factory=list)  # per item: '' matched, "silence" | "offscreen"
@@ -94,13 +100,13 @@ def predict(model: SSLModel, dataset, device, batch_size: int = 16, workers: int
     loader = DataLoader(dataset, batch_size=batch_size, collate_fn=collate, num_workers=workers,
                         worker_init_fn=ignore_stop_signals)
     files, labels, boxes, scenes, positions, skipped, negatives = [], [], [], [], [], [], []
-    maps, image_emb, audio_emb, cious, adaptive = [], [], [], [], []
+    maps, objects, image_emb, audio_emb, cious, adaptive = [], [], [], [], [], []
     for start, batch in zip(range(0, len(dataset), batch_size), loader):
         skipped += batch["skipped"]
         positions += [start + j for j in batch["kept"]]
         if not batch["kept"]:
             continue
-        visual = model.encode_image_map(batch["image"].to(device))  # (B, D, h, w)
+        visual, objectness = model.encode_visual(batch["image"].to(device))  # (B, D, h, w), (B, h, w)
         audio = model.encode_audio(batch["spectrogram"].to(device))  # (B, D)
         cos, heat = heatmaps(visual, audio, (metrics.SIZE, metrics.SIZE))  # (B, h, w), (B, 224, 224)
         heat = heat.cpu()
@@ -109,6 +115,7 @@ def predict(model: SSLModel, dataset, device, batch_size: int = 16, workers: int
             cious.append(metrics.ciou(h, gt, "median") if item_boxes else np.nan)
             adaptive.append(metrics.ciou(h, gt, "adaptive") if item_boxes else np.nan)
         maps.append(cos.float().cpu())
+        objects.append(objectness.float().cpu())
         image_emb.append(image_vector(visual).float().cpu())
         audio_emb.append(audio.float().cpu())
         files += batch["file"]
@@ -121,8 +128,8 @@ def predict(model: SSLModel, dataset, device, batch_size: int = 16, workers: int
         reasons = "; ".join(f"{path}: {reason}" for path, reason in skipped[:3])
         raise ValueError(f"nothing to evaluate: no readable clip{f' ({reasons})' if reasons else ''}")
     return Predictions(files, labels, boxes, scenes or None, torch.cat(maps), torch.cat(image_emb),
-                       torch.cat(audio_emb), np.array(cious), np.array(adaptive), positions, skipped,
-                       negatives)
+                       torch.cat(audio_emb), np.array(cious), np.array(adaptive), torch.cat(objects), positions,
+                       skipped, negatives)
 
 
 def _retrieval(pred: Predictions) -> dict:
@@ -159,12 +166,36 @@ def summarize_predictions(pred: Predictions, skipped=(), threshold: float | None
     if any(pred.negatives):  # "is the sound in the picture?": matched items against silent / off-screen ones
         result["presence"] = presence.summarize(presence.presence_score(pred.maps).numpy(), pred.negatives,
                                                 threshold)
-    if pred.scenes is not None:  # every source localised with its own audio, adaptive threshold (IS3)
-        scenes: dict[str, list[float]] = defaultdict(list)
-        for scene, value in zip(pred.scenes, pred.ciou_adaptive):
-            if not np.isnan(value):
-                scenes[scene].append(value)
-        result.update(metrics.interactive_summary(scenes))
+    if pred.scenes is not None:
+        result.update(_interactive(pred.scenes, pred.ciou_adaptive))
+    return result
+
+
+def _interactive(scenes: list[str], adaptive: np.ndarray) -> dict:
+    """iIoU / iAUC: every source of a scene localised with its own audio, adaptive threshold (IS3)."""
+    per_scene: dict[str, list[float]] = defaultdict(list)
+    for scene, value in zip(scenes, adaptive):
+        if not np.isnan(value):
+            per_scene[scene].append(value)
+    return metrics.interactive_summary(per_scene)
+
+
+def localization_summary(pred: Predictions, maps: torch.Tensor, root) -> dict:
+    """The localization numbers of ``summarize_predictions`` and ``ciou_mask`` for other maps (N, h, w) of the
+    same items: median and adaptive cIoU and AUC, [iIoU and iAUC], [mask cIoU and AUC]."""
+    heat = to_heatmap(maps, (metrics.SIZE, metrics.SIZE))
+    gts = [metrics.gt_mask_from_boxes(b) if b else None for b in pred.boxes]
+    median = np.array([metrics.ciou(h, g, "median") if g is not None else np.nan for h, g in zip(heat, gts)])
+    adaptive = np.array([metrics.ciou(h, g, "adaptive") if g is not None else np.nan for h, g in zip(heat, gts)])
+    ok = ~np.isnan(median)
+    result = {f"{name}{suffix}": value for suffix, values in (("", median), ("_adaptive", adaptive))
+              for name, value in metrics.summarize(values[ok]).items()}
+    if pred.scenes is not None:
+        result.update(_interactive(pred.scenes, adaptive))
+    by_mask = mask_cious(pred.files, maps, root)
+    if by_mask is not None:
+        summary = metrics.summarize(by_mask[~np.isnan(by_mask)])
+        result.update(ciou_mask=summary["ciou"], auc_mask=summary["auc"])
     return result
 
 
@@ -231,6 +262,9 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument("--batch-size", type=int, default=16)
     parser.add_argument("--workers", type=int, default=0, help="DataLoader processes")
     parser.add_argument("--cache", help="decoded-frame cache folder")
+    parser.add_argument("--object-weight", type=float, metavar="W",
+                        help="also score the object-guided map with this weight (model.object_guidance); "
+                             "default: the checkpoint's, none when it is 0")
     parser.add_argument("--overwrite", action="store_true",
                         help="replace a report of another checkpoint, data or split in --out")
     return parser.parse_args(argv)
@@ -240,6 +274,8 @@ def check_args(args: argparse.Namespace) -> None:
     """Every path named is usable, before any work: a FileNotFoundError or ValueError saying which."""
     if not Path(args.data).is_dir():
         raise FileNotFoundError(f"--data: folder not found: {args.data}")
+    if args.object_weight is not None and not 0 <= args.object_weight <= 1:
+        raise ValueError(f"--object-weight must be within [0, 1], not {args.object_weight}")
     if args.split_file and not Path(args.split_file).is_file():
         raise FileNotFoundError(f"--split-file: file not found: {args.split_file}")
     out = Path(args.out)
@@ -279,6 +315,10 @@ def run(args: argparse.Namespace) -> dict:
     if by_mask is not None:
         summary = metrics.summarize(by_mask[~np.isnan(by_mask)])
         result.update(ciou_mask=summary["ciou"], auc_mask=summary["auc"], n_masks=int((~np.isnan(by_mask)).sum()))
+    weight = model.guidance.weight if args.object_weight is None else args.object_weight
+    if weight > 0:  # what the app shows: beside the cosine map's numbers, never instead of them
+        guided = mix(pred.maps, pred.objectness, weight)
+        result["object_guided"] = {"weight": weight, **localization_summary(pred, guided, args.data)}
     if split:
         result["split"] = split
     result.update(checkpoint=str(args.checkpoint), data=str(args.data))
@@ -304,6 +344,10 @@ def main(argv=None) -> int:
     else:
         localization = f"cIoU {result['ciou']:.2f}  AUC {result['auc']:.2f}"
     mask = f"  mask cIoU {result['ciou_mask']:.2f}" if "ciou_mask" in result else ""
+    guided = result.get("object_guided")
+    if guided and result["n_boxes"]:
+        mask += (f"  object-guided (weight {guided['weight']:g}) cIoU {guided['ciou']:.2f}"
+                 f" adaptive {guided['ciou_adaptive']:.2f}")
     print(f"n={result['n']}  {localization}{mask}  "
           f"A->I R@1 {result['retrieval']['audio_to_image']['r1']:.2f}"
           + "".join(f"  presence AUROC {k[6:]} {v:.1f}" for k, v in result.get("presence", {}).items()

@@ -1,0 +1,126 @@
+"""Object-guided localization: the cosine map mixed with where the visual encoder sees objects.
+
+EZ-VSL (Mo and Morgado, ECCV 2022) showed that an ImageNet-pretrained network's own activations, with no
+sound at all, already point at objects, and added them to its audio-visual map at test time ("object-guided
+localization", OGL); later work in this line reports it as a row of its own. Here the objectness of a
+position is the L2 norm of the visual backbone's feature map there (before the projection: the frozen
+ImageNet EfficientNet-Lite0's 1280 channels for the bundled model), the map the vision-only reference row
+scores (``model.evaluation.vision_only``). The guided map is
+
+    (1 - weight) * minmax(cosine) + weight * minmax(objectness),
+
+scored as it is (``mix``) and shown put back into the cosine map's own range (``guide``), so that a fixed colour
+scale and the presence score (always the raw cosine's peak, ``model.presence``) keep their meaning. ``weight`` 0 is the paper's map. It is chosen on a
+validation folder and travels in the checkpoint::
+
+    python -m model.object_guidance --data VAL_DIR --checkpoint CKPT [--out CKPT2] [--weight W]
+
+An objectness map is a visual prior: it lights objects whatever is heard, so the guided map is no
+evidence of audio-visual understanding (``ssl-eval`` reports it beside the cosine map's numbers, never
+instead of them).
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from dataclasses import asdict, dataclass
+
+import numpy as np
+import torch
+
+WEIGHTS = tuple(round(0.1 * i, 1) for i in range(11))  # the grid ``choose`` searches
+
+
+@dataclass
+class ObjectGuidance:
+    """The mix saved in a checkpoint's ``object_guidance`` metadata."""
+
+    weight: float = 0.0  # share of the objectness map in the heatmap; 0: the cosine map alone
+    chosen_on: str = ""  # the folder the weight was chosen on
+
+    def __post_init__(self):
+        if not 0.0 <= self.weight <= 1.0:
+            raise ValueError(f"weight must be within [0, 1], not {self.weight}")
+
+
+def _minmax(maps: torch.Tensor) -> torch.Tensor:
+    lo = maps.amin(dim=(-2, -1), keepdim=True)
+    return (maps - lo) / (maps.amax(dim=(-2, -1), keepdim=True) - lo).clamp_min(1e-12)
+
+
+def objectness(features: torch.Tensor) -> torch.Tensor:
+    """Backbone feature maps (B, C, h, w) -> objectness (B, h, w): the L2 norm over channels, scaled to
+    [0, 1] in each map (the scale of a unit map's values: an int8 encoder packs both in one tensor)."""
+    return _minmax(features.norm(dim=1))
+
+
+def mix(cosine: torch.Tensor, objectness_map: torch.Tensor, weight: float) -> torch.Tensor:
+    """Cosine maps and objectness maps (B, h, w) -> the guided maps (B, h, w) in [0, 1]: what is scored."""
+    return (1.0 - weight) * _minmax(cosine) + weight * _minmax(objectness_map.to(cosine.dtype))
+
+
+def guide(cosine: torch.Tensor, objectness_map: torch.Tensor, weight: float) -> torch.Tensor:
+    """Cosine maps and objectness maps (B, h, w) -> the guided maps (B, h, w) in each cosine map's range:
+    what is shown (a nearly flat cosine map, as from an untrained model, stays nearly flat)."""
+    if weight == 0.0:
+        return cosine
+    lo = cosine.amin(dim=(-2, -1), keepdim=True)
+    hi = cosine.amax(dim=(-2, -1), keepdim=True)
+    return lo + (hi - lo) * mix(cosine, objectness_map, weight)
+
+
+def mean_adaptive_iou(maps: torch.Tensor, boxes: list) -> float:
+    """Mean IoU, at the adaptive threshold, of maps (N, h, w) against their items' boxes (items without skipped)."""
+    from model.evaluation import metrics
+    from model.heatmap import to_heatmap
+
+    heat = to_heatmap(maps, (metrics.SIZE, metrics.SIZE))
+    ious = [metrics.ciou(h, metrics.gt_mask_from_boxes(b), "adaptive") for h, b in zip(heat, boxes) if b]
+    if not ious:
+        raise ValueError("choosing the object guidance needs items with boxes")
+    return float(np.mean(ious))
+
+
+def choose(cosine: torch.Tensor, objectness_map: torch.Tensor, boxes: list) -> tuple[float, dict[float, float]]:
+    """The weight of ``WEIGHTS`` whose guided maps have the highest mean adaptive IoU against the boxes
+    (of equal ones, the smallest), and that IoU for every weight."""
+    scores = {w: mean_adaptive_iou(mix(cosine, objectness_map, w), boxes) for w in WEIGHTS}
+    best = max(scores.values())
+    return min(w for w, s in scores.items() if np.isclose(s, best, rtol=0, atol=1e-9)), scores
+
+
+def main(argv=None) -> int:
+    from model.checkpoint import CheckpointError, load_model, resave_model
+    from model.evaluation.evaluate import open_dataset, predict
+    from model.train.distributed import resolve_device
+
+    p = argparse.ArgumentParser(prog="python -m model.object_guidance", description=__doc__.split("\n\n")[0])
+    p.add_argument("--data", help="validation folder with boxes: choose the weight there")
+    p.add_argument("--weight", type=float, help="set this weight instead of choosing one (0: the cosine map alone)")
+    p.add_argument("--checkpoint", required=True)
+    p.add_argument("--out", help="where to write the checkpoint (default: the checkpoint itself)")
+    p.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"))
+    args = p.parse_args(argv)
+    if (args.data is None) == (args.weight is None):
+        p.error("give --data (choose the weight on it) or --weight (set it), not both")
+    try:
+        device = resolve_device(args.device)
+        model = load_model(args.checkpoint, device)
+        if args.weight is not None:
+            model.guidance = ObjectGuidance(args.weight, "set by hand")
+            scores = {}
+        else:
+            pred = predict(model, open_dataset(args.data, model), device)
+            weight, scores = choose(pred.maps, pred.objectness, pred.boxes)
+            model.guidance = ObjectGuidance(weight, str(args.data))
+        resave_model(args.checkpoint, args.out or args.checkpoint, model)
+    except (CheckpointError, FileNotFoundError, ValueError) as exc:
+        print(f"object_guidance: error: {exc}", file=sys.stderr)
+        return 2
+    print(json.dumps({**asdict(model.guidance), "mean_adaptive_iou": {str(w): round(s, 4) for w, s in scores.items()}}))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
