@@ -4,6 +4,8 @@ It wires sources, threads and widgets together; the widgets only show state, the
 """
 from __future__ import annotations
 
+from dataclasses import replace
+
 from functools import lru_cache
 from pathlib import Path
 
@@ -90,6 +92,7 @@ class MainWindow(QMainWindow):
         self.device = device
         self.model = None
         self.model_name = ""
+        self.object_weight = 0.0  # the loaded model's object guidance (model.object_guidance), on or off
         self.live_source_kind = ""  # "camera", "demo", "file" or "custom"
         self.settings = app_settings()
         self.camera: Device | None = None  # the camera in use
@@ -249,6 +252,7 @@ class MainWindow(QMainWindow):
         """Use ``model`` everywhere: live view, inspector and retrieval (the gallery is indexed again)."""
         rate_changed = self.model is not None and model.audio_config.sample_rate != self.pipeline.sample_rate
         self.model, self.model_name = model, name
+        self.object_weight = model.guidance.weight
         self.pipeline.set_model(model)
         self.inspector.set_model(model)
         self.retrieval.set_model(model)
@@ -258,9 +262,19 @@ class MainWindow(QMainWindow):
         if rate_changed:  # the sources deliver sound at the model's rate
             self._restart_live()
 
+    def show_objects(self, on: bool) -> None:
+        """Mix the visual encoder's objectness into the heatmaps at the model's own weight, or show the cosine map
+        alone (the paper's). Every view reads the model's weight at its next frame."""
+        if self.model is not None and self.object_weight > 0:
+            self.model.guidance = replace(self.model.guidance, weight=self.object_weight if on else 0.0)
+            self._show_model_state()
+
     def _show_model_state(self) -> None:
-        self.model_label.setText(f"model: {self.model_name} on {self.device}" if self.model else "no model")
+        guided = self.model is not None and self.model.guidance.weight > 0
+        guidance = f", object-guided {self.model.guidance.weight:g}" if guided else ""
+        self.model_label.setText(f"model: {self.model_name} on {self.device}{guidance}" if self.model else "no model")
         self.menus.export_clip_action.setEnabled(self.model is not None)
+        self.menus.show_objects(self.object_weight if self.model is not None else 0.0, guided)
 
     # --- live sources -----------------------------------------------------------------------
 

@@ -50,6 +50,22 @@ class WindowMenus(QObject):
         self.view_menu = bar.addMenu("&View")
         self.view_menu.addAction(window.audio_dock.toggleViewAction())
         self.view_menu.addAction(window.retrieval_dock.toggleViewAction())
+        self.view_menu.addSeparator()
+        self.objects_action = QAction("&Object-guided heatmap", window)
+        self.objects_action.setCheckable(True)
+        self.objects_action.toggled.connect(window.show_objects)
+        self.view_menu.addAction(self.objects_action)
+
+    def show_objects(self, weight: float, on: bool) -> None:
+        """The Object-guided action as the model allows (``weight`` 0: it has none) and as it is now."""
+        action = self.objects_action
+        action.setEnabled(weight > 0)
+        action.setText(f"&Object-guided heatmap (weight {weight:g})" if weight > 0 else "&Object-guided heatmap")
+        action.setToolTip("mix where the ImageNet encoder sees objects into the heatmap (EZ-VSL's object-guided "
+                          "localization); off: the audio-visual cosine map alone")
+        action.blockSignals(True)  # showing the state is not a request to change it
+        action.setChecked(on)
+        action.blockSignals(False)
 
     @property
     def window(self):
