@@ -8,8 +8,8 @@ threshold is picked on a validation folder that holds negatives (annotation entr
 
     python -m model.presence --data VAL_DIR --checkpoint CKPT [--out CKPT2] [--device cpu]
 
-Below the threshold the app fades the overlay and says "silence" when the sound window is quieter than
-``silence_dbfs``, else "the sound is not in view".
+A calibrated model's app fades the overlay and says "silence" whenever the sound window is quieter than
+``silence_dbfs``, and "the sound is not in view" when the score is below the threshold.
 """
 from __future__ import annotations
 
@@ -47,10 +47,14 @@ def level_dbfs(waveform: np.ndarray) -> float:
 
 
 def judge(score: float, dbfs: float, config: PresenceConfig) -> str:
-    """'' when the sound is in the picture (or nothing is calibrated), else what the app says."""
-    if config.threshold is None or score >= config.threshold:
+    """'' when the sound is in the picture (or nothing is calibrated), else what the app says: "silence"
+    whenever the sound window is quieter than ``silence_dbfs`` (whatever its score: a quiet room's noise
+    can match a picture as well as a sound does), "the sound is not in view" below the threshold."""
+    if config.threshold is None:
         return ""
-    return SILENCE if dbfs < config.silence_dbfs else NOT_IN_VIEW
+    if dbfs < config.silence_dbfs:
+        return SILENCE
+    return "" if score >= config.threshold else NOT_IN_VIEW
 
 
 def auroc(positives, negatives) -> float:

@@ -51,6 +51,10 @@ def test_a_silent_microphone_fades_the_overlay_and_says_silence(qtbot, make_wind
     wait_for_heatmaps(qtbot, view)
     assert view.heatmap.shape == view.frame.shape[:2] and view.heatmap.std() > 0.01
 
+    window.start_sources(PatternSource(size=(320, 240), fps=25), QuietMicrophone(), "camera")
+    qtbot.waitUntil(lambda: window.messages.text("presence") == SILENCE, timeout=20000)  # whatever the score
+    assert view.faded
+
 
 def test_a_checkpoint_with_the_sound_effects_encoder_runs_live_and_shows_its_mel_bands(qtbot, make_window,  # noqa: F811
                                                                                         tmp_path):

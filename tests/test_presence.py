@@ -62,9 +62,10 @@ def test_auroc_and_threshold_on_known_scores():
     assert 0.2 < best_threshold([0.6, 0.7, 0.8], [0.1, 0.2, 0.65]) <= 0.6  # a tie: the lower threshold
 
 
-def test_judge_says_silence_or_not_in_view_below_the_threshold():
+def test_judge_says_silence_below_the_level_and_not_in_view_below_the_threshold():
     config = PresenceConfig(threshold=0.5)
-    assert judge(0.7, -80.0, config) == ""
+    assert judge(0.7, -20.0, config) == ""
+    assert judge(0.7, -80.0, config) == SILENCE  # silence is never a source, however well its vector matches
     assert judge(0.3, -80.0, config) == SILENCE
     assert judge(0.3, -20.0, config) == NOT_IN_VIEW
     assert judge(-1.0, -80.0, PresenceConfig()) == ""  # uncalibrated: never says anything
