@@ -162,6 +162,9 @@ def parse_args(argv=None) -> TrainConfig:
                    "e.g. to leave cores to the desktop app; None: torch's own, one per core")
     p.add_argument("--freeze-batch-norm", action="store_true",
                    help="batch norm keeps the starting model's running statistics (fine-tuning on a few clips)")
+    p.add_argument("--silence-negatives", type=int, default=d.silence_negatives, metavar="M",
+                   help="windows of quiet noise (-65 to -40 dBFS) per step, among every image's candidates with "
+                        "none to match: teaches that silence is no picture's sound (model.train.silence)")
     p.add_argument("--cache", help="decoded-frame cache folder")
     p.add_argument("--max-clips", type=int, help="train on the first N clips")
     p.add_argument("--seed", type=int, default=d.seed, help="random seed")

@@ -65,19 +65,27 @@ def multi_positive_nce(logits: torch.Tensor, positives: torch.Tensor) -> torch.T
     return (-(log_prob * pos).sum(dim=1) / pos.sum(dim=1)).mean()
 
 
-def symmetric_nce(similarity: torch.Tensor, positives: torch.Tensor, temperature: float) -> torch.Tensor:
-    """Average of the audio->image (rows) and image->audio (columns) contrasts."""
+def symmetric_nce(similarity: torch.Tensor, positives: torch.Tensor, temperature: float,
+                  negatives: torch.Tensor | None = None) -> torch.Tensor:
+    """Average of the audio->image (rows) and image->audio (columns) contrasts. ``negatives`` (M, N_i): the
+    similarities of M sounds that are no image's positive, extra candidates of every image->audio contrast."""
     logits = similarity / temperature  # (N_a, N_i)
     a2i = multi_positive_nce(logits, positives)  # each audio against all images
-    i2a = multi_positive_nce(logits.T, positives.T)  # each image against all audios
+    image_logits, image_positives = logits.T, positives.T  # (N_i, N_a)
+    if negatives is not None:
+        image_logits = torch.cat([image_logits, negatives.T / temperature], dim=1)  # (N_i, N_a + M)
+        image_positives = F.pad(image_positives, (0, negatives.shape[0]))  # never positives
+    i2a = multi_positive_nce(image_logits, image_positives)  # each image against all audios
     return 0.5 * (a2i + i2a)
 
 
 class ContrastiveLoss(nn.Module):
-    """``forward(visual_maps, audio, groups=None, clip_ids=None) -> LossOutput``.
+    """``forward(visual_maps, audio, groups=None, clip_ids=None, negative_audio=None) -> LossOutput``.
 
     ``groups=None`` means every item is its own group (single positive). The "ezvsl" kind ignores
-    groups and the alignment term, so it is exactly the published EZ-VSL objective.
+    groups and the alignment term, so it is exactly the published EZ-VSL objective. ``negative_audio``
+    (M, D): unit vectors of sounds that belong to no picture (quiet noise: ``--silence-negatives``), added to
+    every image's candidates in both terms.
     """
 
     def __init__(self, config: LossConfig | None = None):
@@ -86,16 +94,19 @@ class ContrastiveLoss(nn.Module):
         if self.config.kind not in ("align", "ezvsl"):
             raise ValueError(f"unknown loss kind {self.config.kind!r}: use 'align' or 'ezvsl'")
 
-    def forward(self, visual_maps, audio, groups=None, clip_ids=None) -> LossOutput:
+    def forward(self, visual_maps, audio, groups=None, clip_ids=None, negative_audio=None) -> LossOutput:
         n = audio.shape[0]
         if groups is None or self.config.kind == "ezvsl":
             positives = torch.eye(n, dtype=torch.bool, device=audio.device)  # (N, N) diagonal
         else:
             positives = positive_mask(groups, clip_ids)  # (N, N)
         t = self.config.temperature
-        loc = symmetric_nce(localization_similarity(visual_maps, audio), positives, t)
+        extra = negative_audio is not None and len(negative_audio) > 0
+        loc_negatives = localization_similarity(visual_maps, negative_audio) if extra else None  # (M, N_i)
+        loc = symmetric_nce(localization_similarity(visual_maps, audio), positives, t, loc_negatives)
         if self.config.kind == "ezvsl":
             return LossOutput(loc, loc, torch.zeros_like(loc))
-        align = symmetric_nce(alignment_similarity(visual_maps, audio), positives, t)
+        align_negatives = alignment_similarity(visual_maps, negative_audio) if extra else None
+        align = symmetric_nce(alignment_similarity(visual_maps, audio), positives, t, align_negatives)
         total = self.config.localization_weight * loc + self.config.alignment_weight * align
         return LossOutput(total, loc, align)

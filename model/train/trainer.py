@@ -23,6 +23,7 @@ from dataclasses import asdict, dataclass, replace
 from functools import partial
 from pathlib import Path
 
+import numpy as np
 import torch
 from torch.nn.parallel import DistributedDataParallel
 from torch.utils.data import DataLoader, DistributedSampler, Subset
@@ -47,6 +48,7 @@ from model.train.augment import VIEW_STRENGTHS
 from model.train.loss import ContrastiveLoss, LossConfig, LossOutput
 from model.train.neighbours import FeatureBank
 from model.train.positives import TrainViews, ViewBatchSampler, collate_views
+from model.train.silence import quiet_spectrograms
 from model.train.state import optimizer_state, optimizer_tensors
 from model.train.visual_init import load_image_init, prepare_visual_training
 from model.transforms import preprocess_image
@@ -106,6 +108,7 @@ class TrainConfig:
     # batch norm normalises with the starting model's running statistics and leaves them as they are: when
     # fine-tuning on a few clips, their batches would otherwise become the model's idea of every input
     freeze_batch_norm: bool = False
+    silence_negatives: int = 0  # windows of quiet noise per step, no image's positive (model.train.silence)
 
     def validate(self) -> None:
         if self.loss not in ("align", "ezvsl"):
@@ -118,6 +121,8 @@ class TrainConfig:
             raise ValueError(f"--best-metric must be one of {', '.join(BEST_METRICS)}, not {self.best_metric!r}")
         if self.image_size is not None and (self.image_size % 16 or self.image_size < 32):
             raise ValueError(f"--image-size must be a multiple of 16 and >= 32, not {self.image_size}")
+        if self.silence_negatives < 0:
+            raise ValueError(f"--silence-negatives must be >= 0, not {self.silence_negatives}")
         if self.epochs < 1 or self.batch_size < 1 or self.neighbours_k < 1:
             raise ValueError("--epochs, --batch-size and --neighbours-k must be >= 1")
         if self.init and (self.image_init or self.audio_init):
@@ -212,13 +217,14 @@ def keep_batch_norm_statistics(model: torch.nn.Module) -> None:
 # --- batches of positives -------------------------------------------------------------------------
 
 def global_loss(loss_fn: ContrastiveLoss, visual_maps: torch.Tensor, audio: torch.Tensor,
-                groups: torch.Tensor, clip_ids: torch.Tensor) -> LossOutput:
+                groups: torch.Tensor, clip_ids: torch.Tensor, negative_audio: torch.Tensor | None = None) -> LossOutput:
     """The loss of the global batch: every rank's rows gathered in rank order (with gradient)."""
     return loss_fn(
         distributed.gather_with_grad(visual_maps),  # (world * n, D, h, w)
         distributed.gather_with_grad(audio),  # (world * n, D)
         distributed.gather(groups),  # (world * n,)
         distributed.gather(clip_ids),  # (world * n,)
+        distributed.gather_with_grad(negative_audio) if negative_audio is not None else None,  # (world * M, D)
     )
 
 
@@ -241,6 +247,7 @@ class Trainer:
             raise ValueError(f"--batch-size {config.batch_size} must be a multiple of the "
                              f"{self.dist.world_size} processes")
         torch.manual_seed(config.seed + self.dist.rank)
+        self.silence_rng = np.random.default_rng(config.seed + self.dist.rank)  # --silence-negatives' noise
         if self.dist.is_main and self.out.is_dir():
             finish_interrupted_save(self.out)  # the newest complete save, stale temporaries deleted
             for name in RUN_FILES if config.overwrite else ():
@@ -367,9 +374,15 @@ class Trainer:
             specs = specs.contiguous(memory_format=torch.channels_last)
         groups = batch["groups"].to(self.device)  # (n,)
         clip_ids = batch["clip_ids"].to(self.device)  # (n,)
+        quiet = None
+        if self.config.silence_negatives:
+            quiet = quiet_spectrograms(self.config.silence_negatives, self.model.audio_config, self.silence_rng)
+            specs = torch.cat([specs, quiet.to(self.device, non_blocking=True)])  # one audio forward for all
         with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=cuda):
-            maps, audio = self.net(images, specs)  # (n, D, h, w), (n, D)
-        out = global_loss(self.loss_fn, maps.float(), audio.float(), groups, clip_ids)
+            maps, audio = self.net(images, specs)  # (n, D, h, w), (n + M, D)
+        if quiet is not None:
+            audio, quiet = audio[:len(groups)], audio[len(groups):].float()  # (n, D), (M, D)
+        out = global_loss(self.loss_fn, maps.float(), audio.float(), groups, clip_ids, quiet)
         self.optimizer.zero_grad(set_to_none=True)
         out.total.backward()
         for group in self.optimizer.param_groups:
