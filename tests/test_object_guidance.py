@@ -137,6 +137,8 @@ def test_ssl_eval_scores_the_guided_map_beside_the_cosine_map(clips, tmp_path):
     assert ssl_eval(["--data", str(clips), "--checkpoint", str(guided), "--out", str(tmp_path / "b"), "--device", "cpu"]) == 0
     m = json.loads((tmp_path / "b" / "metrics.json").read_text())
     assert m["object_guided"]["weight"] == 0.4
+    assert "| object-guided (0.4) |" in (tmp_path / "b" / "report.md").read_text()
+    assert "object-guided" not in (tmp_path / "a" / "report.md").read_text()
     assert {"ciou", "auc", "ciou_adaptive", "auc_adaptive"} <= set(m["object_guided"])
     for key in ("ciou", "auc", "ciou_adaptive", "retrieval"):  # the paper's numbers stay the cosine map's
         assert m[key] == cosine_only[key]

@@ -141,16 +141,21 @@ def markdown(result: dict, images: list[str]) -> str:
     if "split" in result:
         s = result["split"]
         lines.append(f"- split: **{s['name']}** (`{s['file']}`): {s['found']} of {s['listed']} listed ids found")
-    lines += ["", "| cIoU | AUC | cIoU (adaptive) | AUC (adaptive) |" + (" iIoU | iAUC |" if "iiou" in result else ""),
-              "| --- | --- | --- | --- |" + (" --- | --- |" if "iiou" in result else ""),
-              f"| {result['ciou']:.2f} | {result['auc']:.2f} | {result['ciou_adaptive']:.2f} | "
-              f"{result['auc_adaptive']:.2f} |" + (f" {result['iiou']:.2f} | {result['iauc']:.2f} |" if "iiou" in result else ""),
-              "", "| retrieval | R@1 | R@5 | R@10 |", "| --- | --- | --- | --- |"]
+    two = "iiou" in result
+    lines += ["", "| map | cIoU | AUC | cIoU (adaptive) | AUC (adaptive) |" + (" iIoU | iAUC |" if two else ""),
+              "| --- | --- | --- | --- | --- |" + (" --- | --- |" if two else "")]
+    guided = result.get("object_guided")
+    for name, m in (("cosine", result), *([(f"object-guided ({guided['weight']:g})", guided)] if guided else [])):
+        lines.append(f"| {name} | {m['ciou']:.2f} | {m['auc']:.2f} | {m['ciou_adaptive']:.2f} | {m['auc_adaptive']:.2f} |"
+                     + (f" {m['iiou']:.2f} | {m['iauc']:.2f} |" if two else ""))
+    lines += ["", "| retrieval | R@1 | R@5 | R@10 |", "| --- | --- | --- | --- |"]
     for name, key in (("audio -> image", "audio_to_image"), ("image -> audio", "image_to_audio")):
         lines.append(f"| {name} | {r[key]['r1']:.2f} | {r[key]['r5']:.2f} | {r[key]['r10']:.2f} |")
     lines += ["", "cIoU: share of items with IoU >= 0.5 (median threshold); AUC: area under the success curve; "
               "adaptive: top-k pixels, k = box area" + ("; iIoU/iAUC: a scene counts only when all its "
-              "sources are found (adaptive threshold)." if "iiou" in result else "."), ""]
+              "sources are found (adaptive threshold)." if two else ".")
+              + (" object-guided: the cosine map mixed with the visual encoder's objectness (model.object_guidance), "
+                 "as the app shows it." if guided else ""), ""]
     if result["per_class"]:
         lines += ["## Per class", "", "| class | n | cIoU | AUC |", "| --- | --- | --- | --- |"]
         lines += [f"| {name} | {c['n']} | {c['ciou']:.2f} | {c['auc']:.2f} |" for name, c in result["per_class"].items()]
