@@ -11,6 +11,7 @@ import model
 from model.data.video_io import read_clip
 from model.heatmap import to_heatmap, upsample_map
 from model.localize import Localizer
+from model.object_guidance import ObjectGuidance
 from model.overlay import FIXED_RANGE, scale_heat
 from ssl_desktop.main_window import demo_clips
 from ssl_desktop.sources import ClockedAudioSource, PatternSource, ToneSource
@@ -20,7 +21,11 @@ FRAME = (240, 320)
 
 @pytest.fixture(scope="module")
 def bundled_model():
-    return model.load_model("resources/model.safetensors", device="cpu")
+    """The bundled model showing its cosine map alone: these tests are about the upsampling of that map (the
+    object guidance on top of it: tests/test_object_guidance.py)."""
+    bundled = model.load_model("resources/model.safetensors", device="cpu")
+    bundled.guidance = ObjectGuidance()
+    return bundled
 
 
 @pytest.fixture(scope="module")
