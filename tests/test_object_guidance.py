@@ -174,3 +174,18 @@ def test_the_app_heatmap_follows_the_weight_and_presence_stays_the_cosine_peak()
     expected = upsample_map(guide(torch.from_numpy(cos.cosine)[None], objects, 1.0)[0], frame.shape[:2], smooth=True)
     np.testing.assert_allclose(objects_only.shown, expected.numpy(), atol=1e-5)  # the objectness, as shown
     assert not np.allclose(objects_only.shown, cos.shown, atol=1e-3)
+
+
+def test_training_with_boxes_in_val_chooses_the_checkpoints_weight(clips, tmp_path):
+    from model.train.cli import main as ssl_train
+
+    run = tmp_path / "run"
+    assert ssl_train(["--data", str(clips), "--val", str(clips), "--out", str(run), "--epochs", "1", "--no-augment",
+                      "--no-neighbours", "--visual-backbone", "efficientnet_lite0", "--image-size", "96",
+                      "--audio-seconds", "0.5", "--device", "cpu", "--workers", "0", "--batch-size", "3"]) == 0
+    epoch = [e for e in map(json.loads, (run / "log.jsonl").read_text().splitlines()) if "val_ciou" in e][-1]
+    model = load_model(run / "last.safetensors")
+    assert epoch["val_object_weight"] in WEIGHTS
+    assert model.guidance == ObjectGuidance(epoch["val_object_weight"], str(clips))
+    pred = predict(model, open_dataset(clips, model), "cpu")
+    assert choose(pred.maps, pred.objectness, pred.boxes)[0] == model.guidance.weight  # the same choice, again

@@ -225,9 +225,15 @@ def _base(dataset):
 
 
 def evaluate(model: SSLModel, dataset, device, batch_size: int = 16, workers: int = 0) -> dict:
-    """The ``metrics.json`` dict of ``model`` on ``dataset`` (the trainer's validation, the results table)."""
+    """The ``metrics.json`` dict of ``model`` on ``dataset`` (the results table)."""
+    return evaluate_with_predictions(model, dataset, device, batch_size, workers)[0]
+
+
+def evaluate_with_predictions(model: SSLModel, dataset, device, batch_size: int = 16,
+                              workers: int = 0) -> tuple[dict, Predictions]:
+    """``evaluate``'s dict and the predictions behind it (the trainer's validation)."""
     pred = predict(model, dataset, device, batch_size, workers)
-    return summarize_predictions(pred, getattr(_base(dataset), "skipped", []), model.presence.threshold)
+    return summarize_predictions(pred, getattr(_base(dataset), "skipped", []), model.presence.threshold), pred
 
 
 def open_dataset(root, model: SSLModel, cache_dir=None):

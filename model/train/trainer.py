@@ -48,6 +48,7 @@ from model.train.augment import VIEW_STRENGTHS
 from model.train.loss import ContrastiveLoss, LossConfig, LossOutput
 from model.train.neighbours import FeatureBank
 from model.train.positives import TrainViews, ViewBatchSampler, collate_views
+from model.object_guidance import ObjectGuidance, choose
 from model.train.silence import quiet_spectrograms
 from model.train.state import optimizer_state, optimizer_tensors
 from model.train.visual_init import load_image_init, prepare_visual_training
@@ -406,10 +407,12 @@ class Trainer:
         metrics = {"epoch": self.epoch + 1, "step": self.step,
                    "loss": sum(losses) / len(losses) if losses else math.nan}
         if self.val_dataset is not None:
-            val, threshold = self._validate()
+            val, threshold, weight = self._validate()
             metrics.update(val)
             if threshold is not None:  # negatives in --val: the checkpoints' presence threshold
                 self.model.presence = replace(self.model.presence, threshold=threshold, calibrated_on=self.config.val)
+            if weight is not None:  # boxes in --val: the checkpoints' object guidance
+                self.model.guidance = ObjectGuidance(weight, self.config.val)
         self.epoch += 1
         self.batch_in_epoch = 0
         self._emit("on_epoch_end", self.epoch, metrics)
@@ -423,18 +426,22 @@ class Trainer:
             self.best = {"key": key, "value": value, "epoch": self.epoch}
         self._save_last(metrics, best=improved)
 
-    def _validate(self) -> tuple[dict, float | None]:
-        """The model on the validation set: (val_ciou, val_auc, val_a2i_r1 and presence AUROCs, the presence
-        threshold calibrated on its negatives or None)."""
+    def _validate(self) -> tuple[dict, float | None, float | None]:
+        """The model on the validation set: (val_ciou, val_auc, val_a2i_r1, presence AUROCs and the object guidance's
+        weight, the presence threshold calibrated on its negatives or None, the object guidance's weight chosen on its
+        boxes or None)."""
         from model.evaluation.evaluate import (
-            evaluate,  # evaluation imports the data stack; keep it off the import path
+            evaluate_with_predictions,  # evaluation imports the data stack; keep it off the import path
         )
 
-        val = evaluate(self.model, self.val_dataset, self.device)
+        val, pred = evaluate_with_predictions(self.model, self.val_dataset, self.device)
         metrics = {"val_ciou": val["ciou"], "val_auc": val["auc"], "val_a2i_r1": val["retrieval"]["audio_to_image"]["r1"]}
         presence = val.get("presence", {})
         metrics.update({f"val_{k}": v for k, v in presence.items() if k.startswith("auroc_")})
-        return metrics, presence.get("best_threshold")
+        weight = choose(pred.maps, pred.objectness, pred.boxes)[0] if any(pred.boxes) else None
+        if weight is not None:
+            metrics["val_object_weight"] = weight
+        return metrics, presence.get("best_threshold"), weight
 
     # -- building ---------------------------------------------------------------------------------
 
