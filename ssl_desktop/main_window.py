@@ -5,7 +5,6 @@ It wires sources, threads and widgets together; the widgets only show state, the
 from __future__ import annotations
 
 from dataclasses import replace
-
 from functools import lru_cache
 from pathlib import Path
 
