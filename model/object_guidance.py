@@ -75,11 +75,10 @@ def mean_adaptive_iou(maps: torch.Tensor, boxes: list) -> float:
     from model.evaluation import metrics
     from model.heatmap import to_heatmap
 
-    heat = to_heatmap(maps, (metrics.SIZE, metrics.SIZE))
-    ious = [metrics.ciou(h, metrics.gt_mask_from_boxes(b), "adaptive") for h, b in zip(heat, boxes) if b]
-    if not ious:
+    ious = metrics.box_cious(to_heatmap(maps, (metrics.SIZE, metrics.SIZE)), boxes, "adaptive")
+    if np.isnan(ious).all():
         raise ValueError("choosing the object guidance needs items with boxes")
-    return float(np.mean(ious))
+    return float(np.nanmean(ious))
 
 
 def choose(cosine: torch.Tensor, objectness_map: torch.Tensor, boxes: list) -> tuple[float, dict[float, float]]:

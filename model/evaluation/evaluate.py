@@ -110,10 +110,8 @@ def predict(model: SSLModel, dataset, device, batch_size: int = 16, workers: int
         audio = model.encode_audio(batch["spectrogram"].to(device))  # (B, D)
         cos, heat = heatmaps(visual, audio, (metrics.SIZE, metrics.SIZE))  # (B, h, w), (B, 224, 224)
         heat = heat.cpu()
-        for h, item_boxes in zip(heat, batch["boxes"]):
-            gt = metrics.gt_mask_from_boxes(item_boxes)
-            cious.append(metrics.ciou(h, gt, "median") if item_boxes else np.nan)
-            adaptive.append(metrics.ciou(h, gt, "adaptive") if item_boxes else np.nan)
+        cious += list(metrics.box_cious(heat, batch["boxes"], "median"))
+        adaptive += list(metrics.box_cious(heat, batch["boxes"], "adaptive"))
         maps.append(cos.float().cpu())
         objects.append(objectness.float().cpu())
         image_emb.append(image_vector(visual).float().cpu())
@@ -184,9 +182,7 @@ def localization_summary(pred: Predictions, maps: torch.Tensor, root) -> dict:
     """The localization numbers of ``summarize_predictions`` and ``ciou_mask`` for other maps (N, h, w) of the
     same items: median and adaptive cIoU and AUC, [iIoU and iAUC], [mask cIoU and AUC]."""
     heat = to_heatmap(maps, (metrics.SIZE, metrics.SIZE))
-    gts = [metrics.gt_mask_from_boxes(b) if b else None for b in pred.boxes]
-    median = np.array([metrics.ciou(h, g, "median") if g is not None else np.nan for h, g in zip(heat, gts)])
-    adaptive = np.array([metrics.ciou(h, g, "adaptive") if g is not None else np.nan for h, g in zip(heat, gts)])
+    median, adaptive = (metrics.box_cious(heat, pred.boxes, threshold) for threshold in ("median", "adaptive"))
     ok = ~np.isnan(median)
     result = {f"{name}{suffix}": value for suffix, values in (("", median), ("_adaptive", adaptive))
               for name, value in metrics.summarize(values[ok]).items()}

@@ -60,6 +60,12 @@ def ciou(heatmap, gt_mask, threshold: str = "median") -> float:
     return ciou_score(heat > thr, gt_mask)
 
 
+def box_cious(heatmaps, boxes: Sequence, threshold: str = "median") -> np.ndarray:
+    """``ciou`` of each heatmap (N, SIZE, SIZE) against the union of its item's normalised boxes; nan for an
+    item without boxes."""
+    return np.array([ciou(h, gt_mask_from_boxes(b), threshold) if b else np.nan for h, b in zip(heatmaps, boxes)])
+
+
 def _box_pixels(box: Sequence[float], size: int, normalized: bool) -> tuple[int, int, int, int]:
     """[x1, y1, x2, y2] -> integer pixel bounds (truncated, as the published code), clipped to the image.
 

@@ -47,12 +47,8 @@ def saliency_maps(dataset, batch_size: int = 16, workers: int = 0) -> tuple[list
 def score(data: Path, files: list[str], boxes: list, maps: torch.Tensor) -> dict:
     """ssl-eval's localization numbers of the maps (items with boxes), with the mask cIoU when there are masks."""
     heat = to_heatmap(maps, (metrics.SIZE, metrics.SIZE))
-    median, adaptive = [], []
-    for h, item_boxes in zip(heat, boxes):
-        if item_boxes:
-            gt = metrics.gt_mask_from_boxes(item_boxes)
-            median.append(metrics.ciou(h, gt, "median"))
-            adaptive.append(metrics.ciou(h, gt, "adaptive"))
+    median, adaptive = (metrics.box_cious(heat, boxes, t) for t in ("median", "adaptive"))
+    median, adaptive = median[~np.isnan(median)], adaptive[~np.isnan(adaptive)]
     result = {"n_boxes": len(median), **metrics.summarize(median)}
     result.update(ciou_adaptive=metrics.summarize(adaptive)["ciou"])
     by_mask = mask_cious(files, maps, data)
