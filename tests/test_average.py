@@ -5,7 +5,7 @@ import pytest
 import torch
 
 from model import AudioConfig, CheckpointError, ModelConfig, SSLModel, load_model, save_model
-from model.average import average_checkpoints
+from model.average import average_checkpoints, average_tensors
 from model.audio import spectrogram
 from model.average import main as average
 from model.checkpoint import read_safetensors
@@ -94,3 +94,11 @@ def test_one_checkpoint_or_a_missing_file_is_a_clear_error(tmp_path, capsys):
         average_checkpoints([str(a)], str(tmp_path / "soup.safetensors"))
     assert average([str(a), str(tmp_path / "missing.safetensors"), "--out", str(tmp_path / "s.safetensors")]) == 2
     assert "missing.safetensors" in capsys.readouterr().err
+
+
+def test_tensors_that_do_not_line_up_are_refused():
+    a = {"w": torch.zeros(2, 3), "n": torch.tensor(1)}
+    with pytest.raises(CheckpointError, match="shape"):
+        average_tensors([a, {"w": torch.zeros(3, 2), "n": torch.tensor(1)}], [0.5, 0.5])
+    with pytest.raises(CheckpointError, match="other tensors"):
+        average_tensors([a, {"w": torch.zeros(2, 3)}], [0.5, 0.5])
