@@ -4,7 +4,8 @@
 #   bench/real_data.sh WORK_DIR     # needs the assets: make assets (or ssl-assets data/assets)
 #
 # Settings (environment): TRAIN (600 training clips), VAL (80), TEST (150 per test set), NEG (30 silent and 30
-# off-screen negatives in val and test_heard, for the presence score), TWO (60 two-source scenes), ASSETS
+# off-screen negatives in val and test_heard, for the presence score), TWO (60 two-source scenes), MORE (0: with N > 0,
+# N more heard training clips, seed 16, and train_all = train + them: the bundled model's last step), ASSETS
 # (data/assets), WORKERS (nproc), PYTHON (.venv/bin/python). Sets that exist are kept: run it again to resume.
 set -euo pipefail
 WORK=${1:?usage: bench/real_data.sh WORK_DIR}
@@ -38,6 +39,10 @@ if [ "$TRAIN" -gt 0 ]; then  # TRAIN=0: the test sets only
   synth "$DATA/parts/val_silence" "$NEG" 13 --split heard --negatives silence
   synth "$DATA/parts/val_offscreen" "$NEG" 14 --split heard --negatives offscreen
   merge "$DATA/val" "$DATA/parts/val" "$DATA/parts/val_silence" "$DATA/parts/val_offscreen"
+  if [ "${MORE:-0}" -gt 0 ]; then
+    synth "$DATA/parts/train_more" "$MORE" 16 --split heard
+    merge "$DATA/train_all" "$DATA/train" "$DATA/parts/train_more"
+  fi
 fi
 synth "$DATA/parts/test_heard" "$TEST" 21 --split heard
 synth "$DATA/parts/test_silence" "$NEG" 22 --split heard --negatives silence
