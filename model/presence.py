@@ -81,7 +81,9 @@ def best_threshold(positives, negatives) -> float:
 def summarize(scores, negatives: list[str], threshold: float | None = None) -> dict:
     """Per-item scores and negative kinds ('' for a matched item) -> AUROC matched vs each kind present,
     the threshold that best separates matched items from all negatives (``best_threshold``) and the
-    accuracy at ``threshold`` when given; {} without negatives."""
+    accuracy at ``threshold`` when given. With ``threshold``, also ``in_view``: the share of matched items
+    at or over it, those the app shows a heatmap for (with or without negatives in the set). {} with
+    neither negatives nor threshold."""
     scores = np.asarray(scores, float)
     kinds = np.asarray(negatives, dtype=object)
     matched = scores[kinds == ""]
@@ -90,11 +92,14 @@ def summarize(scores, negatives: list[str], threshold: float | None = None) -> d
         if (kinds == kind).any():
             out[f"auroc_{kind}"] = auroc(matched, scores[kinds == kind])
             out[f"n_{kind}"] = int((kinds == kind).sum())
-    if out and len(matched):
+    has_negatives = bool(out)
+    if has_negatives and len(matched):
         out["best_threshold"] = best_threshold(matched, scores[kinds != ""])
-    if out and threshold is not None:
+    if threshold is not None and len(matched):
         out["threshold"] = threshold
-        out["accuracy"] = 100.0 * float(np.mean((scores >= threshold) == (kinds == "")))
+        out["in_view"] = 100.0 * float(np.mean(matched >= threshold))
+        if has_negatives:
+            out["accuracy"] = 100.0 * float(np.mean((scores >= threshold) == (kinds == "")))
     return out
 
 

@@ -13,7 +13,8 @@ from model.data.video_io import iter_frames, probe
 from model.data.video_writer import ClipWriter
 from model.evaluation.evaluate import main as eval_main
 from model.evaluation.evaluate import open_dataset
-from model.presence import NOT_IN_VIEW, SILENCE, PresenceConfig, auroc, best_threshold, calibrate, judge, level_dbfs
+from model.presence import (NOT_IN_VIEW, SILENCE, PresenceConfig, auroc, best_threshold, calibrate, judge, level_dbfs,
+                            summarize)
 from model.presence import main as presence_main
 from model.synth.generator import generate
 
@@ -62,6 +63,17 @@ def test_auroc_and_threshold_on_known_scores():
     assert 0.2 < best_threshold([0.6, 0.7, 0.8], [0.1, 0.2, 0.65]) <= 0.6  # a tie: the lower threshold
 
 
+def test_the_share_in_view_is_counted_over_matched_items_with_or_without_negatives():
+    scores, kinds = [0.9, 0.6, 0.4, 0.3, 0.7], ["", "", "", "silence", "offscreen"]
+    found = summarize(scores, kinds, threshold=0.5)
+    assert found["in_view"] == pytest.approx(200 / 3)  # 0.9 and 0.6 of the three matched items; negatives not counted
+    assert found["accuracy"] == pytest.approx(60.0) and found["auroc_silence"] == 100.0
+    unheard = summarize([0.9, 0.6, 0.4, 0.2], [""] * 4, threshold=0.5)  # a set without negatives (unheard classes)
+    assert unheard == {"threshold": 0.5, "in_view": 50.0}  # no AUROC, accuracy or best threshold to give
+    assert summarize([0.9, 0.6], ["", ""]) == {}  # uncalibrated and no negatives: nothing to say
+    assert "in_view" not in summarize(scores, kinds)
+
+
 def test_judge_says_silence_below_the_level_and_not_in_view_below_the_threshold():
     config = PresenceConfig(threshold=0.5)
     assert judge(0.7, -20.0, config) == ""
@@ -105,6 +117,7 @@ def test_calibration_travels_in_the_checkpoint(trained, tmp_path):
     assert eval_main(["--data", str(val), "--checkpoint", str(out), "--out", str(report), "--device", "cpu"]) == 0
     presence = json.loads((report / "metrics.json").read_text())["presence"]
     assert presence["threshold"] == model.presence.threshold and presence["accuracy"] >= 75
+    assert 50 <= presence["in_view"] <= 100  # the matched demo clips: mostly shown, by the threshold chosen on them
 
 
 def test_a_model_without_calibration_round_trips_as_uncalibrated(tmp_path):

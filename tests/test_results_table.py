@@ -32,12 +32,13 @@ def test_one_table_per_test_set_one_row_per_run(tmp_path, capsys):
 
 def test_mask_and_presence_columns_appear_when_a_run_has_them(tmp_path):
     write(tmp_path, "lite_test_heard", {**metrics(50.0, 40.0), "ciou_mask": 44.4,
-                                        "presence": {"auroc_silence": 97.25, "auroc_offscreen": 81.0}})
+                                        "presence": {"auroc_silence": 97.25, "auroc_offscreen": 81.0,
+                                                     "in_view": 87.5}})
     write(tmp_path, "scratch_test_heard", metrics(20.0, 10.0))
     text = tables(tmp_path)
-    assert "| mask cIoU | presence AUROC silence | presence AUROC off-screen |" in text
-    assert "| 44.4 | 97.2 | 81.0 |" in text  # lite
-    assert text.splitlines()[-1].endswith("| 80.0 | - | - | - |")  # scratch has none of them
+    assert "| mask cIoU | presence AUROC silence | presence AUROC off-screen | in view |" in text
+    assert "| 44.4 | 97.2 | 81.0 | 87.5 |" in text  # lite
+    assert text.splitlines()[-1].endswith("| 80.0 | - | - | - | - |")  # scratch has none of them
 
 
 def test_object_guided_columns_appear_beside_the_cosine_maps(tmp_path):

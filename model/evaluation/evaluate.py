@@ -10,14 +10,16 @@ which adds ``iiou``/``iauc``. ``metrics.json``::
     {"n", "skipped": [{"path", "reason"}], "ciou", "auc", "ciou_adaptive", "auc_adaptive",
      "retrieval": {"audio_to_image": {"r1", "r5", "r10"}, "image_to_audio": {...}},
      "per_class": {name: {"n", "ciou", "auc"}}, ["iiou", "iauc"], ["split"], "n_boxes", "checkpoint", "data",
-     ["presence": {"auroc_silence", "n_silence", "auroc_offscreen", "n_offscreen", "best_threshold",
-                   ["threshold", "accuracy"]}], ["ciou_mask", "auc_mask", "n_masks"],
+     ["presence": {["auroc_silence", "n_silence", "auroc_offscreen", "n_offscreen", "best_threshold"],
+                   ["threshold", "in_view", ["accuracy"]]}], ["ciou_mask", "auc_mask", "n_masks"],
      ["object_guided": {"weight", "ciou", "auc", "ciou_adaptive", "auc_adaptive", ["iiou", "iauc"],
                         ["ciou_mask", "auc_mask"]}]}
 
 ``presence`` is there when the annotations mark negatives (``"negative": "silence" | "offscreen"``, no
 box): the AUROC of the presence score (``model.presence``) of matched items against each kind, the
-threshold that would separate them best on this data, and the accuracy at the model's own threshold.
+threshold that would separate them best on this data, and the accuracy at the model's own threshold; and
+when the model is calibrated, on any set: ``in_view``, the share of matched items whose score reaches that
+threshold (those the app shows a heatmap for rather than "the sound is not in view").
 ``ciou_mask``: the same cIoU against the exact masks of the sounding objects where ``annotations.json``
 lists them (``"mask"``, written by ``ssl-synth --content real``). ``object_guided``: the same localization numbers
 for the map the app shows when the checkpoint mixes in the visual encoder's objectness (``model.object_guidance``;
@@ -141,7 +143,7 @@ def _retrieval(pred: Predictions) -> dict:
 
 def summarize_predictions(pred: Predictions, skipped=(), threshold: float | None = None) -> dict:
     """Predictions -> the ``metrics.json`` dict (localization over the items with boxes, retrieval over
-    the matched ones; presence AUROC, and accuracy at the model's ``threshold``, when there are negatives);
+    the matched ones; presence AUROC when there are negatives, the share in view at the model's ``threshold``);
     ``skipped``: the files left out before prediction (listed with those ``pred`` could not read)."""
     ok = pred.annotated
     median = metrics.summarize(pred.ciou[ok])
@@ -161,7 +163,7 @@ def summarize_predictions(pred: Predictions, skipped=(), threshold: float | None
         "retrieval": _retrieval(pred),
         "per_class": {name: {"n": len(v), **metrics.summarize(v)} for name, v in sorted(per_class.items())},
     }
-    if any(pred.negatives):  # "is the sound in the picture?": matched items against silent / off-screen ones
+    if any(pred.negatives) or threshold is not None:  # "is the sound in the picture?"
         result["presence"] = presence.summarize(presence.presence_score(pred.maps).numpy(), pred.negatives,
                                                 threshold)
     if pred.scenes is not None:
@@ -354,6 +356,7 @@ def main(argv=None) -> int:
           f"A->I R@1 {result['retrieval']['audio_to_image']['r1']:.2f}"
           + "".join(f"  presence AUROC {k[6:]} {v:.1f}" for k, v in result.get("presence", {}).items()
                     if k.startswith("auroc_"))
+          + (f"  in view {result['presence']['in_view']:.1f} %" if "in_view" in result.get("presence", {}) else "")
           + f"  -> {Path(args.out) / 'metrics.json'}")
     return 0
 

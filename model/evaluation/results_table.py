@@ -20,6 +20,7 @@ OPTIONAL = (  # columns shown when some run of the table has them ("-" for the o
     ("iAUC", lambda m: m.get("iauc")),
     ("presence AUROC silence", lambda m: m.get("presence", {}).get("auroc_silence")),
     ("presence AUROC off-screen", lambda m: m.get("presence", {}).get("auroc_offscreen")),
+    ("in view", lambda m: m.get("presence", {}).get("in_view")),
     ("object-guided weight", lambda m: m.get("object_guided", {}).get("weight")),
     ("object-guided cIoU", lambda m: m.get("object_guided", {}).get("ciou")),
     ("object-guided cIoU adapt.", lambda m: m.get("object_guided", {}).get("ciou_adaptive")),
