@@ -163,9 +163,9 @@ def summarize_predictions(pred: Predictions, skipped=(), threshold: float | None
         "retrieval": _retrieval(pred),
         "per_class": {name: {"n": len(v), **metrics.summarize(v)} for name, v in sorted(per_class.items())},
     }
-    if any(pred.negatives) or threshold is not None:  # "is the sound in the picture?"
-        result["presence"] = presence.summarize(presence.presence_score(pred.maps).numpy(), pred.negatives,
-                                                threshold)
+    found = presence.summarize(presence.presence_score(pred.maps).numpy(), pred.negatives, threshold)
+    if found:  # "is the sound in the picture?": negatives to tell apart, or a threshold to count the share in view
+        result["presence"] = found
     if pred.scenes is not None:
         result.update(_interactive(pred.scenes, pred.ciou_adaptive))
     return result
