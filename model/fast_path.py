@@ -107,7 +107,7 @@ def _frozen(module: nn.Module, example: torch.Tensor) -> torch.jit.ScriptModule 
 
 class InferenceModel:
     """An eval-mode ``SSLModel`` prepared for batch-1 inference on one device. It has what
-    ``model.localize`` uses of a model: ``config``, ``audio_config``, ``presence``, ``guidance``,
+    ``model.localize`` uses of a model: ``config``, ``audio_config``, ``presence``, ``guidance``, ``semantic``,
     ``encode_visual``, ``encode_image_map`` and ``encode_audio`` (same inputs, float32 outputs)."""
 
     def __init__(self, model: SSLModel, device, config: InferenceConfig | None = None):
@@ -197,6 +197,10 @@ class InferenceModel:
     @property
     def guidance(self):
         return self.source.guidance
+
+    @property
+    def semantic(self):
+        return self.source.semantic
 
     def encode_visual(self, images: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """As ``SSLModel.encode_visual``."""

@@ -10,12 +10,16 @@ from dataclasses import dataclass
 
 import numpy as np
 import torch
+import torch.nn.functional as F
 
 from model.audio import spectrogram
 from model.fast_path import InferenceConfig, prepare_for_inference
 from model.heatmap import to_heatmap, upsample_map
+from model.knowledge import semantic as knowledge
+from model.knowledge.scene import Scene, SceneReader, same_view, thumbnail
+from model.knowledge.yamnet import sound_scores
 from model.object_guidance import guide
-from model.presence import judge, level_dbfs, presence_score
+from model.presence import NOT_IN_VIEW, SILENCE, judge, level_dbfs, presence_score
 from model.sslmodel import SSLModel, cosine_map, pool_visual_map
 from model.transforms import preprocess_image
 
@@ -63,6 +67,8 @@ class Localized:
     audio: torch.Tensor  # (D,) unit audio vector, CPU
     image: torch.Tensor  # (D,) unit global image vector, CPU
     presence: str  # '' when the sound is in the picture, else "silence" / "the sound is not in view"
+    semantic: np.ndarray | None = None  # (h, w) the semantic map (``model.knowledge.semantic``); None: not used
+    hearing: str = ""  # what the sound is, e.g. "speech 0.93, dog 0.41"; '' when unknown
 
 
 class Localizer:
@@ -76,6 +82,11 @@ class Localizer:
     whether the sound is in the picture (``model.presence``'s calibrated threshold, on the raw cosine); what
     it shows is guided by the visual encoder's objectness as the model says (``model.object_guidance``). The encoders run
     on the fast path of ``model.fast_path`` (``inference``: how).
+
+    A model whose ``semantic`` config is enabled also knows the world (``model.knowledge``): each sound heard
+    is classified (AudioSet), each new picture read (ImageNet classes, people), the semantic map is mixed
+    into what is shown at the model's weight, and where it is sure it decides presence. The picture is read
+    again in ``hear`` (the hearing thread, off the frame path) and, for a new picture (a cut), in ``localize``.
     """
 
     def __init__(self, model: SSLModel, device, refresh: float = AUDIO_REFRESH_SECONDS,
@@ -87,6 +98,11 @@ class Localizer:
         self._heard_at: float | None = None
         self._fixed = False
         self._lock = threading.Lock()  # the sound's state changes as one, whichever thread hears
+        self.knows = self.model.semantic.enabled
+        self.heard: knowledge.Heard | None = None  # what the sound heard last is (knowing models)
+        self.scene: Scene | None = None  # the picture read last
+        self._frame: np.ndarray | None = None  # the frame localized last, read again when a sound is heard
+        self._reader = SceneReader(device, self.model.config.image_size) if self.knows else None
 
     def needs_sound(self, t: float) -> bool:
         with self._lock:
@@ -100,9 +116,14 @@ class Localizer:
 
     def hear(self, waveform: np.ndarray, t: float) -> Sound:
         sound = encode_sound(self.model, waveform, self.device)
+        heard = knowledge.heard(sound_scores(waveform, self.model.audio_config.sample_rate)) if self.knows else None
         with self._lock:
             if not self._fixed:  # a vector fixed meanwhile wins
                 self.audio, self._heard_at, self.level_dbfs = sound.vector, t, level_dbfs(waveform)
+                self.heard = heard
+            frame = self._frame
+        if frame is not None:
+            self._read(frame)
         return sound
 
     def forget_sound(self) -> None:
@@ -117,16 +138,39 @@ class Localizer:
             self._fixed = vector is not None
             self.audio = vector.reshape(1, -1).to(self.device) if vector is not None else None
             self.level_dbfs = 0.0
+            self.heard = None  # a gallery clip's vector: no sound to classify
 
     def localize(self, image: np.ndarray) -> Localized | None:
         """The cosine map of an RGB frame, also at the frame's size; None while there is no sound."""
         with self._lock:
-            audio, level = self.audio, self.level_dbfs
+            audio, level, heard, scene = self.audio, self.level_dbfs, self.heard, self.scene
         if audio is None:
             return None
         visual, objects = encode_frame(self.model, image, self.device)
         cos = cosine_map(visual, audio)  # (1, h, w)
         presence = judge(float(presence_score(cos)[0]), level, self.model.presence)
-        shown = upsample_map(guide(cos, objects, self.model.guidance.weight)[0], image.shape[:2], smooth=True)
+        shown = guide(cos, objects, self.model.guidance.weight)[0]
+        semantic = None
+        if heard is not None:
+            with self._lock:
+                self._frame = image.copy()
+            if not same_view(scene, thumbnail(image)):
+                scene = self._read(image)
+            semantic = knowledge.semantic_map(heard, scene).to(cos.device)
+            if semantic.shape != cos.shape[1:]:
+                semantic = F.interpolate(semantic[None, None], size=cos.shape[1:], mode="bilinear")[0, 0]
+            shown = knowledge.combine(shown, semantic, self.model.semantic.weight)
+            verdict = knowledge.judge(float(semantic.max()), heard, self.model.semantic)
+            if presence != SILENCE and verdict is not None:
+                presence = "" if verdict else NOT_IN_VIEW
+        shown = upsample_map(shown, image.shape[:2], smooth=True)
         return Localized(shown.cpu().numpy(), cos[0].float().cpu().numpy(),
-                         audio[0].float().cpu(), image_vector(visual)[0].float().cpu(), presence)
+                         audio[0].float().cpu(), image_vector(visual)[0].float().cpu(), presence,
+                         None if semantic is None else semantic.float().cpu().numpy(),
+                         knowledge.hearing_text(heard.scores) if heard is not None else "")
+
+    def _read(self, image: np.ndarray) -> Scene:
+        scene = self._reader.read(image)
+        with self._lock:
+            self.scene = scene
+        return scene

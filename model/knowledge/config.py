@@ -1,0 +1,25 @@
+"""The semantic side's settings that travel in a checkpoint (``semantic`` metadata)."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass
+class SemanticConfig:
+    """The semantic side saved in a checkpoint's ``semantic`` metadata; the defaults leave it out."""
+
+    weight: float = 0.0  # share of the semantic map in the heatmap shown; 0: not mixed in
+    in_view: float | None = None  # semantic peak from which the sound is in view; None: presence ignores it
+    known: float | None = None  # a linked sound this likely, with no peak, is "not in view"; None: never
+    chosen_on: str = ""  # the folder the values were chosen on
+
+    def __post_init__(self):
+        for name in ("weight", "in_view", "known"):
+            value = getattr(self, name)
+            if value is not None and (isinstance(value, bool) or not isinstance(value, (int, float))
+                                      or not 0.0 <= value <= 1.0):
+                raise ValueError(f"semantic {name} must be a number within [0, 1], not {value!r}")
+
+    @property
+    def enabled(self) -> bool:
+        return self.weight > 0 or self.in_view is not None

@@ -1,0 +1,74 @@
+"""What is where in a frame: ImageNet class probabilities at every location, and where the people are.
+
+The probabilities come from the published ImageNet EfficientNet-Lite0 (``model.backbones.imagenet_network``,
+the weights before any fine-tuning), its classifier applied to every position of its 14x14 map at stride
+16 (a class activation map turned into a per-location softmax). People are where the face detector
+(``model.knowledge.faces``) finds a face or where ImageNet sees what people wear (``person_cues.tsv``).
+A ``Scene`` carries a small grey thumbnail of its frame, so that a new picture can be told from the same view.
+"""
+from __future__ import annotations
+
+import functools
+from dataclasses import dataclass
+
+import cv2
+import numpy as np
+import torch
+
+from model.backbones import imagenet_network, imagenet_state
+from model.knowledge.bridge import load_bridge
+from model.knowledge.faces import FaceConfig, face_map
+from model.transforms import preprocess_image
+
+THUMBNAIL = 16  # pixels a side
+NEW_VIEW_DIFFERENCE = 24.0  # mean absolute grey difference (0-255) of thumbnails above which a frame is a new picture
+
+
+@dataclass
+class Scene:
+    classes: torch.Tensor  # (1000, h, w) ImageNet probabilities per location
+    people: torch.Tensor  # (h, w) in [0, 1]: a face found there, or the probability of what people wear
+    thumbnail: np.ndarray  # (16, 16) float32 grey of the frame
+
+
+def thumbnail(image: np.ndarray) -> np.ndarray:
+    """RGB frame -> its 16x16 grey thumbnail (float32, 0-255)."""
+    grey = cv2.cvtColor(np.ascontiguousarray(image), cv2.COLOR_RGB2GRAY)
+    return cv2.resize(grey, (THUMBNAIL, THUMBNAIL), interpolation=cv2.INTER_AREA).astype(np.float32)
+
+
+def same_view(scene: Scene | None, thumb: np.ndarray) -> bool:
+    """True when a frame with this thumbnail shows the scene's picture (a camera that moved a little, a
+    person who turned), False for another picture (a cut, another file)."""
+    return scene is not None and float(np.abs(scene.thumbnail - thumb).mean()) <= NEW_VIEW_DIFFERENCE
+
+
+@functools.lru_cache(maxsize=1)
+def _classifier() -> tuple[torch.Tensor, torch.Tensor]:
+    state = imagenet_state()
+    return state["classifier.weight"], state["classifier.bias"]
+
+
+class SceneReader:
+    """Reads scenes of RGB frames on ``device`` with the ImageNet network and the face detector."""
+
+    def __init__(self, device="cpu", image_size: int = 224, faces: FaceConfig = FaceConfig()):
+        self.device, self.image_size, self.faces = device, image_size, faces
+        self.network = _network().to(device)
+        weight, bias = _classifier()
+        self.weight, self.bias = weight.to(device), bias.to(device)
+        self.cues = load_bridge().person_cues.to(device)
+
+    def read(self, image: np.ndarray) -> Scene:
+        with torch.no_grad():
+            features = self.network(preprocess_image(image, self.image_size)[None].to(self.device))[0]  # (1280, h, w)
+            logits = torch.einsum("chw,kc->khw", features, self.weight) + self.bias[:, None, None]
+            classes = torch.softmax(logits, dim=0)  # (1000, h, w)
+            worn = classes[self.cues].sum(dim=0).clamp(max=1.0)
+            faces = torch.from_numpy(face_map(image, tuple(classes.shape[1:]), self.faces)).to(classes.device)
+        return Scene(classes.cpu(), torch.maximum(worn, faces).cpu(), thumbnail(image))
+
+
+@functools.lru_cache(maxsize=1)
+def _network():
+    return imagenet_network(16).requires_grad_(False)

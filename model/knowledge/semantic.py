@@ -1,0 +1,74 @@
+"""The semantic map: where in the frame is something that makes the sound heard, by pretrained knowledge.
+
+For a sound window, YAMNet gives AudioSet probabilities; the bridge turns them into evidence for each visual
+class (``model.knowledge.bridge.visual_evidence``); the map at a location is the evidence of the classes
+seen there, weighed by their ImageNet probability, and the evidence for "person" where people are::
+
+    semantic(x) = max( sum_c evidence[c] * P(c at x),  evidence[person] * people(x) )     in [0, 1]
+
+It knows hundreds of classes the alignment model never heard, but not which of two dogs barks. The app
+mixes it into the cosine map with the checkpoint's ``semantic`` weight (``SemanticConfig``), and its peak
+decides presence where it is sure (``judge``).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+
+from model.knowledge.config import SemanticConfig
+from model.knowledge.bridge import IMAGENET_CLASSES, linked_sound, load_bridge, visual_evidence
+from model.knowledge.scene import Scene
+from model.knowledge.yamnet import class_names
+
+HEARING_MIN = 0.2  # a sound class is named in "hearing: ..." from this probability
+
+
+@dataclass
+class Heard:
+    """What YAMNet made of a sound window."""
+
+    scores: torch.Tensor  # (521,) AudioSet probabilities
+    evidence: torch.Tensor  # (1001,) per visual class, ``visual_evidence``
+    linked: float  # ``linked_sound``: how sure it is that something visible could make it
+
+
+def heard(scores: torch.Tensor) -> Heard:
+    bridge = load_bridge()
+    return Heard(scores, visual_evidence(scores, bridge), linked_sound(scores, bridge))
+
+
+def semantic_map(sound: Heard, scene: Scene) -> torch.Tensor:
+    """The semantic map (h, w) in [0, 1] of a heard sound over a scene."""
+    things = torch.einsum("k,khw->hw", sound.evidence[:IMAGENET_CLASSES], scene.classes)
+    return torch.maximum(things, sound.evidence[IMAGENET_CLASSES] * scene.people).clamp(0.0, 1.0)
+
+
+def combine(shown: torch.Tensor, semantic: torch.Tensor, weight: float) -> torch.Tensor:
+    """A heatmap in the cosine map's range (h, w) and a semantic map (h, w) -> the mix, in that same range:
+    ``lo + (hi - lo) * ((1 - weight) * minmax(shown) + weight * semantic)``. The semantic map keeps its
+    absolute scale: a sound nothing visible makes adds nothing."""
+    if weight == 0.0:
+        return shown
+    lo, hi = shown.min(), shown.max()
+    unit = (shown - lo) / (hi - lo).clamp_min(1e-12)
+    return lo + (hi - lo) * ((1.0 - weight) * unit + weight * semantic.to(shown.dtype))
+
+
+def judge(peak: float, sound: Heard, config: SemanticConfig) -> bool | None:
+    """True: something visible makes the sound (peak at or over ``in_view``); False: the sound is one that
+    things make (``linked`` at or over ``known``) and none of them is visible; None: no opinion (the
+    alignment model's presence score decides)."""
+    if config.in_view is not None and peak >= config.in_view:
+        return True
+    if config.known is not None and sound.linked >= config.known:
+        return False
+    return None
+
+
+def hearing_text(scores: torch.Tensor, k: int = 2) -> str:
+    """The most likely sound classes, e.g. "speech 0.93, dog 0.41" ('' when none reaches ``HEARING_MIN``)."""
+    names = class_names()
+    values, idx = scores.topk(k)
+    return ", ".join(f"{names[i].split(',')[0].lower()} {v:.2f}"
+                     for v, i in zip(values.tolist(), idx.tolist()) if v >= HEARING_MIN)

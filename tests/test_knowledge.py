@@ -1,0 +1,150 @@
+"""The pretrained knowledge (model/knowledge): YAMNet against its ONNX file, speech heard as speech, the
+bridge's links, the face detector on real photos, the semantic map on real photos and recordings."""
+import shutil
+import subprocess
+import wave
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+import torch
+
+from model.knowledge import yamnet
+from model.knowledge.bridge import PERSON, imagenet_names, load_bridge, visual_evidence
+from model.knowledge.faces import detect_faces, face_map
+from model.knowledge.scene import SceneReader, same_view, thumbnail
+from model.knowledge.semantic import heard, hearing_text, semantic_map
+from model.evaluation.quad import grid, load_spec, photo_cell, quadrant_of, room_noise
+from model.synth.real_audio import recording_track
+
+ASSETS = Path(__file__).resolve().parent.parent / "data" / "assets"
+STAMPS = ASSETS / "tuxpaint-stamps-default" / "usr/share/tuxpaint/stamps"
+needs_assets = pytest.mark.skipif(not STAMPS.is_dir(), reason="data/assets is missing (make assets)")
+
+
+@pytest.fixture(scope="module")
+def utterance(tmp_path_factory) -> np.ndarray:
+    """An English sentence spoken by espeak-ng, at 16 kHz."""
+    if shutil.which("espeak-ng") is None:
+        pytest.skip("espeak-ng is not installed (apt-get install espeak-ng)")
+    path = tmp_path_factory.mktemp("speech") / "hello.wav"
+    subprocess.run(["espeak-ng", "-w", str(path), "Hello, I am talking to the camera. Can you hear where I am?"],
+                   check=True)
+    with wave.open(str(path)) as f:
+        rate, x = f.getframerate(), np.frombuffer(f.readframes(f.getnframes()), np.int16) / 32768.0
+    return yamnet.to_16k(x, rate)
+
+
+def onnx_runtime_logits(patches: torch.Tensor) -> np.ndarray:
+    """The original file run by ONNX Runtime, graph optimisations off (each node as written), as logits."""
+    import onnxruntime as ort
+
+    model, arrays = yamnet.read_onnx()
+    options = ort.SessionOptions()
+    options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_DISABLE_ALL
+    session = ort.InferenceSession(model.SerializeToString(), options, providers=["CPUExecutionProvider"])
+    scale, zero = float(arrays["audio_scale"]), int(arrays["audio_zero_point"])
+    quantized = np.clip(np.round(patches.numpy() / scale) + zero, 0, 255).astype(np.uint8)
+    out = np.concatenate([session.run(None, {"audio": q[None]})[0] for q in quantized]).astype(np.float32)
+    return (out - float(arrays["class_scores_zero_point"])) * float(arrays["class_scores_scale"])
+
+
+def test_yamnet_in_torch_gives_the_onnx_files_scores(utterance):
+    """Emulating the file's 8-bit activations, the torch network gives ONNX Runtime's logits to within a few
+    of the output's 8-bit steps (float sums round differently at a few activations, and a step early on
+    carries through the layers): the same top class in every patch, most logits within one step."""
+    rng = np.random.default_rng(0)
+    sounds = [utterance, rng.normal(0, 0.1, 16000 * 2).astype(np.float32)]
+    net = yamnet.load_yamnet()
+    step = float(yamnet.read_onnx()[1]["class_scores_scale"])
+    for sound in sounds:
+        patches = yamnet.patches(sound)
+        reference = onnx_runtime_logits(patches)
+        net.emulate_int8 = True
+        try:
+            with torch.no_grad():
+                mine = net(patches).numpy()
+        finally:
+            net.emulate_int8 = False
+        steps = np.abs(mine - reference) / step
+        assert (mine.argmax(1) == reference.argmax(1)).all()
+        assert np.median(steps) <= 1.0 and np.quantile(steps, 0.9) <= 4.0 and steps.max() <= 10.0
+        with torch.no_grad():  # the float network the app runs agrees on the top class
+            assert (net(patches).numpy().argmax(1) == reference.argmax(1)).all()
+
+
+def test_a_spoken_sentence_is_heard_as_speech(utterance):
+    scores = yamnet.sound_scores(utterance)
+    assert yamnet.top_labels(scores, 1)[0][0] == "Speech" and float(scores[0]) > 0.8
+    assert hearing_text(scores).startswith("speech 0.")
+
+
+def test_quiet_room_noise_is_not_heard_as_any_linked_sound():
+    scores = yamnet.sound_scores(room_noise(np.random.default_rng(0), 16000, 3.0))
+    assert float(visual_evidence(scores).max()) < 0.3
+
+
+def test_the_bridge_links_sounds_to_what_makes_them():
+    names, labels = imagenet_names(), yamnet.class_names()
+    links = load_bridge().links
+
+    def targets(label):
+        row = links[labels.index(label)]
+        return {names[i] if i < len(names) else PERSON for i in torch.nonzero(row).flatten().tolist()}
+
+    assert {"Labrador retriever", "beagle", "pug"} <= targets("Bark")
+    assert "ox" in targets("Moo") and "hog" in targets("Oink") and "drake" in targets("Quack")
+    assert {"lion", "tiger"} <= targets("Roar")
+    assert "computer keyboard" in targets("Typing") and "drum" in targets("Drum kit")
+    assert {"acoustic guitar", "electric guitar"} <= targets("Guitar")
+    assert "tabby" in targets("Meow") and "goldfish" not in targets("Meow")
+    assert PERSON not in targets("Bark") and "Labrador retriever" not in targets("Speech")
+
+
+def test_every_human_voice_and_body_sound_goes_to_person():
+    labels = yamnet.class_names()
+    links = load_bridge().links
+    human = labels[:labels.index("Children playing") + 1]  # AudioSet's "Human sounds" branch
+    assert human[0] == "Speech" and "Laughter" in human and "Clapping" in human and "Cough" in human
+    for i, label in enumerate(human):
+        assert links[i, -1] > 0, label
+        assert links[i, :-1].sum() == 0, f"{label} links to ImageNet classes"
+
+
+@needs_assets
+def test_the_face_detector_finds_the_person_in_a_real_photo():
+    spec = load_spec()
+    photo = cv2.cvtColor(cv2.imread(str(spec.path(ASSETS, "python-matplotlib-data:grace_hopper.jpg"))),
+                         cv2.COLOR_BGR2RGB)
+    faces = detect_faces(photo)
+    assert len(faces) >= 1
+    x1, y1, x2, y2, p = faces[np.argmax(faces[:, 4])]
+    h, w = photo.shape[:2]
+    assert p >= 0.96 and 0.25 * w < (x1 + x2) / 2 < 0.75 * w and (y1 + y2) / 2 < 0.6 * h  # her face, up centre
+    grid_map = face_map(photo, (14, 14))
+    assert grid_map.max() >= 0.96 and grid_map[-3:].max() == 0  # nothing at her shoulders' level
+    animal = photo_cell(STAMPS / "animals/mammals/dogs/dog.png")
+    assert len(detect_faces(animal)) == 0
+
+
+@pytest.fixture(scope="module")
+def reader():
+    return SceneReader()
+
+
+@needs_assets
+@pytest.mark.parametrize("quadrant", [0, 3])
+def test_the_semantic_map_finds_the_barking_dog_among_real_photos(reader, quadrant):
+    cells = [photo_cell(STAMPS / p) for p in ("hobbies/music/string/guitar_classical.png",
+                                              "animals/birds/pigeon.png", "household/toilet.png")]
+    cells.insert(quadrant, photo_cell(STAMPS / "animals/mammals/dogs/dog.png"))
+    picture = grid(cells)
+    scene = reader.read(picture)
+    bark = heard(yamnet.sound_scores(recording_track(np.random.default_rng(0),
+                                                     str(STAMPS / "animals/mammals/dogs/dog.ogg"), 16000, 3.0)))
+    barking = semantic_map(bark, scene)
+    assert quadrant_of(barking.numpy()) == quadrant and float(barking.max()) > 0.5
+    quiet = heard(yamnet.sound_scores(np.zeros(48000, np.float32)))
+    assert float(semantic_map(quiet, scene).max()) < 0.2  # silence lights nothing
+    assert same_view(scene, thumbnail(picture)) and not same_view(scene, thumbnail(255 - picture))
