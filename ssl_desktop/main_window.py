@@ -149,7 +149,7 @@ class MainWindow(QMainWindow):
         self.pipeline = LivePipeline(device, live_inference, parent=self)
         self.pipeline.frame_captured.connect(lambda frame: self.live_view.show_frame(frame.image))
         self.pipeline.result.connect(self._show_live_result)
-        self.pipeline.presence.connect(self._show_presence)
+        self.pipeline.presence.connect(self.live_view.set_presence)
         self.pipeline.spectrogram_ready.connect(self._show_live_spectrogram)
         self.pipeline.inference_failed.connect(lambda text: self.messages.show_message("inference", text, "error"))
         self.pipeline.source_failed.connect(self._on_source_failed)
@@ -392,14 +392,6 @@ class MainWindow(QMainWindow):
     def _show_live_result(self, frame_id: int, heatmap, latency: float) -> None:
         self.live_view.show_heatmap(heatmap, latency)
         self.messages.clear("inference")
-
-    def _show_presence(self, state: str) -> None:
-        """Below the model's presence threshold: the overlay fades and the window says why."""
-        self.live_view.fade_overlay(bool(state))
-        if state:
-            self.messages.show_message("presence", state, "info")
-        else:
-            self.messages.clear("presence")
 
     def _live_active(self) -> bool:
         return self.tabs.currentWidget() is self.live_view
