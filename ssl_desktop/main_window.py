@@ -191,8 +191,13 @@ class MainWindow(QMainWindow):
         self.finetune_dock.setWidget(self.finetune_panel)
         self.addDockWidget(Qt.DockWidgetArea.RightDockWidgetArea, self.finetune_dock)
         self.tabifyDockWidget(self.retrieval_dock, self.finetune_dock)
-        self.finetune_dock.hide()  # Teach > Fine-tune shows it (as a tab beside Retrieval)
+        self.finetune_dock.hide()  # Teach > Fine-tune shows it, as the tab in front beside Retrieval
+        self.finetune_dock.toggleViewAction().triggered.connect(self._raise_finetune)
         self.menus.add_teach_menu(self.recording.toggle, self.finetune_dock.toggleViewAction())
+
+    def _raise_finetune(self, shown: bool) -> None:
+        if shown:  # once the dock is back in its tab bar (the main window lays it out on the next turn)
+            QTimer.singleShot(0, self.finetune_dock.raise_)
 
     # --- sound and transport (the Playback menu) -----------------------------------------------
 
