@@ -137,6 +137,8 @@ class MainWindow(QMainWindow):
         self.sound_label = QLabel()
         self.export_progress = QProgressBar()
         self.export_progress.setFormat("exporting %v / %m frames")
+        self.export_progress.setMinimumWidth(  # the text on one line, whole, for clips of up to 99,999 frames
+            self.export_progress.fontMetrics().horizontalAdvance("exporting 99999 / 99999 frames") + 40)
         self.export_cancel = QPushButton("Cancel export")
         self.statusBar().addWidget(self.source_label)
         self.statusBar().addPermanentWidget(self.export_progress)
