@@ -8,12 +8,16 @@ newer torch.export-based one gives the same graph but takes 10-20 s an encoder h
 The exporter runs in a forked child process where the platform has ``fork``: in the app's process it held
 the GIL for 0.8 s of its 2 s (gaps of up to 220 ms in every other Python thread: the camera lost frames,
 the GUI hitched); forked, the app's threads wait 0.3-0.4 s in all, for the fork and the sessions' creation.
+
+ONNX Runtime's telemetry is off: left on, importing it writes a device id and an event database under
+``~/.cache/Microsoft/DeveloperTools/``. ``ORT_DISABLE_TELEMETRY`` stops that, and is read at its import.
 """
 from __future__ import annotations
 
 import ctypes
 import importlib.util
 import multiprocessing
+import os
 import tempfile
 import warnings
 from pathlib import Path
@@ -23,6 +27,8 @@ import torch
 from torch import nn
 
 from model.quantize import calibration_images, quantize_graph
+
+os.environ.setdefault("ORT_DISABLE_TELEMETRY", "1")  # before onnxruntime is imported, here or by model.quantize
 
 
 def onnx_runtime_available() -> bool:
@@ -82,6 +88,7 @@ class OnnxEncoder:
     def _session(graph: str, threads: int):
         import onnxruntime
 
+        onnxruntime.disable_telemetry_events()
         options = onnxruntime.SessionOptions()
         options.intra_op_num_threads = threads
         options.inter_op_num_threads = 1

@@ -1,12 +1,12 @@
 """Exports: the frame on screen as a PNG, and a whole clip with its heatmaps as an MP4 with its sound.
 
 The clip export runs in its own thread (``ExportWorker``) with progress and cancel; it writes to a
-temporary file beside the target and renames it at the end, so a cancelled export leaves nothing.
+partial file beside the target and renames it at the end, so a cancelled export leaves nothing (the file
+is made as recorded clips are: an ordinary new file's mode).
 """
 from __future__ import annotations
 
 import os
-import tempfile
 from pathlib import Path
 
 import av
@@ -50,8 +50,7 @@ def export_clip(model, device, source, target, lut: np.ndarray, opacity: float, 
     original = video_io.decode_audio_track(source, info.audio_rate)
     total = max(int(round(info.duration * info.fps)), 1)
     target = Path(target)
-    fd, partial = tempfile.mkstemp(prefix=target.name + ".", suffix=".part.mp4", dir=target.parent)
-    os.close(fd)
+    partial = target.with_name(target.name + ".part.mp4")
     try:
         writer = None
         localizer = Localizer(model, device)

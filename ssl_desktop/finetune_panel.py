@@ -43,9 +43,24 @@ def format_eta(seconds: float) -> str:
     return f"ETA {minutes // 60}:{minutes % 60:02d}:{secs:02d}" if minutes >= 60 else f"ETA {minutes}:{secs:02d}"
 
 
+class LossPlot(pg.PlotWidget):
+    """The loss curve, always in full (it follows the run): the mouse neither zooms nor pans it, and the wheel
+    scrolls the panel it sits in."""
+
+    def __init__(self, parent=None):
+        super().__init__(parent)
+        self.setMouseEnabled(x=False, y=False)
+        self.setMenuEnabled(False)
+        self.hideButtons()
+
+    def wheelEvent(self, event) -> None:
+        event.ignore()  # to the scroll area
+
+
 class FinetunePanel(QWidget):
-    """Folders, starting checkpoint, preset, device; the equivalent command; Start / Cancel / Resume;
-    progress, loss curve, clips/s, validation numbers; the run's checkpoints with "Use this model"."""
+    """Folders, starting checkpoint, preset, device; the equivalent command; progress, loss curve, clips/s,
+    validation numbers; the run's checkpoints with "Use this model": all in a scroll area, under which Start /
+    Cancel / Resume and the progress bar stay in sight. It opens on the "quick" preset."""
 
     changed = Signal()  # any setting changed: the command shown is out of date
     start_clicked = Signal()
@@ -96,7 +111,7 @@ class FinetunePanel(QWidget):
         self.speed_label = QLabel("– clips/s")
         self.val_label = QLabel("")
         self._baseline: tuple[float, float] | None = None  # the starting model's cIoU and R@1, when measured
-        self.plot = pg.PlotWidget()
+        self.plot = LossPlot()
         self.plot.setMinimumHeight(120)
         self.plot.setLabel("bottom", "step")
         self.plot.setLabel("left", "loss")
@@ -142,18 +157,18 @@ class FinetunePanel(QWidget):
         inner = QWidget()
         layout = QVBoxLayout(inner)
         layout.addLayout(form)
-        layout.addLayout(buttons)
-        layout.addWidget(self.progress)
         layout.addLayout(numbers)
         layout.addWidget(self.plot, 1)
         layout.addLayout(use)
         layout.addWidget(self.message_label)
-        scroll = QScrollArea()
-        scroll.setWidgetResizable(True)
-        scroll.setWidget(inner)
+        self.scroll = QScrollArea()
+        self.scroll.setWidgetResizable(True)
+        self.scroll.setWidget(inner)
         outer = QVBoxLayout(self)
-        outer.setContentsMargins(0, 0, 0, 0)
-        outer.addWidget(scroll)
+        outer.setContentsMargins(0, 0, 0, 4)
+        outer.addWidget(self.scroll, 1)
+        outer.addLayout(buttons)
+        outer.addWidget(self.progress)
 
         self.add_data_button.clicked.connect(self._choose_data_folder)
         self.remove_data_button.clicked.connect(self._remove_data_folder)
@@ -242,10 +257,10 @@ class FinetunePanel(QWidget):
         self.init_edit.setPlaceholderText(f"the current model ({name})" if name else "a new model")
         self._freezable = freezable
         self.freeze_box.setEnabled(freezable)
-        if not freezable:
-            self.freeze_box.setCurrentText("none")
-        elif self.preset_box.currentText() in PRESETS:
+        if self.preset_box.currentText() in PRESETS:  # the preset's recipe for this model
             self._apply_preset(self.preset_box.currentText())
+        elif not freezable:
+            self.freeze_box.setCurrentText("none")
 
     def settings(self, init: str | None, resume: bool = False) -> FinetuneSettings:
         """What the fields say; ``init``: the checkpoint to start from when the field is empty."""

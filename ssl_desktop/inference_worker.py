@@ -150,7 +150,9 @@ class InferenceWorker(QThread):
     spectrogram_ready = Signal(object)  # (257, T): what the model hears now
     embeddings = Signal(object, object)  # unit audio vector (D,), unit global image vector (D,), CPU tensors
     error = Signal(str)
-    presence = Signal(str)  # with each result: '' (the sound is in the picture), "silence", "the sound is not in view"
+    # with each result: '' (the sound is in the picture), "silence" or "the sound is not in view"; and what the model
+    # hears ("speech 0.93, dog 0.41"; '' when unknown)
+    presence = Signal(str, str)
 
     def __init__(self, audio_window: Callable[[float, int], np.ndarray | None], device: str = "cpu",
                  audio_refresh: float = AUDIO_REFRESH_SECONDS, inference: InferenceConfig | None = None,
@@ -258,7 +260,7 @@ class InferenceWorker(QThread):
                 last_error = None
                 self.frames_processed += 1
                 self.result.emit(frame.id, localized.shown, time.monotonic() - frame.captured_at)
-                self.presence.emit(localized.presence)
+                self.presence.emit(localized.presence, localized.hearing)
 
     def stop(self) -> None:
         """Finish the current frame, then end the thread (cooperative; never terminate())."""

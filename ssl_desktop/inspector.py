@@ -1,7 +1,8 @@
 """The inspector: play video files with their sound and the heatmap of every frame shown.
 
 Each frame's heatmap is computed from the ``seconds`` of sound centred on it (the model's audio window,
-at the model's sample rate). Files come from drag-and-drop or File > Open; both end in ``open_paths``.
+at the model's sample rate), and the picture says, as the live view's does, when that sound is silence or
+not in view. Files come from drag-and-drop, File > Open or the file list; every way plays the file at once.
 The window talks to it, as to the live pipeline, through ``set_model``, ``set_audio_override``, the
 ``embeddings`` signal and ``waveform(seconds)``.
 """
@@ -26,6 +27,7 @@ from .sources import SourceError, has_output_device
 from .video_view import VideoView
 
 SPEEDS = (0.25, 0.5, 1.0, 2.0)
+PLAY_TIP, PAUSE_TIP = "Play (Space)", "Pause (Space)"  # what the play button does now
 SLIDER_STEPS_PER_SECOND = 1000
 
 
@@ -61,8 +63,10 @@ class Inspector(QWidget):
         self.loop = False
         self._next_frame_id = 0
         self._file_first_id = 0  # results of frames before this id belong to a file closed since
+        self._result_shown = False  # whether the last result was shown (its presence state follows it)
         self.worker = InferenceWorker(self._audio_window, device, hear_in_background=False, parent=self)
         self.worker.result.connect(self._show_result)
+        self.worker.presence.connect(self._show_presence)
         self.worker.spectrogram_ready.connect(self.spectrogram_ready)
         self.worker.embeddings.connect(self.embeddings)
         self.worker.error.connect(lambda text: self.message.emit("inspector-inference", text, "error"))
@@ -71,10 +75,10 @@ class Inspector(QWidget):
         self.view = VideoView()
         self.file_box = QComboBox()
         self.file_box.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToContents)
-        self.file_box.activated.connect(lambda index: self.open_file(self.files[index]))
+        self.file_box.activated.connect(self._open_chosen)
         style = self.style()
         self.play_button = self._tool_button(style.standardIcon(QStyle.StandardPixmap.SP_MediaPlay),
-                                             "Play / pause (Space)", self.toggle_play)
+                                             PLAY_TIP, self.toggle_play)
         self.back_button = self._tool_button(style.standardIcon(QStyle.StandardPixmap.SP_MediaSeekBackward),
                                              "Previous frame (Left)", lambda: self.step(-1))
         self.forward_button = self._tool_button(style.standardIcon(QStyle.StandardPixmap.SP_MediaSeekForward),
@@ -173,6 +177,17 @@ class Inspector(QWidget):
                 problems.append(f"cannot open {opened[0].name}: {exc.reason}")
         return problems
 
+    def _open_chosen(self, index: int) -> None:
+        """A file chosen in the list: opened and played, as every other way of opening a file does."""
+        path = self.files[index]
+        try:
+            self.open_file(path)
+        except VideoReadError as exc:
+            self.message.emit("inspector", f"cannot open {path.name}: {exc.reason}", "error")
+            return
+        self.message.emit("inspector", "", "info")
+        self.play()
+
     def open_file(self, path: Path) -> None:
         """Show ``path`` paused at its first frame; raises ``VideoReadError``."""
         info = video_io.probe(path)
@@ -209,6 +224,7 @@ class Inspector(QWidget):
         self.frame_thread.failed.connect(lambda text: self.message.emit("inspector", text, "error"))
         self.frame_thread.start()
         self._start_speaker()
+        self._update_play_icon()
 
     def _start_speaker(self) -> None:
         if self.file.track is None:
@@ -278,8 +294,10 @@ class Inspector(QWidget):
         self._update_play_icon()
 
     def _update_play_icon(self) -> None:
+        """The play button shows what a click does: pause while playing, play while paused."""
         icon = QStyle.StandardPixmap.SP_MediaPause if self.playing else QStyle.StandardPixmap.SP_MediaPlay
         self.play_button.setIcon(self.style().standardIcon(icon))
+        self.play_button.setToolTip(PAUSE_TIP if self.playing else PLAY_TIP)
 
     # --- frames and heatmaps ----------------------------------------------------------------
 
@@ -300,8 +318,14 @@ class Inspector(QWidget):
         self._next_frame_id += 1
 
     def _show_result(self, frame_id: int, heatmap: np.ndarray, latency: float) -> None:
-        if frame_id >= self._file_first_id:
+        self._result_shown = frame_id >= self._file_first_id
+        if self._result_shown:
             self.view.show_heatmap(heatmap, latency)
+
+    def _show_presence(self, state: str, hearing: str) -> None:
+        """The presence state of the result just shown (the worker sends it right after the result)."""
+        if self._result_shown:
+            self.view.set_presence(state, hearing)
 
     # --- shutdown ---------------------------------------------------------------------------
 

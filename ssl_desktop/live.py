@@ -27,7 +27,7 @@ class LivePipeline(QObject):
     spectrogram_ready = Signal(object)
     embeddings = Signal(object, object)  # unit audio vector, unit global image vector (for retrieval)
     inference_failed = Signal(str)
-    presence = Signal(str)  # '' or what to say when the sound is not in the picture
+    presence = Signal(str, str)  # with each heatmap: '' or why the sound is not in the picture; what it hears
     source_failed = Signal(str)  # the frame source could not be opened or stopped working
     source_stalled = Signal(str)  # the frame source stopped delivering and is retried; "" once it delivers
 

@@ -137,6 +137,8 @@ class MainWindow(QMainWindow):
         self.sound_label = QLabel()
         self.export_progress = QProgressBar()
         self.export_progress.setFormat("exporting %v / %m frames")
+        self.export_progress.setMinimumWidth(  # the text on one line, whole, for clips of up to 99,999 frames
+            self.export_progress.fontMetrics().horizontalAdvance("exporting 99999 / 99999 frames") + 40)
         self.export_cancel = QPushButton("Cancel export")
         self.statusBar().addWidget(self.source_label)
         self.statusBar().addPermanentWidget(self.export_progress)
@@ -149,7 +151,7 @@ class MainWindow(QMainWindow):
         self.pipeline = LivePipeline(device, live_inference, parent=self)
         self.pipeline.frame_captured.connect(lambda frame: self.live_view.show_frame(frame.image))
         self.pipeline.result.connect(self._show_live_result)
-        self.pipeline.presence.connect(self._show_presence)
+        self.pipeline.presence.connect(self.live_view.set_presence)
         self.pipeline.spectrogram_ready.connect(self._show_live_spectrogram)
         self.pipeline.inference_failed.connect(lambda text: self.messages.show_message("inference", text, "error"))
         self.pipeline.source_failed.connect(self._on_source_failed)
@@ -191,8 +193,13 @@ class MainWindow(QMainWindow):
         self.finetune_dock.setWidget(self.finetune_panel)
         self.addDockWidget(Qt.DockWidgetArea.RightDockWidgetArea, self.finetune_dock)
         self.tabifyDockWidget(self.retrieval_dock, self.finetune_dock)
-        self.finetune_dock.hide()  # Teach > Fine-tune shows it (as a tab beside Retrieval)
+        self.finetune_dock.hide()  # Teach > Fine-tune shows it, as the tab in front beside Retrieval
+        self.finetune_dock.toggleViewAction().triggered.connect(self._raise_finetune)
         self.menus.add_teach_menu(self.recording.toggle, self.finetune_dock.toggleViewAction())
+
+    def _raise_finetune(self, shown: bool) -> None:
+        if shown:  # once the dock is back in its tab bar (the main window lays it out on the next turn)
+            QTimer.singleShot(0, self.finetune_dock.raise_)
 
     # --- sound and transport (the Playback menu) -----------------------------------------------
 
@@ -392,14 +399,6 @@ class MainWindow(QMainWindow):
     def _show_live_result(self, frame_id: int, heatmap, latency: float) -> None:
         self.live_view.show_heatmap(heatmap, latency)
         self.messages.clear("inference")
-
-    def _show_presence(self, state: str) -> None:
-        """Below the model's presence threshold: the overlay fades and the window says why."""
-        self.live_view.fade_overlay(bool(state))
-        if state:
-            self.messages.show_message("presence", state, "info")
-        else:
-            self.messages.clear("presence")
 
     def _live_active(self) -> bool:
         return self.tabs.currentWidget() is self.live_view

@@ -1,4 +1,6 @@
 """The one message area at the top of the window: what is wrong or worth knowing, never a blocking dialog.
+It holds messages that need the user; a view's running state (whether the sound is in the picture) is said on
+that view's picture, never here.
 
 Each message has a key (``"model"``, ``"source"``, ...): showing a key again replaces its text, and
 ``clear(key)`` removes it once the problem is gone. The newest message is on top; older ones fold away
@@ -57,7 +59,7 @@ class MessageBar(QWidget):
     def show_message(self, key: str, text: str, level: str = "warning") -> None:
         shown = self._banners.get(key)
         if shown is not None and shown.level == level and shown.label.text() == text:
-            return  # the live view repeats its state with every heatmap: rebuilding a banner costs the GUI thread
+            return  # shown again by a timer or a worker: rebuilding a banner costs the GUI thread
         self.clear(key)
         banner = Banner(text, level, lambda: self.clear(key))
         self._banners[key] = banner

@@ -1,8 +1,10 @@
 """The video with its heatmap overlay (two pyqtgraph ImageItems) and the overlay's controls.
 
 The view receives raw cosine maps at frame size and makes them heatmaps on the scale chosen (per-frame
-stretch or fixed), shows that scale on a colour bar, the value under the cursor, and on the picture what
-the heatmap is listening to.
+stretch or fixed), shows that scale on a colour bar and the value under the cursor. On a line of its own
+above the picture it says what the heatmap is listening to; on the picture's top right corner, whether the
+sound is in the picture and what the model hears. Neither ever moves the layout: the state changes
+several times a second and the picture (and what the user is about to click) must stay put.
 """
 from __future__ import annotations
 
@@ -11,7 +13,7 @@ import time
 import numpy as np
 import pyqtgraph as pg
 from PySide6.QtCore import QPointF, QRectF, Qt, Signal
-from PySide6.QtGui import QImage, QPixmap
+from PySide6.QtGui import QFontMetrics, QImage, QPixmap
 from PySide6.QtWidgets import QCheckBox, QComboBox, QHBoxLayout, QLabel, QSizePolicy, QSlider, QVBoxLayout, QWidget
 
 from model.overlay import COLORMAPS, FIXED_RANGE, blend, overlay_lut, scale_heat
@@ -23,20 +25,26 @@ COLOUR_BAR_SIZE = (90, 12)
 
 
 class RateMeter:
-    """Events per second, smoothed over the last ``window`` events."""
+    """Events per second, smoothed over the last ``window`` events; None until ``min_events`` events have
+    come over at least ``min_seconds`` (the first frames arrive in a burst: two of them 0.1 ms apart are not
+    a rate of 10,000 a second)."""
 
-    def __init__(self, window: int = 20):
-        self.window = window
+    def __init__(self, window: int = 20, min_events: int = 5, min_seconds: float = 0.5):
+        self.window, self.min_events, self.min_seconds = window, min_events, min_seconds
         self._times: list[float] = []
 
     def tick(self) -> None:
         self._times = (self._times + [time.monotonic()])[-self.window:]
 
     @property
-    def rate(self) -> float:
-        if len(self._times) < 2 or self._times[-1] == self._times[0]:
-            return 0.0
+    def rate(self) -> float | None:
+        if len(self._times) < self.min_events or self._times[-1] - self._times[0] < self.min_seconds:
+            return None
         return (len(self._times) - 1) / (self._times[-1] - self._times[0])
+
+
+def format_rate(name: str, rate: float | None) -> str:
+    return f"{name} {rate:4.1f} fps" if rate is not None else f"{name} – fps"
 
 
 class VideoView(QWidget):
@@ -53,6 +61,7 @@ class VideoView(QWidget):
         self._cursor = (-1, -1)  # the frame pixel under the mouse
         self.latency: float | None = None  # capture to heatmap of the last heatmap shown, s
         self.faded = False  # the model says the sound is not in the picture
+        self.listening = ""  # what the heatmap is listening to, in full (the line above the picture may elide it)
         self.frames_shown = 0
         self.heatmaps_shown = 0
         self.video_rate = RateMeter()
@@ -67,14 +76,18 @@ class VideoView(QWidget):
         self.heat_item.setZValue(1)
         self.viewbox.addItem(self.video_item)
         self.viewbox.addItem(self.heat_item)
-        self.listening_text = pg.TextItem("", color="#ffffff", fill=(0, 0, 0, 150), anchor=(0, 0))
+        # the picture's corners: the presence state at the top right, the cosine under the mouse at the bottom left
+        self.presence_text = pg.TextItem("", color="#ffffff", fill=(0, 0, 0, 170), anchor=(1, 0))
         self.cursor_text = pg.TextItem("", color="#ffffff", fill=(0, 0, 0, 150), anchor=(0, 1))
-        self.listening_text.setVisible(False)
-        self.cursor_text.setVisible(False)
-        for item in (self.listening_text, self.cursor_text):
+        for item in (self.presence_text, self.cursor_text):
+            item.setVisible(False)
             item.setZValue(2)
             self.viewbox.addItem(item)
         self.graphics.scene().sigMouseMoved.connect(self._show_value_at)
+        self.listening_text = QLabel()  # a line of its own, always there (empty or not): the picture never moves
+        self.listening_text.setStyleSheet("QLabel { background: #202020; color: #ffffff; padding: 2px 4px; }")
+        self.listening_text.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Fixed)
+        self.listening_text.setFixedHeight(QFontMetrics(self.listening_text.font()).height() + 6)
 
         self.overlay_box = QCheckBox("Heatmap")
         self.overlay_box.setChecked(True)
@@ -109,6 +122,8 @@ class VideoView(QWidget):
         controls.addWidget(self.stats_label, 1)
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
+        layout.setSpacing(0)
+        layout.addWidget(self.listening_text)
         layout.addWidget(self.graphics, 1)
         layout.addLayout(controls)
 
@@ -124,9 +139,36 @@ class VideoView(QWidget):
         return SCALES[self.scale_box.currentText()]
 
     def set_listening(self, text: str) -> None:
-        """Say on the picture what the heatmap is listening to (and what is playing)."""
-        self.listening_text.setText(text)
-        self.listening_text.setVisible(bool(text))
+        """Say above the picture what the heatmap is listening to (and what is playing): elided to the line's
+        width, in full in its tooltip."""
+        if text != self.listening:
+            self.listening = text
+            self.listening_text.setToolTip(text)
+            self._elide_listening()
+
+    def _elide_listening(self) -> None:
+        width = self.listening_text.contentsRect().width() - 8  # the label's padding
+        self.listening_text.setText(QFontMetrics(self.listening_text.font()).elidedText(
+            self.listening, Qt.TextElideMode.ElideRight, max(width, 0)))
+
+    def resizeEvent(self, event) -> None:
+        super().resizeEvent(event)
+        self._elide_listening()
+
+    def set_presence(self, state: str, hearing: str = "") -> None:
+        """Say on the picture whether the sound is in it (``state``: '' when it is, else "silence" or "the sound
+        is not in view": the overlay fades) and what the model hears (``hearing``: "speech 0.93, dog 0.41",
+        '' when unknown)."""
+        self.fade_overlay(bool(state))
+        text = "\n".join(line for line in (state, hearing and f"hearing: {hearing}") if line)
+        if text != self.presence:
+            self.presence_text.setText(text)
+            self.presence_text.setVisible(bool(text))
+
+    @property
+    def presence(self) -> str:
+        """What the picture says about the sound ('' when nothing)."""
+        return self.presence_text.toPlainText() if self.presence_text.isVisible() else ""
 
     @property
     def opacity(self) -> float:
@@ -143,6 +185,7 @@ class VideoView(QWidget):
         if new_size:
             self.heat_item.setRect(QRectF(0, 0, image.shape[1], image.shape[0]))
             self.cursor_text.setPos(0, image.shape[0])
+            self.presence_text.setPos(image.shape[1], 0)
             self.viewbox.autoRange(padding=0)
         self.frames_shown += 1
         self.video_rate.tick()
@@ -189,6 +232,8 @@ class VideoView(QWidget):
         self.cursor_text.setVisible(value is not None)
 
     def clear_heatmap(self) -> None:
+        """No heatmap (and so nothing to say about the sound) until the next one."""
+        self.set_presence("")
         self.cosine = None
         self.scale = None
         self.cold_label.setText("–")
@@ -238,9 +283,9 @@ class VideoView(QWidget):
         self.overlay_changed.emit()
 
     def _update_stats(self) -> None:
-        parts = [f"video {self.video_rate.rate:4.1f} fps"]
+        parts = [format_rate("video", self.video_rate.rate)]
         if self.heatmap is not None:
-            parts.append(f"heatmap {self.heatmap_rate.rate:4.1f} fps")
+            parts.append(format_rate("heatmap", self.heatmap_rate.rate))
         if self.latency is not None:
             parts.append(f"latency {1000 * self.latency:4.0f} ms")
         self.stats_label.setText("  ·  ".join(parts))

@@ -1,4 +1,6 @@
 """The main window, driven headless through the same source classes the app uses for its devices."""
+import os
+import stat
 import threading
 
 import numpy as np
@@ -273,17 +275,29 @@ def test_retrieval_panel_follows_the_live_embeddings_and_a_gallery_sound_can_be_
 
 # --- exports ------------------------------------------------------------------------------------
 
+def new_file_mode() -> int:
+    """The mode an ordinary new file gets (0644 under the usual umask 022), as recorded clips get."""
+    umask = os.umask(0)
+    os.umask(umask)
+    return 0o666 & ~umask
+
+
 def test_export_frame_and_clip(qtbot, make_window, tmp_path):
     clip = write_clip(tmp_path / "tone.mp4", seconds=1.0)
     window = make_window()
+    window.resize(1024, 640)
     window.open_paths([clip])
     wait_for_heatmaps(qtbot, window.inspector.view, 1)
     png = tmp_path / "frame.png"
     assert window.export_frame(png) and png.stat().st_size > 1000
     target = tmp_path / "annotated.mp4"
     assert window.export_clip(target)
+    bar = window.export_progress
+    qtbot.waitUntil(lambda: bar.isVisible() and bar.width() > 0, timeout=WAIT_MS)
+    assert bar.width() >= bar.fontMetrics().horizontalAdvance("exporting 9999 / 9999 frames")  # one line, whole
     qtbot.waitUntil(lambda: window.export_worker is None, timeout=120000)
     assert "exported" in window.messages.text("export")
+    assert stat.S_IMODE(target.stat().st_mode) == new_file_mode()  # not mkstemp's 0600
     info = probe(target)
     assert info.has_audio and (info.width, info.height) == (320, 240)
     assert info.duration == pytest.approx(1.0, abs=0.1)

@@ -62,3 +62,12 @@ def test_int8_without_the_demo_clips_is_a_message(monkeypatch, capsys):
     with pytest.raises(SystemExit) as exited:
         parse_args(["--int8"])
     assert exited.value.code == 2 and "--int8 calibrates on the bundled demo clips" in capsys.readouterr().err
+
+
+def test_main_py_outside_its_environment_is_one_line_and_exit_2():
+    """``python3 main.py`` with a Python that lacks the app's packages (here: this one without its site-packages)."""
+    result = subprocess.run([sys.executable, "-S", "main.py", "--help"], cwd=ROOT, capture_output=True, text=True,
+                            timeout=60)
+    assert result.returncode == 2 and result.stdout == ""
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and "make run" in lines[0] and "has no " in lines[0] and "Traceback" not in lines[0]

@@ -7,7 +7,10 @@ under 1e-6 for both backbones). CUDA's fp16 path is not tested here
 (no GPU on the development machine)."""
 import multiprocessing
 import os
+import subprocess
+import sys
 import threading
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -148,3 +151,19 @@ def test_eager_when_asked_or_training():
 def test_cpu_threads_leave_a_core():
     assert InferenceConfig(threads=3).cpu_threads() == 3
     assert InferenceConfig().cpu_threads() == max(1, len(os.sched_getaffinity(0)) - 1)
+
+
+@pytest.mark.skipif(not onnx_runtime_available(), reason="ONNX Runtime is not installed")
+def test_onnx_runtime_writes_nothing_under_the_user_s_cache(tmp_path):
+    """ONNX Runtime's telemetry is off: a session made and run in a fresh process leaves no device id or event
+    database in the home folder (it wrote ~/.cache/Microsoft/DeveloperTools/.onnxruntime/ with telemetry on)."""
+    env = {k: v for k, v in os.environ.items() if k not in ("ORT_DISABLE_TELEMETRY", "XDG_CACHE_HOME")}
+    env["HOME"] = str(tmp_path)
+    code = ("import torch; from model.onnx_runtime import OnnxEncoder; "
+            "encoder = OnnxEncoder(torch.nn.Conv2d(3, 4, 3).eval(), torch.zeros(1, 3, 8, 8), threads=1); "
+            "print(tuple(encoder(torch.zeros(1, 3, 8, 8)).shape))")
+    result = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=300,
+                            cwd=Path(__file__).resolve().parent.parent)
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert result.stdout.strip() == "(1, 4, 6, 6)"  # the session ran
+    assert not (tmp_path / ".cache" / "Microsoft").exists(), sorted(map(str, tmp_path.rglob("*")))

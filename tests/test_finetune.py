@@ -9,13 +9,15 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from PySide6.QtCore import Qt
+from PySide6.QtCore import QPoint, QPointF, QRect, Qt
+from PySide6.QtGui import QWheelEvent
+from PySide6.QtWidgets import QApplication
 from test_app import WAIT_MS, checkpoint, make_window  # noqa: F401 (fixtures)
 
 from model import AudioConfig, ModelConfig, SSLModel, load_model, save_model
 from model.gallery import model_fingerprint
 from model.synth.generator import generate
-from ssl_desktop.finetune_process import FinetuneSettings, link_clips, tail_lines
+from ssl_desktop.finetune_process import PRESETS, FinetuneSettings, link_clips, tail_lines
 from ssl_desktop.sources import FrameSource, Pacer, ToneSource
 
 TRAIN_MS = 240000  # child start (torch import) and a few tiny steps on a busy 2-core machine
@@ -255,3 +257,43 @@ def test_finetune_model_swap_drops_the_stale_gallery_and_indexes_it_again(qtbot,
     qtbot.waitUntil(lambda: window.retrieval.gallery is not None, timeout=WAIT_MS)
     assert window.retrieval.gallery.model_id == model_fingerprint(new) != old_id
     assert window.finetune_panel.init_edit.placeholderText() == "the current model (swapped)"
+
+
+def test_quick_preset_is_what_a_fresh_panel_opens_on_with_the_model_s_recipe(qtbot, make_window, tiny_checkpoint):
+    quick = PRESETS["quick"]
+    window = make_window(load_model=False)  # the panel is built before any model arrives
+    panel = window.finetune_panel
+    assert panel.preset_box.currentText() == "quick" and panel.freeze_box.currentText() == "none"
+    assert window.load_checkpoint(tiny_checkpoint)  # efficientnet_lite0: "quick" freezes all of its visual side
+    assert panel.preset_box.currentText() == "quick" and panel.freeze_box.currentText() == quick["freeze"] == "all"
+    assert (panel.epochs_box.value(), panel.lr_box.value(), panel.batch_box.value()) == \
+        (quick["epochs"], quick["lr"], quick["batch_size"])
+    assert "--freeze-visual all" in panel.command_text.toPlainText()
+    window.set_model(SSLModel(ModelConfig()).eval(), "resnet18")  # a model with nothing to freeze
+    assert panel.preset_box.currentText() == "quick" and panel.freeze_box.currentText() == "none"
+    assert not panel.freeze_box.isEnabled()
+
+
+def test_quick_preset_panel_at_1024x640_teach_raises_it_start_in_sight_and_the_wheel_scrolls(qtbot, make_window,
+                                                                                             tiny_checkpoint):
+    window = make_window(load_model=False)
+    window.resize(1024, 640)
+    assert window.load_checkpoint(tiny_checkpoint)
+    qtbot.waitUntil(lambda: not window.retrieval_panel.visibleRegion().isEmpty(), timeout=WAIT_MS)
+    window.finetune_dock.toggleViewAction().trigger()  # Teach > Fine-tune
+    panel = window.finetune_panel
+    qtbot.waitUntil(lambda: window.retrieval_panel.visibleRegion().isEmpty(), timeout=WAIT_MS)  # its tab is in front
+    assert not panel.visibleRegion().isEmpty() and panel.preset_box.currentText() == "quick"
+    start = panel.start_button
+    qtbot.waitUntil(lambda: not start.visibleRegion().isEmpty(), timeout=WAIT_MS)
+    assert window.rect().contains(QRect(start.mapTo(window, QPoint(0, 0)), start.size()))
+    bar = panel.scroll.verticalScrollBar()
+    assert bar.maximum() > 0  # the panel is taller than the dock: it scrolls
+    panel.show_losses([0, 1, 2], [3.0, 2.0, 1.0])
+    shown = panel.plot.getViewBox().viewRange()
+    centre = QPointF(panel.plot.width() / 2, panel.plot.height() / 2)
+    wheel = QWheelEvent(centre, QPointF(panel.plot.mapToGlobal(centre.toPoint())), QPoint(0, 0), QPoint(0, -120),
+                        Qt.MouseButton.NoButton, Qt.KeyboardModifier.NoModifier, Qt.ScrollPhase.NoScrollPhase, False)
+    QApplication.sendEvent(panel.plot.viewport(), wheel)
+    assert panel.plot.getViewBox().viewRange() == shown  # the plot is not zoomed
+    assert not wheel.isAccepted()  # the wheel goes on to the scroll area (a real one; a synthetic one stops here)

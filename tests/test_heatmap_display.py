@@ -1,5 +1,7 @@
-"""The heatmap explains itself: no seams, a scale to choose and shown, the value under the cursor, and on
-the picture what it listens to."""
+"""The heatmap explains itself: no seams, a scale to choose and shown, the value under the cursor, above
+the picture what it listens to, and frame rates once there are enough frames to measure them."""
+import time
+
 import cv2
 import numpy as np
 import pytest
@@ -15,6 +17,7 @@ from model.object_guidance import ObjectGuidance
 from model.overlay import FIXED_RANGE, scale_heat
 from ssl_desktop.main_window import demo_clips
 from ssl_desktop.sources import ClockedAudioSource, PatternSource, ToneSource
+from ssl_desktop.video_view import RateMeter, VideoView
 
 FRAME = (240, 320)
 
@@ -119,7 +122,7 @@ def test_the_picture_says_what_the_heatmap_listens_to(qtbot, make_window, clips)
     window = make_window()
     window.start_source("demo")
     view = window.live_view
-    text = lambda: view.listening_text.textItem.toPlainText()  # noqa: E731
+    text = lambda: view.listening  # noqa: E731
     qtbot.waitUntil(lambda: "listening to: the live sound" in text(), timeout=WAIT_MS)
     assert "playing s777_0000" in text() and "(" in text()  # the demo clip and its class
     window.start_sources(PatternSource(size=(320, 240)), Silence(), "camera")
@@ -128,3 +131,24 @@ def test_the_picture_says_what_the_heatmap_listens_to(qtbot, make_window, clips)
     qtbot.waitUntil(lambda: window.retrieval.gallery is not None, timeout=60000)
     window.retrieval_panel.select_query_sound(1)
     qtbot.waitUntil(lambda: "gallery clip" in text() and "query" in text(), timeout=WAIT_MS)
+    label = view.listening_text  # a line above the picture, the text elided to it, in full in the tooltip
+    assert label.geometry().bottom() < view.graphics.geometry().top()
+    assert label.fontMetrics().horizontalAdvance(label.text()) <= label.contentsRect().width()
+    assert label.toolTip() == text()
+    window.resize(700, 640)
+    window.start_source("demo")  # the query and the clip playing: longer than the line
+    qtbot.waitUntil(lambda: "query" in text() and "playing" in text() and label.text().endswith("…"), timeout=WAIT_MS)
+    assert label.fontMetrics().horizontalAdvance(label.text()) <= label.contentsRect().width()
+
+
+def test_no_frame_rate_is_shown_until_enough_frames_came(qtbot):
+    view = VideoView()
+    qtbot.addWidget(view)
+    for _ in range(3):  # the first frames come in a burst
+        view.show_frame(np.zeros((24, 32, 3), np.uint8))
+    assert view.video_rate.rate is None and "video – fps" in view.stats_label.text()
+    meter = RateMeter(min_events=4, min_seconds=0.15)
+    for _ in range(4):
+        meter.tick()
+        time.sleep(0.06)
+    assert meter.rate == pytest.approx(1 / 0.06, rel=0.5)  # a real rate, not thousands a second

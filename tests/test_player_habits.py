@@ -5,6 +5,7 @@ from PySide6.QtCore import Qt
 from test_app import WAIT_MS, checkpoint, clips, drop, make_window  # noqa: F401 (fixtures)
 from test_sources import write_clip
 
+from ssl_desktop.inspector import PAUSE_TIP, PLAY_TIP
 from ssl_desktop.player import MONITOR_DELAY_SECONDS, Monitor, PlaybackClock, Speaker, Volume
 from ssl_desktop.ring_buffer import RingBuffer
 
@@ -31,6 +32,24 @@ def test_a_dropped_file_plays_at_once(qtbot, playing_window):
     inspector = playing_window.inspector
     assert inspector.playing
     qtbot.waitUntil(lambda: inspector.timeline.value() >= 300, timeout=WAIT_MS)  # the picture moves on
+
+
+def test_list_plays_a_file_picked_in_the_inspector_s_list_at_once(qtbot, make_window, clips):
+    window = make_window(load_model=False)
+    inspector = window.inspector
+    window.open_paths(clips["synth"])  # File > Open of two files: the first plays
+    assert inspector.playing and inspector.play_button.toolTip() == PAUSE_TIP
+    inspector.pause()  # then paused: the pick still plays the file picked
+    assert inspector.play_button.toolTip() == PLAY_TIP
+    inspector.file_box.activated.emit(1)  # the second file picked in the list
+    assert inspector.file.path == clips["synth"][1] and inspector.file_box.currentIndex() == 1
+    assert inspector.playing and inspector.play_button.toolTip() == PAUSE_TIP
+    qtbot.waitUntil(lambda: inspector.timeline.value() >= 300, timeout=WAIT_MS)  # the picture moves on
+    inspector.file_box.activated.emit(0)  # picked while playing: the button goes on saying pause, and it plays
+    assert inspector.file.path == clips["synth"][0] and inspector.playing
+    assert inspector.play_button.toolTip() == PAUSE_TIP
+    inspector.toggle_play()
+    assert not inspector.playing and inspector.play_button.toolTip() == PLAY_TIP
 
 
 @pytest.mark.parametrize("focus", ["timeline", "speed box", "retrieval dock", "sound dock"])

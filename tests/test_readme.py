@@ -4,7 +4,8 @@ Cheap commands run as written; long ones run with a tiny input (two synthetic cl
 app that saves a snapshot after its first heatmap) or with ``--help``, and every option the README
 gives them must be one they accept. ``.venv/bin/python X`` and ``.venv/bin/ssl-*`` become calls of the
 ``main(argv)`` of X and of the modules the project's console scripts name, in this process (the
-interpreter and its imports are then paid once); ``make`` targets run dry (``make -n``).
+interpreter and its imports are then paid once); ``make`` targets run dry (``make -n``), and the options of
+``make run ARGS="..."`` are given to the app's ``main(argv)`` as well.
 """
 from __future__ import annotations
 
@@ -82,7 +83,7 @@ def replace_option(argv, option, value) -> list[str]:
 def run_app(args, tmp_path) -> None:
     """The app with the README's options on real files, saving a snapshot after its first heatmap."""
     stand_ins = {"street.mp4": DEMO_CLIPS[0], "a.mp4": DEMO_CLIPS[0], "b.mp4": DEMO_CLIPS[1],
-                 "my.safetensors": BUNDLED_MODEL}
+                 "my.safetensors": BUNDLED_MODEL, "resources/ssl_align.safetensors": BUNDLED_MODEL}
     args = [str(stand_ins.get(a, a)) for a in args]
     args = replace_option(replace_option(args, "--snapshot", tmp_path / "shot.png"), "--after", 1)
     assert main_of("ssl_desktop.app")(args) == 0
@@ -96,6 +97,11 @@ def run_command(command: str, tmp_path, capsys) -> None:
         dry = run(["make", "-n", *args]).stdout
         if args[0] == "run":
             assert "tools/check_system.sh" in dry and "main.py" in dry
+            app_args = shlex.split(next((a.removeprefix("ARGS=") for a in args if a.startswith("ARGS=")), ""))
+            if "--help" in app_args:
+                assert_accepted("ssl_desktop.app", [], capsys)
+            elif app_args:  # the app with these options
+                run_app(app_args, tmp_path)
     elif program == "source":
         assert args == [".venv/bin/activate"]  # made by `python -m venv`, which the Makefile runs
         assert "-m venv $(VENV)" in (ROOT / "Makefile").read_text()
@@ -131,7 +137,7 @@ def test_readme_command(command, tmp_path, monkeypatch, capsys, qapp):
 
 def test_readme_lists_the_commands_it_should():
     commands = readme_commands()
-    assert any(c.startswith(".venv/bin/python main.py") for c in commands)
+    assert any(c.startswith('make run ARGS="--') for c in commands)  # the app on its runtime, GPU or not
     assert not [c for c in commands if c.startswith(("python ", "python3 "))]  # the venv's python, always
 
 

@@ -1,4 +1,4 @@
-"""Files as phones and films make them: a rotation tag (display matrix) and 5.1 sound."""
+"""Files as phones and films make them: a rotation tag (display matrix) and 5.1 / 7.1 sound."""
 from fractions import Fraction
 
 import av
@@ -11,9 +11,10 @@ from model.data.video_io import decode_audio_track, iter_frames, read_clip, read
 WIDTH, HEIGHT = 160, 96
 
 
-def write_tagged_clip(path, rotation=0, layout="mono", sound_channel=0, seconds=1.0):
+def write_tagged_clip(path, rotation=0, layout="mono", sound_channel=0, seconds=1.0, level=0.5):
     """A clip whose picture has a white bar on its left edge, tagged to be shown turned ``rotation``
-    degrees counter-clockwise, with a 440 Hz tone in channel ``sound_channel`` of ``layout`` (others silent)."""
+    degrees counter-clockwise, with a 440 Hz tone of amplitude ``level`` in channel ``sound_channel`` of
+    ``layout`` (a tuple: in each of those channels; others silent; None: a tone of its own in each channel)."""
     with av.open(str(path), "w") as container:
         video = container.add_stream("h264", rate=25)
         video.width, video.height, video.pix_fmt = WIDTH, HEIGHT, "yuv420p"
@@ -29,10 +30,14 @@ def write_tagged_clip(path, rotation=0, layout="mono", sound_channel=0, seconds=
         channels = audio.codec_context.channels
         n = int(48000 * seconds)
         sound = np.zeros((channels, n), np.float32)
-        sound[sound_channel] = 0.5 * np.sin(2 * np.pi * 440 * np.arange(n) / 48000)
+        if sound_channel is None:
+            hz = 220 * (1 + np.arange(channels))[:, None]  # 220, 440, 660 ... Hz
+            sound[:] = level / 2 * np.sin(2 * np.pi * hz * np.arange(n) / 48000)
+        else:
+            sound[sound_channel, :] = level * np.sin(2 * np.pi * 440 * np.arange(n) / 48000)
         for start in range(0, n, 1024):
-            chunk = np.ascontiguousarray(sound[:, start:start + 1024])
-            frame = av.AudioFrame.from_ndarray(chunk, format="fltp", layout=layout)
+            chunk = np.ascontiguousarray(sound[:, start:start + 1024].T).reshape(1, -1)  # packed: PyAV's planar
+            frame = av.AudioFrame.from_ndarray(chunk, format="flt", layout=layout)  # path fails on 8 channels
             frame.sample_rate, frame.pts, frame.time_base = 48000, start, Fraction(1, 48000)
             container.mux(audio.encode(frame))
         container.mux(audio.encode(None))
@@ -64,10 +69,38 @@ def test_the_inspector_shows_a_rotated_clip_upright(qtbot, make_window, tmp_path
     assert view.heatmap.shape == (WIDTH, HEIGHT)  # the heatmap is of the turned picture
 
 
-def test_5_1_sound_in_the_centre_channel_only_is_heard(tmp_path):
-    clip = write_tagged_clip(tmp_path / "film.mp4", layout="5.1", sound_channel=2)  # FL FR FC LFE BL BR
+def ffmpeg_mono(path, rate: int) -> np.ndarray:
+    """FFmpeg's own mono downmix of a file's sound (its resampler's standard matrix), at ``rate``."""
+    with av.open(str(path)) as container:
+        resampler = av.AudioResampler(format="flt", layout="mono", rate=rate)
+        frames = [out for frame in container.decode(audio=0) for out in resampler.resample(frame)]
+        frames += resampler.resample(None)
+    return np.concatenate([frame.to_ndarray().reshape(-1) for frame in frames])
+
+
+def rms(x: np.ndarray) -> float:
+    return float(np.sqrt(np.mean(np.square(x, dtype=np.float64))))
+
+
+@pytest.mark.parametrize("layout", ["5.1", "7.1"])
+def test_surround_sound_is_ffmpeg_s_standard_mono_downmix(tmp_path, layout):
+    clip = write_tagged_clip(tmp_path / "film.mp4", layout=layout, sound_channel=None)  # a tone a channel
     track = decode_audio_track(clip, 16000)
-    assert np.sqrt(np.mean(track[4000:12000] ** 2)) > 0.5 / np.sqrt(2) / 6 * 0.8  # the mean of six channels
+    reference = ffmpeg_mono(clip, 16000)
+    n = min(len(track), len(reference))
+    assert n >= 15000 and rms(reference[:n]) > 0.1
+    # FFmpeg's matrix at the level of a stereo file's mean (FFmpeg's stereo downmix is 1/sqrt(2) of the sum)
+    assert np.allclose(track[:n], reference[:n] * np.sqrt(0.5), atol=1e-4)
+
+
+def test_5_1_dialogue_in_the_centre_channel_is_as_loud_as_in_stereo_and_the_lfe_is_dropped(tmp_path):
+    # a tone in FC (5.1: FL FR FC LFE BL BR) and the same tone panned to the centre of stereo (each side -3 dB)
+    centre = decode_audio_track(write_tagged_clip(tmp_path / "film.mp4", layout="5.1", sound_channel=2), 16000)
+    stereo = write_tagged_clip(tmp_path / "stereo.mp4", layout="stereo", sound_channel=(0, 1), level=0.5 / np.sqrt(2))
+    panned = decode_audio_track(stereo, 16000)
+    assert rms(centre[4000:12000]) == pytest.approx(rms(panned[4000:12000]), rel=0.05)  # the mean of six: 15.6 dB down
+    lfe = decode_audio_track(write_tagged_clip(tmp_path / "lfe.mp4", layout="5.1", sound_channel=3), 16000)
+    assert rms(lfe[4000:12000]) < 1e-3
 
 
 def test_5_1_centre_channel_gives_a_non_silent_spectrogram_in_the_sound_dock(qtbot, make_window, tmp_path):

@@ -52,19 +52,19 @@ def test_messages_newest_first_and_folded(qtbot, make_window):
 
 
 def test_a_repeated_message_is_not_rebuilt(qtbot, make_window):
-    """The live view repeats its presence state with every heatmap (20+ a second): the banner stays the same
-    widget (rebuilding one, stylesheet and layout, stalled the GUI thread); new text or level replaces it."""
+    """A message shown again and again (a timer's, a worker's): the banner stays the same widget (rebuilding
+    one, stylesheet and layout, stalled the GUI thread); new text or level replaces it."""
     window = make_window(load_model=False)
     bar = window.messages
-    bar.show_message("presence", "silence", "info")
-    banner = bar._banners["presence"]
+    bar.show_message("capture", "camera stopped delivering: retrying", "warning")
+    banner = bar._banners["capture"]
     for _ in range(3):
-        bar.show_message("presence", "silence", "info")
-    assert bar._banners["presence"] is banner and bar.shown_keys() == ["presence"]
-    bar.show_message("presence", "the sound is not in view", "info")
-    assert bar._banners["presence"] is not banner and bar.text("presence") == "the sound is not in view"
-    bar.clear("presence")
-    bar.clear("presence")  # twice: nothing to do
+        bar.show_message("capture", "camera stopped delivering: retrying", "warning")
+    assert bar._banners["capture"] is banner and bar.shown_keys() == ["capture"]
+    bar.show_message("capture", "camera stopped delivering: retrying", "error")
+    assert bar._banners["capture"] is not banner and bar.text("capture") == "camera stopped delivering: retrying"
+    bar.clear("capture")
+    bar.clear("capture")  # twice: nothing to do
     assert bar.shown_keys() == [] and bar.isHidden()
 
 
