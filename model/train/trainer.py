@@ -251,8 +251,6 @@ class Trainer:
         self.silence_rng = np.random.default_rng(config.seed + self.dist.rank)  # --silence-negatives' noise
         if self.dist.is_main and self.out.is_dir():
             finish_interrupted_save(self.out)  # the newest complete save, stale temporaries deleted
-            for name in RUN_FILES if config.overwrite else ():
-                (self.out / name).unlink(missing_ok=True)
         distributed.any_rank(False, self.device)  # the other ranks read the folder once it is done
 
         self.model = self._build_model().to(self.device)
@@ -294,6 +292,16 @@ class Trainer:
         self.net = self.model
         if self.dist.enabled:
             self.net = DistributedDataParallel(self.model, device_ids=[self.device.index] if self.device.type == "cuda" else None)
+        if config.overwrite and self.dist.is_main:
+            self._clear_run()
+
+    def _clear_run(self) -> None:
+        """--overwrite: delete the run in ``out``, only once every input has been read (a failed start
+        deletes nothing). An ``--init`` file among the run's files is kept: the new run's saves replace it."""
+        init = Path(self.config.init).resolve() if self.config.init else None
+        for name in RUN_FILES:
+            if (self.out / name).resolve() != init:
+                (self.out / name).unlink(missing_ok=True)
 
     # -- control ----------------------------------------------------------------------------------
 
