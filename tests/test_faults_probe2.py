@@ -2,10 +2,16 @@
 one-line message instead of a traceback (docs/RELIABILITY.md lists each case with its test here)."""
 import json
 import os
+import subprocess
+import sys
+import time
+from pathlib import Path
 
+import av
 import pytest
 
-from model.synth.generator import generate
+from model.synth.generator import N_FRAMES, generate
+from model.synth.generator import main as synth
 from model.train.cli import main as train
 
 FAST = ["--image-size", "112", "--audio-seconds", "0.5", "--device", "cpu", "--workers", "0", "--batch-size", "4"]
@@ -51,3 +57,37 @@ def test_overwrite_reads_the_init_first_and_never_deletes_it(clips, broken, tmp_
     assert {p.name for p in run.iterdir()} == RUN_NAMES
     log = [json.loads(line)["event"] for line in (run / "log.jsonl").read_text().splitlines()]
     assert log.count("start") == 1
+
+
+def decodes_whole(path) -> bool:
+    try:
+        with av.open(str(path)) as container:
+            return sum(1 for _ in container.decode(video=0)) == N_FRAMES
+    except av.error.FFmpegError:
+        return False
+
+
+def test_synth_overwrite_deletes_only_its_own_files(tmp_path, capsys):
+    out = tmp_path / "bench"
+    assert synth([str(out), "--clips", "2", "--size", "96x64", "--seed", "1"]) == 0
+    (out / "videos" / "holiday.mp4").write_bytes(b"the user's own clip")
+    (out / "videos" / "notes.txt").write_text("mine")
+    (out / "videos" / "s7_00003.mp4.tmp").write_bytes(b"half a clip of a killed run")
+    assert synth([str(out), "--clips", "1", "--size", "96x64", "--seed", "2", "--overwrite"]) == 0
+    assert sorted(p.name for p in (out / "videos").iterdir()) == ["holiday.mp4", "notes.txt", "s2_00000.mp4"]
+    assert (out / "videos" / "holiday.mp4").read_bytes() == b"the user's own clip"
+
+
+def test_a_killed_synth_leaves_no_half_clip_under_its_final_name(tmp_path):
+    out = tmp_path / "bench"
+    proc = subprocess.Popen([sys.executable, "-m", "model.synth", str(out), "--clips", "30", "--size", "320x240"],
+                            env={**os.environ, "PYTHONPATH": str(Path(__file__).parents[1])})
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline and len(list((out / "videos").glob("*"))) < 3:
+        time.sleep(0.01)
+    proc.kill()
+    proc.wait()
+    finals = sorted((out / "videos").glob("*.mp4"))
+    assert finals and all(decodes_whole(p) for p in finals), [p.name for p in finals if not decodes_whole(p)]
+    assert synth([str(out), "--clips", "1", "--size", "96x64", "--overwrite"]) == 0
+    assert [p.name for p in (out / "videos").iterdir()] == ["s0_00000.mp4"]  # the killed run's files are gone
