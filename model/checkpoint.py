@@ -55,8 +55,10 @@ def _write_file(path: Path, tensors: dict[str, torch.Tensor], metadata: dict[str
 
 
 def write_safetensors_atomic(path, tensors: dict[str, torch.Tensor], metadata: dict[str, str]) -> None:
-    """Write to a temporary file beside ``path``, then rename: a crash never leaves half a file."""
+    """Write to a temporary file beside ``path``, then rename: a crash never leaves half a file. Tensors
+    holding NaN or infinity are refused (a CheckpointError): no writer saves a diverged model."""
     path = Path(path)
+    check_finite(tensors, f"cannot write {path}")
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=path.name + ".", suffix=".tmp", dir=path.parent)
     os.close(fd)
@@ -72,6 +74,8 @@ def write_together(folder, files: dict[str, tuple[dict[str, torch.Tensor], dict[
     """Write ``{name: (tensors, metadata)}`` into ``folder`` as one save: after a crash at any point
     (and ``finish_interrupted_save``) the folder holds either all the new files or all the old ones."""
     folder = Path(folder)
+    for name, (tensors, _) in files.items():  # a model that diverged never replaces a good save
+        check_finite(tensors, f"cannot write {folder / name}")
     folder.mkdir(parents=True, exist_ok=True)
     finish_interrupted_save(folder)
     try:
@@ -171,7 +175,8 @@ def _check_audio(config: AudioConfig, source) -> None:
                               f"nperseg {config.nperseg}, {config.seconds} s at {config.sample_rate} Hz)")
 
 
-def _check_finite(tensors: dict[str, torch.Tensor], source) -> None:
+def check_finite(tensors: dict[str, torch.Tensor], source) -> None:
+    """A CheckpointError naming ``source`` and the tensors when any float tensor holds NaN or infinity."""
     bad = [k for k, v in tensors.items() if v.is_floating_point() and not bool(torch.isfinite(v).all())]
     if bad:
         raise CheckpointError(f"{source}: NaN or infinite weights in {', '.join(bad[:5])}"
@@ -236,7 +241,7 @@ def model_from_tensors(tensors: dict[str, torch.Tensor], metadata: dict[str, str
             raise CheckpointError(
                 f"{source}: tensor {key} has shape {tuple(value.shape)}, the model needs {tuple(expected[key].shape)}"
             )
-    _check_finite(tensors, source)
+    check_finite(tensors, source)
     model.load_state_dict({k: v.to(expected[k].dtype) for k, v in tensors.items()})
     return model
 

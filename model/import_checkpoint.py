@@ -18,7 +18,7 @@ import numpy as np
 import torch
 
 from model.audio import AudioConfig
-from model.checkpoint import CheckpointError, save_model
+from model.checkpoint import CheckpointError, check_finite, save_model
 from model.sslmodel import ModelConfig, SSLModel
 
 try:
@@ -126,6 +126,7 @@ def import_checkpoint(path, fmt: str) -> tuple[SSLModel, ImportReport]:
     if missing:
         listed = ", ".join(missing[:10]) + (f" ... ({len(missing)} in all)" if len(missing) > 10 else "")
         raise CheckpointError(f"{path} is not a complete {spec.title} checkpoint: missing {listed}")
+    check_finite(weights, path)
     model.load_state_dict(weights)
     used = {spec.renamed.get(key, key) for key in weights}
     return model.eval(), ImportReport(fmt, Path(path), sorted(set(published) - used))

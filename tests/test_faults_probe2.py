@@ -9,7 +9,10 @@ from pathlib import Path
 
 import av
 import pytest
+import torch
+import torchvision
 
+from model.checkpoint import CheckpointError, model_tensors, write_safetensors_atomic, write_together
 from model.synth.generator import N_FRAMES, generate
 from model.synth.generator import main as synth
 from model.train.cli import main as train
@@ -91,3 +94,35 @@ def test_a_killed_synth_leaves_no_half_clip_under_its_final_name(tmp_path):
     assert finals and all(decodes_whole(p) for p in finals), [p.name for p in finals if not decodes_whole(p)]
     assert synth([str(out), "--clips", "1", "--size", "96x64", "--overwrite"]) == 0
     assert [p.name for p in (out / "videos").iterdir()] == ["s0_00000.mp4"]  # the killed run's files are gone
+
+
+def test_a_loss_that_becomes_nan_stops_training_and_keeps_the_last_good_save(clips, tmp_path, capsys):
+    run = tmp_path / "run"
+    args = train_args(clips, run, "--max-clips", "8")  # two steps an epoch
+    assert train(args) == 0
+    saved = {name: (run / name).read_bytes() for name in RUN_NAMES - {"log.jsonl"}}
+    assert train([*args, "--resume", "--epochs", "3", "--lr", "1e30"]) == 2
+    err = capsys.readouterr().err
+    assert "ssl-train: error: the loss is nan" in err and "training stopped" in err and "Traceback" not in err
+    assert {name: (run / name).read_bytes() for name in saved} == saved
+    assert train([*args, "--resume", "--epochs", "2"]) == 0  # the run goes on from its last good save
+
+
+def test_every_writer_of_weights_refuses_nan(tmp_path, tiny_model):
+    tensors, metadata = model_tensors(tiny_model)
+    tensors["imgnet.conv1.weight"][0, 0, 0, 0] = float("nan")
+    with pytest.raises(CheckpointError, match=r"cannot write .*a\.safetensors: NaN or infinite weights in imgnet\.conv1"):
+        write_safetensors_atomic(tmp_path / "a.safetensors", tensors, metadata)
+    with pytest.raises(CheckpointError, match="NaN or infinite weights in imgnet.conv1.weight"):
+        write_together(tmp_path / "run", {"last.safetensors": (tensors, metadata)})
+    assert not (tmp_path / "a.safetensors").exists() and not list((tmp_path / "run").glob("*"))
+
+
+def test_image_init_with_nan_weights_is_refused(clips, tmp_path, capsys):
+    weights = torchvision.models.resnet18().state_dict()
+    weights["layer1.0.conv1.weight"][0] = float("nan")
+    torch.save(weights, tmp_path / "nan.pth")
+    run = tmp_path / "run"
+    assert train(train_args(clips, run, "--image-init", str(tmp_path / "nan.pth"))) == 2
+    assert "NaN or infinite weights in layer1.0.conv1.weight" in capsys.readouterr().err
+    assert not run.exists()

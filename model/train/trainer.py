@@ -63,6 +63,10 @@ SCHEDULES = ("constant", "cosine")
 BEST_METRICS = ("ciou", "auc", "a2i_r1")  # validation numbers that can pick the best epoch (higher is better)
 
 
+class TrainingDiverged(ValueError):
+    """The loss became NaN or infinite: training stops (the step is not taken, nothing is saved)."""
+
+
 @dataclass
 class TrainConfig:
     """Everything one training run depends on; saved in every checkpoint's metadata (``train_config``)."""
@@ -392,6 +396,10 @@ class Trainer:
         if quiet is not None:
             audio, quiet = audio[:len(groups)], audio[len(groups):].float()  # (n, D), (M, D)
         out = global_loss(self.loss_fn, maps.float(), audio.float(), groups, clip_ids, quiet)
+        if not bool(torch.isfinite(out.total)):  # the same global loss on every rank: all stop together
+            raise TrainingDiverged(f"the loss is {out.total.item()} at step {self.step + 1}: training stopped "
+                                   "before this step, nothing of it saved (the run's files keep their last save; "
+                                   "a lower --lr may help)")
         self.optimizer.zero_grad(set_to_none=True)
         out.total.backward()
         for group in self.optimizer.param_groups:

@@ -6,7 +6,7 @@ from pathlib import Path
 import torch
 
 from model.backbones import MapCache
-from model.checkpoint import CheckpointError
+from model.checkpoint import CheckpointError, check_finite
 from model.sslmodel import SSLModel
 
 IMAGENET = "imagenet"  # --image-init value: the installed ImageNet weights of the visual backbone
@@ -18,6 +18,7 @@ def load_image_init(model: SSLModel, path) -> None:
     torchvision's ResNet-18 state dict, its classifier (``fc.*``) dropped."""
     if model.config.visual_backbone == "efficientnet_lite0":
         model.imgnet.trunk.load_imagenet(None if path == IMAGENET else path)
+        check_finite(model.imgnet.state_dict(), path)
         return
     if path == IMAGENET:
         raise CheckpointError("ImageNet ResNet-18 weights are not installed (torchvision downloads them): give "
@@ -41,6 +42,7 @@ def load_image_init(model: SSLModel, path) -> None:
     if missing or unexpected:
         raise CheckpointError(f"{path} is not a ResNet-18 state dict: missing {missing[:3]}, "
                               f"unexpected {unexpected[:3]}")
+    check_finite(model.imgnet.state_dict(), path)
 
 
 def prepare_visual_training(model: SSLModel, freeze: str, cache_mb: int) -> None:
