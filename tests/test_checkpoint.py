@@ -50,13 +50,14 @@ def test_missing_and_foreign_files_give_clear_errors(tmp_path, tiny_model):
 
 
 def resaved(tmp_path, tiny_model, name, change_tensors=None, **metadata):
-    """``tiny_model`` saved, then written again with some tensors or metadata changed."""
-    from model.checkpoint import read_safetensors, write_safetensors_atomic
+    """``tiny_model`` saved, then written again with some tensors or metadata changed (by safetensors itself:
+    our writers refuse NaN weights)."""
+    from model.checkpoint import read_safetensors
     save_model(tmp_path / "ok.safetensors", tiny_model)
     tensors, meta = read_safetensors(tmp_path / "ok.safetensors")
     if change_tensors:
         change_tensors(tensors)
-    write_safetensors_atomic(tmp_path / name, tensors, {**meta, **metadata})
+    save_file(tensors, str(tmp_path / name), metadata={**meta, **metadata})
     return tmp_path / name
 
 
