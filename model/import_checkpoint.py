@@ -173,6 +173,9 @@ def main(argv=None) -> int:
     except CheckpointError as exc:
         print(f"ssl-import: error: {exc}", file=sys.stderr)
         return 1
+    except OSError as exc:  # a read-only or full disk, an output that is a folder
+        print(f"ssl-import: error: cannot write {args.output}: {exc.strerror or exc}", file=sys.stderr)
+        return 1
     spec = FORMATS[args.format]
     print(f"wrote {args.output} (audio noverlap {spec.audio_config.noverlap}) from {report.describe()}")
     return 0

@@ -115,3 +115,14 @@ def test_checkpoints_with_nan_weights_give_no_average(tmp_path, capsys):
     err = capsys.readouterr().err
     assert "NaN or infinite weights in audnet.conv1.weight" in err and len(err.strip().splitlines()) == 1
     assert not out.exists()
+
+
+@pytest.mark.parametrize("output", ["folder", "file/soup.safetensors"])
+def test_an_output_that_cannot_be_written_is_one_line(tmp_path, capsys, output):
+    a, b = saved(tmp_path / "a.safetensors", 0), saved(tmp_path / "b.safetensors", 1)
+    (tmp_path / "folder").mkdir()
+    (tmp_path / "file").write_text("a file where a folder is needed")
+    assert average([str(a), str(b), "--out", str(tmp_path / output)]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"average: error: cannot write {tmp_path / output}") and len(err.splitlines()) == 1
+    assert not list((tmp_path / "folder").iterdir())

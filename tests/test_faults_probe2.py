@@ -12,8 +12,10 @@ import pytest
 import torch
 import torchvision
 
+from model import AudioConfig, ModelConfig, SSLModel, save_model
 from model.checkpoint import CheckpointError, model_tensors, write_safetensors_atomic, write_together
 from model.synth.generator import N_FRAMES, generate
+from model.evaluation.evaluate import main as evaluate
 from model.synth.generator import main as synth
 from model.train.cli import main as train
 
@@ -126,3 +128,27 @@ def test_image_init_with_nan_weights_is_refused(clips, tmp_path, capsys):
     assert train(train_args(clips, run, "--image-init", str(tmp_path / "nan.pth"))) == 2
     assert "NaN or infinite weights in layer1.0.conv1.weight" in capsys.readouterr().err
     assert not run.exists()
+
+
+@pytest.fixture(scope="module")
+def checkpoint(tmp_path_factory):
+    torch.manual_seed(0)
+    path = tmp_path_factory.mktemp("model") / "tiny.safetensors"
+    save_model(path, SSLModel(ModelConfig(image_size=112), AudioConfig(seconds=0.5)))
+    return path
+
+
+def test_a_report_that_cannot_be_written_is_exit_2_never_0(clips, checkpoint, tmp_path, capsys):
+    out = tmp_path / "report"
+    (out / "success.png").mkdir(parents=True)  # the plot cannot be written there (as on a full disk)
+    assert evaluate(["--data", str(clips), "--checkpoint", str(checkpoint), "--out", str(out), "--device", "cpu"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("ssl-eval: error: ") and len(err.splitlines()) == 1
+    assert not (out / "metrics.json").exists()
+
+
+def test_synth_into_a_path_under_a_file_is_exit_2(tmp_path, capsys):
+    (tmp_path / "file").write_text("a file where a folder is needed")
+    assert synth([str(tmp_path / "file" / "bench"), "--clips", "1", "--size", "96x64"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("ssl-synth: cannot write") and len(err.splitlines()) == 1
