@@ -34,6 +34,7 @@ class CheckpointError(Exception):
 
 PENDING = ".pending"  # suffix of a file written by an unfinished ``write_together``
 JOURNAL = ".saving.json"  # names of the files of a committed ``write_together`` not yet all renamed
+SAFETENSORS_TMP = ".tmp*"  # safetensors' own temporary (``.tmpXXXXXX``, renamed to the name it was given)
 
 
 def _fsync(path) -> None:
@@ -95,7 +96,7 @@ def write_together(folder, files: dict[str, tuple[dict[str, torch.Tensor], dict[
 
 def finish_interrupted_save(folder) -> None:
     """Complete a committed ``write_together`` (rename its pending files into place), or, where none was
-    committed, delete the temporary files that an interrupted save left in ``folder``."""
+    committed, delete the temporary files that an interrupted save left in ``folder`` (ours and safetensors')."""
     folder = Path(folder)
     journal = folder / JOURNAL
     if journal.is_file():
@@ -104,7 +105,7 @@ def finish_interrupted_save(folder) -> None:
                 os.replace(folder / (name + PENDING), folder / name)
         _fsync(folder)
         journal.unlink()
-    for stale in [*folder.glob("*" + PENDING), *folder.glob("*.safetensors.*.tmp")]:
+    for stale in [*folder.glob("*" + PENDING), *folder.glob("*.safetensors.*.tmp"), *folder.glob(SAFETENSORS_TMP)]:
         stale.unlink(missing_ok=True)
 
 

@@ -2,8 +2,10 @@
 one-line message instead of a traceback (docs/RELIABILITY.md lists each case with its test here)."""
 import json
 import os
+import signal
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -152,3 +154,29 @@ def test_synth_into_a_path_under_a_file_is_exit_2(tmp_path, capsys):
     assert synth([str(tmp_path / "file" / "bench"), "--clips", "1", "--size", "96x64"]) == 2
     err = capsys.readouterr().err
     assert err.startswith("ssl-synth: cannot write") and len(err.splitlines()) == 1
+
+
+def killed_inside_safetensors_write(folder) -> None:
+    """Fork; the child starts a save into ``folder`` and SIGKILLs itself once safetensors' own temporary
+    file (``.tmpXXXXXX``) is there, as a kill during a checkpoint write leaves it."""
+    pid = os.fork()
+    if pid == 0:
+        try:
+            def kill_when_written():
+                while not list(folder.glob(".tmp*")):
+                    time.sleep(0.001)
+                os.kill(os.getpid(), signal.SIGKILL)
+            threading.Thread(target=kill_when_written, daemon=True).start()
+            write_together(folder, {"last.safetensors": ({"w": torch.zeros(50_000_000)}, {})})
+        finally:
+            os._exit(0)
+    os.waitpid(pid, 0)
+
+
+def test_the_next_start_removes_every_temporary_of_a_killed_save(clips, tmp_path):
+    run = tmp_path / "run"
+    assert train(train_args(clips, run)) == 0
+    killed_inside_safetensors_write(run)
+    assert list(run.glob(".tmp*"))  # what the kill left
+    assert train(train_args(clips, run, "--resume", "--epochs", "2")) == 0
+    assert {p.name for p in run.iterdir()} == RUN_NAMES
