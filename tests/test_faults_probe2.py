@@ -2,6 +2,7 @@
 one-line message instead of a traceback (docs/RELIABILITY.md lists each case with its test here)."""
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -15,6 +16,7 @@ import torch
 import torchvision
 
 from model import AudioConfig, ModelConfig, SSLModel, save_model
+from model.data.annotations import AnnotationError, load_is3
 from model.checkpoint import CheckpointError, model_tensors, write_safetensors_atomic, write_together
 from model.synth.generator import N_FRAMES, generate
 from model.evaluation.evaluate import main as evaluate
@@ -180,3 +182,32 @@ def test_the_next_start_removes_every_temporary_of_a_killed_save(clips, tmp_path
     assert list(run.glob(".tmp*"))  # what the kill left
     assert train(train_args(clips, run, "--resume", "--epochs", "2")) == 0
     assert {p.name for p in run.iterdir()} == RUN_NAMES
+
+
+@pytest.mark.parametrize("audio", ["../../../../etc/passwd", "audio/../../outside.wav"])
+def test_is3_paths_that_lead_out_of_the_data_folder_are_refused(tmp_path, audio):
+    entries = [{"image": "frames/s1.jpg", "audio": audio, "gt_box": [0, 0, 10, 10]}]
+    (tmp_path / "is3_annotations.json").write_text(json.dumps(entries))
+    with pytest.raises(AnnotationError, match=r"entry 0 \(frames/s1.jpg\): .* leads outside the data folder"):
+        load_is3(tmp_path / "is3_annotations.json")
+
+
+def test_an_absolute_is3_path_outside_the_data_folder_is_not_followed(tmp_path):
+    entries = [{"image": "/etc/hostname", "audio": "/etc/passwd", "gt_box": [0, 0, 10, 10]}]  # files that exist
+    (tmp_path / "is3_annotations.json").write_text(json.dumps(entries))
+    sample = load_is3(tmp_path / "is3_annotations.json")[0]
+    assert (sample.image, sample.audio) == (tmp_path / "etc" / "hostname", tmp_path / "etc" / "passwd")
+
+
+@pytest.mark.parametrize("mask, says", [(7, "a file name must be a string, not 7"),
+                                        (["../../../etc/passwd"], "'../../../etc/passwd' leads outside the data folder")])
+def test_a_bad_mask_entry_is_one_line_naming_it(clips, checkpoint, tmp_path, capsys, mask, says):
+    data = tmp_path / "data"
+    shutil.copytree(clips, data)
+    annotations = json.loads((data / "annotations.json").read_text())
+    annotations[0]["mask"] = mask
+    (data / "annotations.json").write_text(json.dumps(annotations))
+    args = ["--data", str(data), "--checkpoint", str(checkpoint), "--out", str(tmp_path / "r"), "--device", "cpu"]
+    assert evaluate(args) == 2
+    err = capsys.readouterr().err
+    assert f"mask of {annotations[0]['file']}: {says}" in err and len(err.splitlines()) == 1
