@@ -9,7 +9,6 @@ finished by ``finish_interrupted_save``, which every reader of such a folder cal
 from __future__ import annotations
 
 import json
-import math
 import os
 import tempfile
 from dataclasses import asdict, fields
@@ -20,6 +19,7 @@ from safetensors import SafetensorError, safe_open
 from safetensors.torch import save_file
 
 from model.audio import AudioConfig
+from model.config_checks import FieldError
 from model.object_guidance import ObjectGuidance
 from model.presence import PresenceConfig
 from model.sslmodel import ModelConfig, SSLModel
@@ -126,29 +126,6 @@ def read_safetensors(path) -> tuple[dict[str, torch.Tensor], dict[str, str]]:
     return tensors, metadata
 
 
-NON_POSITIVE_ALLOWED = {"norm_mean", "noverlap", "silence_dbfs", "weight"}  # config numbers that may be 0 or below
-STRIDES = ("layer4_stride", "audio_layer4_stride")
-
-
-def _field_error(name: str, value, default) -> str | None:
-    """Why ``value`` cannot be config field ``name`` (whose default is ``default``), or None."""
-    if isinstance(default, (bool, str)) or default is None:
-        kind = type(default) if default is not None else object
-        return None if isinstance(value, kind) else f"must be {kind.__name__}, not {value!r}"
-    if not isinstance(default, (int, float)):
-        return None
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or (isinstance(default, int)
-                                                                          and not isinstance(value, int)):
-        return f"must be {type(default).__name__}, not {value!r}"
-    if not math.isfinite(value) or (name not in NON_POSITIVE_ALLOWED and value <= 0):
-        return f"must be a finite number{'' if name in NON_POSITIVE_ALLOWED else ' > 0'}, not {value!r}"
-    if name == "noverlap" and value < 0:
-        return f"must be >= 0, not {value!r}"
-    if name in STRIDES and value not in (1, 2):
-        return f"must be 1 or 2, not {value!r}"
-    return None
-
-
 def _dataclass_from_json(cls, text: str | None, key: str, source):
     """The ``cls`` config stored as JSON under metadata ``key``; a CheckpointError naming the file and
     the field when it is not JSON, not an object, or a value its field cannot take."""
@@ -158,22 +135,13 @@ def _dataclass_from_json(cls, text: str | None, key: str, source):
         raise CheckpointError(f"{source}: {key} is not JSON ({exc})") from exc
     if not isinstance(values, dict):
         raise CheckpointError(f"{source}: {key} must be a JSON object, not {type(values).__name__}")
-    known = {f.name: f for f in fields(cls)}
+    known = {f.name for f in fields(cls)}
     try:
-        config = cls(**{k: v for k, v in values.items() if k in known})
+        return cls(**{k: v for k, v in values.items() if k in known})  # the class checks its values' ranges
+    except FieldError as exc:
+        raise CheckpointError(f"{source}: {key}.{exc.field} {exc.problem}") from exc
     except (TypeError, ValueError) as exc:  # e.g. a visual backbone this version does not know
         raise CheckpointError(f"{source}: {key}: {exc}") from exc
-    for name, f in known.items():
-        problem = _field_error(name, getattr(config, name), f.default)
-        if problem:
-            raise CheckpointError(f"{source}: {key}.{name} {problem}")
-    return config
-
-
-def _check_audio(config: AudioConfig, source) -> None:
-    if config.noverlap >= config.nperseg or config.num_frames < 1:
-        raise CheckpointError(f"{source}: audio_config gives no spectrogram frame (noverlap {config.noverlap}, "
-                              f"nperseg {config.nperseg}, {config.seconds} s at {config.sample_rate} Hz)")
 
 
 def check_finite(tensors: dict[str, torch.Tensor], source) -> None:
@@ -224,11 +192,11 @@ def model_from_tensors(tensors: dict[str, torch.Tensor], metadata: dict[str, str
             "Foreign checkpoints must be converted with `ssl-import`."
         )
     audio_config = _dataclass_from_json(AudioConfig, metadata.get("audio_config"), "audio_config", source)
-    _check_audio(audio_config, source)
     model_config = _dataclass_from_json(ModelConfig, metadata["model_config"], "model_config", source)
-    model = SSLModel(model_config, audio_config)
-    model.presence = _dataclass_from_json(PresenceConfig, metadata.get("presence"), "presence", source)
-    model.guidance = _dataclass_from_json(ObjectGuidance, metadata.get("object_guidance"), "object_guidance", source)
+    presence = _dataclass_from_json(PresenceConfig, metadata.get("presence"), "presence", source)
+    guidance = _dataclass_from_json(ObjectGuidance, metadata.get("object_guidance"), "object_guidance", source)
+    model = SSLModel(model_config, audio_config)  # every value checked before anything is allocated
+    model.presence, model.guidance = presence, guidance
     expected = model.state_dict()
     missing = sorted(set(expected) - set(tensors))
     unexpected = sorted(set(tensors) - set(expected))

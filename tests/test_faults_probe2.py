@@ -211,3 +211,29 @@ def test_a_bad_mask_entry_is_one_line_naming_it(clips, checkpoint, tmp_path, cap
     assert evaluate(args) == 2
     err = capsys.readouterr().err
     assert f"mask of {annotations[0]['file']}: {says}" in err and len(err.splitlines()) == 1
+
+
+@pytest.mark.parametrize("size", ["65536x65536", "99999999999x99999999999"])
+def test_an_absurd_window_size_is_refused_before_the_window(capsys, size):
+    from ssl_desktop.app import parse_args
+    with pytest.raises(SystemExit) as exited:
+        parse_args(["--size", size])
+    assert exited.value.code == 2 and f"{size} is larger than" in capsys.readouterr().err
+
+
+def test_an_absurd_synth_size_is_refused_before_any_work(tmp_path, capsys):
+    with pytest.raises(SystemExit) as exited:
+        synth([str(tmp_path / "bench"), "--size", "65536x65536"])
+    assert exited.value.code == 2 and "from 64 to 4096" in capsys.readouterr().err
+    assert not (tmp_path / "bench").exists()
+
+
+@pytest.mark.parametrize("flag, value, says", [
+    ("--image-size", "65536", "image_size must be a multiple of 16 within [32, 1024], not 65536"),
+    ("--audio-seconds", "0.02", "seconds 0.02 at 16000 Hz gives 0 spectrogram frames"),
+])
+def test_an_absurd_input_size_for_training_is_one_line(clips, tmp_path, capsys, flag, value, says):
+    args = {"--data": str(clips), "--out": str(tmp_path / "run"), "--device": "cpu", "--workers": "0", flag: value}
+    assert train([x for pair in args.items() for x in pair]) == 2
+    err = capsys.readouterr().err
+    assert says in err and len(err.splitlines()) == 1

@@ -83,8 +83,8 @@ class SynthConfig:
             raise ValueError(f"split must be one of {sorted(SPLITS)}, got {self.split!r}")
         if self.sources not in (1, 2):
             raise ValueError(f"sources must be 1 or 2, got {self.sources}")
-        if len(self.size) != 2 or min(self.size) < 64 or any(v % 2 for v in self.size):
-            raise ValueError(f"size must be two even numbers >= 64, got {self.size}")
+        if len(self.size) != 2 or min(self.size) < 64 or max(self.size) > 4096 or any(v % 2 for v in self.size):
+            raise ValueError(f"size must be two even numbers from 64 to 4096, got {self.size}")
         if self.clips < 0 or self.workers < 1:
             raise ValueError("clips must be >= 0 and workers >= 1")
 
