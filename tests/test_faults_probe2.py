@@ -237,3 +237,32 @@ def test_an_absurd_input_size_for_training_is_one_line(clips, tmp_path, capsys, 
     assert train([x for pair in args.items() for x in pair]) == 2
     err = capsys.readouterr().err
     assert says in err and len(err.splitlines()) == 1
+
+
+class MakesMarker:
+    """Unpickling this runs ``os.mkdir(marker)``: a stand-in for weights that carry code."""
+
+    def __init__(self, marker):
+        self.marker = marker
+
+    def __reduce__(self):
+        return os.mkdir, (str(self.marker),)
+
+
+@pytest.mark.parametrize("flags", [["--image-init"], ["--visual-backbone", "efficientnet_lite0", "--image-init"],
+                                   ["--audio-backbone", "aisfx", "--audio-init"]])
+def test_init_weights_that_carry_code_are_refused_in_one_line(clips, tmp_path, capsys, flags):
+    evil = tmp_path / "evil.pth"
+    torch.save({"conv1.weight": torch.zeros(1), "hook": MakesMarker(tmp_path / "MARKER")}, evil)
+    assert train(train_args(clips, tmp_path / "run", *flags, str(evil))) == 2
+    err = capsys.readouterr().err
+    assert "It was refused and nothing in it was executed" in err and len(err.splitlines()) == 1
+    assert "weights_only" not in err and not (tmp_path / "MARKER").exists()
+
+
+@pytest.mark.parametrize("content", [[1, 2], torch.zeros(3)])
+def test_image_init_that_is_not_a_state_dict_is_one_line(clips, tmp_path, capsys, content):
+    torch.save(content, tmp_path / "odd.pth")
+    assert train(train_args(clips, tmp_path / "run", "--image-init", str(tmp_path / "odd.pth"))) == 2
+    err = capsys.readouterr().err
+    assert "not a ResNet-18 state dict of tensors" in err and len(err.splitlines()) == 1
