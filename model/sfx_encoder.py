@@ -18,6 +18,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from model.pickles import PickleRefused, load_weights
+
 WEIGHTS_PACKAGE = "aisfx"
 WEIGHTS_FILE = "models/checkpoint.pth"
 FEATURES = 512
@@ -47,11 +49,12 @@ def pretrained_state(path=None) -> dict[str, torch.Tensor]:
     # named as the file names them (pickled under numpy 1.x, where the module was numpy.core)
     allowed = [(np._core.multiarray.scalar, "numpy.core.multiarray.scalar"), np.dtype, type(np.dtype(np.int64))]
     try:
-        with torch.serialization.safe_globals(allowed):
-            loaded = torch.load(path, map_location="cpu", weights_only=True)
+        loaded = load_weights(path, allowed)
         state = loaded[0] if isinstance(loaded, tuple) else loaded
         prefix = "embedding_net."
         return {k.removeprefix(prefix): v for k, v in state.items() if k.startswith(prefix)}
+    except PickleRefused:
+        raise
     except Exception as exc:  # any unreadable file (a pickle with code is refused here): a message to act on
         raise ValueError(f"{path} is not the aisfx checkpoint ({exc})") from exc
 

@@ -8,6 +8,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from model.audio import AudioConfig
+from model.config_checks import check_fields
 from model.encoders import audio_encoder, visual_encoder
 from model.knowledge.config import SemanticConfig
 from model.object_guidance import ObjectGuidance, objectness
@@ -33,7 +34,11 @@ class ModelConfig:
     # mel bands (``model.sfx_encoder``) and a linear projection to 512; ``audio_layer4_stride`` is resnet18's
     audio_backbone: str = "resnet18"
 
+    RANGES = {"layer4_stride": {1, 2}, "audio_layer4_stride": {1, 2}, "embed_dim": (1, 4096),
+              "image_size": (32, 1024, 16)}  # config_checks
+
     def __post_init__(self):
+        check_fields(self)
         if self.visual_backbone not in VISUAL_BACKBONES:
             raise ValueError(f"visual_backbone must be one of {', '.join(VISUAL_BACKBONES)}, "
                              f"not {self.visual_backbone!r}")

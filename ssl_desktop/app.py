@@ -27,6 +27,7 @@ BUNDLED_CHECKPOINT = RESOURCES / "model.safetensors"
 APP_ICON = RESOURCES / "icons" / "ssl-desktop.svg"
 SNAPSHOT_TIMEOUT_S = 120.0
 MIN_SIZE = (640, 400)  # the smallest --size the window's layout is made for
+MAX_SIZE = (16384, 16384)  # larger windows crash the window system's buffers (65536x65536: a segfault)
 
 
 def existing_file(text: str) -> Path:
@@ -54,6 +55,8 @@ def window_size(text: str) -> tuple[int, int]:
     width, height = int(match[1]), int(match[2])
     if width < MIN_SIZE[0] or height < MIN_SIZE[1]:
         raise argparse.ArgumentTypeError(f"{text} is smaller than {MIN_SIZE[0]}x{MIN_SIZE[1]}")
+    if width > MAX_SIZE[0] or height > MAX_SIZE[1]:
+        raise argparse.ArgumentTypeError(f"{text} is larger than {MAX_SIZE[0]}x{MAX_SIZE[1]}")
     return width, height
 
 

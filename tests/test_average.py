@@ -3,6 +3,7 @@ import json
 
 import pytest
 import torch
+from safetensors.torch import save_file
 
 from model import AudioConfig, CheckpointError, ModelConfig, SSLModel, load_model, save_model
 from model.average import average_checkpoints, average_tensors
@@ -102,3 +103,26 @@ def test_tensors_that_do_not_line_up_are_refused():
         average_tensors([a, {"w": torch.zeros(3, 2), "n": torch.tensor(1)}], [0.5, 0.5])
     with pytest.raises(CheckpointError, match="other tensors"):
         average_tensors([a, {"w": torch.zeros(2, 3)}], [0.5, 0.5])
+
+
+def test_checkpoints_with_nan_weights_give_no_average(tmp_path, capsys):
+    a, b = saved(tmp_path / "a.safetensors", 0), saved(tmp_path / "b.safetensors", 1)
+    tensors, metadata = read_safetensors(b)
+    tensors["audnet.conv1.weight"][0] = float("nan")
+    save_file(tensors, str(b), metadata=metadata)  # written by another tool: ours refuses NaN
+    out = tmp_path / "soup.safetensors"
+    assert average([str(a), str(b), "--out", str(out)]) == 2
+    err = capsys.readouterr().err
+    assert "NaN or infinite weights in audnet.conv1.weight" in err and len(err.strip().splitlines()) == 1
+    assert not out.exists()
+
+
+@pytest.mark.parametrize("output", ["folder", "file/soup.safetensors"])
+def test_an_output_that_cannot_be_written_is_one_line(tmp_path, capsys, output):
+    a, b = saved(tmp_path / "a.safetensors", 0), saved(tmp_path / "b.safetensors", 1)
+    (tmp_path / "folder").mkdir()
+    (tmp_path / "file").write_text("a file where a folder is needed")
+    assert average([str(a), str(b), "--out", str(tmp_path / output)]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"average: error: cannot write {tmp_path / output}") and len(err.splitlines()) == 1
+    assert not list((tmp_path / "folder").iterdir())

@@ -50,13 +50,14 @@ def test_missing_and_foreign_files_give_clear_errors(tmp_path, tiny_model):
 
 
 def resaved(tmp_path, tiny_model, name, change_tensors=None, **metadata):
-    """``tiny_model`` saved, then written again with some tensors or metadata changed."""
-    from model.checkpoint import read_safetensors, write_safetensors_atomic
+    """``tiny_model`` saved, then written again with some tensors or metadata changed (by safetensors itself:
+    our writers refuse NaN weights)."""
+    from model.checkpoint import read_safetensors
     save_model(tmp_path / "ok.safetensors", tiny_model)
     tensors, meta = read_safetensors(tmp_path / "ok.safetensors")
     if change_tensors:
         change_tensors(tensors)
-    write_safetensors_atomic(tmp_path / name, tensors, {**meta, **metadata})
+    save_file(tensors, str(tmp_path / name), metadata={**meta, **metadata})
     return tmp_path / name
 
 
@@ -68,8 +69,16 @@ def resaved(tmp_path, tiny_model, name, change_tensors=None, **metadata):
     ("model_config", '{"projection": 1}', "model_config.projection must be bool"),
     ("audio_config", '{"sample_rate": 0}', "audio_config.sample_rate must be a finite number > 0"),
     ("audio_config", '{"seconds": NaN}', "audio_config.seconds must be a finite number > 0"),
-    ("audio_config", '{"noverlap": 600}', "audio_config gives no spectrogram frame"),
+    ("audio_config", '{"noverlap": 600}', "audio_config.noverlap must be below nperseg"),
     ("audio_config", '"16000"', "audio_config must be a JSON object, not str"),
+    ("audio_config", '{"sample_rate": 99999999999}', "audio_config.sample_rate must be within"),
+    ("audio_config", '{"seconds": 0.02}', "audio_config.seconds 0.02 at 16000 Hz gives 0 spectrogram frames"),
+    ("model_config", '{"image_size": 8}', "model_config.image_size must be a multiple of 16 within"),
+    ("model_config", '{"image_size": 65536}', "model_config.image_size must be a multiple of 16 within"),
+    ("model_config", '{"embed_dim": 1000000000}', "model_config.embed_dim must be within"),
+    ("presence", '{"threshold": "0.5"}', "presence.threshold must be float or None, not '0.5'"),
+    ("presence", '{"threshold": [0.5]}', "presence.threshold must be float or None, not"),
+    ("object_guidance", '{"weight": "0.3"}', "object_guidance.weight must be float, not '0.3'"),
 ])
 def test_every_config_field_is_checked_and_the_file_named(tmp_path, tiny_model, key, text, message):
     path = resaved(tmp_path, tiny_model, "bad.safetensors", **{key: text})

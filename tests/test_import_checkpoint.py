@@ -251,3 +251,28 @@ def test_unreadable_files_give_clear_errors(tmp_path):
         import_checkpoint(tmp_path / "garbage.pth", "ssl-align")
     with pytest.raises(CheckpointError, match="unknown checkpoint format"):
         import_checkpoint(tmp_path / "garbage.pth", "lvs")
+
+
+def test_nan_weights_are_refused_and_nothing_is_written(tmp_path, capsys):
+    state_dict = published_state_dict("ssl-align")
+    state_dict["imgnet.layer1.0.conv1.weight"] = torch.full((64, 64, 3, 3), float("nan"))
+    path = save_published("ssl-align", state_dict, tmp_path / "nan.pth")
+    with pytest.raises(CheckpointError, match="NaN or infinite weights in imgnet.layer1.0.conv1.weight"):
+        import_checkpoint(path, "ssl-align")  # also the app's File > Import: a banner, the model stays
+    out = tmp_path / "out.safetensors"
+    assert main(["--format", "ssl-align", str(path), str(out)]) == 1
+    err = capsys.readouterr().err
+    assert "NaN or infinite weights" in err and len(err.strip().splitlines()) == 1
+    assert not out.exists()
+
+
+@pytest.mark.parametrize("output", ["folder", "file/out.safetensors"])
+def test_an_output_that_cannot_be_written_is_one_line(tmp_path, capsys, output):
+    published = save_published("ezvsl", published_state_dict("ezvsl"), tmp_path / "published.pth")
+    (tmp_path / "folder").mkdir()
+    (tmp_path / "file").write_text("a file where a folder is needed")
+    assert main(["--format", "ezvsl", str(published), str(tmp_path / output)]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith(f"ssl-import: error: cannot write {tmp_path / output}") and len(err.splitlines()) == 1
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["file", "folder", "published.pth"]
+    assert not list((tmp_path / "folder").iterdir())

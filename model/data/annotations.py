@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import warnings
 from collections import Counter
 from dataclasses import dataclass
@@ -122,13 +123,20 @@ class IS3Sample:
     label: str  # the sounding object's name when the file names tell it, else ''
 
 
-def _reroot(path: str, base: Path) -> Path:
-    """A relative path joined to ``base``; an absolute one that does not exist here (the published
-    file names /mnt/...) moved to ``base/<its folder name>/<its file name>``."""
-    p = Path(path)
-    if not p.is_absolute():
-        return base / p
-    return p if p.exists() else base / p.parent.name / p.name
+def data_file(name, base: Path, where: str) -> Path:
+    """The file an annotation entry names: a relative path joined to ``base``, the data folder; an absolute
+    one outside it (the published file names /mnt/...) moved to ``base/<its folder name>/<its file name>``.
+    An AnnotationError naming ``where`` when it is not a file name or leads out of the data folder."""
+    if not isinstance(name, str) or not name:
+        raise AnnotationError(f"{where}: a file name must be a string, not {name!r:.60}")
+    folder = Path(os.path.abspath(base))
+    p = Path(os.path.normpath(name))
+    if p.is_absolute() and not p.is_relative_to(folder):
+        p = Path(p.parent.name) / p.name
+    full = Path(os.path.normpath(folder / p))
+    if not full.is_relative_to(folder) or full == folder:
+        raise AnnotationError(f"{where}: {name!r:.80} leads outside the data folder {base}")
+    return Path(base) / full.relative_to(folder)
 
 
 def find_is3_annotations(root) -> Path | None:
@@ -160,7 +168,7 @@ def load_is3(path) -> list[IS3Sample]:
             raise AnnotationError(f"{where}: has no gt_box")
         box = _box(e.get("gt_box", e.get("bbox")), where)
         inverted += [f"entry {i}"] if box[2] < box[0] or box[3] < box[1] else []
-        samples.append(IS3Sample(_reroot(e["image"], path.parent), _reroot(e["audio"], path.parent),
-                                 box, str(scene), str(label)))
+        image, audio = (data_file(e[key], path.parent, where) for key in ("image", "audio"))
+        samples.append(IS3Sample(image, audio, box, str(scene), str(label)))
     _warn_inverted(path, inverted)
     return samples

@@ -45,7 +45,7 @@ from torch.utils.data import DataLoader, Subset
 
 from model import presence
 from model.checkpoint import CheckpointError, load_model
-from model.data.annotations import find_is3_annotations, load_split
+from model.data.annotations import data_file, find_is3_annotations, load_split
 from model.data.datasets import IS3Dataset, VideoFolderDataset, collate
 from model.data.workers import ignore_stop_signals, kill_workers_at_exit
 from model.evaluation import metrics
@@ -209,10 +209,11 @@ def mask_cious(files: list[str], maps: torch.Tensor, root) -> np.ndarray | None:
     for i, file in enumerate(files):
         if file in masks:
             gt = np.zeros((metrics.SIZE, metrics.SIZE), bool)
-            for name in masks[file]:
-                mask = cv2.imread(str(Path(root) / name), cv2.IMREAD_GRAYSCALE)
+            for name in masks[file] if isinstance(masks[file], list) else [masks[file]]:
+                name = data_file(name, Path(root), f"{path}: mask of {file}")  # inside the data folder
+                mask = cv2.imread(str(name), cv2.IMREAD_GRAYSCALE)
                 if mask is None:
-                    raise FileNotFoundError(f"mask {Path(root) / name} is missing or unreadable")
+                    raise FileNotFoundError(f"mask {name} is missing or unreadable")
                 gt |= cv2.resize(mask, (metrics.SIZE, metrics.SIZE), interpolation=cv2.INTER_AREA) > 127
             scores[i] = metrics.ciou(heat[i], gt, "median")
     return scores

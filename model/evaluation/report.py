@@ -12,6 +12,7 @@ import cv2
 import numpy as np
 import torch
 
+from model.atomic import write_image
 from model.evaluation import metrics
 from model.heatmap import to_heatmap
 from model.overlay import blend, overlay_lut
@@ -29,7 +30,7 @@ def _text(img: np.ndarray, text: str, org, scale=0.45, color=BLACK, thickness=1)
 
 
 def _save_rgb(path: Path, rgb: np.ndarray) -> None:
-    cv2.imwrite(str(path), cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR))
+    write_image(path, cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR))  # an OSError when it cannot be written
 
 
 def success_plot(curves: dict[str, np.ndarray], path, size=(640, 440)) -> None:

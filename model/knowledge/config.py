@@ -3,6 +3,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from model.config_checks import check_fields
+
 
 @dataclass
 class SemanticConfig:
@@ -13,12 +15,10 @@ class SemanticConfig:
     known: float | None = None  # a linked sound this likely, with no peak, is "not in view"; None: never
     chosen_on: str = ""  # the folder the values were chosen on
 
+    RANGES = {"weight": (0.0, 1.0), "in_view": (0.0, 1.0), "known": (0.0, 1.0)}  # config_checks
+
     def __post_init__(self):
-        for name in ("weight", "in_view", "known"):
-            value = getattr(self, name)
-            if value is not None and (isinstance(value, bool) or not isinstance(value, (int, float))
-                                      or not 0.0 <= value <= 1.0):
-                raise ValueError(f"semantic {name} must be a number within [0, 1], not {value!r}")
+        check_fields(self)
 
     @property
     def enabled(self) -> bool:

@@ -18,9 +18,10 @@ Every clip is drawn from ``numpy.random.default_rng([seed, index])``: same seed,
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import multiprocessing
-import shutil
+import re
 import sys
 import time
 import wave
@@ -32,6 +33,7 @@ import cv2
 import numpy as np
 
 from model.assets import DEFAULT_DIR, DEFAULT_MANIFEST
+from model.atomic import atomic_path, write_image
 from model.data.video_writer import ClipWriter
 from model.synth.audio import ClipAudio, make_audio, resample
 from model.synth.classes import CLASSES, HEARD_CLASSES, SPEC_BY_NAME, UNHEARD_CLASSES
@@ -81,8 +83,8 @@ class SynthConfig:
             raise ValueError(f"split must be one of {sorted(SPLITS)}, got {self.split!r}")
         if self.sources not in (1, 2):
             raise ValueError(f"sources must be 1 or 2, got {self.sources}")
-        if len(self.size) != 2 or min(self.size) < 64 or any(v % 2 for v in self.size):
-            raise ValueError(f"size must be two even numbers >= 64, got {self.size}")
+        if len(self.size) != 2 or min(self.size) < 64 or max(self.size) > 4096 or any(v % 2 for v in self.size):
+            raise ValueError(f"size must be two even numbers from 64 to 4096, got {self.size}")
         if self.clips < 0 or self.workers < 1:
             raise ValueError("clips must be >= 0 and workers >= 1")
 
@@ -171,16 +173,17 @@ def make_clip(config: SynthConfig, index: int) -> Clip:
 def write_mp4(path: Path, scene: Scene, audio: ClipAudio) -> None:
     """Encode the scene (libx264, yuv420p) and the audio mix (AAC), interleaved frame by frame."""
     height, width = scene.background.shape[:2]
-    writer = ClipWriter(path, FPS, (width, height), audio.mix, audio.sample_rate)
-    for i in range(N_FRAMES):
-        writer.write(scene.render(i))
-    writer.close()
+    with atomic_path(path) as tmp:
+        writer = ClipWriter(tmp, FPS, (width, height), audio.mix, audio.sample_rate)
+        for i in range(N_FRAMES):
+            writer.write(scene.render(i))
+        writer.close()
 
 
 def write_wav(path: Path, samples: np.ndarray, sample_rate: int) -> None:
     """16-bit PCM mono wav."""
     pcm = (np.clip(samples, -1.0, 1.0) * 32767).astype("<i2")
-    with wave.open(str(path), "wb") as out:
+    with atomic_path(path) as tmp, wave.open(str(tmp), "wb") as out:
         out.setnchannels(1)
         out.setsampwidth(2)
         out.setframerate(sample_rate)
@@ -200,13 +203,13 @@ def write_clip(config: SynthConfig, index: int) -> tuple[dict, list[dict]]:
     if config.content == "real" and not clip.extra:
         annotation["mask"] = [f"masks/{clip.id}_{k}.png" for k in range(len(boxes))]
         for name, obj in zip(annotation["mask"], clip.scene.sounding):
-            cv2.imwrite(str(out / name), obj.visible_mask(MID_FRAME).astype(np.uint8) * 255)
+            write_image(out / name, obj.visible_mask(MID_FRAME).astype(np.uint8) * 255)
     annotation.update(clip.extra)
     if config.sources == 1:
         return annotation, []
     image = f"frames/{clip.id}.jpg"
     small = cv2.resize(clip.scene.render(MID_FRAME), (IS3_SIZE, IS3_SIZE), interpolation=cv2.INTER_AREA)
-    cv2.imwrite(str(out / image), cv2.cvtColor(small, cv2.COLOR_RGB2BGR), [cv2.IMWRITE_JPEG_QUALITY, 95])
+    write_image(out / image, cv2.cvtColor(small, cv2.COLOR_RGB2BGR), [cv2.IMWRITE_JPEG_QUALITY, 95])
     entries = []
     for k, ((x1, y1, x2, y2), stem, name) in enumerate(zip(boxes, clip.audio.stems, clip.classes)):
         audio = f"audio/{clip.id}_{k}.wav"
@@ -219,6 +222,9 @@ def write_clip(config: SynthConfig, index: int) -> tuple[dict, list[dict]]:
 
 
 OUTPUT_NAMES = ("videos", "audio", "frames", "annotations.json", "is3_annotations.json")
+ANNOTATION_NAMES = ("annotations.json", "is3_annotations.json")
+CLIP_FOLDERS = ("videos", "audio", "frames", "masks")
+OWN_NAME = re.compile(r"s\d+_\d{5}(_\d+)?\.(mp4|wav|jpg|png)(\.tmp)?")  # clip_id's files, finished or not
 
 
 def earlier_output(out: Path) -> list[Path]:
@@ -226,12 +232,43 @@ def earlier_output(out: Path) -> list[Path]:
     return [out / name for name in OUTPUT_NAMES if (out / name).exists()]
 
 
+def _named_files(entry) -> list[str]:
+    """The files an annotation entry of ours names, relative to the output folder."""
+    if not isinstance(entry, dict):
+        return []
+    names = [f"videos/{entry['file']}.mp4"] if isinstance(entry.get("file"), str) else []
+    for key in ("image", "audio", "mask"):
+        value = entry.get(key)
+        names += [v for v in (value if isinstance(value, list) else [value]) if isinstance(v, str)]
+    return names
+
+
+def own_files(out: Path) -> list[Path]:
+    """The files an earlier run wrote into ``out``: its annotation files, the clip files they name, and the
+    files named like a clip of ours in its clip folders (those of a run killed before its annotations)."""
+    folders = [(out / name).resolve() for name in CLIP_FOLDERS]
+    named = []
+    for name in ANNOTATION_NAMES:
+        try:
+            entries = json.loads((out / name).read_text())
+        except (OSError, ValueError):
+            continue
+        named += [n for entry in (entries if isinstance(entries, list) else []) for n in _named_files(entry)]
+    found = [(out / name).resolve() for name in named]
+    found = [p for p in found if p.parent in folders and p.is_file()]  # never a path outside our folders
+    found += [p for folder in folders if folder.is_dir() for p in folder.iterdir()
+              if p.is_file() and OWN_NAME.fullmatch(p.name)]
+    return sorted(set(found)) + [out / name for name in ANNOTATION_NAMES if (out / name).is_file()]
+
+
 def remove_earlier_output(out: Path) -> None:
-    for path in earlier_output(out):
-        if path.is_dir():
-            shutil.rmtree(path)
-        else:
-            path.unlink()
+    """``--overwrite``: delete what an earlier run wrote (``own_files``), never a file of anyone else's;
+    clip folders left empty go too."""
+    for path in own_files(out):
+        path.unlink()
+    for name in CLIP_FOLDERS:
+        with contextlib.suppress(OSError):  # not there, or holding someone's files
+            (out / name).rmdir()
 
 
 def run(config: SynthConfig) -> list[dict]:
@@ -253,10 +290,12 @@ def run(config: SynthConfig) -> list[dict]:
     else:
         results = [job(i) for i in range(config.clips)]
     annotations = [annotation for annotation, _ in results]
-    (out / "annotations.json").write_text(json.dumps(annotations) + "\n")
+    with atomic_path(out / "annotations.json") as tmp:
+        tmp.write_text(json.dumps(annotations) + "\n")
     if config.sources == 2:
         entries = [entry for _, clip_entries in results for entry in clip_entries]
-        (out / "is3_annotations.json").write_text(json.dumps(entries) + "\n")
+        with atomic_path(out / "is3_annotations.json") as tmp:
+            tmp.write_text(json.dumps(entries) + "\n")
     return annotations
 
 
@@ -269,13 +308,16 @@ def generate(out_dir, clips: int, seed: int, split: str = "all", sources: int = 
 
 def main(argv=None) -> int:
     config = SynthConfig.from_argv(argv)  # refuses a folder with earlier clips unless --overwrite
-    remove_earlier_output(Path(config.out_dir))
     start = time.perf_counter()
     try:
+        remove_earlier_output(Path(config.out_dir))
         annotations = run(config)
     except (FileNotFoundError, ValueError) as error:
         print(f"ssl-synth: {error}", file=sys.stderr)
         return 1
+    except OSError as error:  # a read-only or full disk, a file where a folder is needed
+        print(f"ssl-synth: cannot write {config.out_dir}: {error}", file=sys.stderr)
+        return 2
     seconds = time.perf_counter() - start
     print(f"wrote {len(annotations)} clips ({config.content}, {config.split}, {config.sources} source(s)) to "
           f"{config.out_dir} in {seconds:.1f} s")

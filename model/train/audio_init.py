@@ -2,7 +2,7 @@
 they are frozen."""
 from __future__ import annotations
 
-from model.checkpoint import CheckpointError
+from model.checkpoint import CheckpointError, check_finite
 from model.sslmodel import SSLModel
 
 AISFX = "aisfx"  # --audio-init value: the installed weights of the aisfx package
@@ -17,6 +17,7 @@ def load_audio_init(model: SSLModel, path) -> None:
         model.audnet.load_pretrained(None if path == AISFX else path)
     except (FileNotFoundError, ValueError) as exc:
         raise CheckpointError(str(exc)) from exc
+    check_finite(model.audnet.state_dict(), path)
 
 
 def prepare_audio_training(model: SSLModel, freeze: str) -> None:

@@ -63,6 +63,10 @@ SCHEDULES = ("constant", "cosine")
 BEST_METRICS = ("ciou", "auc", "a2i_r1")  # validation numbers that can pick the best epoch (higher is better)
 
 
+class TrainingDiverged(ValueError):
+    """The loss became NaN or infinite: training stops (the step is not taken, nothing is saved)."""
+
+
 @dataclass
 class TrainConfig:
     """Everything one training run depends on; saved in every checkpoint's metadata (``train_config``)."""
@@ -251,8 +255,6 @@ class Trainer:
         self.silence_rng = np.random.default_rng(config.seed + self.dist.rank)  # --silence-negatives' noise
         if self.dist.is_main and self.out.is_dir():
             finish_interrupted_save(self.out)  # the newest complete save, stale temporaries deleted
-            for name in RUN_FILES if config.overwrite else ():
-                (self.out / name).unlink(missing_ok=True)
         distributed.any_rank(False, self.device)  # the other ranks read the folder once it is done
 
         self.model = self._build_model().to(self.device)
@@ -294,6 +296,16 @@ class Trainer:
         self.net = self.model
         if self.dist.enabled:
             self.net = DistributedDataParallel(self.model, device_ids=[self.device.index] if self.device.type == "cuda" else None)
+        if config.overwrite and self.dist.is_main:
+            self._clear_run()
+
+    def _clear_run(self) -> None:
+        """--overwrite: delete the run in ``out``, only once every input has been read (a failed start
+        deletes nothing). An ``--init`` file among the run's files is kept: the new run's saves replace it."""
+        init = Path(self.config.init).resolve() if self.config.init else None
+        for name in RUN_FILES:
+            if (self.out / name).resolve() != init:
+                (self.out / name).unlink(missing_ok=True)
 
     # -- control ----------------------------------------------------------------------------------
 
@@ -384,6 +396,10 @@ class Trainer:
         if quiet is not None:
             audio, quiet = audio[:len(groups)], audio[len(groups):].float()  # (n, D), (M, D)
         out = global_loss(self.loss_fn, maps.float(), audio.float(), groups, clip_ids, quiet)
+        if not bool(torch.isfinite(out.total)):  # the same global loss on every rank: all stop together
+            raise TrainingDiverged(f"the loss is {out.total.item()} at step {self.step + 1}: training stopped "
+                                   "before this step, nothing of it saved (the run's files keep their last save; "
+                                   "a lower --lr may help)")
         self.optimizer.zero_grad(set_to_none=True)
         out.total.backward()
         for group in self.optimizer.param_groups:

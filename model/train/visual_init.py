@@ -6,7 +6,8 @@ from pathlib import Path
 import torch
 
 from model.backbones import MapCache
-from model.checkpoint import CheckpointError
+from model.checkpoint import CheckpointError, check_finite
+from model.pickles import PickleRefused, load_weights
 from model.sslmodel import SSLModel
 
 IMAGENET = "imagenet"  # --image-init value: the installed ImageNet weights of the visual backbone
@@ -18,6 +19,7 @@ def load_image_init(model: SSLModel, path) -> None:
     torchvision's ResNet-18 state dict, its classifier (``fc.*``) dropped."""
     if model.config.visual_backbone == "efficientnet_lite0":
         model.imgnet.trunk.load_imagenet(None if path == IMAGENET else path)
+        check_finite(model.imgnet.state_dict(), path)
         return
     if path == IMAGENET:
         raise CheckpointError("ImageNet ResNet-18 weights are not installed (torchvision downloads them): give "
@@ -27,11 +29,15 @@ def load_image_init(model: SSLModel, path) -> None:
         raise CheckpointError(f"ImageNet ResNet-18 weights not found: {path} (--image-init expects "
                               "torchvision's resnet18 state dict, e.g. resnet18-f37072fd.pth)")
     try:
-        state = torch.load(path, map_location="cpu", weights_only=True)
+        state = load_weights(path)
+    except PickleRefused as exc:
+        raise CheckpointError(str(exc)) from None
     except Exception as exc:  # any unreadable file: a message the user can act on
         raise CheckpointError(f"{path} is not a torch state dict ({exc})") from exc
     if isinstance(state, dict) and isinstance(state.get("state_dict"), dict):
         state = state["state_dict"]
+    if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor) for v in state.values()):
+        raise CheckpointError(f"{path} holds a {type(state).__name__}, not a ResNet-18 state dict of tensors")
     state = {k.removeprefix("module."): v for k, v in state.items()}
     state = {k: v for k, v in state.items() if not k.startswith("fc.")}
     try:
@@ -41,6 +47,7 @@ def load_image_init(model: SSLModel, path) -> None:
     if missing or unexpected:
         raise CheckpointError(f"{path} is not a ResNet-18 state dict: missing {missing[:3]}, "
                               f"unexpected {unexpected[:3]}")
+    check_finite(model.imgnet.state_dict(), path)
 
 
 def prepare_visual_training(model: SSLModel, freeze: str, cache_mb: int) -> None:

@@ -1,0 +1,268 @@
+"""The second fault probe: no NaN saved, no user file deleted, no failed write reported as success, and a
+one-line message instead of a traceback (docs/RELIABILITY.md lists each case with its test here)."""
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import av
+import pytest
+import torch
+import torchvision
+
+from model import AudioConfig, ModelConfig, SSLModel, save_model
+from model.data.annotations import AnnotationError, load_is3
+from model.checkpoint import CheckpointError, model_tensors, write_safetensors_atomic, write_together
+from model.synth.generator import N_FRAMES, generate
+from model.evaluation.evaluate import main as evaluate
+from model.synth.generator import main as synth
+from model.train.cli import main as train
+
+FAST = ["--image-size", "112", "--audio-seconds", "0.5", "--device", "cpu", "--workers", "0", "--batch-size", "4"]
+RUN_NAMES = {"last.safetensors", "last.state.safetensors", "best.safetensors", "log.jsonl"}
+
+pytestmark = pytest.mark.usefixtures("one_thread")
+
+
+@pytest.fixture(scope="module")
+def clips(tmp_path_factory):
+    root = tmp_path_factory.mktemp("clips")
+    generate(root, clips=8, seed=0, size=(160, 120))
+    return root
+
+
+@pytest.fixture(scope="module")
+def broken(tmp_path_factory):
+    """A training folder of nothing but a broken clip."""
+    root = tmp_path_factory.mktemp("broken")
+    (root / "videos").mkdir()
+    (root / "videos" / "broken.mp4").write_bytes(b"\x00\x00\x00\x18ftypmp42" + bytes(range(256)) * 8)
+    return root
+
+
+def contents(folder) -> dict[str, bytes]:
+    return {p.name: p.read_bytes() for p in folder.iterdir()}
+
+
+def train_args(data, out, *more):
+    return ["--data", str(data), "--out", str(out), "--epochs", "1", "--loss", "ezvsl", *FAST, "--max-clips", "4",
+            *more]
+
+
+def test_overwrite_reads_the_init_first_and_never_deletes_it(clips, broken, tmp_path, capsys):
+    run = tmp_path / "run"
+    assert train(train_args(clips, run)) == 0
+    before = contents(run)
+    init = ["--init", str(run / "best.safetensors"), "--overwrite"]
+    assert train(train_args(broken, run, *init)) == 2  # fails after the init is read: nothing deleted
+    assert "no readable clips" in capsys.readouterr().err
+    assert contents(run) == before
+    assert train(train_args(clips, run, *init)) == 0  # the run's own best fine-tuned into its folder
+    assert {p.name for p in run.iterdir()} == RUN_NAMES
+    log = [json.loads(line)["event"] for line in (run / "log.jsonl").read_text().splitlines()]
+    assert log.count("start") == 1
+
+
+def decodes_whole(path) -> bool:
+    try:
+        with av.open(str(path)) as container:
+            return sum(1 for _ in container.decode(video=0)) == N_FRAMES
+    except av.error.FFmpegError:
+        return False
+
+
+def test_synth_overwrite_deletes_only_its_own_files(tmp_path, capsys):
+    out = tmp_path / "bench"
+    assert synth([str(out), "--clips", "2", "--size", "96x64", "--seed", "1"]) == 0
+    (out / "videos" / "holiday.mp4").write_bytes(b"the user's own clip")
+    (out / "videos" / "notes.txt").write_text("mine")
+    (out / "videos" / "s7_00003.mp4.tmp").write_bytes(b"half a clip of a killed run")
+    assert synth([str(out), "--clips", "1", "--size", "96x64", "--seed", "2", "--overwrite"]) == 0
+    assert sorted(p.name for p in (out / "videos").iterdir()) == ["holiday.mp4", "notes.txt", "s2_00000.mp4"]
+    assert (out / "videos" / "holiday.mp4").read_bytes() == b"the user's own clip"
+
+
+def test_a_killed_synth_leaves_no_half_clip_under_its_final_name(tmp_path):
+    out = tmp_path / "bench"
+    proc = subprocess.Popen([sys.executable, "-m", "model.synth", str(out), "--clips", "30", "--size", "320x240"],
+                            env={**os.environ, "PYTHONPATH": str(Path(__file__).parents[1])})
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline and len(list((out / "videos").glob("*"))) < 3:
+        time.sleep(0.01)
+    proc.kill()
+    proc.wait()
+    finals = sorted((out / "videos").glob("*.mp4"))
+    assert finals and all(decodes_whole(p) for p in finals), [p.name for p in finals if not decodes_whole(p)]
+    assert synth([str(out), "--clips", "1", "--size", "96x64", "--overwrite"]) == 0
+    assert [p.name for p in (out / "videos").iterdir()] == ["s0_00000.mp4"]  # the killed run's files are gone
+
+
+def test_a_loss_that_becomes_nan_stops_training_and_keeps_the_last_good_save(clips, tmp_path, capsys):
+    run = tmp_path / "run"
+    args = train_args(clips, run, "--max-clips", "8")  # two steps an epoch
+    assert train(args) == 0
+    saved = {name: (run / name).read_bytes() for name in RUN_NAMES - {"log.jsonl"}}
+    assert train([*args, "--resume", "--epochs", "3", "--lr", "1e30"]) == 2
+    err = capsys.readouterr().err
+    assert "ssl-train: error: the loss is nan" in err and "training stopped" in err and "Traceback" not in err
+    assert {name: (run / name).read_bytes() for name in saved} == saved
+    assert train([*args, "--resume", "--epochs", "2"]) == 0  # the run goes on from its last good save
+
+
+def test_every_writer_of_weights_refuses_nan(tmp_path, tiny_model):
+    tensors, metadata = model_tensors(tiny_model)
+    tensors["imgnet.conv1.weight"][0, 0, 0, 0] = float("nan")
+    with pytest.raises(CheckpointError, match=r"cannot write .*a\.safetensors: NaN or infinite weights in imgnet\.conv1"):
+        write_safetensors_atomic(tmp_path / "a.safetensors", tensors, metadata)
+    with pytest.raises(CheckpointError, match="NaN or infinite weights in imgnet.conv1.weight"):
+        write_together(tmp_path / "run", {"last.safetensors": (tensors, metadata)})
+    assert not (tmp_path / "a.safetensors").exists() and not list((tmp_path / "run").glob("*"))
+
+
+def test_image_init_with_nan_weights_is_refused(clips, tmp_path, capsys):
+    weights = torchvision.models.resnet18().state_dict()
+    weights["layer1.0.conv1.weight"][0] = float("nan")
+    torch.save(weights, tmp_path / "nan.pth")
+    run = tmp_path / "run"
+    assert train(train_args(clips, run, "--image-init", str(tmp_path / "nan.pth"))) == 2
+    assert "NaN or infinite weights in layer1.0.conv1.weight" in capsys.readouterr().err
+    assert not run.exists()
+
+
+@pytest.fixture(scope="module")
+def checkpoint(tmp_path_factory):
+    torch.manual_seed(0)
+    path = tmp_path_factory.mktemp("model") / "tiny.safetensors"
+    save_model(path, SSLModel(ModelConfig(image_size=112), AudioConfig(seconds=0.5)))
+    return path
+
+
+def test_a_report_that_cannot_be_written_is_exit_2_never_0(clips, checkpoint, tmp_path, capsys):
+    out = tmp_path / "report"
+    (out / "success.png").mkdir(parents=True)  # the plot cannot be written there (as on a full disk)
+    assert evaluate(["--data", str(clips), "--checkpoint", str(checkpoint), "--out", str(out), "--device", "cpu"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("ssl-eval: error: ") and len(err.splitlines()) == 1
+    assert not (out / "metrics.json").exists()
+
+
+def test_synth_into_a_path_under_a_file_is_exit_2(tmp_path, capsys):
+    (tmp_path / "file").write_text("a file where a folder is needed")
+    assert synth([str(tmp_path / "file" / "bench"), "--clips", "1", "--size", "96x64"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("ssl-synth: cannot write") and len(err.splitlines()) == 1
+
+
+def killed_inside_safetensors_write(folder) -> None:
+    """Fork; the child starts a save into ``folder`` and SIGKILLs itself once safetensors' own temporary
+    file (``.tmpXXXXXX``) is there, as a kill during a checkpoint write leaves it."""
+    pid = os.fork()
+    if pid == 0:
+        try:
+            def kill_when_written():
+                while not list(folder.glob(".tmp*")):
+                    time.sleep(0.001)
+                os.kill(os.getpid(), signal.SIGKILL)
+            threading.Thread(target=kill_when_written, daemon=True).start()
+            write_together(folder, {"last.safetensors": ({"w": torch.zeros(50_000_000)}, {})})
+        finally:
+            os._exit(0)
+    os.waitpid(pid, 0)
+
+
+def test_the_next_start_removes_every_temporary_of_a_killed_save(clips, tmp_path):
+    run = tmp_path / "run"
+    assert train(train_args(clips, run)) == 0
+    killed_inside_safetensors_write(run)
+    assert list(run.glob(".tmp*"))  # what the kill left
+    assert train(train_args(clips, run, "--resume", "--epochs", "2")) == 0
+    assert {p.name for p in run.iterdir()} == RUN_NAMES
+
+
+@pytest.mark.parametrize("audio", ["../../../../etc/passwd", "audio/../../outside.wav"])
+def test_is3_paths_that_lead_out_of_the_data_folder_are_refused(tmp_path, audio):
+    entries = [{"image": "frames/s1.jpg", "audio": audio, "gt_box": [0, 0, 10, 10]}]
+    (tmp_path / "is3_annotations.json").write_text(json.dumps(entries))
+    with pytest.raises(AnnotationError, match=r"entry 0 \(frames/s1.jpg\): .* leads outside the data folder"):
+        load_is3(tmp_path / "is3_annotations.json")
+
+
+def test_an_absolute_is3_path_outside_the_data_folder_is_not_followed(tmp_path):
+    entries = [{"image": "/etc/hostname", "audio": "/etc/passwd", "gt_box": [0, 0, 10, 10]}]  # files that exist
+    (tmp_path / "is3_annotations.json").write_text(json.dumps(entries))
+    sample = load_is3(tmp_path / "is3_annotations.json")[0]
+    assert (sample.image, sample.audio) == (tmp_path / "etc" / "hostname", tmp_path / "etc" / "passwd")
+
+
+@pytest.mark.parametrize("mask, says", [(7, "a file name must be a string, not 7"),
+                                        (["../../../etc/passwd"], "'../../../etc/passwd' leads outside the data folder")])
+def test_a_bad_mask_entry_is_one_line_naming_it(clips, checkpoint, tmp_path, capsys, mask, says):
+    data = tmp_path / "data"
+    shutil.copytree(clips, data)
+    annotations = json.loads((data / "annotations.json").read_text())
+    annotations[0]["mask"] = mask
+    (data / "annotations.json").write_text(json.dumps(annotations))
+    args = ["--data", str(data), "--checkpoint", str(checkpoint), "--out", str(tmp_path / "r"), "--device", "cpu"]
+    assert evaluate(args) == 2
+    err = capsys.readouterr().err
+    assert f"mask of {annotations[0]['file']}: {says}" in err and len(err.splitlines()) == 1
+
+
+@pytest.mark.parametrize("size", ["65536x65536", "99999999999x99999999999"])
+def test_an_absurd_window_size_is_refused_before_the_window(capsys, size):
+    from ssl_desktop.app import parse_args
+    with pytest.raises(SystemExit) as exited:
+        parse_args(["--size", size])
+    assert exited.value.code == 2 and f"{size} is larger than" in capsys.readouterr().err
+
+
+def test_an_absurd_synth_size_is_refused_before_any_work(tmp_path, capsys):
+    with pytest.raises(SystemExit) as exited:
+        synth([str(tmp_path / "bench"), "--size", "65536x65536"])
+    assert exited.value.code == 2 and "from 64 to 4096" in capsys.readouterr().err
+    assert not (tmp_path / "bench").exists()
+
+
+@pytest.mark.parametrize("flag, value, says", [
+    ("--image-size", "65536", "image_size must be a multiple of 16 within [32, 1024], not 65536"),
+    ("--audio-seconds", "0.02", "seconds 0.02 at 16000 Hz gives 0 spectrogram frames"),
+])
+def test_an_absurd_input_size_for_training_is_one_line(clips, tmp_path, capsys, flag, value, says):
+    args = {"--data": str(clips), "--out": str(tmp_path / "run"), "--device": "cpu", "--workers": "0", flag: value}
+    assert train([x for pair in args.items() for x in pair]) == 2
+    err = capsys.readouterr().err
+    assert says in err and len(err.splitlines()) == 1
+
+
+class MakesMarker:
+    """Unpickling this runs ``os.mkdir(marker)``: a stand-in for weights that carry code."""
+
+    def __init__(self, marker):
+        self.marker = marker
+
+    def __reduce__(self):
+        return os.mkdir, (str(self.marker),)
+
+
+@pytest.mark.parametrize("flags", [["--image-init"], ["--visual-backbone", "efficientnet_lite0", "--image-init"],
+                                   ["--audio-backbone", "aisfx", "--audio-init"]])
+def test_init_weights_that_carry_code_are_refused_in_one_line(clips, tmp_path, capsys, flags):
+    evil = tmp_path / "evil.pth"
+    torch.save({"conv1.weight": torch.zeros(1), "hook": MakesMarker(tmp_path / "MARKER")}, evil)
+    assert train(train_args(clips, tmp_path / "run", *flags, str(evil))) == 2
+    err = capsys.readouterr().err
+    assert "It was refused and nothing in it was executed" in err and len(err.splitlines()) == 1
+    assert "weights_only" not in err and not (tmp_path / "MARKER").exists()
+
+
+@pytest.mark.parametrize("content", [[1, 2], torch.zeros(3)])
+def test_image_init_that_is_not_a_state_dict_is_one_line(clips, tmp_path, capsys, content):
+    torch.save(content, tmp_path / "odd.pth")
+    assert train(train_args(clips, tmp_path / "run", "--image-init", str(tmp_path / "odd.pth"))) == 2
+    err = capsys.readouterr().err
+    assert "not a ResNet-18 state dict of tensors" in err and len(err.splitlines()) == 1
