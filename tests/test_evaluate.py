@@ -46,6 +46,7 @@ def test_ssl_eval_writes_the_metrics_contract_and_lists_the_corrupt_clip(one_sou
     for direction in ("audio_to_image", "image_to_audio"):
         r = m["retrieval"][direction]
         assert all(percent(r[k]) for k in ("r1", "r5", "r10")) and r["r1"] <= r["r5"] <= r["r10"] == 100.0
+        assert percent(r["chance"]) and r["chance"] <= r["chance_r5"] <= r["chance_r10"] == 100.0
     assert sum(c["n"] for c in m["per_class"].values()) == 6
     assert all(percent(c["ciou"]) and percent(c["auc"]) for c in m["per_class"].values())
     assert "iiou" not in m and "split" not in m
@@ -54,6 +55,7 @@ def test_ssl_eval_writes_the_metrics_contract_and_lists_the_corrupt_clip(one_sou
         assert image is not None and image.shape[0] > 100, name
     report = (out / "report.md").read_text()
     assert "corrupt.mp4" in report and "![success](success.png)" in report
+    assert f"(chance {m['retrieval']['audio_to_image']['chance']:.2f})" in report
 
 
 def faststart_half(source, target):
@@ -157,7 +159,10 @@ def test_summary_by_hand():
     assert (m["n"], m["n_boxes"], m["ciou"], m["ciou_adaptive"]) == (3, 2, 50.0, 100.0)
     assert m["per_class"] == {"a": {"n": 2, "ciou": 50.0, "auc": pytest.approx(m["auc"])}}
     assert m["skipped"] == [{"path": "bad.mp4", "reason": "corrupt"}]
-    assert m["retrieval"]["audio_to_image"] == {"r1": 100.0, "r5": 100.0, "r10": 100.0}
+    chance = 100 * (2 ** 2 + 1) / 3 ** 2  # classes a (2 items) and "#z" (the unlabelled item is its own class)
+    assert m["retrieval"]["audio_to_image"] == {"r1": 100.0, "r5": 100.0, "r10": 100.0, "chance": pytest.approx(chance),
+                                                "chance_r5": 100.0, "chance_r10": 100.0}
+    assert m["retrieval"]["image_to_audio"]["chance"] == pytest.approx(chance)
     assert m["iiou"] == 100.0  # scene s: worst adaptive cIoU 0.5; t has no box
 
 

@@ -8,13 +8,16 @@ with ``annotations.json`` (VGG-SS layout), or an IS3-style two-source folder (``
 which adds ``iiou``/``iauc``. ``metrics.json``::
 
     {"n", "skipped": [{"path", "reason"}], "ciou", "auc", "ciou_adaptive", "auc_adaptive",
-     "retrieval": {"audio_to_image": {"r1", "r5", "r10"}, "image_to_audio": {...}},
+     "retrieval": {"audio_to_image": {"r1", "r5", "r10", "chance", "chance_r5", "chance_r10"},
+                   "image_to_audio": {...}},
      "per_class": {name: {"n", "ciou", "auc"}}, ["iiou", "iauc"], ["split"], "n_boxes", "checkpoint", "data",
      ["presence": {["auroc_silence", "n_silence", "auroc_offscreen", "n_offscreen", "best_threshold"],
                    ["threshold", "in_view", ["accuracy"]]}], ["ciou_mask", "auc_mask", "n_masks"],
      ["object_guided": {"weight", "ciou", "auc", "ciou_adaptive", "auc_adaptive", ["iiou", "iauc"],
                         ["ciou_mask", "auc_mask"]}]}
 
+``chance``: the R@1 of a random ranking (``chance_r5``, ``chance_r10``: R@5, R@10), from the class counts
+(``metrics.retrieval_chance``); the query's own pair is in the gallery and counts, so it is sum(n_c^2) / N^2.
 ``presence`` is there when the annotations mark negatives (``"negative": "silence" | "offscreen"``, no
 box): the AUROC of the presence score (``model.presence``) of matched items against each kind, the
 threshold that would separate them best on this data, and the accuracy at the model's own threshold; and
@@ -136,9 +139,13 @@ def _retrieval(pred: Predictions) -> dict:
     keep = [i for i, kind in enumerate(pred.negatives or [""] * len(pred.files)) if not kind]  # matched pairs
     labels = [pred.retrieval_labels()[i] for i in keep]
     audio, image = pred.audio_emb[keep], pred.image_emb[keep]
-    a2i = metrics.recall_at_k(audio, image, labels, labels, KS)
-    i2a = metrics.recall_at_k(image, audio, labels, labels, KS)
-    return {"audio_to_image": {f"r{k}": a2i[k] for k in KS}, "image_to_audio": {f"r{k}": i2a[k] for k in KS}}
+    chance = metrics.retrieval_chance(labels, labels, KS)  # the same labels on both sides: one chance for both
+    result = {}
+    for direction, (query, gallery) in (("audio_to_image", (audio, image)), ("image_to_audio", (image, audio))):
+        recall = metrics.recall_at_k(query, gallery, labels, labels, KS)
+        result[direction] = {**{f"r{k}": recall[k] for k in KS}, "chance": chance[1],
+                             **{f"chance_r{k}": chance[k] for k in KS[1:]}}
+    return result
 
 
 def summarize_predictions(pred: Predictions, skipped=(), threshold: float | None = None) -> dict:

@@ -8,6 +8,8 @@ the few pixels equal to the threshold).
 """
 from __future__ import annotations
 
+import math
+from collections import Counter
 from typing import Iterable, Mapping, Sequence
 
 import numpy as np
@@ -122,6 +124,17 @@ def interactive_summary(per_scene_cious: Mapping[object, Sequence[float]] | Sequ
     return {"iiou": summary["ciou"], "iauc": summary["auc"]}
 
 
+def retrieval_hits(query_emb, gallery_emb, query_labels: Sequence, gallery_labels: Sequence) -> np.ndarray:
+    """(Q, G) bool: whether the gallery item at each rank (by cosine similarity, highest first) is of the
+    query's class. Query i's own pair (gallery item i) is a hit like any other item of its class."""
+    q = torch.nn.functional.normalize(torch.as_tensor(query_emb, dtype=torch.float32), dim=1)  # (Q, D)
+    g = torch.nn.functional.normalize(torch.as_tensor(gallery_emb, dtype=torch.float32), dim=1)  # (G, D)
+    order = (q @ g.T).argsort(dim=1, descending=True, stable=True)  # (Q, G) gallery ranks per query
+    gallery = np.asarray(list(gallery_labels), dtype=object)
+    queries = np.asarray(list(query_labels), dtype=object)
+    return np.asarray(gallery[order.numpy()] == queries[:, None], dtype=bool).reshape(len(queries), len(gallery))
+
+
 def recall_at_k(query_emb, gallery_emb, query_labels: Sequence, gallery_labels: Sequence,
                 ks: Sequence[int] = (1, 5, 10)) -> dict[int, float]:
     """Cross-modal retrieval by cosine similarity: ``{k: % of queries with an item of their class in the top k}``.
@@ -129,12 +142,27 @@ def recall_at_k(query_emb, gallery_emb, query_labels: Sequence, gallery_labels: 
     Query i's own pair (gallery item i) is a hit like any other item of its class. ``k`` larger than the
     gallery counts the whole gallery.
     """
-    q = torch.nn.functional.normalize(torch.as_tensor(query_emb, dtype=torch.float32), dim=1)  # (Q, D)
-    g = torch.nn.functional.normalize(torch.as_tensor(gallery_emb, dtype=torch.float32), dim=1)  # (G, D)
-    order = (q @ g.T).argsort(dim=1, descending=True, stable=True)  # (Q, G) gallery ranks per query
-    gallery = np.asarray(list(gallery_labels), dtype=object)
-    queries = np.asarray(list(query_labels), dtype=object)
-    same_class = gallery[order.numpy()] == queries[:, None]  # (Q, G) ranked hits
+    same_class = retrieval_hits(query_emb, gallery_emb, query_labels, gallery_labels)  # (Q, G) ranked hits
     if same_class.shape[0] == 0:
         return {int(k): 0.0 for k in ks}
     return {int(k): 100.0 * float(same_class[:, :k].any(axis=1).mean()) for k in ks}
+
+
+def retrieval_chance(query_labels: Sequence, gallery_labels: Sequence, ks: Sequence[int] = (1, 5, 10)) -> dict[int, float]:
+    """``recall_at_k`` of a random ranking, from the class counts alone: ``{k: %}``.
+
+    A query of class c finds none of the ``n_c`` gallery items of its class in a random top k with
+    probability ``C(G - n_c, k) / C(G, k)``; chance is 1 minus that, averaged over the queries. As in
+    ``recall_at_k``, the query's own pair is in the gallery and counts, so with the same labels on both
+    sides the chance of R@1 is ``sum(n_c ** 2) / N ** 2``.
+    """
+    queries, gallery = list(query_labels), list(gallery_labels)
+    if not queries or not gallery:
+        return {int(k): 0.0 for k in ks}
+    counts, size = Counter(gallery), len(gallery)
+    result = {}
+    for k in ks:
+        top = min(int(k), size)
+        miss = [math.comb(size - counts[label], top) / math.comb(size, top) for label in queries]
+        result[int(k)] = 100.0 * (1.0 - float(np.mean(miss)))
+    return result

@@ -150,7 +150,9 @@ def markdown(result: dict, images: list[str]) -> str:
                      + (f" {m['iiou']:.2f} | {m['iauc']:.2f} |" if two else ""))
     lines += ["", "| retrieval | R@1 | R@5 | R@10 |", "| --- | --- | --- | --- |"]
     for name, key in (("audio -> image", "audio_to_image"), ("image -> audio", "image_to_audio")):
-        lines.append(f"| {name} | {r[key]['r1']:.2f} | {r[key]['r5']:.2f} | {r[key]['r10']:.2f} |")
+        cells = [f"{r[key][k]:.2f} (chance {r[key][c]:.2f})" for k, c in
+                 (("r1", "chance"), ("r5", "chance_r5"), ("r10", "chance_r10"))]
+        lines.append(f"| {name} | {' | '.join(cells)} |")
     lines += ["", "cIoU: share of items with IoU >= 0.5 (median threshold); AUC: area under the success curve; "
               "adaptive: top-k pixels, k = box area" + ("; iIoU/iAUC: a scene counts only when all its "
               "sources are found (adaptive threshold)." if two else ".")
