@@ -8,6 +8,7 @@ import pytest
 import torch
 
 from model import AudioConfig, ModelConfig, SSLModel, save_model
+from model.evaluation import metrics
 from model.evaluation.evaluate import Predictions, evaluate, main, open_dataset, summarize_predictions
 from model.synth.generator import generate
 
@@ -56,6 +57,8 @@ def test_ssl_eval_writes_the_metrics_contract_and_lists_the_corrupt_clip(one_sou
     report = (out / "report.md").read_text()
     assert "corrupt.mp4" in report and "![success](success.png)" in report
     assert f"(chance {m['retrieval']['audio_to_image']['chance']:.2f})" in report
+    lo, hi = m["ci95"]["ciou"]
+    assert lo <= m["ciou"] <= hi and f"{m['ciou']:.2f} [{lo:.1f}, {hi:.1f}]" in report
 
 
 def faststart_half(source, target):
@@ -160,8 +163,11 @@ def test_summary_by_hand():
     assert m["per_class"] == {"a": {"n": 2, "ciou": 50.0, "auc": pytest.approx(m["auc"])}}
     assert m["skipped"] == [{"path": "bad.mp4", "reason": "corrupt"}]
     chance = 100 * (2 ** 2 + 1) / 3 ** 2  # classes a (2 items) and "#z" (the unlabelled item is its own class)
+    interval = metrics.wilson_interval(3, 3)  # three queries, all hits
     assert m["retrieval"]["audio_to_image"] == {"r1": 100.0, "r5": 100.0, "r10": 100.0, "chance": pytest.approx(chance),
-                                                "chance_r5": 100.0, "chance_r10": 100.0}
+                                                "chance_r5": 100.0, "chance_r10": 100.0,
+                                                "ci95": {"r1": interval, "r5": interval, "r10": interval}}
+    assert m["ci95"]["ciou"][0] <= 50.0 <= m["ci95"]["ciou"][1] and m["ci95"]["ciou_adaptive"] == [100.0, 100.0]
     assert m["retrieval"]["image_to_audio"]["chance"] == pytest.approx(chance)
     assert m["iiou"] == 100.0  # scene s: worst adaptive cIoU 0.5; t has no box
 

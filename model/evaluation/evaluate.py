@@ -8,8 +8,9 @@ with ``annotations.json`` (VGG-SS layout), or an IS3-style two-source folder (``
 which adds ``iiou``/``iauc``. ``metrics.json``::
 
     {"n", "skipped": [{"path", "reason"}], "ciou", "auc", "ciou_adaptive", "auc_adaptive",
-     "retrieval": {"audio_to_image": {"r1", "r5", "r10", "chance", "chance_r5", "chance_r10"},
-                   "image_to_audio": {...}},
+     "ci95": {"ciou", "auc", "ciou_adaptive", "auc_adaptive": [lo, hi]},
+     "retrieval": {"audio_to_image": {"r1", "r5", "r10", "chance", "chance_r5", "chance_r10",
+                                      "ci95": {"r1", "r5", "r10": [lo, hi]}}, "image_to_audio": {...}},
      "per_class": {name: {"n", "ciou", "auc"}}, ["iiou", "iauc"], ["split"], "n_boxes", "checkpoint", "data",
      ["presence": {["auroc_silence", "n_silence", "auroc_offscreen", "n_offscreen", "best_threshold"],
                    ["threshold", "in_view", ["accuracy"]]}], ["ciou_mask", "auc_mask", "n_masks"],
@@ -18,6 +19,8 @@ which adds ``iiou``/``iauc``. ``metrics.json``::
 
 ``chance``: the R@1 of a random ranking (``chance_r5``, ``chance_r10``: R@5, R@10), from the class counts
 (``metrics.retrieval_chance``); the query's own pair is in the gallery and counts, so it is sum(n_c^2) / N^2.
+``ci95``: 95 % intervals, of the localization numbers by a bootstrap over the items (1,000 resamples, a fixed
+seed), of R@k by the Wilson interval over the queries.
 ``presence`` is there when the annotations mark negatives (``"negative": "silence" | "offscreen"``, no
 box): the AUROC of the presence score (``model.presence``) of matched items against each kind, the
 threshold that would separate them best on this data, and the accuracy at the model's own threshold; and
@@ -143,8 +146,10 @@ def _retrieval(pred: Predictions) -> dict:
     result = {}
     for direction, (query, gallery) in (("audio_to_image", (audio, image)), ("image_to_audio", (image, audio))):
         recall = metrics.recall_at_k(query, gallery, labels, labels, KS)
+        interval = metrics.recall_intervals(query, gallery, labels, labels, KS)
         result[direction] = {**{f"r{k}": recall[k] for k in KS}, "chance": chance[1],
-                             **{f"chance_r{k}": chance[k] for k in KS[1:]}}
+                             **{f"chance_r{k}": chance[k] for k in KS[1:]},
+                             "ci95": {f"r{k}": interval[k] for k in KS}}
     return result
 
 
@@ -167,6 +172,8 @@ def summarize_predictions(pred: Predictions, skipped=(), threshold: float | None
         "auc": median["auc"],
         "ciou_adaptive": adaptive["ciou"],
         "auc_adaptive": adaptive["auc"],
+        "ci95": {f"{name}{suffix}": interval for suffix, values in (("", pred.ciou[ok]), ("_adaptive", pred.ciou_adaptive[ok]))
+                 for name, interval in metrics.summary_intervals(values).items()},
         "retrieval": _retrieval(pred),
         "per_class": {name: {"n": len(v), **metrics.summarize(v)} for name, v in sorted(per_class.items())},
     }

@@ -113,6 +113,30 @@ def summarize(per_sample_cious: Sequence[float]) -> dict[str, float]:
     }
 
 
+def summary_intervals(per_sample_cious: Sequence[float], resamples: int = 1000, seed: int = 0) -> dict[str, list[float]]:
+    """95 % intervals of ``summarize``'s numbers: ``{"ciou": [lo, hi], "auc": [lo, hi]}`` in %, the 2.5th and
+    97.5th percentiles over ``resamples`` bootstrap resamples of the items (a fixed ``seed``: the same data
+    gives the same interval)."""
+    values = np.asarray(per_sample_cious, dtype=np.float64)
+    if values.size == 0:
+        return {"ciou": [0.0, 0.0], "auc": [0.0, 0.0]}
+    picks = values[np.random.default_rng(seed).integers(0, values.size, (resamples, values.size))]  # (B, n)
+    curves = (picks[:, :, None] >= THRESHOLDS).mean(axis=1)  # (B, 21) success curves
+    cious = 100.0 * (picks >= 0.5).mean(axis=1)
+    aucs = 100.0 * ((curves[:, 1:] + curves[:, :-1]) * np.diff(THRESHOLDS)).sum(axis=1) / 2.0
+    return {name: [float(v) for v in np.percentile(x, [2.5, 97.5])] for name, x in (("ciou", cious), ("auc", aucs))}
+
+
+def wilson_interval(successes: int, n: int, z: float = 1.96) -> list[float]:
+    """The Wilson score interval (95 % with ``z`` = 1.96) of a share of ``successes`` in ``n`` trials, in %."""
+    if n == 0:
+        return [0.0, 0.0]
+    p = successes / n
+    centre = (p + z * z / (2 * n)) / (1 + z * z / n)
+    half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / (1 + z * z / n)
+    return [100.0 * max(0.0, centre - half), 100.0 * min(1.0, centre + half)]
+
+
 def interactive_summary(per_scene_cious: Mapping[object, Sequence[float]] | Sequence[Sequence[float]]) -> dict[str, float]:
     """iIoU / iAUC for multi-source scenes: a scene succeeds at t only if all its sources have ciou >= t.
 
@@ -146,6 +170,13 @@ def recall_at_k(query_emb, gallery_emb, query_labels: Sequence, gallery_labels: 
     if same_class.shape[0] == 0:
         return {int(k): 0.0 for k in ks}
     return {int(k): 100.0 * float(same_class[:, :k].any(axis=1).mean()) for k in ks}
+
+
+def recall_intervals(query_emb, gallery_emb, query_labels: Sequence, gallery_labels: Sequence,
+                     ks: Sequence[int] = (1, 5, 10)) -> dict[int, list[float]]:
+    """95 % Wilson intervals of ``recall_at_k`` over the queries (the gallery held fixed): ``{k: [lo, hi]}``."""
+    same_class = retrieval_hits(query_emb, gallery_emb, query_labels, gallery_labels)
+    return {int(k): wilson_interval(int(same_class[:, :k].any(axis=1).sum()), same_class.shape[0]) for k in ks}
 
 
 def retrieval_chance(query_labels: Sequence, gallery_labels: Sequence, ks: Sequence[int] = (1, 5, 10)) -> dict[int, float]:
