@@ -189,6 +189,7 @@ def test_no_file_of_a_test_clip_is_in_the_training_pool(tmp_path, pooled_assets)
             source = entry["source"]
             named = [source["photo"], source["recording"], source["background"], source["offscreen"], *source["others"]]
             assert source["recording"] and (source["photo"] or entry.get("negative"))
+            assert len(source["others"]) == len(entry.get("visible", [])) - (not entry.get("negative"))
             assert all((Path(pooled_assets["assets"]) / f).is_file() for f in named if f)
             files |= {f for f in named if f}
             if pool == "test" and not entry.get("negative"):

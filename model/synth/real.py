@@ -139,6 +139,7 @@ def draw_real_clip(rng, config, sample_rate: int, channels: int, n_frames: int, 
     not_in_view = [c for c in manifest.classes if c.name not in visible]  # pooled negatives: heard or unheard
     if config.negatives:
         extra = {"negative": config.negatives, "visible": visible}
+        files["others"] = [rel(ref) for _, ref in cutouts] + files["others"]  # nothing in view sounds
         for obj in scene.objects:
             obj.sounding = False
         scene.sounding = []
