@@ -170,6 +170,15 @@ def test_summary_by_hand():
     assert m["ci95"]["ciou"][0] <= 50.0 <= m["ci95"]["ciou"][1] and m["ci95"]["ciou_adaptive"] == [100.0, 100.0]
     assert m["retrieval"]["image_to_audio"]["chance"] == pytest.approx(chance)
     assert m["iiou"] == 100.0  # scene s: worst adaptive cIoU 0.5; t has no box
+    assert m["by_box_size"]["large"] == {"n": 2, "ciou": 50.0, "auc": pytest.approx(m["auc"]), "ciou_adaptive": 100.0,
+                                         "auc_adaptive": pytest.approx(m["auc_adaptive"])}
+    assert m["by_box_size"]["small"]["n"] == 0
+    small = Predictions(files=["x", "y"], labels=["a", "b"], boxes=[[[0, 0, 0.4, 0.4]], [[0, 0, 0.6, 0.6]]], scenes=None,
+                        maps=torch.zeros(2, 7, 7), image_emb=eye[:2], audio_emb=eye[:2], ciou=np.array([0.1, 0.6]),
+                        ciou_adaptive=np.array([0.7, 0.2]))
+    sizes = summarize_predictions(small)["by_box_size"]  # 0.16 and 0.36 of the frame
+    assert (sizes["small"]["n"], sizes["small"]["ciou"], sizes["small"]["ciou_adaptive"]) == (1, 0.0, 100.0)
+    assert (sizes["large"]["n"], sizes["large"]["ciou"], sizes["large"]["ciou_adaptive"]) == (1, 100.0, 0.0)
 
 
 def test_evaluate_api_matches_the_command(one_source, checkpoint):

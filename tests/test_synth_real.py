@@ -205,3 +205,17 @@ def test_a_class_with_one_photo_and_one_recording_gives_seen_instance_test_clips
     assert all(e["source"]["photo"].endswith(".png") and e["source"]["recording"].endswith(".ogg") for e in entries)
     two = generate(tmp_path / "two", clips=1, seed=1, size=(160, 120), sources=2, split="heard", pool="val", **REAL)
     assert len(two[0]["sources"]) == 2 and two[0]["instance"] == ["seen instance"] * 2
+
+
+def test_every_pooled_scene_has_a_distractor_of_similar_size(pooled_assets):
+    config = SynthConfig("unused", 0, 8, size=(160, 120), pool="val", **pooled_assets)
+    for index in range(12):
+        scene = make_clip(config, index).scene
+        (sounding,) = scene.sounding
+
+        def area(obj):
+            x1, y1, x2, y2 = obj.full_box(MID_FRAME)
+            return (x2 - x1) * (y2 - y1)
+
+        ratios = [area(obj) / area(sounding) for obj in scene.objects if obj is not sounding]
+        assert any(0.5 <= r <= 2.0 for r in ratios), ratios

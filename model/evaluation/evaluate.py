@@ -11,7 +11,8 @@ which adds ``iiou``/``iauc``. ``metrics.json``::
      "ci95": {"ciou", "auc", "ciou_adaptive", "auc_adaptive": [lo, hi]},
      "retrieval": {"audio_to_image": {"r1", "r5", "r10", "chance", "chance_r5", "chance_r10",
                                       "ci95": {"r1", "r5", "r10": [lo, hi]}}, "image_to_audio": {...}},
-     "per_class": {name: {"n", "ciou", "auc"}}, ["iiou", "iauc"], ["split"], "n_boxes", "checkpoint", "data",
+     "per_class": {name: {"n", "ciou", "auc"}},
+     "by_box_size": {"small" | "large": {"n", "ciou", "auc", "ciou_adaptive", "auc_adaptive"}}, ["iiou", "iauc"], ["split"], "n_boxes", "checkpoint", "data",
      ["presence": {["auroc_silence", "n_silence", "auroc_offscreen", "n_offscreen", "best_threshold"],
                    ["threshold", "in_view", ["accuracy"]]}], ["ciou_mask", "auc_mask", "n_masks"],
      ["object_guided": {"weight", "ciou", "auc", "ciou_adaptive", "auc_adaptive", ["iiou", "iauc"],
@@ -19,6 +20,8 @@ which adds ``iiou``/``iauc``. ``metrics.json``::
 
 ``chance``: the R@1 of a random ranking (``chance_r5``, ``chance_r10``: R@5, R@10), from the class counts
 (``metrics.retrieval_chance``); the query's own pair is in the gallery and counts, so it is sum(n_c^2) / N^2.
+``by_box_size``: the localization numbers of the items whose boxes cover under a quarter of the frame (small) and
+the others (large): the median threshold predicts half the frame, so only large boxes can reach IoU 0.5.
 ``ci95``: 95 % intervals, of the localization numbers by a bootstrap over the items (1,000 resamples, a fixed
 seed), of R@k by the Wilson interval over the queries.
 ``presence`` is there when the annotations mark negatives (``"negative": "silence" | "offscreen"``, no
@@ -63,6 +66,7 @@ from model.train.distributed import resolve_device
 from model.transforms import preprocess_image
 
 KS = (1, 5, 10)
+LARGE_BOX = 0.25  # share of the frame from which a box is "large" (by_box_size)
 
 
 @dataclass
@@ -177,11 +181,23 @@ def summarize_predictions(pred: Predictions, skipped=(), threshold: float | None
         "retrieval": _retrieval(pred),
         "per_class": {name: {"n": len(v), **metrics.summarize(v)} for name, v in sorted(per_class.items())},
     }
+    result["by_box_size"] = _by_box_size(pred)
     found = presence.summarize(presence.presence_score(pred.maps).numpy(), pred.negatives, threshold)
     if found:  # "is the sound in the picture?": negatives to tell apart, or a threshold to count the share in view
         result["presence"] = found
     if pred.scenes is not None:
         result.update(_interactive(pred.scenes, pred.ciou_adaptive))
+    return result
+
+
+def _by_box_size(pred: Predictions) -> dict:
+    """The localization numbers of the items whose boxes cover less than ``LARGE_BOX`` of the frame ("small",
+    where the median threshold cannot reach IoU 0.5 and only the adaptive numbers tell) and of the others ("large")."""
+    area = np.array([metrics.gt_mask_from_boxes(b).mean() if b else np.nan for b in pred.boxes])
+    result = {}
+    for name, keep in (("small", area < LARGE_BOX), ("large", area >= LARGE_BOX)):
+        median, adaptive = metrics.summarize(pred.ciou[keep]), metrics.summarize(pred.ciou_adaptive[keep])
+        result[name] = {"n": int(keep.sum()), **median, "ciou_adaptive": adaptive["ciou"], "auc_adaptive": adaptive["auc"]}
     return result
 
 
