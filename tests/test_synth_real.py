@@ -199,6 +199,12 @@ def test_no_file_of_a_test_clip_is_in_the_training_pool(tmp_path, pooled_assets)
     assert used["train"] and used["test"] and not used["train"] & used["test"]
 
 
+def test_pooled_sets_let_every_class_sound_equally_often():
+    config = SynthConfig("unused", 0, 3, pool="val", **REAL)  # all four classes of the sample
+    names = [make_clip(config, index).classes[0] for index in range(8)]
+    assert sorted(names.count(name) for name in set(names)) == [2, 2, 2, 2]
+
+
 def test_a_class_with_one_photo_and_one_recording_gives_seen_instance_test_clips(tmp_path):
     entries = generate(tmp_path, clips=4, seed=1, size=(160, 120), split="heard", pool="test", **REAL)
     assert {e["instance"] for e in entries} == {"seen instance"}  # the sample has one file of each

@@ -161,7 +161,7 @@ def make_clip(config: SynthConfig, index: int) -> Clip:
     if config.content == "real":
         sample_rate = int(rng.choice(SAMPLE_RATES))
         channels = 2 if rng.random() < STEREO_SHARE else 1
-        draw = draw_real_clip(rng, config, sample_rate, channels, N_FRAMES, FPS, MID_FRAME, SECONDS)
+        draw = draw_real_clip(rng, config, sample_rate, channels, N_FRAMES, FPS, MID_FRAME, SECONDS, index)
         return Clip(clip_id(config.seed, index), draw.names, draw.scene, draw.audio, draw.extra)
     pool = config.classes
     n_distractors = int(rng.integers(0, min(MAX_DISTRACTORS, len(pool) - config.sources) + 1))

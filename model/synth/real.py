@@ -16,7 +16,9 @@ benchmark, drawn a little differently from an unpooled one:
 - an off-screen negative plays a class of any split (heard or unheard) that is not in the picture;
 - a silence negative is room noise at ``ROOM_DBFS``, in ``QUIET_SHARE`` of them with a quiet sound of a
   class not in the picture (``QUIET_DBFS``);
-- every scene has a distractor of a size similar to the sounding object's (``real_scene.SIMILAR_SIZE``).
+- every scene has a distractor of a size similar to the sounding object's (``real_scene.SIMILAR_SIZE``);
+- the sounding classes take turns (a permutation of the split per seed, cycled over the clips), so that every
+  class sounds in about the same number of clips.
 """
 from __future__ import annotations
 
@@ -108,8 +110,8 @@ def _silence(rng, config, manifest, resolve, others, pan, sample_rate, channels,
 
 
 def draw_real_clip(rng, config, sample_rate: int, channels: int, n_frames: int, fps: int,
-                   mid_frame: int, seconds: float) -> RealDraw:
-    """Draw one clip of ``config`` (a ``SynthConfig`` with ``content="real"``) from ``rng``."""
+                   mid_frame: int, seconds: float, index: int = 0) -> RealDraw:
+    """Draw clip ``index`` of ``config`` (a ``SynthConfig`` with ``content="real"``) from ``rng``."""
     manifest = real_manifest(config.manifest)
     resolve = partial(manifest.path, config.assets)
     rel = manifest.relative
@@ -117,8 +119,13 @@ def draw_real_clip(rng, config, sample_rate: int, channels: int, n_frames: int, 
     if len(pool) < config.sources + 1:
         raise ValueError(f"the {config.split!r} split of {config.manifest} has {len(pool)} classes: "
                          f"{config.sources + 1} needed (the sounding ones and one not in the picture)")
-    classes = [pooled(manifest, pool[i], config.pool) for i in rng.permutation(len(pool))]
     n = config.sources
+    order = [int(i) for i in rng.permutation(len(pool))]
+    if config.pool:  # the sounding classes take turns: every class sounds in len(pool) / clips of the set
+        cycle = np.random.default_rng([config.seed, len(pool)]).permutation(len(pool))
+        lead = [int(cycle[(index * n + k) % len(pool)]) for k in range(n)]
+        order = lead + [i for i in order if i not in lead]
+    classes = [pooled(manifest, pool[i], config.pool) for i in order]
     most = min(MAX_DISTRACTORS, len(pool) - n - 1)
     n_distractors = int(rng.integers(min(1, most) if config.pool else 0, most + 1))
     main, distractors, offscreen = classes[:n], classes[n:n + n_distractors], classes[n + n_distractors]
