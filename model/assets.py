@@ -7,23 +7,37 @@ packages with ``apt-get download`` (no root needed) into ``DIR/debs`` and unpack
 ``dpkg-deb -x`` into ``DIR/<package>``; a package already unpacked with every file the manifest uses
 from it is skipped.
 
+Every file is in one pool, ``train``, ``val`` or ``test`` (``Manifest.pool``, ``pool_of``), so that a model
+can be trained on some photos, recordings and backgrounds and tested on others (``ssl-synth --pool``). The
+split is fixed by the files' names: each group (a class's photos, its recordings, its SoundFonts; all
+backgrounds) is sorted by the SHA-256 of the file references and dealt out in the order of ``POOL_ORDER``,
+so a group's first file is always a training file, its second a test file, its third a validation file.
+A class with one photo or one recording has no held-out one: its val and test clips reuse the training
+file (a "seen instance").
+
     ssl-assets [DIR]          # default data/assets; the same as `make assets`
+    ssl-assets --pools        # how many photos and recordings each class has in each pool
 """
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import shutil
 import subprocess
 import sys
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 
-__all__ = ["DEFAULT_DIR", "DEFAULT_MANIFEST", "Manifest", "RealClass", "fetch", "load_manifest", "main"]
+__all__ = ["DEFAULT_DIR", "DEFAULT_MANIFEST", "POOLS", "Manifest", "RealClass", "fetch", "load_manifest", "main",
+           "pool_of"]
 
 DEFAULT_DIR = Path("data/assets")
 DEFAULT_MANIFEST = Path(__file__).with_name("assets_manifest.json")
 SPLIT_NAMES = ("heard", "unheard")
+POOLS = ("train", "val", "test")
+POOL_ORDER = ("train", "test", "val", "train", "train", "train")  # a group's files, in hash order, take these
 
 
 @dataclass(frozen=True)
@@ -90,6 +104,40 @@ class Manifest:
         """The classes of ``heard``, ``unheard`` or ``all``."""
         return [c for c in self.classes if name == "all" or c.split == name]
 
+    @cached_property
+    def _pools(self) -> dict[str, str]:
+        groups = [group for cls in self.classes
+                  for group in (cls.images, cls.sounds, cls.soundfont["files"] if cls.soundfont else ())]
+        pools: dict[str, str] = {}
+        for group in [*groups, [b.file for b in self.backgrounds]]:
+            ordered = sorted(dict.fromkeys(group), key=lambda ref: hashlib.sha256(ref.encode()).hexdigest())
+            for i, ref in enumerate(ordered):
+                pools.setdefault(ref, POOL_ORDER[i % len(POOL_ORDER)])
+        return pools
+
+    def pool(self, ref: str) -> str:
+        """The pool of a file reference: ``"train"``, ``"val"`` or ``"test"`` (a ``KeyError`` for a file
+        the manifest does not use)."""
+        return self._pools[ref]
+
+    def in_pool(self, refs, pool: str) -> tuple[tuple[str, ...], bool]:
+        """The references of ``refs`` in ``pool``, and False; when none is, those of the training pool
+        and True (a seen instance)."""
+        own = tuple(r for r in refs if self.pool(r) == pool)
+        return (own, False) if own or pool == "train" else (tuple(r for r in refs if self.pool(r) == "train"), True)
+
+    def relative(self, ref: str) -> str:
+        """A file reference as a path relative to the assets folder (``package/base/path``)."""
+        return self.path("", ref).as_posix()
+
+    def pool_counts(self) -> list[tuple[str, str, dict[str, int], dict[str, int]]]:
+        """Per class: (name, split, photos per pool, recordings and SoundFonts per pool); then the backgrounds."""
+        def count(refs):
+            return {pool: sum(self.pool(r) == pool for r in refs) for pool in POOLS}
+        rows = [(c.name, c.split, count(c.images), count([*c.sounds, *(c.soundfont["files"] if c.soundfont else [])]))
+                for c in self.classes]
+        return rows + [("(backgrounds)", "", count([b.file for b in self.backgrounds]), count([]))]
+
 
 def load_manifest(path=DEFAULT_MANIFEST) -> Manifest:
     """Read and check a manifest; a malformed one raises ``ValueError`` naming the problem."""
@@ -113,6 +161,21 @@ def load_manifest(path=DEFAULT_MANIFEST) -> Manifest:
         if ref.partition(":")[0] not in known:
             raise ValueError(f"{path}: {ref!r} names no package of the manifest")
     return manifest
+
+
+def pool_of(ref: str, manifest: Manifest | None = None) -> str:
+    """The pool (``"train"``, ``"val"``, ``"test"``) of a file reference (``"package:path"``) of ``manifest``
+    (default: the checked-in one)."""
+    return (manifest or load_manifest()).pool(ref)
+
+
+def pool_table(manifest: Manifest) -> str:
+    """A markdown table: photos and recordings per class in each pool (``ssl-assets --pools``)."""
+    lines = ["| class | split | photos train / val / test | recordings train / val / test |", "| --- | --- | --- | --- |"]
+    for name, split, photos, sounds in manifest.pool_counts():
+        lines.append(f"| {name} | {split} | {' / '.join(str(photos[p]) for p in POOLS)} | "
+                     f"{' / '.join(str(sounds[p]) for p in POOLS)} |")
+    return "\n".join(lines)
 
 
 def _run(command: list[str], cwd: Path) -> bool:
@@ -157,7 +220,12 @@ def fetch(root=DEFAULT_DIR, manifest: Manifest | None = None, log=print) -> list
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(prog="ssl-assets", description=__doc__.split("\n\n")[0])
     parser.add_argument("dir", nargs="?", default=str(DEFAULT_DIR), help="asset folder (default data/assets)")
+    parser.add_argument("--pools", action="store_true",
+                        help="print how many photos and recordings each class has in each pool, fetch nothing")
     args = parser.parse_args(argv)
+    if args.pools:
+        print(pool_table(load_manifest()))
+        return 0
     try:
         missing = fetch(args.dir)
     except (RuntimeError, ValueError) as error:

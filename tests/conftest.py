@@ -32,3 +32,35 @@ def private_settings(tmp_path_factory):
     folder = tmp_path_factory.mktemp("settings")
     QSettings.setPath(QSettings.Format.IniFormat, QSettings.Scope.UserScope, str(folder))
     return folder
+
+
+@pytest.fixture(scope="session")
+def pooled_assets(tmp_path_factory):
+    """The checked-in real sample with three copies of every photo and recording and six of the background,
+    under other names: every class then has a file in each pool (``model.assets``). Returns the keyword
+    arguments of ``ssl-synth`` for it (content, assets, manifest)."""
+    import json
+    import shutil
+    from pathlib import Path
+
+    sample = Path(__file__).resolve().parent / "data" / "real_sample"
+    root = tmp_path_factory.mktemp("pooled_assets")
+    shutil.copytree(sample, root, dirs_exist_ok=True)
+    manifest = json.loads((sample / "manifest.json").read_text())
+
+    def copies(ref, n):
+        package, _, rel = ref.partition(":")
+        base = next(p["base"] for p in manifest["packages"] if p["name"] == package)
+        source = root / package / base / rel
+        names = [ref]
+        for k in range(1, n):
+            shutil.copy(source, source.with_name(f"{source.stem}_{k}{source.suffix}"))
+            names.append(f"{package}:{Path(rel).with_name(f'{source.stem}_{k}{source.suffix}').as_posix()}")
+        return names
+
+    for cls in manifest["classes"]:
+        cls["images"] = [name for ref in cls["images"] for name in copies(ref, 3)]
+        cls["sounds"] = [name for ref in cls["sounds"] for name in copies(ref, 3)]
+    manifest["backgrounds"] = [{**b, "file": name} for b in manifest["backgrounds"] for name in copies(b["file"], 6)]
+    (root / "manifest.json").write_text(json.dumps(manifest))
+    return {"content": "real", "assets": str(root), "manifest": str(root / "manifest.json")}

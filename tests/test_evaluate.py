@@ -8,6 +8,7 @@ import pytest
 import torch
 
 from model import AudioConfig, ModelConfig, SSLModel, save_model
+from model.evaluation import metrics
 from model.evaluation.evaluate import Predictions, evaluate, main, open_dataset, summarize_predictions
 from model.synth.generator import generate
 
@@ -46,6 +47,7 @@ def test_ssl_eval_writes_the_metrics_contract_and_lists_the_corrupt_clip(one_sou
     for direction in ("audio_to_image", "image_to_audio"):
         r = m["retrieval"][direction]
         assert all(percent(r[k]) for k in ("r1", "r5", "r10")) and r["r1"] <= r["r5"] <= r["r10"] == 100.0
+        assert percent(r["chance"]) and r["chance"] <= r["chance_r5"] <= r["chance_r10"] == 100.0
     assert sum(c["n"] for c in m["per_class"].values()) == 6
     assert all(percent(c["ciou"]) and percent(c["auc"]) for c in m["per_class"].values())
     assert "iiou" not in m and "split" not in m
@@ -54,6 +56,9 @@ def test_ssl_eval_writes_the_metrics_contract_and_lists_the_corrupt_clip(one_sou
         assert image is not None and image.shape[0] > 100, name
     report = (out / "report.md").read_text()
     assert "corrupt.mp4" in report and "![success](success.png)" in report
+    assert f"(chance {m['retrieval']['audio_to_image']['chance']:.2f})" in report
+    lo, hi = m["ci95"]["ciou"]
+    assert lo <= m["ciou"] <= hi and f"{m['ciou']:.2f} [{lo:.1f}, {hi:.1f}]" in report
 
 
 def faststart_half(source, target):
@@ -157,8 +162,23 @@ def test_summary_by_hand():
     assert (m["n"], m["n_boxes"], m["ciou"], m["ciou_adaptive"]) == (3, 2, 50.0, 100.0)
     assert m["per_class"] == {"a": {"n": 2, "ciou": 50.0, "auc": pytest.approx(m["auc"])}}
     assert m["skipped"] == [{"path": "bad.mp4", "reason": "corrupt"}]
-    assert m["retrieval"]["audio_to_image"] == {"r1": 100.0, "r5": 100.0, "r10": 100.0}
+    chance = 100 * (2 ** 2 + 1) / 3 ** 2  # classes a (2 items) and "#z" (the unlabelled item is its own class)
+    interval = metrics.wilson_interval(3, 3)  # three queries, all hits
+    assert m["retrieval"]["audio_to_image"] == {"r1": 100.0, "r5": 100.0, "r10": 100.0, "chance": pytest.approx(chance),
+                                                "chance_r5": 100.0, "chance_r10": 100.0,
+                                                "ci95": {"r1": interval, "r5": interval, "r10": interval}}
+    assert m["ci95"]["ciou"][0] <= 50.0 <= m["ci95"]["ciou"][1] and m["ci95"]["ciou_adaptive"] == [100.0, 100.0]
+    assert m["retrieval"]["image_to_audio"]["chance"] == pytest.approx(chance)
     assert m["iiou"] == 100.0  # scene s: worst adaptive cIoU 0.5; t has no box
+    assert m["by_box_size"]["large"] == {"n": 2, "ciou": 50.0, "auc": pytest.approx(m["auc"]), "ciou_adaptive": 100.0,
+                                         "auc_adaptive": pytest.approx(m["auc_adaptive"])}
+    assert m["by_box_size"]["small"]["n"] == 0
+    small = Predictions(files=["x", "y"], labels=["a", "b"], boxes=[[[0, 0, 0.4, 0.4]], [[0, 0, 0.6, 0.6]]], scenes=None,
+                        maps=torch.zeros(2, 7, 7), image_emb=eye[:2], audio_emb=eye[:2], ciou=np.array([0.1, 0.6]),
+                        ciou_adaptive=np.array([0.7, 0.2]))
+    sizes = summarize_predictions(small)["by_box_size"]  # 0.16 and 0.36 of the frame
+    assert (sizes["small"]["n"], sizes["small"]["ciou"], sizes["small"]["ciou_adaptive"]) == (1, 0.0, 100.0)
+    assert (sizes["large"]["n"], sizes["large"]["ciou"], sizes["large"]["ciou_adaptive"]) == (1, 100.0, 0.0)
 
 
 def test_evaluate_api_matches_the_command(one_source, checkpoint):

@@ -106,3 +106,46 @@ def test_recall_at_k_by_hand():
     # scale does not matter (cosine), and the query's own pair is a hit
     r = metrics.recall_at_k(torch.eye(3) * 5, torch.eye(3), [0, 1, 2], [0, 1, 2], ks=(1,))
     assert r == {1: 100.0}
+
+
+def test_retrieval_chance_from_class_counts():
+    labels = ["a", "a", "a", "b", "c", "c"]  # n_c = 3, 1, 2 of N = 6
+    chance = metrics.retrieval_chance(labels, labels, ks=(1, 2, 6, 10))
+    assert chance[1] == pytest.approx(100 * (9 + 1 + 4) / 36)  # sum(n_c^2) / N^2: the own pair counts
+    # R@2, by hand: a misses with C(3,2)/C(6,2) = 3/15, b with 10/15, c with 6/15
+    assert chance[2] == pytest.approx(100 * (3 * 12 + 1 * 5 + 2 * 9) / (6 * 15))
+    assert chance[6] == chance[10] == pytest.approx(100.0)
+    # what recall_at_k gives on random vectors, averaged, is that chance
+    torch.manual_seed(0)
+    trials = [metrics.recall_at_k(torch.randn(6, 16), torch.randn(6, 16), labels, labels, ks=(1, 2))
+              for _ in range(3000)]
+    for k in (1, 2):
+        assert np.mean([t[k] for t in trials]) == pytest.approx(chance[k], abs=1.5)
+    assert metrics.retrieval_chance([], labels) == {1: 0.0, 5: 0.0, 10: 0.0}
+
+
+def test_wilson_interval_by_hand():
+    assert metrics.wilson_interval(5, 10) == pytest.approx([23.66, 76.34], abs=0.01)  # the textbook case
+    assert metrics.wilson_interval(0, 20) == pytest.approx([0.0, 16.11], abs=0.01)
+    assert metrics.wilson_interval(0, 0) == [0.0, 0.0]
+
+
+def test_bootstrap_intervals_hold_the_estimate_and_narrow_with_more_items():
+    rng = np.random.default_rng(1)
+    small, large = rng.uniform(0, 1, 50), rng.uniform(0, 1, 800)
+    for values in (small, large):
+        point, interval = metrics.summarize(values), metrics.summary_intervals(values)
+        for key in ("ciou", "auc"):
+            lo, hi = interval[key]
+            assert lo <= point[key] <= hi and hi > lo
+    width = {n: np.diff(metrics.summary_intervals(v)["ciou"])[0] for n, v in ((50, small), (800, large))}
+    assert width[800] < width[50] / 2.5  # ~ 1 / sqrt(n): 4x narrower at 16x the items
+    assert metrics.summary_intervals(small) == metrics.summary_intervals(small)  # a fixed seed
+    assert metrics.summary_intervals([0.7] * 10)["ciou"] == [100.0, 100.0]
+
+
+def test_recall_intervals_are_wilson_over_the_queries():
+    labels = ["a", "b", "a", "b"]
+    gallery = [[1, 0, 0], [0, 1, 0], [0, 0, 1], [0.7, 0.7, 0]]
+    queries = [[1, 0.1, 0], [0.9, 0.8, 0], [0, 1, 0.2], [0.1, 0.2, 1]]  # R@1 50 % (test_recall_at_k_by_hand)
+    assert metrics.recall_intervals(queries, gallery, labels, labels, ks=(1,)) == {1: metrics.wilson_interval(2, 4)}

@@ -136,6 +136,10 @@ def test_missing_assets_and_bad_options_give_a_clear_message(tmp_path, capsys):
     assert "ssl-assets" in capsys.readouterr().err
     with pytest.raises(ValueError, match="negatives"):
         SynthConfig(str(tmp_path), negatives="silence")  # procedural content has no negatives
+    with pytest.raises(ValueError, match="pool"):
+        SynthConfig(str(tmp_path), pool="test")  # procedural content has no pools
+    with pytest.raises(SystemExit):
+        main([str(tmp_path / "bad"), "--content", "real", "--pool", "holdout"])
     with pytest.raises(ValueError, match="classes"):
         generate(tmp_path / "few", clips=1, seed=0, split="unheard", **REAL)  # the sample has one unheard class
 
@@ -153,3 +157,71 @@ def test_mask_ciou_scores_a_map_against_the_exact_masks(tmp_path):
     scores = mask_cious(["a", "b"], maps, tmp_path)
     assert scores[0] == pytest.approx(1.0, abs=0.01) and np.isnan(scores[1])  # strict ">" median: one column less
     assert mask_cious(["a", "b"], maps.flip(2), tmp_path)[0] == pytest.approx(0.0)
+
+
+def test_pools_split_every_file_once_and_keep_a_training_file_per_class(pooled_assets):
+    from model.assets import POOLS, load_manifest, pool_of
+
+    manifest = load_manifest(pooled_assets["manifest"])
+    pools = {ref: manifest.pool(ref) for ref in manifest.refs()}
+    assert set(pools.values()) == set(POOLS)
+    for cls in manifest.classes:  # three files: one in each pool
+        for group in (cls.images, cls.sounds):
+            assert sorted(manifest.pool(ref) for ref in group) == sorted(POOLS)
+    shipped = load_manifest()
+    for cls in shipped.classes:
+        assert "train" in {shipped.pool(r) for r in cls.images} and "train" in {shipped.pool(r) for r in cls.sounds}
+    assert {pool_of(b.file) for b in shipped.backgrounds} == set(POOLS)
+
+
+def test_no_file_of_a_test_clip_is_in_the_training_pool(tmp_path, pooled_assets):
+    from model.assets import load_manifest
+
+    manifest = load_manifest(pooled_assets["manifest"])
+    by_path = {manifest.relative(ref): manifest.pool(ref) for ref in manifest.refs()}
+    used = {}
+    for pool in ("train", "test"):
+        entries = generate(tmp_path / pool, clips=6, seed=1, size=(160, 120), pool=pool, **pooled_assets)
+        entries += generate(tmp_path / f"{pool}_off", clips=3, seed=2, size=(160, 120), pool=pool,
+                            negatives="offscreen", **pooled_assets)
+        files = set()
+        for entry in entries:
+            source = entry["source"]
+            named = [source["photo"], source["recording"], source["background"], source["offscreen"], *source["others"]]
+            assert source["recording"] and (source["photo"] or entry.get("negative"))
+            assert len(source["others"]) == len(entry.get("visible", [])) - (not entry.get("negative"))
+            assert all((Path(pooled_assets["assets"]) / f).is_file() for f in named if f)
+            files |= {f for f in named if f}
+            if pool == "test" and not entry.get("negative"):
+                assert entry["instance"] in ("both new", "unheard class")  # every class has a test photo and recording
+        used[pool] = files
+        assert {by_path[f] for f in files} == {pool}  # every file of the set is of its pool
+    assert used["train"] and used["test"] and not used["train"] & used["test"]
+
+
+def test_pooled_sets_let_every_class_sound_equally_often():
+    config = SynthConfig("unused", 0, 3, pool="val", **REAL)  # all four classes of the sample
+    names = [make_clip(config, index).classes[0] for index in range(8)]
+    assert sorted(names.count(name) for name in set(names)) == [2, 2, 2, 2]
+
+
+def test_a_class_with_one_photo_and_one_recording_gives_seen_instance_test_clips(tmp_path):
+    entries = generate(tmp_path, clips=4, seed=1, size=(160, 120), split="heard", pool="test", **REAL)
+    assert {e["instance"] for e in entries} == {"seen instance"}  # the sample has one file of each
+    assert all(e["source"]["photo"].endswith(".png") and e["source"]["recording"].endswith(".ogg") for e in entries)
+    two = generate(tmp_path / "two", clips=1, seed=1, size=(160, 120), sources=2, split="heard", pool="val", **REAL)
+    assert len(two[0]["sources"]) == 2 and two[0]["instance"] == ["seen instance"] * 2
+
+
+def test_every_pooled_scene_has_a_distractor_of_similar_size(pooled_assets):
+    config = SynthConfig("unused", 0, 8, size=(160, 120), pool="val", **pooled_assets)
+    for index in range(12):
+        scene = make_clip(config, index).scene
+        (sounding,) = scene.sounding
+
+        def area(obj):
+            x1, y1, x2, y2 = obj.full_box(MID_FRAME)
+            return (x2 - x1) * (y2 - y1)
+
+        ratios = [area(obj) / area(sounding) for obj in scene.objects if obj is not sounding]
+        assert any(0.5 <= r <= 2.0 for r in ratios), ratios

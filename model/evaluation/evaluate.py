@@ -8,13 +8,22 @@ with ``annotations.json`` (VGG-SS layout), or an IS3-style two-source folder (``
 which adds ``iiou``/``iauc``. ``metrics.json``::
 
     {"n", "skipped": [{"path", "reason"}], "ciou", "auc", "ciou_adaptive", "auc_adaptive",
-     "retrieval": {"audio_to_image": {"r1", "r5", "r10"}, "image_to_audio": {...}},
-     "per_class": {name: {"n", "ciou", "auc"}}, ["iiou", "iauc"], ["split"], "n_boxes", "checkpoint", "data",
+     "ci95": {"ciou", "auc", "ciou_adaptive", "auc_adaptive": [lo, hi]},
+     "retrieval": {"audio_to_image": {"r1", "r5", "r10", "chance", "chance_r5", "chance_r10",
+                                      "ci95": {"r1", "r5", "r10": [lo, hi]}}, "image_to_audio": {...}},
+     "per_class": {name: {"n", "ciou", "auc"}},
+     "by_box_size": {"small" | "large": {"n", "ciou", "auc", "ciou_adaptive", "auc_adaptive"}}, ["iiou", "iauc"], ["split"], "n_boxes", "checkpoint", "data",
      ["presence": {["auroc_silence", "n_silence", "auroc_offscreen", "n_offscreen", "best_threshold"],
                    ["threshold", "in_view", ["accuracy"]]}], ["ciou_mask", "auc_mask", "n_masks"],
      ["object_guided": {"weight", "ciou", "auc", "ciou_adaptive", "auc_adaptive", ["iiou", "iauc"],
                         ["ciou_mask", "auc_mask"]}]}
 
+``chance``: the R@1 of a random ranking (``chance_r5``, ``chance_r10``: R@5, R@10), from the class counts
+(``metrics.retrieval_chance``); the query's own pair is in the gallery and counts, so it is sum(n_c^2) / N^2.
+``by_box_size``: the localization numbers of the items whose boxes cover under a quarter of the frame (small) and
+the others (large): the median threshold predicts half the frame, so only large boxes can reach IoU 0.5.
+``ci95``: 95 % intervals, of the localization numbers by a bootstrap over the items (1,000 resamples, a fixed
+seed), of R@k by the Wilson interval over the queries.
 ``presence`` is there when the annotations mark negatives (``"negative": "silence" | "offscreen"``, no
 box): the AUROC of the presence score (``model.presence``) of matched items against each kind, the
 threshold that would separate them best on this data, and the accuracy at the model's own threshold; and
@@ -57,6 +66,7 @@ from model.train.distributed import resolve_device
 from model.transforms import preprocess_image
 
 KS = (1, 5, 10)
+LARGE_BOX = 0.25  # share of the frame from which a box is "large" (by_box_size)
 
 
 @dataclass
@@ -136,9 +146,15 @@ def _retrieval(pred: Predictions) -> dict:
     keep = [i for i, kind in enumerate(pred.negatives or [""] * len(pred.files)) if not kind]  # matched pairs
     labels = [pred.retrieval_labels()[i] for i in keep]
     audio, image = pred.audio_emb[keep], pred.image_emb[keep]
-    a2i = metrics.recall_at_k(audio, image, labels, labels, KS)
-    i2a = metrics.recall_at_k(image, audio, labels, labels, KS)
-    return {"audio_to_image": {f"r{k}": a2i[k] for k in KS}, "image_to_audio": {f"r{k}": i2a[k] for k in KS}}
+    chance = metrics.retrieval_chance(labels, labels, KS)  # the same labels on both sides: one chance for both
+    result = {}
+    for direction, (query, gallery) in (("audio_to_image", (audio, image)), ("image_to_audio", (image, audio))):
+        recall = metrics.recall_at_k(query, gallery, labels, labels, KS)
+        interval = metrics.recall_intervals(query, gallery, labels, labels, KS)
+        result[direction] = {**{f"r{k}": recall[k] for k in KS}, "chance": chance[1],
+                             **{f"chance_r{k}": chance[k] for k in KS[1:]},
+                             "ci95": {f"r{k}": interval[k] for k in KS}}
+    return result
 
 
 def summarize_predictions(pred: Predictions, skipped=(), threshold: float | None = None) -> dict:
@@ -160,14 +176,28 @@ def summarize_predictions(pred: Predictions, skipped=(), threshold: float | None
         "auc": median["auc"],
         "ciou_adaptive": adaptive["ciou"],
         "auc_adaptive": adaptive["auc"],
+        "ci95": {f"{name}{suffix}": interval for suffix, values in (("", pred.ciou[ok]), ("_adaptive", pred.ciou_adaptive[ok]))
+                 for name, interval in metrics.summary_intervals(values).items()},
         "retrieval": _retrieval(pred),
         "per_class": {name: {"n": len(v), **metrics.summarize(v)} for name, v in sorted(per_class.items())},
     }
+    result["by_box_size"] = _by_box_size(pred)
     found = presence.summarize(presence.presence_score(pred.maps).numpy(), pred.negatives, threshold)
     if found:  # "is the sound in the picture?": negatives to tell apart, or a threshold to count the share in view
         result["presence"] = found
     if pred.scenes is not None:
         result.update(_interactive(pred.scenes, pred.ciou_adaptive))
+    return result
+
+
+def _by_box_size(pred: Predictions) -> dict:
+    """The localization numbers of the items whose boxes cover less than ``LARGE_BOX`` of the frame ("small",
+    where the median threshold cannot reach IoU 0.5 and only the adaptive numbers tell) and of the others ("large")."""
+    area = np.array([metrics.gt_mask_from_boxes(b).mean() if b else np.nan for b in pred.boxes])
+    result = {}
+    for name, keep in (("small", area < LARGE_BOX), ("large", area >= LARGE_BOX)):
+        median, adaptive = metrics.summarize(pred.ciou[keep]), metrics.summarize(pred.ciou_adaptive[keep])
+        result[name] = {"n": int(keep.sum()), **median, "ciou_adaptive": adaptive["ciou"], "auc_adaptive": adaptive["auc"]}
     return result
 
 

@@ -8,6 +8,8 @@ the few pixels equal to the threshold).
 """
 from __future__ import annotations
 
+import math
+from collections import Counter
 from typing import Iterable, Mapping, Sequence
 
 import numpy as np
@@ -111,6 +113,30 @@ def summarize(per_sample_cious: Sequence[float]) -> dict[str, float]:
     }
 
 
+def summary_intervals(per_sample_cious: Sequence[float], resamples: int = 1000, seed: int = 0) -> dict[str, list[float]]:
+    """95 % intervals of ``summarize``'s numbers: ``{"ciou": [lo, hi], "auc": [lo, hi]}`` in %, the 2.5th and
+    97.5th percentiles over ``resamples`` bootstrap resamples of the items (a fixed ``seed``: the same data
+    gives the same interval)."""
+    values = np.asarray(per_sample_cious, dtype=np.float64)
+    if values.size == 0:
+        return {"ciou": [0.0, 0.0], "auc": [0.0, 0.0]}
+    picks = values[np.random.default_rng(seed).integers(0, values.size, (resamples, values.size))]  # (B, n)
+    curves = (picks[:, :, None] >= THRESHOLDS).mean(axis=1)  # (B, 21) success curves
+    cious = 100.0 * (picks >= 0.5).mean(axis=1)
+    aucs = 100.0 * ((curves[:, 1:] + curves[:, :-1]) * np.diff(THRESHOLDS)).sum(axis=1) / 2.0
+    return {name: [float(v) for v in np.percentile(x, [2.5, 97.5])] for name, x in (("ciou", cious), ("auc", aucs))}
+
+
+def wilson_interval(successes: int, n: int, z: float = 1.96) -> list[float]:
+    """The Wilson score interval (95 % with ``z`` = 1.96) of a share of ``successes`` in ``n`` trials, in %."""
+    if n == 0:
+        return [0.0, 0.0]
+    p = successes / n
+    centre = (p + z * z / (2 * n)) / (1 + z * z / n)
+    half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / (1 + z * z / n)
+    return [100.0 * max(0.0, centre - half), 100.0 * min(1.0, centre + half)]
+
+
 def interactive_summary(per_scene_cious: Mapping[object, Sequence[float]] | Sequence[Sequence[float]]) -> dict[str, float]:
     """iIoU / iAUC for multi-source scenes: a scene succeeds at t only if all its sources have ciou >= t.
 
@@ -122,6 +148,17 @@ def interactive_summary(per_scene_cious: Mapping[object, Sequence[float]] | Sequ
     return {"iiou": summary["ciou"], "iauc": summary["auc"]}
 
 
+def retrieval_hits(query_emb, gallery_emb, query_labels: Sequence, gallery_labels: Sequence) -> np.ndarray:
+    """(Q, G) bool: whether the gallery item at each rank (by cosine similarity, highest first) is of the
+    query's class. Query i's own pair (gallery item i) is a hit like any other item of its class."""
+    q = torch.nn.functional.normalize(torch.as_tensor(query_emb, dtype=torch.float32), dim=1)  # (Q, D)
+    g = torch.nn.functional.normalize(torch.as_tensor(gallery_emb, dtype=torch.float32), dim=1)  # (G, D)
+    order = (q @ g.T).argsort(dim=1, descending=True, stable=True)  # (Q, G) gallery ranks per query
+    gallery = np.asarray(list(gallery_labels), dtype=object)
+    queries = np.asarray(list(query_labels), dtype=object)
+    return np.asarray(gallery[order.numpy()] == queries[:, None], dtype=bool).reshape(len(queries), len(gallery))
+
+
 def recall_at_k(query_emb, gallery_emb, query_labels: Sequence, gallery_labels: Sequence,
                 ks: Sequence[int] = (1, 5, 10)) -> dict[int, float]:
     """Cross-modal retrieval by cosine similarity: ``{k: % of queries with an item of their class in the top k}``.
@@ -129,12 +166,34 @@ def recall_at_k(query_emb, gallery_emb, query_labels: Sequence, gallery_labels: 
     Query i's own pair (gallery item i) is a hit like any other item of its class. ``k`` larger than the
     gallery counts the whole gallery.
     """
-    q = torch.nn.functional.normalize(torch.as_tensor(query_emb, dtype=torch.float32), dim=1)  # (Q, D)
-    g = torch.nn.functional.normalize(torch.as_tensor(gallery_emb, dtype=torch.float32), dim=1)  # (G, D)
-    order = (q @ g.T).argsort(dim=1, descending=True, stable=True)  # (Q, G) gallery ranks per query
-    gallery = np.asarray(list(gallery_labels), dtype=object)
-    queries = np.asarray(list(query_labels), dtype=object)
-    same_class = gallery[order.numpy()] == queries[:, None]  # (Q, G) ranked hits
+    same_class = retrieval_hits(query_emb, gallery_emb, query_labels, gallery_labels)  # (Q, G) ranked hits
     if same_class.shape[0] == 0:
         return {int(k): 0.0 for k in ks}
     return {int(k): 100.0 * float(same_class[:, :k].any(axis=1).mean()) for k in ks}
+
+
+def recall_intervals(query_emb, gallery_emb, query_labels: Sequence, gallery_labels: Sequence,
+                     ks: Sequence[int] = (1, 5, 10)) -> dict[int, list[float]]:
+    """95 % Wilson intervals of ``recall_at_k`` over the queries (the gallery held fixed): ``{k: [lo, hi]}``."""
+    same_class = retrieval_hits(query_emb, gallery_emb, query_labels, gallery_labels)
+    return {int(k): wilson_interval(int(same_class[:, :k].any(axis=1).sum()), same_class.shape[0]) for k in ks}
+
+
+def retrieval_chance(query_labels: Sequence, gallery_labels: Sequence, ks: Sequence[int] = (1, 5, 10)) -> dict[int, float]:
+    """``recall_at_k`` of a random ranking, from the class counts alone: ``{k: %}``.
+
+    A query of class c finds none of the ``n_c`` gallery items of its class in a random top k with
+    probability ``C(G - n_c, k) / C(G, k)``; chance is 1 minus that, averaged over the queries. As in
+    ``recall_at_k``, the query's own pair is in the gallery and counts, so with the same labels on both
+    sides the chance of R@1 is ``sum(n_c ** 2) / N ** 2``.
+    """
+    queries, gallery = list(query_labels), list(gallery_labels)
+    if not queries or not gallery:
+        return {int(k): 0.0 for k in ks}
+    counts, size = Counter(gallery), len(gallery)
+    result = {}
+    for k in ks:
+        top = min(int(k), size)
+        miss = [math.comb(size - counts[label], top) / math.comb(size, top) for label in queries]
+        result[int(k)] = 100.0 * (1.0 - float(np.mean(miss)))
+    return result

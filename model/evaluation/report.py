@@ -133,6 +133,10 @@ def retrieval_grid(pred, dataset, queries: int = 4, k: int = 5) -> np.ndarray:
     return grid(tiles, k + 1)
 
 
+def _interval(bounds) -> str:
+    return f" [{bounds[0]:.1f}, {bounds[1]:.1f}]"
+
+
 def markdown(result: dict, images: list[str]) -> str:
     """``report.md``: the headline numbers, retrieval, per-class table, skipped files, plots."""
     r = result["retrieval"]
@@ -147,13 +151,21 @@ def markdown(result: dict, images: list[str]) -> str:
               "| --- | --- | --- | --- | --- |" + (" --- | --- |" if two else "")]
     guided = result.get("object_guided")
     for name, m in (("cosine", result), *([(f"object-guided ({guided['weight']:g})", guided)] if guided else [])):
-        lines.append(f"| {name} | {m['ciou']:.2f} | {m['auc']:.2f} | {m['ciou_adaptive']:.2f} | {m['auc_adaptive']:.2f} |"
-                     + (f" {m['iiou']:.2f} | {m['iauc']:.2f} |" if two else ""))
+        cells = [f"{m[key]:.2f}" + (_interval(m["ci95"][key]) if "ci95" in m else "")
+                 for key in ("ciou", "auc", "ciou_adaptive", "auc_adaptive")]
+        lines.append(f"| {name} | {' | '.join(cells)} |" + (f" {m['iiou']:.2f} | {m['iauc']:.2f} |" if two else ""))
+    for name, m in result.get("by_box_size", {}).items():
+        if m["n"]:
+            lines.append(f"| cosine, {name} boxes ({m['n']}) | {m['ciou']:.2f} | {m['auc']:.2f} | "
+                         f"{m['ciou_adaptive']:.2f} | {m['auc_adaptive']:.2f} |" + (" | |" if two else ""))
     lines += ["", "| retrieval | R@1 | R@5 | R@10 |", "| --- | --- | --- | --- |"]
     for name, key in (("audio -> image", "audio_to_image"), ("image -> audio", "image_to_audio")):
-        lines.append(f"| {name} | {r[key]['r1']:.2f} | {r[key]['r5']:.2f} | {r[key]['r10']:.2f} |")
+        cells = [f"{r[key][k]:.2f}{_interval(r[key]['ci95'][k])} (chance {r[key][c]:.2f})" for k, c in
+                 (("r1", "chance"), ("r5", "chance_r5"), ("r10", "chance_r10"))]
+        lines.append(f"| {name} | {' | '.join(cells)} |")
     lines += ["", "cIoU: share of items with IoU >= 0.5 (median threshold); AUC: area under the success curve; "
-              "adaptive: top-k pixels, k = box area" + ("; iIoU/iAUC: a scene counts only when all its "
+              "adaptive: top-k pixels, k = box area; [lo, hi]: 95 % interval; small boxes: under a quarter of the frame "
+              "(the median threshold cannot reach IoU 0.5 there)" + ("; iIoU/iAUC: a scene counts only when all its "
               "sources are found (adaptive threshold)." if two else ".")
               + (" object-guided: the cosine map mixed with the visual encoder's objectness (model.object_guidance), "
                  "as the app shows it." if guided else ""), ""]

@@ -8,12 +8,16 @@ each entry's class name).
 ``--content real`` draws real photo cut-outs and recordings (fetched by ``ssl-assets``, see
 ``model/assets.py``) instead of shapes and tones, writes the exact mask of each sounding object
 (``masks/<id>_<k>.png``, listed under ``"mask"``) and, with ``--negatives silence|offscreen``,
-clips whose sound is not in the picture (``"bbox": []``, ``"negative"``).
+clips whose sound is not in the picture (``"bbox": []``, ``"negative"``). Real-content entries record the
+files they were made from (``"source": {"photo", "recording", "background", ...}``, paths relative to the
+assets folder; ``"sources"``, one per sounding object, with ``--sources 2``). ``--pool train|val|test`` draws
+every file from that pool of ``model.assets`` only (held-out photos, recordings and backgrounds; see
+``model/synth/real.py`` for how a pooled set differs); without it every file may be drawn.
 Every clip is drawn from ``numpy.random.default_rng([seed, index])``: same seed, same data.
 
     ssl-synth OUT_DIR --clips N --seed S [--split heard|unheard|all] [--sources 1|2]
               [--size WxH] [--workers K] [--content procedural|real] [--negatives silence|offscreen]
-              [--assets DIR] [--manifest JSON]
+              [--pool train|val|test] [--assets DIR] [--manifest JSON]
 """
 from __future__ import annotations
 
@@ -32,7 +36,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from model.assets import DEFAULT_DIR, DEFAULT_MANIFEST
+from model.assets import DEFAULT_DIR, DEFAULT_MANIFEST, POOLS
 from model.atomic import atomic_path, write_image
 from model.data.video_writer import ClipWriter
 from model.synth.audio import ClipAudio, make_audio, resample
@@ -71,6 +75,7 @@ class SynthConfig:
     negatives: str | None = None  # real content only: every clip's sound is "silence" or "offscreen"
     assets: str = str(DEFAULT_DIR)  # real content: the folder ssl-assets filled
     manifest: str = str(DEFAULT_MANIFEST)
+    pool: str | None = None  # real content: draw photos, recordings and backgrounds from this pool only
 
     def __post_init__(self):
         self.size = tuple(int(v) for v in self.size)
@@ -79,6 +84,8 @@ class SynthConfig:
         if self.negatives is not None and (self.content != "real" or self.sources != 1
                                            or self.negatives not in NEGATIVE_MODES):
             raise ValueError(f"negatives must be one of {NEGATIVE_MODES}, with --content real and one source")
+        if self.pool is not None and (self.content != "real" or self.pool not in POOLS):
+            raise ValueError(f"pool must be one of {POOLS}, with --content real")
         if self.split not in SPLITS:
             raise ValueError(f"split must be one of {sorted(SPLITS)}, got {self.split!r}")
         if self.sources not in (1, 2):
@@ -107,6 +114,9 @@ class SynthConfig:
                             help="procedural shapes and tones, or real photo cut-outs and recordings")
         parser.add_argument("--negatives", choices=NEGATIVE_MODES, default=None,
                             help="real content: every clip's sound is silence or a class not in the picture")
+        parser.add_argument("--pool", choices=POOLS, default=None,
+                            help="real content: draw photos, recordings and backgrounds from this pool only "
+                                 "(held out from the others; default: from all)")
         parser.add_argument("--assets", default=cls.assets, help="real content: the ssl-assets folder")
         parser.add_argument("--manifest", default=cls.manifest, help="real content: the asset manifest")
         parser.add_argument("--overwrite", action="store_true",
@@ -119,7 +129,7 @@ class SynthConfig:
         try:
             size = tuple(int(v) for v in args.size.lower().split("x"))
             return cls(args.out_dir, args.clips, args.seed, args.split, args.sources, size, args.workers,
-                       args.content, args.negatives, args.assets, args.manifest)
+                       args.content, args.negatives, args.assets, args.manifest, args.pool)
         except ValueError as error:
             parser.error(str(error))
 
@@ -148,12 +158,12 @@ def clip_id(seed: int, index: int) -> str:
 
 def make_clip(config: SynthConfig, index: int) -> Clip:
     """Draw clip ``index`` of ``config``: depends only on (seed, index, split, sources, size), plus
-    (content, negatives, assets) for real content."""
+    (content, negatives, pool, assets) for real content."""
     rng = np.random.default_rng([config.seed, index])
     if config.content == "real":
         sample_rate = int(rng.choice(SAMPLE_RATES))
         channels = 2 if rng.random() < STEREO_SHARE else 1
-        draw = draw_real_clip(rng, config, sample_rate, channels, N_FRAMES, FPS, MID_FRAME, SECONDS)
+        draw = draw_real_clip(rng, config, sample_rate, channels, N_FRAMES, FPS, MID_FRAME, SECONDS, index)
         return Clip(clip_id(config.seed, index), draw.names, draw.scene, draw.audio, draw.extra)
     pool = config.classes
     n_distractors = int(rng.integers(0, min(MAX_DISTRACTORS, len(pool) - config.sources) + 1))
@@ -200,7 +210,7 @@ def write_clip(config: SynthConfig, index: int) -> tuple[dict, list[dict]]:
     annotation = {"file": clip.id, "class": " + ".join(clip.classes),
                   "bbox": [[round(x1 / width, 6), round(y1 / height, 6), round(x2 / width, 6),
                             round(y2 / height, 6)] for x1, y1, x2, y2 in boxes]}
-    if config.content == "real" and not clip.extra:
+    if config.content == "real" and not config.negatives:
         annotation["mask"] = [f"masks/{clip.id}_{k}.png" for k in range(len(boxes))]
         for name, obj in zip(annotation["mask"], clip.scene.sounding):
             write_image(out / name, obj.visible_mask(MID_FRAME).astype(np.uint8) * 255)
@@ -302,7 +312,7 @@ def run(config: SynthConfig) -> list[dict]:
 def generate(out_dir, clips: int, seed: int, split: str = "all", sources: int = 1,
              size: tuple[int, int] = (320, 240), workers: int = 1, **real) -> list[dict]:
     """Generate a benchmark into ``out_dir``; returns the annotations written to annotations.json.
-    ``real``: ``content``, ``negatives``, ``assets``, ``manifest`` of ``SynthConfig``."""
+    ``real``: ``content``, ``negatives``, ``assets``, ``manifest``, ``pool`` of ``SynthConfig``."""
     return run(SynthConfig(str(out_dir), clips, seed, split, sources, tuple(size), workers, **real))
 
 

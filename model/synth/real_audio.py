@@ -121,11 +121,14 @@ def soundfont_phrase(rng, path: str, spec: dict, sr: int, seconds: float) -> np.
     return out[:n]
 
 
-def class_sound(rng, cls, resolve, sr: int, seconds: float) -> np.ndarray:
-    """One sound of class ``cls`` (a ``RealClass``), unit RMS; ``resolve(ref)`` gives a file's path."""
+def class_sound(rng, cls, resolve, sr: int, seconds: float) -> tuple[np.ndarray, str]:
+    """One sound of class ``cls`` (a ``RealClass``), unit RMS, and the file reference it was made from (the
+    recording, or the SoundFont); ``resolve(ref)`` gives a file's path."""
     if cls.soundfont and (not cls.sounds or rng.random() < SOUNDFONT_SHARE):
         files = cls.soundfont["files"]
-        x = soundfont_phrase(rng, str(resolve(files[int(rng.integers(len(files)))])), cls.soundfont, sr, seconds)
+        ref = files[int(rng.integers(len(files)))]
+        x = soundfont_phrase(rng, str(resolve(ref)), cls.soundfont, sr, seconds)
     else:
-        x = recording_track(rng, str(resolve(cls.sounds[int(rng.integers(len(cls.sounds)))])), sr, seconds)
-    return x / (np.sqrt(np.mean(x**2)) + 1e-12)
+        ref = cls.sounds[int(rng.integers(len(cls.sounds)))]
+        x = recording_track(rng, str(resolve(ref)), sr, seconds)
+    return x / (np.sqrt(np.mean(x**2)) + 1e-12), ref

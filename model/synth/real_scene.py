@@ -23,6 +23,7 @@ __all__ = ["BOX_AREA_LEVELS", "BOX_AREA_QUANTILES", "CutOut", "Look", "RealScene
 BOX_AREA_LEVELS = (0.0, 0.05, 0.1, 0.25, 0.5, 0.75, 0.9, 0.95, 1.0)
 BOX_AREA_QUANTILES = (0.004, 0.0292, 0.0496, 0.1098, 0.2418, 0.4492, 0.67, 0.7795, 0.95)
 DISTRACTOR_SCALE = (0.4, 1.0)  # distractor box area = a draw from the same distribution x this
+SIMILAR_SIZE = (0.7, 1.4)  # a similar distractor's box area / the sounding object's
 TWO_SOURCE_SCALE = (0.3, 0.6)  # the same for each of two sounding objects, so that both fit apart
 MAX_OVERLAP = 0.15  # non-occluding objects are re-placed until their boxes overlap less than this
 OCCLUDE_SHARE = 0.25  # share of clips with a distractor in front of the sounding object
@@ -146,6 +147,7 @@ class RealScene:
     objects: list[CutOut]
     sounding: list[CutOut]
     look: Look
+    photo_background: bool = True  # False: a procedural background instead of the photograph
 
     def render(self, frame: int) -> np.ndarray:
         """The RGB image (H, W, 3) uint8 of ``frame``."""
@@ -222,20 +224,27 @@ def _place_occluder(rng, obj: CutOut, target: CutOut, size, n_frames, fps, mid_f
     return False
 
 
-def compose_scene(rng, sounding, distractors, photo, size, n_frames: int, fps: int, mid_frame: int) -> RealScene:
+def compose_scene(rng, sounding, distractors, photo, size, n_frames: int, fps: int, mid_frame: int,
+                  similar: bool = False) -> RealScene:
     """A scene of ``size`` (W, H): ``sounding`` and ``distractors`` are ``(class, rgb, alpha)`` cut-outs;
-    ``photo`` the background photograph (None: a procedural background)."""
+    ``photo`` the background photograph (None: a procedural background). ``similar``: the first distractor's
+    box area is the first sounding object's times ``SIMILAR_SIZE`` (a map that finds "an object" of that size
+    without the sound is then right about half the time at best)."""
     width, height = size
-    if photo is None or rng.random() < PROCEDURAL_BACKGROUND_SHARE:
+    procedural = photo is None or rng.random() < PROCEDURAL_BACKGROUND_SHARE
+    if procedural:
         background = make_background(rng, width, height)
     else:
         background = background_crop(rng, photo, width, height)
-    objects = []
+    objects, areas = [], []
     for i, (name, rgb, alpha) in enumerate(sounding + distractors):
-        if i >= len(sounding):
+        if similar and i == len(sounding):
+            area = areas[0] * rng.uniform(*SIMILAR_SIZE)
+        elif i >= len(sounding):
             area = draw_box_area(rng) * rng.uniform(*DISTRACTOR_SCALE)
         else:
             area = draw_box_area(rng) * (rng.uniform(*TWO_SOURCE_SCALE) if len(sounding) == 2 else 1.0)
+        areas.append(area)
         rgb, alpha = scale_cutout(rng, rgb, alpha, area, size)
         objects.append(CutOut(name, rgb, alpha, np.zeros((n_frames, 2), int), i < len(sounding),
                               frame_size=(width, height)))
@@ -254,4 +263,4 @@ def compose_scene(rng, sounding, distractors, photo, size, n_frames: int, fps: i
     order = [behind[i] for i in rng.permutation(len(behind))] + objects[:n] + ([occluder] if occluder else [])
     for k, obj in enumerate(order):
         obj.front = order[k + 1:]
-    return RealScene(background, order, objects[:n], Look.sample(rng))
+    return RealScene(background, order, objects[:n], Look.sample(rng), not procedural)

@@ -1,0 +1,31 @@
+"""The sealed test's seeds are used by no training or validation command of the repository."""
+import re
+from pathlib import Path
+
+from model.synth.sealed import SEALED_POOL, SEALED_SEEDS
+
+ROOT = Path(__file__).resolve().parents[1]
+SEALED_FILE = ROOT / "model" / "synth" / "sealed.py"
+
+
+def commands() -> list[Path]:
+    """Every file that trains, validates, calibrates or generates: bench/, tools/, the Makefile, model/."""
+    files = [ROOT / "Makefile", *(ROOT / "bench").rglob("*"), *(ROOT / "tools").rglob("*"), *(ROOT / "model").rglob("*")]
+    return [f for f in files if f.is_file() and f.suffix not in (".safetensors", ".pyc") and f != SEALED_FILE]
+
+
+def test_the_sealed_seeds_are_used_nowhere_else():
+    seeds = [seed for seed, _ in SEALED_SEEDS.values()]
+    assert len(set(seeds)) == len(seeds) and SEALED_POOL == "test"
+    pattern = re.compile(r"(?<!\d)(" + "|".join(map(str, seeds)) + r")(?!\d)")
+    scanned = commands()
+    assert any(f.name == "real_data.sh" for f in scanned) and any(f.name == "generator.py" for f in scanned)
+    found = [(f.relative_to(ROOT), m.group(0)) for f in scanned
+             for m in pattern.finditer(f.read_text(errors="ignore"))]
+    assert found == []
+
+
+def test_results_say_which_test_set_is_sealed_and_how_often_it_was_scored():
+    text = (ROOT / "docs" / "RESULTS.md").read_text()
+    match = re.search(r"Number of checkpoints ever scored on the sealed test: (\d+)", text)
+    assert match and "model/synth/sealed.py" in text
