@@ -92,6 +92,7 @@ class MainWindow(QMainWindow):
         self.model = None
         self.model_name = ""
         self.object_weight = 0.0  # the loaded model's object guidance (model.object_guidance), on or off
+        self.semantic_weight = 0.0  # the loaded model's share of the semantic map (model.knowledge)
         self.live_source_kind = ""  # "camera", "demo", "file" or "custom"
         self.settings = app_settings()
         self.camera: Device | None = None  # the camera in use
@@ -259,6 +260,7 @@ class MainWindow(QMainWindow):
         rate_changed = self.model is not None and model.audio_config.sample_rate != self.pipeline.sample_rate
         self.model, self.model_name = model, name
         self.object_weight = model.guidance.weight
+        self.semantic_weight = model.semantic.weight
         self.pipeline.set_model(model)
         self.inspector.set_model(model)
         self.retrieval.set_model(model)
@@ -275,12 +277,25 @@ class MainWindow(QMainWindow):
             self.model.guidance = replace(self.model.guidance, weight=self.object_weight if on else 0.0)
             self._show_model_state()
 
+    def show_map(self, shown: str) -> None:
+        """Which map the heatmaps show (``SHOWN_MAPS``): the alignment model's mixed with the semantic map at the
+        model's own weight, the alignment model's alone (the paper's), or the semantic map alone. Every view
+        reads the model's weight at its next frame; presence keeps the model's rule."""
+        if self.model is not None and self.model.semantic.enabled:
+            weight = {"combined": self.semantic_weight, "alignment": 0.0, "knowledge": 1.0}[shown]
+            self.model.semantic = replace(self.model.semantic, weight=weight)
+            self._show_model_state()
+
     def _show_model_state(self) -> None:
         guided = self.model is not None and self.model.guidance.weight > 0
         guidance = f", object-guided {self.model.guidance.weight:g}" if guided else ""
-        self.model_label.setText(f"model: {self.model_name} on {self.device}{guidance}" if self.model else "no model")
+        knows = self.model is not None and self.model.semantic.enabled
+        knowledge = f", knowledge {self.model.semantic.weight:g}" if knows else ""
+        self.model_label.setText(f"model: {self.model_name} on {self.device}{guidance}{knowledge}"
+                                 if self.model else "no model")
         self.menus.export_clip_action.setEnabled(self.model is not None)
         self.menus.show_objects(self.object_weight if self.model is not None else 0.0, guided)
+        self.menus.show_map(self.semantic_weight, self.model.semantic.weight if knows else None)
 
     # --- live sources -----------------------------------------------------------------------
 

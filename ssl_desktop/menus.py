@@ -24,6 +24,16 @@ CHECKPOINT_FILTERS = {  # file dialog filter -> import format (None: our own saf
 SEEK_SECONDS = 5.0  # Shift+Left / Shift+Right
 
 
+SHOWN_MAPS = (  # (what, menu text, tooltip)
+    ("combined", "&Both: alignment and knowledge",
+     "the alignment model's map mixed with the semantic map at the model's weight"),
+    ("alignment", "&Alignment model only (the paper's cosine map)",
+     "the cosine between the sound's vector and every place of the picture, as the paper localizes"),
+    ("knowledge", "&Knowledge only (semantic map)",
+     "where pretrained classifiers see something that makes the sound heard (AudioSet -> ImageNet, faces)"),
+)
+
+
 class WindowMenus(QObject):
     """Builds the menu bar of ``window`` (a ``MainWindow``)."""
 
@@ -55,6 +65,17 @@ class WindowMenus(QObject):
         self.objects_action.setCheckable(True)
         self.objects_action.toggled.connect(window.show_objects)
         self.view_menu.addAction(self.objects_action)
+        self.map_menu = self.view_menu.addMenu("&Heatmap shows")
+        self.map_menu.setToolTipsVisible(True)
+        group = QActionGroup(window)
+        self.map_actions = {}
+        for shown, text, tip in SHOWN_MAPS:
+            action = QAction(text, window, checkable=True)
+            action.setToolTip(tip)
+            action.triggered.connect(lambda _=False, shown=shown: window.show_map(shown))
+            group.addAction(action)
+            self.map_menu.addAction(action)
+            self.map_actions[shown] = action
 
     def show_objects(self, weight: float, on: bool) -> None:
         """The Object-guided action as the model allows (``weight`` 0: it has none) and as it is now."""
@@ -66,6 +87,16 @@ class WindowMenus(QObject):
         action.blockSignals(True)  # showing the state is not a request to change it
         action.setChecked(on)
         action.blockSignals(False)
+
+    def show_map(self, weight: float, now: float | None) -> None:
+        """The Heatmap shows menu as the model allows (``now`` None: it has no semantic side) and as it is
+        (``now``: the semantic weight in use; ``weight``: the model's own)."""
+        self.map_menu.setEnabled(now is not None)
+        self.map_actions["combined"].setText(f"&Both: alignment and knowledge (weight {weight:g})")
+        checked = None if now is None else "alignment" if now == 0 else "knowledge" if now == 1 and weight != 1 \
+            else "combined"
+        for shown, action in self.map_actions.items():
+            action.setChecked(shown == checked)
 
     @property
     def window(self):

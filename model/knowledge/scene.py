@@ -3,7 +3,8 @@
 The probabilities come from the published ImageNet EfficientNet-Lite0 (``model.backbones.imagenet_network``,
 the weights before any fine-tuning), its classifier applied to every position of its 14x14 map at stride
 16 (a class activation map turned into a per-location softmax). People are where the face detector
-(``model.knowledge.faces``) finds a face or where ImageNet sees what people wear (``person_cues.tsv``).
+(``model.knowledge.faces``) finds a face or, weaker evidence, where ImageNet sees what people wear
+(``person_cues.tsv``).
 A ``Scene`` carries a small grey thumbnail of its frame, so that a new picture can be told from the same view.
 """
 from __future__ import annotations
@@ -21,13 +22,14 @@ from model.knowledge.faces import FaceConfig, face_map
 from model.transforms import preprocess_image
 
 THUMBNAIL = 16  # pixels a side
+WORN_WEIGHT = 0.5  # what people wear is weaker evidence of a person than a face (a shirt on a hanger, a mask)
 NEW_VIEW_DIFFERENCE = 24.0  # mean absolute grey difference (0-255) of thumbnails above which a frame is a new picture
 
 
 @dataclass
 class Scene:
     classes: torch.Tensor  # (1000, h, w) ImageNet probabilities per location
-    people: torch.Tensor  # (h, w) in [0, 1]: a face found there, or the probability of what people wear
+    people: torch.Tensor  # (h, w) in [0, 1]: a face found there, or WORN_WEIGHT x the probability of what people wear
     thumbnail: np.ndarray  # (16, 16) float32 grey of the frame
 
 
@@ -64,7 +66,7 @@ class SceneReader:
             features = self.network(preprocess_image(image, self.image_size)[None].to(self.device))[0]  # (1280, h, w)
             logits = torch.einsum("chw,kc->khw", features, self.weight) + self.bias[:, None, None]
             classes = torch.softmax(logits, dim=0)  # (1000, h, w)
-            worn = classes[self.cues].sum(dim=0).clamp(max=1.0)
+            worn = WORN_WEIGHT * classes[self.cues].sum(dim=0).clamp(max=1.0)
             faces = torch.from_numpy(face_map(image, tuple(classes.shape[1:]), self.faces)).to(classes.device)
         return Scene(classes.cpu(), torch.maximum(worn, faces).cpu(), thumbnail(image))
 
