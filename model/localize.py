@@ -114,6 +114,7 @@ class Localizer:
         with self._lock:
             return self._fixed or (self.audio is not None and abs(t - self._heard_at) < 2 * self.refresh)
 
+    @torch.no_grad()
     def hear(self, waveform: np.ndarray, t: float) -> Sound:
         sound = encode_sound(self.model, waveform, self.device)
         heard = knowledge.heard(sound_scores(waveform, self.model.audio_config.sample_rate)) if self.knows else None
@@ -140,6 +141,7 @@ class Localizer:
             self.level_dbfs = 0.0
             self.heard = None  # a gallery clip's vector: no sound to classify
 
+    @torch.no_grad()
     def localize(self, image: np.ndarray) -> Localized | None:
         """The cosine map of an RGB frame, also at the frame's size; None while there is no sound."""
         with self._lock:
