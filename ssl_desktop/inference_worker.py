@@ -203,6 +203,12 @@ class InferenceWorker(QThread):
             self._audio_override = audio
             self._model_changed = True  # recompute the audio vector
 
+    def forget_sound(self) -> None:
+        """The sound is another one now (another file): the next frame hears its own, never the vector (and the
+        level: silence or not) heard last."""
+        with self._model_lock:
+            self._model_changed = True  # the localizer takes the sound afresh (or the override again)
+
     def submit(self, frame: Frame) -> None:
         """Offer a frame (any thread); it replaces a frame still waiting."""
         self._slot.put(frame)

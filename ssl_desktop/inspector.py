@@ -207,6 +207,7 @@ class Inspector(QWidget):
         self.shown_t = 0.0
         self.file_box.setCurrentIndex(self.files.index(path))
         self._file_first_id = self._next_frame_id
+        self.worker.forget_sound()
         self.view.clear()
         self.placeholder.setVisible(False)
         self.view.setVisible(True)

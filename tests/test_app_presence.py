@@ -135,6 +135,9 @@ def test_inspector_silence_fades_the_overlay_and_says_silence_on_its_picture(qtb
     qtbot.waitUntil(lambda: view.presence == SILENCE, timeout=20000)
     assert view.faded and view.heat_item.opacity() == pytest.approx(view.opacity * FADED)
     assert not [key for key in window.messages.keys() if SILENCE in window.messages.text(key)]
+    window.inspector.pause()
+    window.inspector.seek(0.0)  # the silence heard last at 0:00, the time the next file opens at
+    wait_for_heatmaps(qtbot, view, 1)
     window.open_paths([loud])  # a loud file: no silence left over from the last one
     assert view.presence == "" and not view.faded
     wait_for_heatmaps(qtbot, view)
