@@ -266,3 +266,30 @@ def test_image_init_that_is_not_a_state_dict_is_one_line(clips, tmp_path, capsys
     assert train(train_args(clips, tmp_path / "run", "--image-init", str(tmp_path / "odd.pth"))) == 2
     err = capsys.readouterr().err
     assert "not a ResNet-18 state dict of tensors" in err and len(err.splitlines()) == 1
+
+
+def faststart_cut(source, target) -> None:
+    """``source`` remuxed with its index first (faststart), cut 2 kB into its media data: it probes well,
+    and every read of its frames fails."""
+    with av.open(str(source)) as src, av.open(str(target), "w", format="mp4", options={"movflags": "faststart"}) as dst:
+        streams = {s.index: dst.add_stream_from_template(s) for s in src.streams}
+        for packet in src.demux():
+            if packet.dts is not None:
+                packet.stream = streams[packet.stream.index]
+                dst.mux(packet)
+    data = Path(target).read_bytes()
+    Path(target).write_bytes(data[:data.find(b"mdat") + 2000])
+
+
+@pytest.mark.parametrize("workers", ["0", "1"])
+def test_training_on_only_clips_that_fail_while_reading_is_one_line(clips, tmp_path, workers):
+    data = tmp_path / "cut"
+    (data / "videos").mkdir(parents=True)
+    for source in sorted((clips / "videos").glob("*.mp4"))[:2]:
+        faststart_cut(source, data / "videos" / source.name)
+    args = [*train_args(data, tmp_path / "run", "--batch-size", "2"), "--workers", workers]
+    proc = subprocess.run([sys.executable, "-m", "model.train.cli", *args], capture_output=True, text=True,
+                          env={**os.environ, "PYTHONPATH": str(Path(__file__).parents[1])}, timeout=300)
+    assert proc.returncode == 2, proc.stderr[-2000:]
+    assert "ssl-train: error: no readable clip in" in proc.stderr and "every one failed while reading" in proc.stderr
+    assert "Traceback" not in proc.stderr and "Original" not in proc.stderr

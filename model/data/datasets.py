@@ -67,6 +67,10 @@ def _find_layout(root: Path) -> tuple[list[_Source], list[tuple[str, str]]]:
     return [_Source(p.stem, video=p) for p in videos], []
 
 
+class NoReadableClip(ValueError):
+    """Training found no clip of the folder readable (each one probed well, then failed while reading)."""
+
+
 class VideoFolderDataset(Dataset):
     """Clips of a folder: videos (recursively), ``videos/`` + ``annotations.json``, or the pre-extracted
     ``frames/<id>.jpg`` + ``audio/<id>.wav`` layout.
@@ -142,7 +146,8 @@ class VideoFolderDataset(Dataset):
                 self.skipped.append((e.path, e.reason))
                 continue
             return self._item(i, frame, waveform)
-        raise RuntimeError(f"no readable clip in {self.root}; skipped: {self.skipped}")
+        raise NoReadableClip(f"no readable clip in {self.root}: every one failed while reading "
+                             f"({len(self.skipped)} skipped, e.g. {self.skipped[:2]})")
 
     def _read(self, source: _Source) -> tuple[np.ndarray, np.ndarray]:
         """(RGB uint8 frame, 16 kHz mono waveform of ``audio_config.seconds``) of one clip."""

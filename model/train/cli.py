@@ -34,6 +34,7 @@ from tqdm import tqdm
 
 from model.backbones import FREEZE_LEVELS
 from model.checkpoint import CheckpointError
+from model.data.workers import error_line
 from model.sfx_encoder import FREEZE_LEVELS as SFX_FREEZE_LEVELS
 from model.sslmodel import AUDIO_BACKBONES, VISUAL_BACKBONES
 from model.train import distributed
@@ -233,7 +234,7 @@ def main(argv=None) -> int:
             print(f"\ninterrupted: {saved}", file=sys.stderr)
         return 128 + (caught[0] if caught else signal.SIGINT)
     except (CheckpointError, OSError, ValueError) as exc:  # OSError: also a full disk
-        print(f"ssl-train: error: {exc}", file=sys.stderr)
+        print(f"ssl-train: error: {error_line(exc)}", file=sys.stderr)
         return 2
     finally:
         distributed.teardown()
