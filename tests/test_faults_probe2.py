@@ -14,12 +14,14 @@ import av
 import pytest
 import torch
 import torchvision
+from safetensors.torch import save_file
 
-from model import AudioConfig, ModelConfig, SSLModel, save_model
+from model import AudioConfig, ModelConfig, SSLModel, load_model, save_model
+from model.checkpoint import CheckpointError, model_tensors, read_safetensors, write_safetensors_atomic, write_together
 from model.data.annotations import AnnotationError, load_is3
-from model.checkpoint import CheckpointError, model_tensors, write_safetensors_atomic, write_together
-from model.synth.generator import N_FRAMES, generate
 from model.evaluation.evaluate import main as evaluate
+from model.gallery import index_path, load_or_build_gallery
+from model.synth.generator import N_FRAMES, generate
 from model.synth.generator import main as synth
 from model.train.cli import main as train
 
@@ -293,3 +295,21 @@ def test_training_on_only_clips_that_fail_while_reading_is_one_line(clips, tmp_p
     assert proc.returncode == 2, proc.stderr[-2000:]
     assert "ssl-train: error: no readable clip in" in proc.stderr and "every one failed while reading" in proc.stderr
     assert "Traceback" not in proc.stderr and "Original" not in proc.stderr
+
+
+@pytest.mark.parametrize("tamper", ["other_width", "nan"])
+def test_a_gallery_index_that_does_not_fit_the_model_is_rebuilt(clips, checkpoint, tmp_path, tamper):
+    folder = tmp_path / "gallery"
+    shutil.copytree(clips / "videos", folder, ignore=shutil.ignore_patterns("s0_0000[2-7].mp4"))
+    model = load_model(checkpoint)
+    first = load_or_build_gallery(folder, model)
+    tensors, metadata = read_safetensors(index_path(folder))
+    if tamper == "other_width":  # the model's fingerprint kept: only the tensors lie
+        tensors["image_emb"], tensors["audio_emb"] = torch.ones(len(first), 8), torch.ones(len(first), 8)
+    else:
+        tensors["audio_emb"][0, 0] = float("nan")
+    save_file(tensors, str(index_path(folder)), metadata=metadata)
+    gallery = load_or_build_gallery(folder, model)
+    assert torch.equal(gallery.image_emb, first.image_emb) and torch.equal(gallery.audio_emb, first.audio_emb)
+    assert [m.index for m in gallery.sounds_for_image(first.image_emb[0], 2)][0] in (0, 1)
+    assert torch.equal(read_safetensors(index_path(folder))[0]["audio_emb"], first.audio_emb)  # saved again
