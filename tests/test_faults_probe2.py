@@ -313,3 +313,17 @@ def test_a_gallery_index_that_does_not_fit_the_model_is_rebuilt(clips, checkpoin
     assert torch.equal(gallery.image_emb, first.image_emb) and torch.equal(gallery.audio_emb, first.audio_emb)
     assert [m.index for m in gallery.sounds_for_image(first.image_emb[0], 2)][0] in (0, 1)
     assert torch.equal(read_safetensors(index_path(folder))[0]["audio_emb"], first.audio_emb)  # saved again
+
+
+@pytest.mark.parametrize("workers", ["0", "1"])
+def test_an_is3_set_with_an_unreadable_wav_is_one_line_naming_it(checkpoint, tmp_path, capsys, workers):
+    data = tmp_path / "is3"
+    assert synth([str(data), "--clips", "1", "--size", "96x64", "--sources", "2"]) == 0
+    wav = sorted((data / "audio").glob("*.wav"))[0]
+    wav.write_bytes(b"RIFF but not a wav at all")
+    args = ["--data", str(data), "--checkpoint", str(checkpoint), "--out", str(tmp_path / "r"), "--device", "cpu",
+            "--workers", workers]
+    capsys.readouterr()
+    assert evaluate(args) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"ssl-eval: error: {wav}: ") and "needs every file" in err and len(err.splitlines()) == 1
