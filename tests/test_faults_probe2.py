@@ -327,3 +327,19 @@ def test_an_is3_set_with_an_unreadable_wav_is_one_line_naming_it(checkpoint, tmp
     assert evaluate(args) == 2
     err = capsys.readouterr().err
     assert err.startswith(f"ssl-eval: error: {wav}: ") and "needs every file" in err and len(err.splitlines()) == 1
+
+
+@pytest.mark.parametrize("change, says", [
+    ({"batch_in_epoch": "x"}, "last.state.safetensors: batch_in_epoch must be a whole number >= 0, not 'x'"),
+    ({"best": "{not json"}, "last.state.safetensors: cannot resume from it (JSONDecodeError"),
+    ({"optimizer_param_groups": "[]"}, "last.state.safetensors: cannot resume from it (ValueError"),
+])
+def test_a_bad_resume_state_names_the_file_and_the_field(clips, tmp_path, capsys, change, says):
+    run = tmp_path / "run"
+    assert train(train_args(clips, run)) == 0
+    tensors, metadata = read_safetensors(run / "last.state.safetensors")
+    save_file(tensors, str(run / "last.state.safetensors"), metadata={**metadata, **change})
+    capsys.readouterr()
+    assert train(train_args(clips, run, "--resume", "--epochs", "2")) == 2
+    err = capsys.readouterr().err
+    assert says in err and len(err.splitlines()) == 1
