@@ -16,7 +16,7 @@ import torch
 import torchvision
 from safetensors.torch import save_file
 
-from model import AudioConfig, ModelConfig, SSLModel, load_model, save_model
+from model import load_model
 from model.checkpoint import CheckpointError, model_tensors, read_safetensors, write_safetensors_atomic, write_together
 from model.data.annotations import AnnotationError, load_is3
 from model.evaluation.evaluate import main as evaluate
@@ -134,14 +134,6 @@ def test_image_init_with_nan_weights_is_refused(clips, tmp_path, capsys):
     assert train(train_args(clips, run, "--image-init", str(tmp_path / "nan.pth"))) == 2
     assert "NaN or infinite weights in layer1.0.conv1.weight" in capsys.readouterr().err
     assert not run.exists()
-
-
-@pytest.fixture(scope="module")
-def checkpoint(tmp_path_factory):
-    torch.manual_seed(0)
-    path = tmp_path_factory.mktemp("model") / "tiny.safetensors"
-    save_model(path, SSLModel(ModelConfig(image_size=112), AudioConfig(seconds=0.5)))
-    return path
 
 
 def test_a_report_that_cannot_be_written_is_exit_2_never_0(clips, checkpoint, tmp_path, capsys):
