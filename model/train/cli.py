@@ -14,7 +14,9 @@ The same command under ``torchrun --nproc_per_node N`` trains with DDP (``--batc
 batch). Writes ``RUN_DIR/last.safetensors``, ``best.safetensors``, ``last.state.safetensors`` (resume)
 and ``log.jsonl`` (every step, every epoch's validation). Ctrl-C or SIGTERM ends the current step, saves
 ``last`` and exits (128 + the signal's number); a second one stops at once, still saving ``last``.
-A RUN_DIR that holds a run is continued with ``--resume`` or replaced with ``--overwrite``, never silently.
+A RUN_DIR that holds a run is continued with ``--resume`` or replaced with ``--overwrite``, never silently
+(``--overwrite`` deletes it once every input has been read, and never the ``--init`` file). A loss that
+becomes NaN or infinite stops the run before that step (exit 2): the run's files keep their last save.
 """
 from __future__ import annotations
 
