@@ -335,3 +335,16 @@ def test_a_bad_resume_state_names_the_file_and_the_field(clips, tmp_path, capsys
     assert train(train_args(clips, run, "--resume", "--epochs", "2")) == 2
     err = capsys.readouterr().err
     assert says in err and len(err.splitlines()) == 1
+
+
+def test_a_full_disk_while_writing_the_report_is_exit_2(clips, checkpoint, tmp_path):
+    full_disk = ("import resource, signal, sys; signal.signal(signal.SIGXFSZ, signal.SIG_IGN); "
+                 "resource.setrlimit(resource.RLIMIT_FSIZE, (16384, 16384)); "  # no file over 16 kB: no plot
+                 "from model.evaluation.evaluate import main; sys.exit(main(sys.argv[1:]))")
+    out = tmp_path / "report"
+    proc = subprocess.run([sys.executable, "-c", full_disk, "--data", str(clips), "--checkpoint", str(checkpoint),
+                           "--out", str(out), "--device", "cpu"], capture_output=True, text=True, timeout=300,
+                          env={**os.environ, "PYTHONPATH": str(Path(__file__).parents[1]), "OMP_NUM_THREADS": "1"})
+    assert proc.returncode == 2, proc.stderr[-2000:]
+    assert "ssl-eval: error: " in proc.stderr and "File too large" in proc.stderr
+    assert not (out / "metrics.json").exists() and not list(out.glob("*.tmp"))
