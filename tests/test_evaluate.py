@@ -7,20 +7,11 @@ import numpy as np
 import pytest
 import torch
 
-from model import AudioConfig, ModelConfig, SSLModel, save_model
 from model.evaluation import metrics
 from model.evaluation.evaluate import Predictions, evaluate, main, open_dataset, summarize_predictions
 from model.synth.generator import generate
 
 pytestmark = pytest.mark.usefixtures("one_thread")
-
-
-@pytest.fixture(scope="module")
-def checkpoint(tmp_path_factory):
-    torch.manual_seed(0)
-    path = tmp_path_factory.mktemp("ckpt") / "model.safetensors"
-    save_model(path, SSLModel(ModelConfig(image_size=112), AudioConfig(seconds=0.5)))
-    return path
 
 
 @pytest.fixture(scope="module")

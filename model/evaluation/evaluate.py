@@ -56,7 +56,7 @@ from model import presence
 from model.checkpoint import CheckpointError, load_model
 from model.data.annotations import data_file, find_is3_annotations, load_split
 from model.data.datasets import IS3Dataset, VideoFolderDataset, collate
-from model.data.workers import ignore_stop_signals, kill_workers_at_exit
+from model.data.workers import error_line, ignore_stop_signals, kill_workers_at_exit
 from model.evaluation import metrics
 from model.heatmap import to_heatmap
 from model.localize import heatmaps, image_vector
@@ -370,7 +370,7 @@ def main(argv=None) -> int:
     try:
         result = run(args)
     except (CheckpointError, OSError, ValueError) as exc:  # OSError: also a full disk
-        print(f"ssl-eval: error: {exc}", file=sys.stderr)
+        print(f"ssl-eval: error: {error_line(exc)}", file=sys.stderr)
         return 2
     if result["n_boxes"] == 0:
         print(f"ssl-eval: warning: no clip of {args.data} has a bounding box (the annotations' \"bbox\"): "

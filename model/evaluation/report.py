@@ -12,7 +12,7 @@ import cv2
 import numpy as np
 import torch
 
-from model.atomic import write_image
+from model.atomic import atomic_path, write_image
 from model.evaluation import metrics
 from model.heatmap import to_heatmap
 from model.overlay import blend, overlay_lut
@@ -194,5 +194,6 @@ def write_report(out_dir, result: dict, pred, dataset) -> list[Path]:
         written.append(out / "examples.png")
     _save_rgb(out / "retrieval.png", retrieval_grid(pred, dataset))
     written.append(out / "retrieval.png")
-    (out / "report.md").write_text(markdown(result, [p.name for p in written]))
+    with atomic_path(out / "report.md") as tmp:
+        tmp.write_text(markdown(result, [p.name for p in written]))
     return [*written, out / "report.md"]
