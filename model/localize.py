@@ -81,8 +81,8 @@ class Localizer:
     says whether that vector may stand in for ``t``). ``listen_to(vector)`` fixes the audio vector
     instead (a gallery clip as the query, never silence), until ``listen_to(None)``. Each result says
     whether the sound is in the picture (``model.presence``'s calibrated threshold, on the raw cosine); what
-    it shows is guided by the visual encoder's objectness as the model says (``model.object_guidance``). The encoders run
-    on the fast path of ``model.fast_path`` (``inference``: how).
+    it shows is guided by the visual encoder's objectness as the model says (``model.object_guidance``). The
+    encoders run on the fast path of ``model.fast_path`` (``inference``: how).
 
     A model whose ``semantic`` config is enabled also knows the world (``model.knowledge``): each sound heard
     is classified (AudioSet), each new picture read (ImageNet classes, people), the semantic map is mixed

@@ -8,14 +8,13 @@ which the full set installs), ``bridge.tsv`` (AudioSet label -> the ImageNet cla
 that sound) and ``person_cues.tsv`` (ImageNet classes that are worn or carried by people). A label's words
 reach WordNet's first noun sense of each of its comma-separated names; every ImageNet class under that
 sense is linked. A broad label's links weigh less (Animal's 398 classes: 0.33; every dog breed under Bark: 1),
-so that "a dog barks" outweighs "an animal" on the dog. ``hand_links.tsv`` adds the links that words alone do not make; AudioSet's "Human sounds"
-(its first 67 labels, Speech to Children playing) all go to "person". Run at build time only: the app and
-the tests read the tables that are checked in.
+so that "a dog barks" outweighs "an animal" on the dog. ``hand_links.tsv`` adds the links that words alone do not
+make; AudioSet's "Human sounds" (its first 67 labels, Speech to Children playing) all go to "person". Run at
+build time only: the app and the tests read the tables that are checked in.
 """
 from __future__ import annotations
 
 import argparse
-import csv
 import re
 import sys
 from collections import defaultdict
