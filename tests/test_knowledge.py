@@ -178,3 +178,14 @@ def test_a_knowing_localizer_mixes_the_semantic_map_and_lets_it_decide_presence(
     assert knowing.presence == "" and ("dog" in knowing.hearing or "animal" in knowing.hearing)
     assert quadrant_of(knowing.shown) == 1 and quadrant_of(knowing.semantic) == 1  # weight 1: the semantic map
     np.testing.assert_allclose(knowing.cosine, alone.cosine, atol=1e-5)  # the alignment model's map is unchanged
+
+
+@pytest.mark.skipif(not Path("/usr/share/wordnet/data.noun").is_file(), reason="WordNet is not installed (wordnet-base)")
+def test_the_checked_in_tables_are_what_the_build_script_makes_from_wordnet(tmp_path):
+    import runpy
+
+    root = Path(__file__).resolve().parent.parent
+    tool = runpy.run_path(str(root / "tools" / "make_bridge.py"))
+    assert tool["main"](["--out", str(tmp_path)]) == 0
+    for name in ("imagenet_classes.tsv", "bridge.tsv", "person_cues.tsv"):
+        assert (tmp_path / name).read_text() == (root / "model" / "knowledge" / name).read_text(), name
