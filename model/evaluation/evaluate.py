@@ -197,11 +197,13 @@ def _by_box_size(pred: Predictions) -> dict:
     """The localization numbers of the items whose boxes cover less than ``LARGE_BOX`` of the frame ("small",
     where the median threshold cannot reach IoU 0.5 and only the adaptive numbers tell) and of the others ("large")."""
     area = np.array([metrics.gt_mask_from_boxes(b).mean() if b else np.nan for b in pred.boxes])
-    result = {}
-    for name, keep in (("small", area < LARGE_BOX), ("large", area >= LARGE_BOX)):
-        median, adaptive = metrics.summarize(pred.ciou[keep]), metrics.summarize(pred.ciou_adaptive[keep])
-        result[name] = {"n": int(keep.sum()), **median, "ciou_adaptive": adaptive["ciou"], "auc_adaptive": adaptive["auc"]}
-    return result
+    return {name: _subset_summary(pred, keep) for name, keep in (("small", area < LARGE_BOX), ("large", area >= LARGE_BOX))}
+
+
+def _subset_summary(pred: Predictions, keep: np.ndarray) -> dict:
+    """``{"n", "ciou", "auc", "ciou_adaptive", "auc_adaptive"}`` of the items where ``keep`` (N,) is true."""
+    median, adaptive = metrics.summarize(pred.ciou[keep]), metrics.summarize(pred.ciou_adaptive[keep])
+    return {"n": int(keep.sum()), **median, "ciou_adaptive": adaptive["ciou"], "auc_adaptive": adaptive["auc"]}
 
 
 def _interactive(scenes: list[str], adaptive: np.ndarray) -> dict:
@@ -259,11 +261,7 @@ def by_instance(pred: Predictions, root) -> dict | None:
     entries = json.loads(path.read_text()) if path.is_file() else []
     kinds = {a["file"]: a["instance"] for a in entries if isinstance(a, dict) and isinstance(a.get("instance"), str)}
     labels = np.array([kinds.get(file, "") for file in pred.files], dtype=object)
-    result = {}
-    for kind in sorted(set(labels) - {""}):
-        keep = (labels == kind) & pred.annotated
-        median, adaptive = metrics.summarize(pred.ciou[keep]), metrics.summarize(pred.ciou_adaptive[keep])
-        result[kind] = {"n": int(keep.sum()), **median, "ciou_adaptive": adaptive["ciou"], "auc_adaptive": adaptive["auc"]}
+    result = {kind: _subset_summary(pred, (labels == kind) & pred.annotated) for kind in sorted(set(labels) - {""})}
     return result or None
 
 
