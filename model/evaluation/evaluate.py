@@ -12,7 +12,8 @@ which adds ``iiou``/``iauc``. ``metrics.json``::
      "retrieval": {"audio_to_image": {"r1", "r5", "r10", "chance", "chance_r5", "chance_r10",
                                       "ci95": {"r1", "r5", "r10": [lo, hi]}}, "image_to_audio": {...}},
      "per_class": {name: {"n", "ciou", "auc"}},
-     "by_box_size": {"small" | "large": {"n", "ciou", "auc", "ciou_adaptive", "auc_adaptive"}}, ["iiou", "iauc"], ["split"], "n_boxes", "checkpoint", "data",
+     "by_box_size": {"small" | "large": {"n", "ciou", "auc", "ciou_adaptive", "auc_adaptive"}},
+     ["iiou", "iauc"], ["split"], "n_boxes", "checkpoint", "data",
      ["by_instance": {kind: {"n", "ciou", "auc", "ciou_adaptive", "auc_adaptive"}}],
      ["presence": {["auroc_silence", "n_silence", "auroc_offscreen", "n_offscreen", "best_threshold"],
                    ["threshold", "in_view", ["accuracy"]]}], ["ciou_mask", "auc_mask", "n_masks"],
@@ -179,7 +180,8 @@ def summarize_predictions(pred: Predictions, skipped=(), threshold: float | None
         "auc": median["auc"],
         "ciou_adaptive": adaptive["ciou"],
         "auc_adaptive": adaptive["auc"],
-        "ci95": {f"{name}{suffix}": interval for suffix, values in (("", pred.ciou[ok]), ("_adaptive", pred.ciou_adaptive[ok]))
+        "ci95": {f"{name}{suffix}": interval
+                 for suffix, values in (("", pred.ciou[ok]), ("_adaptive", pred.ciou_adaptive[ok]))
                  for name, interval in metrics.summary_intervals(values).items()},
         "retrieval": _retrieval(pred),
         "per_class": {name: {"n": len(v), **metrics.summarize(v)} for name, v in sorted(per_class.items())},
@@ -197,7 +199,8 @@ def _by_box_size(pred: Predictions) -> dict:
     """The localization numbers of the items whose boxes cover less than ``LARGE_BOX`` of the frame ("small",
     where the median threshold cannot reach IoU 0.5 and only the adaptive numbers tell) and of the others ("large")."""
     area = np.array([metrics.gt_mask_from_boxes(b).mean() if b else np.nan for b in pred.boxes])
-    return {name: _subset_summary(pred, keep) for name, keep in (("small", area < LARGE_BOX), ("large", area >= LARGE_BOX))}
+    return {name: _subset_summary(pred, keep)
+            for name, keep in (("small", area < LARGE_BOX), ("large", area >= LARGE_BOX))}
 
 
 def _subset_summary(pred: Predictions, keep: np.ndarray) -> dict:

@@ -171,8 +171,8 @@ def markdown(result: dict, images: list[str]) -> str:
     if result.get("by_instance"):
         lines += ["## Per kind of instance", "", "| instance | n | cIoU | AUC | cIoU (adaptive) | AUC (adaptive) |",
                   "| --- | --- | --- | --- | --- | --- |"]
-        lines += [f"| {kind} | {m['n']} | {m['ciou']:.2f} | {m['auc']:.2f} | {m['ciou_adaptive']:.2f} | {m['auc_adaptive']:.2f} |"
-                  for kind, m in result["by_instance"].items()]
+        lines += [f"| {kind} | {m['n']} | {m['ciou']:.2f} | {m['auc']:.2f} | {m['ciou_adaptive']:.2f} | "
+                  f"{m['auc_adaptive']:.2f} |" for kind, m in result["by_instance"].items()]
         lines.append("")
     if result["per_class"]:
         lines += ["## Per class", "", "| class | n | cIoU | AUC |", "| --- | --- | --- | --- |"]
