@@ -138,6 +138,11 @@ class Localizer:
             if not self._fixed:
                 self.audio = None
 
+    def forget_picture(self) -> None:
+        """A new picture comes (another file, a cut): read it afresh at the next frame, whatever it looks like."""
+        with self._lock:
+            self.scene, self._frame, self._scene_at = None, None, None
+
     def listen_to(self, vector: torch.Tensor | None) -> None:
         """Localize this unit audio vector (D,) from now on; None: the sound again."""
         with self._lock:
