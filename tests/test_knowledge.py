@@ -189,3 +189,22 @@ def test_the_checked_in_tables_are_what_the_build_script_makes_from_wordnet(tmp_
     assert tool["main"](["--out", str(tmp_path)]) == 0
     for name in ("imagenet_classes.tsv", "bridge.tsv", "person_cues.tsv"):
         assert (tmp_path / name).read_text() == (root / "model" / "knowledge" / name).read_text(), name
+
+
+def test_the_shown_map_command_scores_every_row_and_presence_on_a_generated_set(tmp_path):
+    from model.evaluation.shown_map import ROWS, main as shown_map
+    from model.synth.generator import generate
+
+    sample = Path(__file__).resolve().parent / "data" / "real_sample"
+    real = {"content": "real", "assets": str(sample), "manifest": str(sample / "manifest.json")}
+    annotations = generate(tmp_path / "set", clips=4, seed=5, negatives="silence", **real)
+    silent = sum(1 for a in annotations if a.get("negative") == "silence")
+    out = tmp_path / "shown.json"
+    assert shown_map(["--data", str(tmp_path / "set"), "--json", str(out)]) == 0
+    report = __import__("json").loads(out.read_text())
+    assert silent >= 1 and report["n"] == len(annotations) and report["n_boxes"] == len(annotations) - silent
+    assert set(report["rows"]) == set(ROWS)
+    for row in report["rows"].values():
+        assert 0 <= row["ciou"] <= 100 and 0 <= row["ciou_adaptive"] <= 100
+    assert report["presence"]["in_view_silence"] <= 50.0  # quiet noise is rarely said in view
+    assert report["semantic_weight"] > 0  # the bundled model mixes the knowledge in

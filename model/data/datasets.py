@@ -149,6 +149,11 @@ class VideoFolderDataset(Dataset):
         raise NoReadableClip(f"no readable clip in {self.root}: every one failed while reading "
                              f"({len(self.skipped)} skipped, e.g. {self.skipped[:2]})")
 
+    def raw(self, index: int) -> tuple[np.ndarray, np.ndarray]:
+        """Item ``index``'s RGB uint8 frame and its waveform, as the model would see them (the eval moment in
+        eval mode); raises ``VideoReadError`` for an unreadable clip."""
+        return self._read(self.sources[index])
+
     def _read(self, source: _Source) -> tuple[np.ndarray, np.ndarray]:
         """(RGB uint8 frame, 16 kHz mono waveform of ``audio_config.seconds``) of one clip."""
         config = self.audio_config
