@@ -180,8 +180,7 @@ def test_a_knowing_localizer_mixes_the_semantic_map_and_lets_it_decide_presence(
     np.testing.assert_allclose(knowing.cosine, alone.cosine, atol=1e-5)  # the alignment model's map is unchanged
 
 
-    assert silent >= 1 and report["n"] == len(annotations)
-    assert report["n_boxes"] == len(annotations) - silent
+@pytest.mark.skipif(not Path("/usr/share/wordnet/data.noun").is_file(), reason="WordNet isn't installed (wordnet-base)")
 def test_the_checked_in_tables_are_what_the_build_script_makes_from_wordnet(tmp_path):
     import runpy
 
@@ -203,7 +202,8 @@ def test_the_shown_map_command_scores_every_row_and_presence_on_a_generated_set(
     out = tmp_path / "shown.json"
     assert shown_map(["--data", str(tmp_path / "set"), "--json", str(out)]) == 0
     report = __import__("json").loads(out.read_text())
-    assert silent >= 1 and report["n"] == len(annotations) and report["n_boxes"] == len(annotations) - silent
+    assert silent >= 1 and report["n"] == len(annotations)
+    assert report["n_boxes"] == len(annotations) - silent
     assert set(report["rows"]) == set(ROWS)
     for row in report["rows"].values():
         assert 0 <= row["ciou"] <= 100 and 0 <= row["ciou_adaptive"] <= 100
