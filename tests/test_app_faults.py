@@ -1,6 +1,7 @@
 """The app on input that gives nothing to localize: banners, no heatmaps from silence, a prompt --snapshot."""
 import threading
 
+import av
 import pytest
 
 from ssl_desktop import app as app_module
@@ -17,6 +18,32 @@ def test_a_live_video_without_sound_says_so_and_gives_no_heatmap(qtbot, make_win
     assert view.heatmaps_shown == 0 and window.pipeline.worker.frames_processed == 0
 
 
+def write_empty_clip(path):
+    """A video of 0 frames with a sound track of 0 samples: streams declared, nothing in them (fragmented MP4)."""
+    with av.open(str(path), "w", format="mp4", options={"movflags": "frag_keyframe+empty_moov"}) as container:
+        video = container.add_stream("libx264", rate=25)
+        video.width, video.height, video.pix_fmt = 64, 48, "yuv420p"
+        container.add_stream("aac", rate=16000, layout="mono")
+        container.start_encoding()
+    return path
+
+
+@pytest.fixture
+def empty_clip(tmp_path):
+    return write_empty_clip(tmp_path / "empty.mp4")
+
+
+def test_a_video_of_no_frames_is_said_to_be_empty_never_a_permission_problem(qtbot, make_window, empty_clip):
+    window = make_window()
+    window.open_paths([empty_clip])
+    qtbot.waitUntil(lambda: window.messages.text("inspector") != "", timeout=WAIT_MS)
+    shown = " ".join(window.messages.text(key) for key in window.messages.keys())
+    assert "permission" not in shown
+    assert "empty.mp4" in window.messages.text("inspector-audio")
+    assert "no audio frames: the audio track is empty" in window.messages.text("inspector-audio")
+    assert "empty.mp4: no frame could be decoded" in window.messages.text("inspector")
+
+
 @pytest.mark.parametrize("folder", ["empty", "broken"])
 def test_a_gallery_of_nothing_playable_says_so(qtbot, make_window, clips, tmp_path, folder):
     (tmp_path / folder).mkdir()
@@ -30,12 +57,14 @@ def test_a_gallery_of_nothing_playable_says_so(qtbot, make_window, clips, tmp_pa
         assert "a.mp4" in window.messages.text("gallery")
 
 
-@pytest.mark.parametrize("case", ["source", "open", "gallery"])
+@pytest.mark.parametrize("case", ["source", "open", "gallery", "open-empty"])
 def test_snapshot_ends_when_nothing_more_will_come(qtbot, checkpoint, clips, tmp_path, case):  # noqa: F811
-    """--snapshot saves (exit 0) instead of waiting its 120 s for heatmaps or matches that cannot come."""
+    """--snapshot saves (exit 0) instead of waiting its 120 s for heatmaps or matches that cannot come
+    (``open-empty``: a video of no frames, said in a banner)."""
     out = tmp_path / "shot.png"
     args = {"source": ["--source", str(clips["silent"])], "open": ["--source", "demo", "--open", str(clips["silent"])],
-            "gallery": ["--source", "demo", "--gallery", str(tmp_path)]}[case]
+            "gallery": ["--source", "demo", "--gallery", str(tmp_path)],
+            "open-empty": ["--source", "demo", "--open", str(write_empty_clip(tmp_path / "empty.mp4"))]}[case]
     code = app_module.main(["--checkpoint", str(checkpoint), *args, "--snapshot", str(out), "--after", "3",
                             "--size", "640x400", "--device", "cpu"])
     assert code == 0 and out.is_file()

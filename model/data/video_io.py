@@ -9,6 +9,7 @@ Frames come back turned as the file's display matrix says (phone videos).
 """
 from __future__ import annotations
 
+import errno
 import os
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -63,10 +64,11 @@ def _open(path) -> Iterator[av.container.InputContainer]:
     try:
         with av.open(path, metadata_errors="ignore") as container:
             yield container
-    except PermissionError as e:
-        raise VideoReadError(path, "permission denied") from e
-    except av.error.FFmpegError as e:
-        detail = e.strerror or str(e)
+    except (PermissionError, av.error.FFmpegError) as e:
+        # FFmpeg's generic failure -1 reads as EPERM ("Operation not permitted"): only EACCES is a file's permissions
+        if e.errno == errno.EACCES:
+            raise VideoReadError(path, "permission denied") from e
+        detail = e.strerror if e.strerror and e.errno != errno.EPERM else "the decoder failed"
         raise VideoReadError(path, f"cannot decode: truncated or corrupt file ({detail})") from e
 
 
@@ -99,13 +101,17 @@ def _seek(container, stream, t: float) -> None:
     container.seek(max(int(t / stream.time_base), 0), stream=stream, backward=True)
 
 
-def _rewind(container, stream) -> None:
+def _rewind(container, stream, path) -> None:
     """Seek ``stream`` to its first packet, also one before time 0 (AAC's priming packet in MP4: without
-    it the first 21 ms decode as silence)."""
-    try:
-        container.seek(int((_origin(container) - 1.0) / stream.time_base), stream=stream, backward=True)
-    except av.error.FFmpegError:  # demuxers that refuse a time before 0 (AVI) start at 0
-        container.seek(0, stream=stream, backward=True)
+    it the first 21 ms decode as silence). Demuxers that refuse a time before 0 (AVI) start at 0, or at the
+    first packet after it; a stream with no packet at all is an empty track."""
+    for target, backward in ((int((_origin(container) - 1.0) / stream.time_base), True), (0, True), (0, False)):
+        try:
+            container.seek(target, stream=stream, backward=backward)
+            return
+        except av.error.FFmpegError:
+            continue
+    raise VideoReadError(path, f"no {stream.type} frames: the {stream.type} track is empty")
 
 
 def _info(container, path) -> VideoInfo:
@@ -217,7 +223,7 @@ def _decode_mono(container, path, sample_rate: int, start: float, stop: float | 
     if start - AUDIO_PREROLL_SECONDS > 0 and not rewound:
         _seek(container, stream, origin + start - AUDIO_PREROLL_SECONDS)
     elif not rewound:
-        _rewind(container, stream)
+        _rewind(container, stream, path)
     resampler = t0 = None
     chunks = []
     for frame in container.decode(stream):
@@ -225,7 +231,7 @@ def _decode_mono(container, path, sample_rate: int, start: float, stop: float | 
             t0 = (frame.time if frame.pts is not None else origin) - origin
             if t0 > max(start, 0.0) + TIME_TOLERANCE and not rewound:
                 # the demuxer overshot (some containers index only video keyframes): decode from the start
-                _rewind(container, stream)
+                _rewind(container, stream, path)
                 return _decode_mono(container, path, sample_rate, start, stop, rewound=True)
             channels = frame.layout.nb_channels
             resampler = _resampler(frame.layout, sample_rate)
