@@ -2,8 +2,11 @@
 import threading
 
 import av
+import numpy as np
 import pytest
+from test_sources import write_clip
 
+from model.data import video_io
 from ssl_desktop import app as app_module
 from ssl_desktop.sources import PatternSource, SourceError, ToneSource
 from test_app import WAIT_MS, checkpoint, clips, make_window  # noqa: F401 (fixtures)
@@ -140,3 +143,62 @@ def test_a_checkpoint_with_a_bad_field_is_a_banner_naming_it(qtbot, make_window,
     assert not window.load_checkpoint(bad)
     assert message in window.messages.text("model") and str(bad) in window.messages.text("model")
     assert "still using random.safetensors" in window.messages.text("model")
+
+
+def test_a_file_plays_at_once_and_its_sound_is_decoded_outside_the_gui_thread(qtbot, make_window, tmp_path,
+                                                                             monkeypatch):
+    """Opening a file returned only once its whole sound track was decoded, in the GUI thread (a 2-hour file:
+    11.9 s and 2 GB). Here the decoder is held back until the picture plays, as a long file's would be."""
+    path = write_clip(tmp_path / "clip.mp4", seconds=2.0)
+    release, decoders = threading.Event(), []
+    decode = video_io.iter_audio_track if hasattr(video_io, "iter_audio_track") else None
+
+    def held_back(*args):
+        decoders.append(threading.current_thread())
+        release.wait(WAIT_MS / 1000)
+        yield from decode(*args)
+
+    monkeypatch.setattr(video_io, "iter_audio_track", held_back, raising=False)
+    window = make_window()
+    window.open_paths([path])
+    inspector = window.inspector
+    try:
+        assert inspector.file.track is None  # the open call did not wait for the sound
+        qtbot.waitUntil(lambda: inspector.view.frames_shown >= 3, timeout=WAIT_MS)
+        assert inspector.file.track is None and inspector.view.heatmaps_shown == 0
+    finally:
+        release.set()
+    qtbot.waitUntil(lambda: inspector.file.track is not None, timeout=WAIT_MS)
+    assert decoders and threading.main_thread() not in decoders
+    assert np.array_equal(inspector.file.track, video_io.decode_audio_track(path, inspector.sample_rate))
+    qtbot.waitUntil(lambda: inspector.view.heatmaps_shown >= 1, timeout=WAIT_MS)
+
+
+def faststart(source, path):
+    """``source`` remuxed with its index (moov) at the front, as files made for the web are."""
+    with av.open(str(source)) as original, av.open(str(path), "w", format="mp4",
+                                                   options={"movflags": "faststart"}) as copy:
+        streams = {stream.index: copy.add_stream_from_template(stream) for stream in original.streams}
+        for packet in original.demux():
+            if packet.dts is not None:
+                packet.stream = streams[packet.stream.index]
+                copy.mux(packet)
+    return path
+
+
+def test_a_faststart_mp4_cut_at_half_is_a_banner_naming_the_file(qtbot, make_window, tmp_path):
+    """The header still promises the whole clip; frames and sound end at half of it. The picture stopped without
+    a word."""
+    data = faststart(write_clip(tmp_path / "whole.mp4", seconds=4.0), tmp_path / "fast.mp4").read_bytes()
+    cut = tmp_path / "cut.mp4"
+    cut.write_bytes(data[:len(data) // 2])
+    assert video_io.probe(cut).duration == pytest.approx(4.0, abs=0.1)
+    window = make_window()
+    window.open_paths([cut])
+    qtbot.waitUntil(lambda: window.messages.text("inspector-frames") != "", timeout=WAIT_MS)
+    assert window.messages.text("inspector-frames").startswith("cut.mp4 has no frames after 0:0")
+    assert "of its 0:04.00: the file is cut short or damaged" in window.messages.text("inspector-frames")
+    assert "inspector-frames" in window.messages.shown_keys()
+    qtbot.waitUntil(lambda: window.messages.text("inspector-audio") != "", timeout=WAIT_MS)
+    sound = window.messages.text("inspector-audio")
+    assert sound.startswith("the sound of cut.mp4 ") and ("breaks off at" in sound or "cut short" in sound)

@@ -2,10 +2,11 @@
 
 Times are seconds from the start of the file (the container's start time), the clock a player shows.
 Readers seek to the keyframe before the wanted time and decode forward; none decodes a whole file except
-``decode_audio_track`` and ``iter_frames``. Audio comes back at the rate asked for, mono float32: the mean
-of the channels of mono and stereo sound (as the published loaders make stereo mono), FFmpeg's standard
-downmix of 5.1 and 7.1 (``_mono``: the dialogue of the centre channel as loud as the same speech in stereo).
-Frames come back turned as the file's display matrix says (phone videos).
+``decode_audio_track`` (``iter_audio_track``: the same, block by block) and ``iter_frames``. Audio comes back
+at the rate asked for, mono float32: the mean of the channels of mono and stereo sound (as the published
+loaders make stereo mono), FFmpeg's standard downmix of 5.1 and 7.1 (``_mono``: the dialogue of the centre
+channel as loud as the same speech in stereo). Frames come back turned as the file's display matrix says
+(phone videos).
 """
 from __future__ import annotations
 
@@ -211,12 +212,13 @@ def _mono(packed: np.ndarray, channels: int) -> np.ndarray:
     return packed.reshape(-1) * DOWNMIX_GAIN
 
 
-def _decode_mono(container, path, sample_rate: int, start: float, stop: float | None, rewound=False):
-    """Decode audio from the packet before ``start`` to ``stop`` (s, None: the end).
+def _mono_blocks(container, path, sample_rate: int, start: float, stop: float | None,
+                 rewound=False) -> Iterator[tuple[float, np.ndarray]]:
+    """Decode audio from the packet before ``start`` to ``stop`` (s, None: the end), a block at a time.
 
-    Returns (t0, samples): mono (``_mono``) resampled to ``sample_rate``, its first
-    sample at time t0. Every frame goes through a resampler to packed float: PyAV's ``to_ndarray`` on
-    planar audio with 8 channels crashes the process, on packed audio it does not.
+    Yields (t0, samples): mono (``_mono``) resampled to ``sample_rate``, one block after the other, the first
+    block's first sample at time t0. Every frame goes through a resampler to packed float: PyAV's ``to_ndarray``
+    on planar audio with 8 channels crashes the process, on packed audio it does not.
     """
     stream = _audio_stream(container, path)
     origin = _origin(container)
@@ -225,24 +227,32 @@ def _decode_mono(container, path, sample_rate: int, start: float, stop: float | 
     elif not rewound:
         _rewind(container, stream, path)
     resampler = t0 = None
-    chunks = []
     for frame in container.decode(stream):
         if t0 is None:
             t0 = (frame.time if frame.pts is not None else origin) - origin
             if t0 > max(start, 0.0) + TIME_TOLERANCE and not rewound:
                 # the demuxer overshot (some containers index only video keyframes): decode from the start
                 _rewind(container, stream, path)
-                return _decode_mono(container, path, sample_rate, start, stop, rewound=True)
+                yield from _mono_blocks(container, path, sample_rate, start, stop, rewound=True)
+                return
             channels = frame.layout.nb_channels
             resampler = _resampler(frame.layout, sample_rate)
         for out in resampler.resample(frame):
-            chunks.append(_mono(out.to_ndarray(), channels))
+            yield t0, _mono(out.to_ndarray(), channels).astype(np.float32, copy=False)
         if stop is not None and frame.time is not None and frame.time - origin > stop:
             break
     if resampler is None:
         raise VideoReadError(path, "cannot decode: truncated or corrupt file (no audio decoded)")
-    chunks.extend(_mono(out.to_ndarray(), channels) for out in resampler.resample(None))
-    return t0, np.concatenate(chunks).astype(np.float32, copy=False)
+    for out in resampler.resample(None):
+        yield t0, _mono(out.to_ndarray(), channels).astype(np.float32, copy=False)
+
+
+def _decode_mono(container, path, sample_rate: int, start: float, stop: float | None):
+    """(t0, samples) of ``_mono_blocks`` in one array."""
+    t0, chunks = None, []
+    for t0, block in _mono_blocks(container, path, sample_rate, start, stop):
+        chunks.append(block)
+    return t0, np.concatenate(chunks)
 
 
 def slice_window(samples: np.ndarray, t0: float, start: float, num_samples: int,
@@ -268,12 +278,28 @@ def centred_window(track: np.ndarray, t: float, num_samples: int, sample_rate: i
     return slice_window(track, 0.0, t - num_samples / sample_rate / 2, num_samples, sample_rate)
 
 
+def iter_audio_track(path, sample_rate: int) -> Iterator[np.ndarray]:
+    """The whole audio track, mono, float32, a block at a time as it is decoded: sample 0 of the first block is at
+    time 0 (zeros before a track that starts late; the samples before 0 of one that starts early left out).
+    A reader that stops early closes the file by closing the iterator."""
+    with _open(path) as container:
+        to_drop = None  # samples before time 0 still to leave out
+        for t0, block in _mono_blocks(container, path, sample_rate, 0.0, None):
+            if to_drop is None:
+                offset = int(round(t0 * sample_rate))
+                if offset > 0:
+                    yield np.zeros(offset, dtype=np.float32)
+                to_drop = max(-offset, 0)
+            dropped = min(to_drop, len(block))
+            to_drop -= dropped
+            if dropped < len(block):
+                yield block[dropped:]
+
+
 def decode_audio_track(path, sample_rate: int) -> np.ndarray:
     """The whole audio track, mono, float32 (N,); sample 0 is at time 0."""
-    with _open(path) as container:
-        t0, samples = _decode_mono(container, path, sample_rate, 0.0, None)
-    length = int(round(t0 * sample_rate)) + len(samples)
-    return slice_window(samples, t0, 0.0, max(length, 0), sample_rate)
+    blocks = list(iter_audio_track(path, sample_rate))
+    return np.concatenate(blocks) if blocks else np.zeros(0, dtype=np.float32)
 
 
 def read_clip(path, t: float | None = None, seconds: float = 3.0, rng: np.random.Generator | None = None, *,
