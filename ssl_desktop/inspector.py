@@ -223,7 +223,7 @@ class Inspector(QWidget):
         self.frame_thread.cut_short.connect(self._on_frames_cut_short)
         self.frame_thread.start()
         if info.has_audio:
-            self.track_thread = TrackThread(path, self.sample_rate, parent=self)
+            self.track_thread = TrackThread(path, self.sample_rate, info.duration, parent=self)
             self.track_thread.succeeded.connect(self._on_sound_decoded)
             self.track_thread.failed.connect(self._on_sound_failed)
             self.track_thread.start()

@@ -167,29 +167,34 @@ class FrameThread(QThread):
 
 class TrackThread(QThread):
     """Decodes a file's whole sound track (mono at ``sample_rate``) away from the GUI thread: a long file's takes
-    seconds and gigabytes on the way. ``stop`` ends it between two blocks."""
+    seconds. The blocks go straight into one array sized from the file's ``duration`` (grown if the sound is
+    longer), never a list of blocks and a copy of it. ``stop`` ends it between two blocks."""
 
     succeeded = Signal(object)  # the track (N,) float32, sample 0 at time 0
     failed = Signal(str, object)  # the reason, the part decoded before the failure (None: nothing)
 
-    def __init__(self, path, sample_rate: int, parent=None):
+    def __init__(self, path, sample_rate: int, duration: float, parent=None):
         super().__init__(parent)
         self.path = path
         self.sample_rate = sample_rate
+        self.duration = duration
         self._stopping = False
 
     def run(self) -> None:
-        blocks = []
+        track, filled = np.empty(int(self.duration * self.sample_rate) + 1, dtype=np.float32), 0
         try:
             with closing(video_io.iter_audio_track(self.path, self.sample_rate)) as decoded:
                 for block in decoded:
                     if self._stopping:
                         return
-                    blocks.append(block)
+                    if filled + len(block) > len(track):
+                        track = np.concatenate([track[:filled], np.empty(filled // 2 + len(block), np.float32)])
+                    track[filled:filled + len(block)] = block
+                    filled += len(block)
         except VideoReadError as exc:
-            self.failed.emit(exc.reason, np.concatenate(blocks) if blocks else None)
+            self.failed.emit(exc.reason, track[:filled] if filled else None)
             return
-        self.succeeded.emit(np.concatenate(blocks) if blocks else np.zeros(0, dtype=np.float32))
+        self.succeeded.emit(track[:filled])
 
     def stop(self) -> None:
         self._stopping = True
