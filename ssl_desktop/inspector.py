@@ -237,7 +237,7 @@ class Inspector(QWidget):
         if heard < duration - CUT_SHORT_SECONDS:
             self.message.emit("inspector-audio", f"the sound of {self.file.path.name} ends at {format_time(heard)} "
                               f"of its {format_time(duration)}: the file is cut short or damaged", "warning")
-        self._start_speaker()
+        self._sound_arrived()
 
     def _on_sound_failed(self, reason: str, part: np.ndarray | None) -> None:
         if self.sender() is not self.track_thread:
@@ -250,7 +250,13 @@ class Inspector(QWidget):
         self.file.track = part
         self.message.emit("inspector-audio", f"the sound of {name} breaks off at "
                           f"{format_time(len(part) / self.file.sample_rate)} ({reason}): silence after it", "warning")
+        self._sound_arrived()
+
+    def _sound_arrived(self) -> None:
+        """Play the sound; a paused frame, shown before its sound was there, is shown again to get its heatmap."""
         self._start_speaker()
+        if not self.playing:
+            self.frame_thread.show_current()
 
     def _on_frames_cut_short(self, last: float) -> None:
         self.message.emit("inspector-frames", f"{self.file.path.name} has no frames after {format_time(last)} "
