@@ -229,8 +229,12 @@ class Inspector(QWidget):
             self.track_thread.start()
         self._update_play_icon()
 
+    def _from_current_track_thread(self) -> bool:
+        """Whether the signal being handled comes from the open file's sound (not from a file closed since)."""
+        return self.track_thread is not None and self.sender() is self.track_thread
+
     def _on_sound_decoded(self, track: np.ndarray) -> None:
-        if self.sender() is not self.track_thread:  # the sound of a file closed since
+        if not self._from_current_track_thread():
             return
         self.file.track = track
         heard, duration = len(track) / self.file.sample_rate, self.file.info.duration
@@ -240,7 +244,7 @@ class Inspector(QWidget):
         self._sound_arrived()
 
     def _on_sound_failed(self, reason: str, part: np.ndarray | None) -> None:
-        if self.sender() is not self.track_thread:
+        if not self._from_current_track_thread():
             return
         name = self.file.path.name
         if part is None:
