@@ -127,10 +127,12 @@ class Snapshot:
         return retrieval.gallery is not None and self.window.retrieval_panel.image_row.count() > 0
 
     def playback_ended(self) -> bool:
-        """The inspector played its file to the end (no more frames will come) and showed a heatmap."""
+        """No more frames will come in the inspector: it played its file to the end and showed a heatmap, or it
+        cannot show the file's frames (a banner says why: a file with no frame, a decoder that failed)."""
         inspector = self.window.inspector
-        return (self.window.current_view() is inspector.view and inspector.file is not None
-                and not inspector.playing and self.frames_done() > 0)
+        if self.window.current_view() is not inspector.view or inspector.file is None:
+            return False
+        return bool(self.window.messages.text("inspector")) or (not inspector.playing and self.frames_done() > 0)
 
     def check(self) -> None:
         if (self.frames_done() >= self.after or self.playback_ended()) and self.gallery_done():

@@ -2,7 +2,9 @@
 
 Each frame's heatmap is computed from the ``seconds`` of sound centred on it (the model's audio window,
 at the model's sample rate), and the picture says, as the live view's does, when that sound is silence or
-not in view. Files come from drag-and-drop, File > Open or the file list; every way plays the file at once.
+not in view. Files come from drag-and-drop, File > Open or the file list; every way plays the file at once:
+the picture at once, the sound (and so the heatmaps) once its track is decoded in a thread of its own.
+A file whose frames or sound end before its duration is said to be cut short.
 The window talks to it, as to the live pipeline, through ``set_model``, ``set_audio_override``, the
 ``embeddings`` signal and ``waveform(seconds)``.
 """
@@ -22,7 +24,7 @@ from model.data.video_io import VideoReadError
 
 from .capture import Frame, Waveform
 from .inference_worker import InferenceWorker
-from .player import FrameThread, PlaybackClock, Speaker, Volume
+from .player import CUT_SHORT_SECONDS, FrameThread, PlaybackClock, Speaker, TrackThread, Volume
 from .sources import SourceError, has_output_device
 from .video_view import VideoView
 
@@ -35,7 +37,7 @@ SLIDER_STEPS_PER_SECOND = 1000
 class OpenFile:
     path: Path
     info: video_io.VideoInfo
-    track: np.ndarray | None  # mono at the model's rate; None without a (decodable) sound track
+    track: np.ndarray | None  # mono at the model's rate; None without a (decodable) sound track, or until decoded
     sample_rate: int
 
 
@@ -58,6 +60,7 @@ class Inspector(QWidget):
         self.shown_t = 0.0  # media time of the frame shown
         self.clock: PlaybackClock | None = None
         self.frame_thread: FrameThread | None = None
+        self.track_thread: TrackThread | None = None  # decoding the open file's sound
         self.speaker: Speaker | None = None
         self.volume = Volume()
         self.loop = False
@@ -138,7 +141,7 @@ class Inspector(QWidget):
         """Use ``model``; an open file is decoded again when the model hears at another rate."""
         self.model = model
         self.worker.set_model(model)
-        if self.file is not None and self.file.track is not None and self.file.sample_rate != self.sample_rate:
+        if self.file is not None and self.file.info.has_audio and self.file.sample_rate != self.sample_rate:
             position, playing = self.clock.position(), self.playing
             self.open_file(self.file.path)
             self.seek(position)
@@ -189,21 +192,15 @@ class Inspector(QWidget):
         self.play()
 
     def open_file(self, path: Path) -> None:
-        """Show ``path`` paused at its first frame; raises ``VideoReadError``."""
+        """Show ``path`` paused at its first frame, its sound decoded in a thread; raises ``VideoReadError``."""
         info = video_io.probe(path)
-        track = None
         self.message.emit("inspector-audio", "", "info")
+        self.message.emit("inspector-frames", "", "info")
         if not info.has_audio:
             self.message.emit("inspector-audio", f"{path.name} has no sound track: showing the video only "
                               "(the heatmap needs sound)", "warning")
-        else:
-            try:
-                track = video_io.decode_audio_track(path, self.sample_rate)
-            except VideoReadError as exc:
-                self.message.emit("inspector-audio", f"the sound of {path.name} cannot be decoded ({exc.reason}): "
-                                  "showing the video only (the heatmap needs sound)", "warning")
         self.stop_playback()
-        self.file = OpenFile(path, info, track, self.sample_rate)
+        self.file = OpenFile(path, info, None, self.sample_rate)
         self.shown_t = 0.0
         self.file_box.setCurrentIndex(self.files.index(path))
         self._file_first_id = self._next_frame_id
@@ -223,9 +220,52 @@ class Inspector(QWidget):
         self.frame_thread.frame_ready.connect(self._show_frame)
         self.frame_thread.ended.connect(self._on_ended)
         self.frame_thread.failed.connect(lambda text: self.message.emit("inspector", text, "error"))
+        self.frame_thread.cut_short.connect(self._on_frames_cut_short)
         self.frame_thread.start()
-        self._start_speaker()
+        if info.has_audio:
+            self.track_thread = TrackThread(path, self.sample_rate, info.duration, parent=self)
+            self.track_thread.succeeded.connect(self._on_sound_decoded)
+            self.track_thread.failed.connect(self._on_sound_failed)
+            self.track_thread.start()
         self._update_play_icon()
+
+    def _from_current_track_thread(self) -> bool:
+        """Whether the signal being handled comes from the open file's sound (not from a file closed since)."""
+        return self.track_thread is not None and self.sender() is self.track_thread
+
+    def _on_sound_decoded(self, track: np.ndarray) -> None:
+        if not self._from_current_track_thread():
+            return
+        self.file.track = track
+        heard, duration = len(track) / self.file.sample_rate, self.file.info.duration
+        if heard < duration - CUT_SHORT_SECONDS:
+            self.message.emit("inspector-audio", f"the sound of {self.file.path.name} ends at {format_time(heard)} "
+                              f"of its {format_time(duration)}: the file is cut short or damaged", "warning")
+        self._sound_arrived()
+
+    def _on_sound_failed(self, reason: str, part: np.ndarray | None) -> None:
+        if not self._from_current_track_thread():
+            return
+        name = self.file.path.name
+        if part is None:
+            self.message.emit("inspector-audio", f"the sound of {name} cannot be decoded ({reason}): "
+                              "showing the video only (the heatmap needs sound)", "warning")
+            return
+        self.file.track = part
+        self.message.emit("inspector-audio", f"the sound of {name} breaks off at "
+                          f"{format_time(len(part) / self.file.sample_rate)} ({reason}): silence after it", "warning")
+        self._sound_arrived()
+
+    def _sound_arrived(self) -> None:
+        """Play the sound; a paused frame, shown before its sound was there, is shown again to get its heatmap."""
+        self._start_speaker()
+        if not self.playing:
+            self.frame_thread.show_current()
+
+    def _on_frames_cut_short(self, last: float) -> None:
+        self.message.emit("inspector-frames", f"{self.file.path.name} has no frames after {format_time(last)} "
+                          f"of its {format_time(self.file.info.duration)}: the file is cut short or damaged",
+                          "warning")
 
     def _start_speaker(self) -> None:
         if self.file.track is None:
@@ -331,7 +371,11 @@ class Inspector(QWidget):
     # --- shutdown ---------------------------------------------------------------------------
 
     def stop_playback(self) -> None:
-        """Stop the file's frame thread and sound (the inspector stays usable)."""
+        """Stop the file's frame thread, the decoding of its sound and the sound (the inspector stays usable)."""
+        if self.track_thread is not None:
+            self.track_thread.stop()
+            self.track_thread.deleteLater()
+            self.track_thread = None
         if self.speaker is not None:
             self.speaker.stop()
             self.speaker = None

@@ -60,7 +60,8 @@ RETRIEVAL_DOCK_WIDTH = 470  # at most; and at most RETRIEVAL_DOCK_SHARE of the w
 RETRIEVAL_DOCK_SHARE = 0.3
 MESSAGE_TABS = {  # message key -> the tab it belongs to (other keys show on every tab)
     **dict.fromkeys(("source", "sound", "inference"), "live"),
-    **dict.fromkeys(("inspector", "inspector-audio", "inspector-inference", "speaker"), "inspector"),
+    **dict.fromkeys(("inspector", "inspector-audio", "inspector-frames", "inspector-inference", "speaker"),
+                    "inspector"),
 }
 
 

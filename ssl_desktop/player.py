@@ -1,4 +1,5 @@
-"""Playing one video file: a clock, a thread that decodes the frame due on it, and the sound.
+"""Playing one video file: a clock, a thread that decodes the frame due on it, one that decodes its sound
+track, and the sound.
 
 The clock is the master: frames are picked by its position, and the speaker (when there is an output
 device) plays the track samples at its position, so picture and sound stay together at any speed
@@ -9,15 +10,20 @@ from __future__ import annotations
 
 import threading
 import time
+from contextlib import closing
 
 import numpy as np
 from PySide6.QtCore import QThread, Signal
+
+from model.data import video_io
+from model.data.video_io import VideoReadError
 
 from .sources import SequentialFrames, SourceError, import_sounddevice
 
 RESYNC_SECONDS = 0.1  # the speaker jumps to the clock when it is further off than this
 MONITOR_DELAY_SECONDS = 0.1  # the monitor plays this far behind the newest live sample
 VOLUME_STEP = 0.1
+CUT_SHORT_SECONDS = 0.5  # frames or sound that end this much before the file's duration: the file is cut short
 
 
 class Volume:
@@ -101,6 +107,7 @@ class FrameThread(QThread):
     frame_ready = Signal(float, object)  # media time of the frame (s), RGB frame
     ended = Signal()
     failed = Signal(str)
+    cut_short = Signal(float)  # time (s) of the last frame, once, when the frames end before the file's duration
 
     def __init__(self, path, clock: PlaybackClock, fps: float, parent=None):
         super().__init__(parent)
@@ -120,6 +127,7 @@ class FrameThread(QThread):
     def run(self) -> None:
         frames = SequentialFrames(self.path)
         shown_t = None
+        said_cut_short = False
         try:
             while not self._stopping:
                 if self.clock.playing:
@@ -128,6 +136,9 @@ class FrameThread(QThread):
                     if frame_t != shown_t:
                         shown_t = frame_t
                         self.frame_ready.emit(frame_t, image)
+                    if frames.exhausted and not said_cut_short and frame_t < self.clock.duration - CUT_SHORT_SECONDS:
+                        said_cut_short = True
+                        self.cut_short.emit(frame_t)
                     if t >= self.clock.duration and self.clock.loop:
                         self.clock.seek(0.0)
                     elif t >= self.clock.duration:
@@ -151,6 +162,42 @@ class FrameThread(QThread):
         with self._wake:
             self._stopping = True
             self._wake.notify()
+        self.wait()
+
+
+class TrackThread(QThread):
+    """Decodes a file's whole sound track (mono at ``sample_rate``) away from the GUI thread: a long file's takes
+    seconds. The blocks go straight into one array sized from the file's ``duration`` (grown if the sound is
+    longer), never a list of blocks and a copy of it. ``stop`` ends it between two blocks."""
+
+    succeeded = Signal(object)  # the track (N,) float32, sample 0 at time 0
+    failed = Signal(str, object)  # the reason, the part decoded before the failure (None: nothing)
+
+    def __init__(self, path, sample_rate: int, duration: float, parent=None):
+        super().__init__(parent)
+        self.path = path
+        self.sample_rate = sample_rate
+        self.duration = duration
+        self._stopping = False
+
+    def run(self) -> None:
+        track, filled = np.empty(int(self.duration * self.sample_rate) + 1, dtype=np.float32), 0
+        try:
+            with closing(video_io.iter_audio_track(self.path, self.sample_rate)) as decoded:
+                for block in decoded:
+                    if self._stopping:
+                        return
+                    if filled + len(block) > len(track):
+                        track = np.concatenate([track[:filled], np.empty(filled // 2 + len(block), np.float32)])
+                    track[filled:filled + len(block)] = block
+                    filled += len(block)
+        except VideoReadError as exc:
+            self.failed.emit(exc.reason, track[:filled] if filled else None)
+            return
+        self.succeeded.emit(track[:filled])
+
+    def stop(self) -> None:
+        self._stopping = True
         self.wait()
 
 

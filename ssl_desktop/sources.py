@@ -192,6 +192,7 @@ class SequentialFrames:
         self.path = path
         self._frames = None  # iterator over (t, frame)
         self._shown = self._upcoming = None
+        self.exhausted = False  # the decoder gave its last frame: the one shown stays until a seek back
 
     def frame_at(self, t: float) -> tuple[float, np.ndarray]:
         """(time, frame) of the frame on screen at ``t`` s; raises ``SourceError``."""
@@ -202,6 +203,7 @@ class SequentialFrames:
         try:
             while True:
                 self._upcoming = self._upcoming or next(self._frames, None)
+                self.exhausted = self._upcoming is None
                 if self._upcoming is None or (self._shown is not None and self._upcoming[0] > t):
                     break
                 self._shown, self._upcoming = self._upcoming, None

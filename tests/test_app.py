@@ -376,6 +376,7 @@ def test_the_sound_is_heard_at_the_loaded_model_s_sample_rate(qtbot, make_window
     window.open_paths([clips["synth"][0]])
     duration = probe(clips["synth"][0]).duration
     assert window.inspector.file.sample_rate == 8000
+    qtbot.waitUntil(lambda: window.inspector.file.track is not None, timeout=WAIT_MS)  # decoded in a thread
     assert abs(len(window.inspector.file.track) - duration * 8000) < 0.05 * 8000
     waveform = window.inspector.waveform(2.0)
     assert waveform.sample_rate == 8000 and len(waveform.samples) == 16000

@@ -1,8 +1,12 @@
 """The app on input that gives nothing to localize: banners, no heatmaps from silence, a prompt --snapshot."""
 import threading
 
+import av
+import numpy as np
 import pytest
+from test_sources import write_clip
 
+from model.data import video_io
 from ssl_desktop import app as app_module
 from ssl_desktop.sources import PatternSource, SourceError, ToneSource
 from test_app import WAIT_MS, checkpoint, clips, make_window  # noqa: F401 (fixtures)
@@ -15,6 +19,32 @@ def test_a_live_video_without_sound_says_so_and_gives_no_heatmap(qtbot, make_win
     qtbot.waitUntil(lambda: view.frames_shown >= 10, timeout=WAIT_MS)
     assert "has no sound track" in window.messages.text("sound")
     assert view.heatmaps_shown == 0 and window.pipeline.worker.frames_processed == 0
+
+
+def write_empty_clip(path):
+    """A video of 0 frames with a sound track of 0 samples: streams declared, nothing in them (fragmented MP4)."""
+    with av.open(str(path), "w", format="mp4", options={"movflags": "frag_keyframe+empty_moov"}) as container:
+        video = container.add_stream("libx264", rate=25)
+        video.width, video.height, video.pix_fmt = 64, 48, "yuv420p"
+        container.add_stream("aac", rate=16000, layout="mono")
+        container.start_encoding()
+    return path
+
+
+@pytest.fixture
+def empty_clip(tmp_path):
+    return write_empty_clip(tmp_path / "empty.mp4")
+
+
+def test_a_video_of_no_frames_is_said_to_be_empty_never_a_permission_problem(qtbot, make_window, empty_clip):
+    window = make_window()
+    window.open_paths([empty_clip])
+    qtbot.waitUntil(lambda: window.messages.text("inspector") != "", timeout=WAIT_MS)
+    shown = " ".join(window.messages.text(key) for key in window.messages.keys())
+    assert "permission" not in shown
+    assert "empty.mp4" in window.messages.text("inspector-audio")
+    assert "no audio frames: the audio track is empty" in window.messages.text("inspector-audio")
+    assert "empty.mp4: no frame could be decoded" in window.messages.text("inspector")
 
 
 @pytest.mark.parametrize("folder", ["empty", "broken"])
@@ -30,12 +60,14 @@ def test_a_gallery_of_nothing_playable_says_so(qtbot, make_window, clips, tmp_pa
         assert "a.mp4" in window.messages.text("gallery")
 
 
-@pytest.mark.parametrize("case", ["source", "open", "gallery"])
+@pytest.mark.parametrize("case", ["source", "open", "gallery", "open-empty"])
 def test_snapshot_ends_when_nothing_more_will_come(qtbot, checkpoint, clips, tmp_path, case):  # noqa: F811
-    """--snapshot saves (exit 0) instead of waiting its 120 s for heatmaps or matches that cannot come."""
+    """--snapshot saves (exit 0) instead of waiting its 120 s for heatmaps or matches that cannot come
+    (``open-empty``: a video of no frames, said in a banner)."""
     out = tmp_path / "shot.png"
     args = {"source": ["--source", str(clips["silent"])], "open": ["--source", "demo", "--open", str(clips["silent"])],
-            "gallery": ["--source", "demo", "--gallery", str(tmp_path)]}[case]
+            "gallery": ["--source", "demo", "--gallery", str(tmp_path)],
+            "open-empty": ["--source", "demo", "--open", str(write_empty_clip(tmp_path / "empty.mp4"))]}[case]
     code = app_module.main(["--checkpoint", str(checkpoint), *args, "--snapshot", str(out), "--after", "3",
                             "--size", "640x400", "--device", "cpu"])
     assert code == 0 and out.is_file()
@@ -111,3 +143,63 @@ def test_a_checkpoint_with_a_bad_field_is_a_banner_naming_it(qtbot, make_window,
     assert not window.load_checkpoint(bad)
     assert message in window.messages.text("model") and str(bad) in window.messages.text("model")
     assert "still using random.safetensors" in window.messages.text("model")
+
+
+def test_a_file_plays_at_once_and_its_sound_is_decoded_outside_the_gui_thread(qtbot, make_window, tmp_path,
+                                                                             monkeypatch):
+    """Opening a file returned only once its whole sound track was decoded, in the GUI thread (a 2-hour file:
+    11.9 s and 2 GB). Here the decoder is held back until the picture plays, as a long file's would be."""
+    path = write_clip(tmp_path / "clip.mp4", seconds=2.0)
+    release, decoders = threading.Event(), []
+    decode = video_io.iter_audio_track if hasattr(video_io, "iter_audio_track") else None
+
+    def held_back(*args):
+        decoders.append(threading.current_thread())
+        release.wait(WAIT_MS / 1000)
+        yield from decode(*args)
+
+    monkeypatch.setattr(video_io, "iter_audio_track", held_back, raising=False)
+    window = make_window()
+    window.open_paths([path])
+    inspector = window.inspector
+    try:
+        assert inspector.file.track is None  # the open call did not wait for the sound
+        qtbot.waitUntil(lambda: inspector.view.frames_shown >= 3, timeout=WAIT_MS)
+        inspector.pause()
+        assert inspector.file.track is None and inspector.view.heatmaps_shown == 0
+    finally:
+        release.set()
+    qtbot.waitUntil(lambda: inspector.file.track is not None, timeout=WAIT_MS)
+    assert decoders and threading.main_thread() not in decoders
+    assert np.array_equal(inspector.file.track, video_io.decode_audio_track(path, inspector.sample_rate))
+    qtbot.waitUntil(lambda: inspector.view.heatmaps_shown >= 1, timeout=WAIT_MS)  # the paused frame's, once heard
+
+
+def faststart(source, path):
+    """``source`` remuxed with its index (moov) at the front, as files made for the web are."""
+    with av.open(str(source)) as original, av.open(str(path), "w", format="mp4",
+                                                   options={"movflags": "faststart"}) as copy:
+        streams = {stream.index: copy.add_stream_from_template(stream) for stream in original.streams}
+        for packet in original.demux():
+            if packet.dts is not None:
+                packet.stream = streams[packet.stream.index]
+                copy.mux(packet)
+    return path
+
+
+def test_a_faststart_mp4_cut_at_half_is_a_banner_naming_the_file(qtbot, make_window, tmp_path):
+    """The header still promises the whole clip; frames and sound end at half of it. The picture stopped without
+    a word."""
+    data = faststart(write_clip(tmp_path / "whole.mp4", seconds=4.0), tmp_path / "fast.mp4").read_bytes()
+    cut = tmp_path / "cut.mp4"
+    cut.write_bytes(data[:len(data) // 2])
+    assert video_io.probe(cut).duration == pytest.approx(4.0, abs=0.1)
+    window = make_window()
+    window.open_paths([cut])
+    qtbot.waitUntil(lambda: window.messages.text("inspector-frames") != "", timeout=WAIT_MS)
+    assert window.messages.text("inspector-frames").startswith("cut.mp4 has no frames after 0:0")
+    assert "of its 0:04.00: the file is cut short or damaged" in window.messages.text("inspector-frames")
+    assert "inspector-frames" in window.messages.shown_keys()
+    qtbot.waitUntil(lambda: window.messages.text("inspector-audio") != "", timeout=WAIT_MS)
+    sound = window.messages.text("inspector-audio")
+    assert sound.startswith("the sound of cut.mp4 ") and ("breaks off at" in sound or "cut short" in sound)

@@ -2,13 +2,15 @@
 
 Times are seconds from the start of the file (the container's start time), the clock a player shows.
 Readers seek to the keyframe before the wanted time and decode forward; none decodes a whole file except
-``decode_audio_track`` and ``iter_frames``. Audio comes back at the rate asked for, mono float32: the mean
-of the channels of mono and stereo sound (as the published loaders make stereo mono), FFmpeg's standard
-downmix of 5.1 and 7.1 (``_mono``: the dialogue of the centre channel as loud as the same speech in stereo).
-Frames come back turned as the file's display matrix says (phone videos).
+``decode_audio_track`` (``iter_audio_track``: the same, block by block) and ``iter_frames``. Audio comes back
+at the rate asked for, mono float32: the mean of the channels of mono and stereo sound (as the published
+loaders make stereo mono), FFmpeg's standard downmix of 5.1 and 7.1 (``_mono``: the dialogue of the centre
+channel as loud as the same speech in stereo). Frames come back turned as the file's display matrix says
+(phone videos).
 """
 from __future__ import annotations
 
+import errno
 import os
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -63,10 +65,11 @@ def _open(path) -> Iterator[av.container.InputContainer]:
     try:
         with av.open(path, metadata_errors="ignore") as container:
             yield container
-    except PermissionError as e:
-        raise VideoReadError(path, "permission denied") from e
-    except av.error.FFmpegError as e:
-        detail = e.strerror or str(e)
+    except (PermissionError, av.error.FFmpegError) as e:
+        # FFmpeg's generic failure -1 reads as EPERM ("Operation not permitted"): only EACCES is a file's permissions
+        if e.errno == errno.EACCES:
+            raise VideoReadError(path, "permission denied") from e
+        detail = e.strerror if e.strerror and e.errno != errno.EPERM else "the decoder failed"
         raise VideoReadError(path, f"cannot decode: truncated or corrupt file ({detail})") from e
 
 
@@ -99,13 +102,17 @@ def _seek(container, stream, t: float) -> None:
     container.seek(max(int(t / stream.time_base), 0), stream=stream, backward=True)
 
 
-def _rewind(container, stream) -> None:
+def _rewind(container, stream, path) -> None:
     """Seek ``stream`` to its first packet, also one before time 0 (AAC's priming packet in MP4: without
-    it the first 21 ms decode as silence)."""
-    try:
-        container.seek(int((_origin(container) - 1.0) / stream.time_base), stream=stream, backward=True)
-    except av.error.FFmpegError:  # demuxers that refuse a time before 0 (AVI) start at 0
-        container.seek(0, stream=stream, backward=True)
+    it the first 21 ms decode as silence). Demuxers that refuse a time before 0 (AVI) start at 0, or at the
+    first packet after it; a stream with no packet at all is an empty track."""
+    for target, backward in ((int((_origin(container) - 1.0) / stream.time_base), True), (0, True), (0, False)):
+        try:
+            container.seek(target, stream=stream, backward=backward)
+            return
+        except av.error.FFmpegError:
+            continue
+    raise VideoReadError(path, f"no {stream.type} frames: the {stream.type} track is empty")
 
 
 def _info(container, path) -> VideoInfo:
@@ -205,38 +212,47 @@ def _mono(packed: np.ndarray, channels: int) -> np.ndarray:
     return packed.reshape(-1) * DOWNMIX_GAIN
 
 
-def _decode_mono(container, path, sample_rate: int, start: float, stop: float | None, rewound=False):
-    """Decode audio from the packet before ``start`` to ``stop`` (s, None: the end).
+def _mono_blocks(container, path, sample_rate: int, start: float, stop: float | None,
+                 rewound=False) -> Iterator[tuple[float, np.ndarray]]:
+    """Decode audio from the packet before ``start`` to ``stop`` (s, None: the end), a block at a time.
 
-    Returns (t0, samples): mono (``_mono``) resampled to ``sample_rate``, its first
-    sample at time t0. Every frame goes through a resampler to packed float: PyAV's ``to_ndarray`` on
-    planar audio with 8 channels crashes the process, on packed audio it does not.
+    Yields (t0, samples): mono (``_mono``) resampled to ``sample_rate``, one block after the other, the first
+    block's first sample at time t0. Every frame goes through a resampler to packed float: PyAV's ``to_ndarray``
+    on planar audio with 8 channels crashes the process, on packed audio it does not.
     """
     stream = _audio_stream(container, path)
     origin = _origin(container)
     if start - AUDIO_PREROLL_SECONDS > 0 and not rewound:
         _seek(container, stream, origin + start - AUDIO_PREROLL_SECONDS)
     elif not rewound:
-        _rewind(container, stream)
+        _rewind(container, stream, path)
     resampler = t0 = None
-    chunks = []
     for frame in container.decode(stream):
         if t0 is None:
             t0 = (frame.time if frame.pts is not None else origin) - origin
             if t0 > max(start, 0.0) + TIME_TOLERANCE and not rewound:
                 # the demuxer overshot (some containers index only video keyframes): decode from the start
-                _rewind(container, stream)
-                return _decode_mono(container, path, sample_rate, start, stop, rewound=True)
+                _rewind(container, stream, path)
+                yield from _mono_blocks(container, path, sample_rate, start, stop, rewound=True)
+                return
             channels = frame.layout.nb_channels
             resampler = _resampler(frame.layout, sample_rate)
         for out in resampler.resample(frame):
-            chunks.append(_mono(out.to_ndarray(), channels))
+            yield t0, _mono(out.to_ndarray(), channels).astype(np.float32, copy=False)
         if stop is not None and frame.time is not None and frame.time - origin > stop:
             break
     if resampler is None:
         raise VideoReadError(path, "cannot decode: truncated or corrupt file (no audio decoded)")
-    chunks.extend(_mono(out.to_ndarray(), channels) for out in resampler.resample(None))
-    return t0, np.concatenate(chunks).astype(np.float32, copy=False)
+    for out in resampler.resample(None):
+        yield t0, _mono(out.to_ndarray(), channels).astype(np.float32, copy=False)
+
+
+def _decode_mono(container, path, sample_rate: int, start: float, stop: float | None):
+    """(t0, samples) of ``_mono_blocks`` in one array."""
+    t0, chunks = None, []
+    for t0, block in _mono_blocks(container, path, sample_rate, start, stop):
+        chunks.append(block)
+    return t0, np.concatenate(chunks)
 
 
 def slice_window(samples: np.ndarray, t0: float, start: float, num_samples: int,
@@ -262,12 +278,28 @@ def centred_window(track: np.ndarray, t: float, num_samples: int, sample_rate: i
     return slice_window(track, 0.0, t - num_samples / sample_rate / 2, num_samples, sample_rate)
 
 
+def iter_audio_track(path, sample_rate: int) -> Iterator[np.ndarray]:
+    """The whole audio track, mono, float32, a block at a time as it is decoded: sample 0 of the first block is at
+    time 0 (zeros before a track that starts late; the samples before 0 of one that starts early left out).
+    A reader that stops early closes the file by closing the iterator."""
+    with _open(path) as container:
+        to_drop = None  # samples before time 0 still to leave out
+        for t0, block in _mono_blocks(container, path, sample_rate, 0.0, None):
+            if to_drop is None:
+                offset = int(round(t0 * sample_rate))
+                if offset > 0:
+                    yield np.zeros(offset, dtype=np.float32)
+                to_drop = max(-offset, 0)
+            dropped = min(to_drop, len(block))
+            to_drop -= dropped
+            if dropped < len(block):
+                yield block[dropped:]
+
+
 def decode_audio_track(path, sample_rate: int) -> np.ndarray:
     """The whole audio track, mono, float32 (N,); sample 0 is at time 0."""
-    with _open(path) as container:
-        t0, samples = _decode_mono(container, path, sample_rate, 0.0, None)
-    length = int(round(t0 * sample_rate)) + len(samples)
-    return slice_window(samples, t0, 0.0, max(length, 0), sample_rate)
+    blocks = list(iter_audio_track(path, sample_rate))
+    return np.concatenate(blocks) if blocks else np.zeros(0, dtype=np.float32)
 
 
 def read_clip(path, t: float | None = None, seconds: float = 3.0, rng: np.random.Generator | None = None, *,
