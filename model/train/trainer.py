@@ -40,10 +40,10 @@ from model.checkpoint import (
 )
 from model.data.datasets import VideoFolderDataset
 from model.data.workers import ignore_stop_signals, kill_workers_at_exit
-from model.sfx_encoder import FREEZE_LEVELS as AUDIO_FREEZE_LEVELS
 from model.sslmodel import AUDIO_BACKBONES, ModelConfig, SSLModel, pool_visual_map
 from model.train import distributed
-from model.train.audio_init import load_audio_init, prepare_audio_training
+from model.train.audio_init import FREEZE_LEVELS as AUDIO_FREEZE_LEVELS
+from model.train.audio_init import YAMNET, load_audio_init, prepare_audio_training
 from model.train.augment import VIEW_STRENGTHS
 from model.train.loss import ContrastiveLoss, LossConfig, LossOutput
 from model.train.neighbours import FeatureBank
@@ -80,9 +80,10 @@ class TrainConfig:
     # weights) or a torchvision ResNet-18 state dict (.pth)
     visual_backbone: str | None = None  # resnet18 | efficientnet_lite0; None: --init's, else resnet18
     freeze_visual: str = "none"  # efficientnet_lite0: none | early (stem and stages 0-4) | all (only the projection trains)
-    audio_backbone: str | None = None  # resnet18 | aisfx; None: --init's, else resnet18
-    audio_init: str | None = None  # aisfx: "aisfx" (the installed weights) or that file
-    freeze_audio: str = "none"  # aisfx: none | all (only the projection trains)
+    audio_backbone: str | None = None  # resnet18 | aisfx | yamnet; None: --init's, else resnet18
+    # aisfx: "aisfx" (the installed weights) or that file; yamnet: "yamnet" (the installed YAMNet, where a new model starts)
+    audio_init: str | None = None
+    freeze_audio: str = "none"  # aisfx, yamnet: none | last (yamnet: its last block trains) | all (only the projection)
     visual_cache_mb: int = 0  # > 0: keep the frozen part's maps (needs --cache; the images are not augmented)
     loss: str = "align"  # "align" (SSL-Align) or "ezvsl" (single-positive baseline)
     epochs: int = 20
@@ -488,8 +489,9 @@ class Trainer:
                              f"{model.config.audio_backbone}")
         if cfg.image_init and not cfg.resume:
             load_image_init(model, cfg.image_init)
-        if cfg.audio_init and not cfg.resume:
-            load_audio_init(model, cfg.audio_init)
+        new_yamnet = not (cfg.resume or cfg.init) and model.config.audio_backbone == YAMNET
+        if (cfg.audio_init or new_yamnet) and not cfg.resume:
+            load_audio_init(model, cfg.audio_init or YAMNET)
         prepare_visual_training(model, cfg.freeze_visual, cfg.visual_cache_mb)
         prepare_audio_training(model, cfg.freeze_audio)
         return model.train()
