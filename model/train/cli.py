@@ -8,6 +8,7 @@
               [--loss align|ezvsl] [--epochs N] [--batch-size B] [--lr LR] [--schedule constant|cosine]
               [--warmup-steps N] [--image-size S]
               [--audio-seconds S] [--device auto|cpu|cuda] [--resume | --overwrite] [--no-neighbours]
+              [--positives neighbours|bridge|both]
               [--no-augment | --views paper|weak]
               [--neighbours-k K] [--workers N] [--threads N] [--freeze-batch-norm] [--cache DIR] [--max-clips N]
 
@@ -39,7 +40,7 @@ from model.sslmodel import AUDIO_BACKBONES, VISUAL_BACKBONES
 from model.train import distributed
 from model.train.audio_init import FREEZE_LEVELS as AUDIO_FREEZE_LEVELS
 from model.train.augment import VIEW_STRENGTHS
-from model.train.trainer import BEST_METRICS, LOG, SCHEDULES, Callback, TrainConfig, Trainer
+from model.train.trainer import BEST_METRICS, LOG, POSITIVES, SCHEDULES, Callback, TrainConfig, Trainer
 
 
 def rounded(metrics: dict) -> dict:
@@ -152,6 +153,9 @@ def parse_args(argv=None) -> TrainConfig:
     p.add_argument("--resume", action="store_true", help="continue RUN_DIR's last state")
     p.add_argument("--overwrite", action="store_true", help="replace the run in RUN_DIR (refused without it)")
     p.add_argument("--no-neighbours", dest="neighbours", action="store_false", help="ablation: no NN positives")
+    p.add_argument("--positives", choices=POSITIVES, default=d.positives,
+                   help="mined positives: the paper's nearest neighbours, the bridge's (clips whose sound and picture "
+                        "YAMNet and ImageNet match, weighed by the evidence) or both")
     p.add_argument("--no-augment", dest="augment", action="store_false", help="ablation: no augmented positives")
     p.add_argument("--views", choices=tuple(VIEW_STRENGTHS), default=d.views,
                    help="strength of the augmented views: paper (crops of 50-100 %%, colour jitter, grayscale, 0.5 s "
