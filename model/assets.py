@@ -171,7 +171,8 @@ def pool_of(ref: str, manifest: Manifest | None = None) -> str:
 
 def pool_table(manifest: Manifest) -> str:
     """A markdown table: photos and recordings per class in each pool (``ssl-assets --pools``)."""
-    lines = ["| class | split | photos train / val / test | recordings train / val / test |", "| --- | --- | --- | --- |"]
+    lines = ["| class | split | photos train / val / test | recordings train / val / test |",
+             "| --- | --- | --- | --- |"]
     for name, split, photos, sounds in manifest.pool_counts():
         lines.append(f"| {name} | {split} | {' / '.join(str(photos[p]) for p in POOLS)} | "
                      f"{' / '.join(str(sounds[p]) for p in POOLS)} |")

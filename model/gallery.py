@@ -151,13 +151,25 @@ class Gallery:
                 raise GalleryIndexError(f"{path}: not a gallery index ({meta.get('format')!r})")
             entries = [Entry(**e) for e in json.loads(meta["entries"])]
             skipped = [Skipped(**s) for s in json.loads(meta["skipped"])]
+            _check_tensors(path, tensors, len(entries))
             gallery = cls(Path(root or Path(path).parent), entries, *(tensors[n] for n in TENSORS),
                           model_id=meta["model"], skipped=skipped)
         except (CheckpointError, KeyError, TypeError, ValueError) as e:
             raise GalleryIndexError(f"{path}: unusable gallery index ({e})") from e
-        if any(len(t) != len(entries) for t in (tensors[n] for n in TENSORS)):
-            raise GalleryIndexError(f"{path}: tensors and entries disagree in length")
         return gallery
+
+
+def _check_tensors(path, tensors: dict[str, torch.Tensor], rows: int) -> None:
+    """A GalleryIndexError unless an index's tensors are what a ``Gallery`` of ``rows`` clips holds."""
+    if any(name not in tensors for name in TENSORS):
+        raise GalleryIndexError(f"{path}: no {' or '.join(n for n in TENSORS if n not in tensors)} tensor")
+    image, audio, thumbnails = (tensors[name] for name in TENSORS)
+    if (image.dim() != 2 or image.shape != audio.shape or len(image) != rows
+            or image.dtype != torch.float32 or audio.dtype != torch.float32
+            or tuple(thumbnails.shape) != (rows, THUMB_H, THUMB_W, 3) or thumbnails.dtype != torch.uint8):
+        raise GalleryIndexError(f"{path}: tensors of other shapes or types than an index of {rows} clips holds")
+    if not (torch.isfinite(image).all() and torch.isfinite(audio).all()):
+        raise GalleryIndexError(f"{path}: NaN or infinite vectors")
 
 
 def _vector(x: torch.Tensor) -> torch.Tensor:
@@ -295,7 +307,11 @@ def load_or_build_gallery(folder, model, device="cpu", progress=None, should_sto
     if path.is_file():
         try:
             previous = Gallery.load(path, root=folder)
+            if previous.image_emb.shape[1] != model.config.embed_dim:  # tampered, or of another model
+                raise GalleryIndexError(f"{path}: vectors of {previous.image_emb.shape[1]} values, the model's "
+                                        f"have {model.config.embed_dim}")
         except GalleryIndexError as e:
+            previous = None
             log.warning("rebuilding the gallery index: %s", e)
     try:
         gallery = build_gallery(folder, model, device, progress, should_stop, previous)
@@ -311,5 +327,5 @@ def _save(gallery: Gallery, path: Path) -> None:
     """Save the index; a read-only folder still gets its (unsaved) gallery."""
     try:
         gallery.save(path)
-    except OSError as e:
+    except (OSError, CheckpointError) as e:
         log.warning("gallery index not saved: %s", e)

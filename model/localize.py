@@ -24,6 +24,7 @@ from model.sslmodel import SSLModel, cosine_map, pool_visual_map
 from model.transforms import preprocess_image
 
 AUDIO_REFRESH_SECONDS = 0.25  # a new audio vector every quarter second of media time
+SCENE_REFRESH_SECONDS = 1.0  # a knowing model reads the picture again at most every second of media time (and at a cut)
 
 
 @dataclass
@@ -80,13 +81,14 @@ class Localizer:
     says whether that vector may stand in for ``t``). ``listen_to(vector)`` fixes the audio vector
     instead (a gallery clip as the query, never silence), until ``listen_to(None)``. Each result says
     whether the sound is in the picture (``model.presence``'s calibrated threshold, on the raw cosine); what
-    it shows is guided by the visual encoder's objectness as the model says (``model.object_guidance``). The encoders run
-    on the fast path of ``model.fast_path`` (``inference``: how).
+    it shows is guided by the visual encoder's objectness as the model says (``model.object_guidance``). The
+    encoders run on the fast path of ``model.fast_path`` (``inference``: how).
 
     A model whose ``semantic`` config is enabled also knows the world (``model.knowledge``): each sound heard
     is classified (AudioSet), each new picture read (ImageNet classes, people), the semantic map is mixed
     into what is shown at the model's weight, and where it is sure it decides presence. The picture is read
-    again in ``hear`` (the hearing thread, off the frame path) and, for a new picture (a cut), in ``localize``.
+    again in ``hear`` every ``SCENE_REFRESH_SECONDS`` (the hearing thread, off the frame path) and, for a new
+    picture (a cut), in ``localize``.
     """
 
     def __init__(self, model: SSLModel, device, refresh: float = AUDIO_REFRESH_SECONDS,
@@ -102,6 +104,7 @@ class Localizer:
         self.heard: knowledge.Heard | None = None  # what the sound heard last is (knowing models)
         self.scene: Scene | None = None  # the picture read last
         self._frame: np.ndarray | None = None  # the frame localized last, read again when a sound is heard
+        self._scene_at: float | None = None  # media time of the hearing that read the picture last
         self._reader = SceneReader(device, self.model.config.image_size) if self.knows else None
 
     def needs_sound(self, t: float) -> bool:
@@ -123,7 +126,9 @@ class Localizer:
                 self.audio, self._heard_at, self.level_dbfs = sound.vector, t, level_dbfs(waveform)
                 self.heard = heard
             frame = self._frame
-        if frame is not None:
+            stale = self._scene_at is None or abs(t - self._scene_at) >= SCENE_REFRESH_SECONDS
+        if frame is not None and stale:
+            self._scene_at = t
             self._read(frame)
         return sound
 
@@ -132,6 +137,11 @@ class Localizer:
         with self._lock:
             if not self._fixed:
                 self.audio = None
+
+    def forget_picture(self) -> None:
+        """A new picture comes (another file, a cut): read it afresh at the next frame, whatever it looks like."""
+        with self._lock:
+            self.scene, self._frame, self._scene_at = None, None, None
 
     def listen_to(self, vector: torch.Tensor | None) -> None:
         """Localize this unit audio vector (D,) from now on; None: the sound again."""

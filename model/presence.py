@@ -36,7 +36,7 @@ class PresenceConfig:
     silence_dbfs: float = -50.0  # a sound window with a lower RMS level (dB full scale) is silence
     calibrated_on: str = ""  # the folder the threshold was picked on
 
-    RANGES = {"threshold": (-1.0, 1.0), "silence_dbfs": (-300.0, 0.0)}  # config_checks
+    RANGES = {"threshold": (-2.0, 2.0), "silence_dbfs": (-300.0, 0.0)}  # config_checks; a cosine, with room
 
     def __post_init__(self):
         check_fields(self)

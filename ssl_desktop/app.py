@@ -27,7 +27,7 @@ BUNDLED_CHECKPOINT = RESOURCES / "model.safetensors"
 APP_ICON = RESOURCES / "icons" / "ssl-desktop.svg"
 SNAPSHOT_TIMEOUT_S = 120.0
 MIN_SIZE = (640, 400)  # the smallest --size the window's layout is made for
-MAX_SIZE = (16384, 16384)  # larger windows crash the window system's buffers (65536x65536: a segfault)
+MAX_SIZE = (16384, 16384)  # a window is painted into one image of under 2 GiB: 65536x65536 segfaulted
 
 
 def existing_file(text: str) -> Path:

@@ -5,7 +5,7 @@ os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 import pytest
 import torch
 
-from model import ModelConfig, SSLModel
+from model import AudioConfig, ModelConfig, SSLModel, save_model
 
 
 @pytest.fixture
@@ -13,6 +13,15 @@ def tiny_model():
     """A real SSLModel with random weights, fixed seed."""
     torch.manual_seed(0)
     return SSLModel(ModelConfig()).eval()
+
+
+@pytest.fixture(scope="session")
+def checkpoint(tmp_path_factory):
+    """A saved model with random weights at 112 px and 0.5 s of sound: quick to evaluate on the CPU."""
+    torch.manual_seed(0)
+    path = tmp_path_factory.mktemp("ckpt") / "model.safetensors"
+    save_model(path, SSLModel(ModelConfig(image_size=112), AudioConfig(seconds=0.5)))
+    return path
 
 
 @pytest.fixture

@@ -99,6 +99,7 @@ def test_microphone_overflows_are_counted_and_shown(qtbot, make_window):
 @pytest.mark.parametrize("key, text, message", [
     ("model_config", "[1, 2]", "model_config must be a JSON object"),
     ("audio_config", '{"sample_rate": 0}', "audio_config.sample_rate must be a finite number > 0"),
+    ("audio_config", '{"sample_rate": 99999999999}', "audio_config.sample_rate must be within [1000, 384000]"),
 ])
 def test_a_checkpoint_with_a_bad_field_is_a_banner_naming_it(qtbot, make_window, checkpoint, tmp_path,  # noqa: F811
                                                              key, text, message):

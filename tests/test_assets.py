@@ -185,3 +185,13 @@ def test_every_soundfont_class_plays_through_the_clip():
                                  16000, 4.0)
             peaks = np.abs(x).reshape(8, -1).max(axis=1)  # every half second
             assert len(x) == 64000 and np.isfinite(x).all() and (peaks > 0.01).sum() >= 6, (cls.name, file)
+
+
+def test_ssl_assets_pools_prints_every_class_per_pool(capsys):
+    assert main(["--pools"]) == 0
+    table = capsys.readouterr().out.splitlines()
+    manifest = load_manifest()
+    assert len(table) == 2 + len(manifest.classes) + 1  # header, one row per class, the backgrounds
+    for cls, row in zip(manifest.classes, table[2:]):
+        photos = [int(v) for v in row.split("|")[3].split("/")]
+        assert row.startswith(f"| {cls.name} | {cls.split} |") and sum(photos) == len(cls.images) and photos[0] >= 1

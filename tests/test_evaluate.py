@@ -7,20 +7,11 @@ import numpy as np
 import pytest
 import torch
 
-from model import AudioConfig, ModelConfig, SSLModel, save_model
 from model.evaluation import metrics
 from model.evaluation.evaluate import Predictions, evaluate, main, open_dataset, summarize_predictions
 from model.synth.generator import generate
 
 pytestmark = pytest.mark.usefixtures("one_thread")
-
-
-@pytest.fixture(scope="module")
-def checkpoint(tmp_path_factory):
-    torch.manual_seed(0)
-    path = tmp_path_factory.mktemp("ckpt") / "model.safetensors"
-    save_model(path, SSLModel(ModelConfig(image_size=112), AudioConfig(seconds=0.5)))
-    return path
 
 
 @pytest.fixture(scope="module")
@@ -189,3 +180,23 @@ def test_evaluate_api_matches_the_command(one_source, checkpoint):
     m = evaluate(model, open_dataset(one_source, model), "cpu")
     assert m["n"] == 6 and set(m["retrieval"]) == {"audio_to_image", "image_to_audio"}
     assert model.training  # evaluation restores the mode the trainer left
+
+
+def test_by_instance_groups_the_items_by_what_training_saw(tmp_path):
+    from model.evaluation.evaluate import by_instance
+
+    (tmp_path / "annotations.json").write_text(json.dumps([
+        {"file": "x", "class": "a", "bbox": [[0, 0, 1, 1]], "instance": "seen instance"},
+        {"file": "y", "class": "a", "bbox": [[0, 0, 1, 1]], "instance": "both new"},
+        {"file": "z", "class": "b", "bbox": [[0, 0, 1, 1]], "instance": "both new"},
+        {"file": "w", "class": "b", "bbox": [[0, 0, 1, 1]]}]))
+    eye = torch.eye(4)
+    pred = Predictions(files=["x", "y", "z", "w"], labels=["a", "a", "b", "b"], boxes=[[[0, 0, 1, 1]]] * 4, scenes=None,
+                       maps=torch.zeros(4, 7, 7), image_emb=eye, audio_emb=eye, ciou=np.array([0.6, 0.2, 0.7, 0.9]),
+                       ciou_adaptive=np.array([0.7, 0.5, 0.1, 0.9]))
+    groups = by_instance(pred, tmp_path)
+    assert set(groups) == {"seen instance", "both new"}  # w has no instance: in no group
+    assert (groups["both new"]["n"], groups["both new"]["ciou"], groups["both new"]["ciou_adaptive"]) == (2, 50.0, 50.0)
+    assert (groups["seen instance"]["n"], groups["seen instance"]["ciou"]) == (1, 100.0)
+    (tmp_path / "annotations.json").write_text(json.dumps([{"file": "x", "class": "a", "bbox": [[0, 0, 1, 1]]}]))
+    assert by_instance(pred, tmp_path) is None

@@ -14,12 +14,14 @@ import av
 import pytest
 import torch
 import torchvision
+from safetensors.torch import save_file
 
-from model import AudioConfig, ModelConfig, SSLModel, save_model
+from model import load_model
+from model.checkpoint import CheckpointError, model_tensors, read_safetensors, write_safetensors_atomic, write_together
 from model.data.annotations import AnnotationError, load_is3
-from model.checkpoint import CheckpointError, model_tensors, write_safetensors_atomic, write_together
-from model.synth.generator import N_FRAMES, generate
 from model.evaluation.evaluate import main as evaluate
+from model.gallery import index_path, load_or_build_gallery
+from model.synth.generator import N_FRAMES, generate
 from model.synth.generator import main as synth
 from model.train.cli import main as train
 
@@ -117,7 +119,7 @@ def test_a_loss_that_becomes_nan_stops_training_and_keeps_the_last_good_save(cli
 def test_every_writer_of_weights_refuses_nan(tmp_path, tiny_model):
     tensors, metadata = model_tensors(tiny_model)
     tensors["imgnet.conv1.weight"][0, 0, 0, 0] = float("nan")
-    with pytest.raises(CheckpointError, match=r"cannot write .*a\.safetensors: NaN or infinite weights in imgnet\.conv1"):
+    with pytest.raises(CheckpointError, match=r"cannot write .*a\.safetensors: NaN or infinite weights in imgnet"):
         write_safetensors_atomic(tmp_path / "a.safetensors", tensors, metadata)
     with pytest.raises(CheckpointError, match="NaN or infinite weights in imgnet.conv1.weight"):
         write_together(tmp_path / "run", {"last.safetensors": (tensors, metadata)})
@@ -132,14 +134,6 @@ def test_image_init_with_nan_weights_is_refused(clips, tmp_path, capsys):
     assert train(train_args(clips, run, "--image-init", str(tmp_path / "nan.pth"))) == 2
     assert "NaN or infinite weights in layer1.0.conv1.weight" in capsys.readouterr().err
     assert not run.exists()
-
-
-@pytest.fixture(scope="module")
-def checkpoint(tmp_path_factory):
-    torch.manual_seed(0)
-    path = tmp_path_factory.mktemp("model") / "tiny.safetensors"
-    save_model(path, SSLModel(ModelConfig(image_size=112), AudioConfig(seconds=0.5)))
-    return path
 
 
 def test_a_report_that_cannot_be_written_is_exit_2_never_0(clips, checkpoint, tmp_path, capsys):
@@ -199,8 +193,10 @@ def test_an_absolute_is3_path_outside_the_data_folder_is_not_followed(tmp_path):
     assert (sample.image, sample.audio) == (tmp_path / "etc" / "hostname", tmp_path / "etc" / "passwd")
 
 
-@pytest.mark.parametrize("mask, says", [(7, "a file name must be a string, not 7"),
-                                        (["../../../etc/passwd"], "'../../../etc/passwd' leads outside the data folder")])
+@pytest.mark.parametrize("mask, says", [
+    (7, "a file name must be a string, not 7"),
+    (["../../../etc/passwd"], "'../../../etc/passwd' leads outside the data folder"),
+])
 def test_a_bad_mask_entry_is_one_line_naming_it(clips, checkpoint, tmp_path, capsys, mask, says):
     data = tmp_path / "data"
     shutil.copytree(clips, data)
@@ -266,3 +262,91 @@ def test_image_init_that_is_not_a_state_dict_is_one_line(clips, tmp_path, capsys
     assert train(train_args(clips, tmp_path / "run", "--image-init", str(tmp_path / "odd.pth"))) == 2
     err = capsys.readouterr().err
     assert "not a ResNet-18 state dict of tensors" in err and len(err.splitlines()) == 1
+
+
+def faststart_cut(source, target) -> None:
+    """``source`` remuxed with its index first (faststart), cut 2 kB into its media data: it probes well,
+    and every read of its frames fails."""
+    with av.open(str(source)) as src, av.open(str(target), "w", format="mp4", options={"movflags": "faststart"}) as dst:
+        streams = {s.index: dst.add_stream_from_template(s) for s in src.streams}
+        for packet in src.demux():
+            if packet.dts is not None:
+                packet.stream = streams[packet.stream.index]
+                dst.mux(packet)
+    data = Path(target).read_bytes()
+    Path(target).write_bytes(data[:data.find(b"mdat") + 2000])
+
+
+@pytest.mark.parametrize("workers", ["0", "1"])
+def test_training_on_only_clips_that_fail_while_reading_is_one_line(clips, tmp_path, workers):
+    data = tmp_path / "cut"
+    (data / "videos").mkdir(parents=True)
+    for source in sorted((clips / "videos").glob("*.mp4"))[:2]:
+        faststart_cut(source, data / "videos" / source.name)
+    args = [*train_args(data, tmp_path / "run", "--batch-size", "2"), "--workers", workers]
+    proc = subprocess.run([sys.executable, "-m", "model.train.cli", *args], capture_output=True, text=True,
+                          env={**os.environ, "PYTHONPATH": str(Path(__file__).parents[1])}, timeout=300)
+    assert proc.returncode == 2, proc.stderr[-2000:]
+    assert "ssl-train: error: no readable clip in" in proc.stderr and "every one failed while reading" in proc.stderr
+    assert "Traceback" not in proc.stderr and "Original" not in proc.stderr
+
+
+@pytest.mark.parametrize("tamper", ["other_width", "nan"])
+def test_a_gallery_index_that_does_not_fit_the_model_is_rebuilt(clips, checkpoint, tmp_path, tamper):
+    folder = tmp_path / "gallery"
+    shutil.copytree(clips / "videos", folder, ignore=shutil.ignore_patterns("s0_0000[2-7].mp4"))
+    model = load_model(checkpoint)
+    first = load_or_build_gallery(folder, model)
+    tensors, metadata = read_safetensors(index_path(folder))
+    if tamper == "other_width":  # the model's fingerprint kept: only the tensors lie
+        tensors["image_emb"], tensors["audio_emb"] = torch.ones(len(first), 8), torch.ones(len(first), 8)
+    else:
+        tensors["audio_emb"][0, 0] = float("nan")
+    save_file(tensors, str(index_path(folder)), metadata=metadata)
+    gallery = load_or_build_gallery(folder, model)
+    assert torch.equal(gallery.image_emb, first.image_emb) and torch.equal(gallery.audio_emb, first.audio_emb)
+    assert [m.index for m in gallery.sounds_for_image(first.image_emb[0], 2)][0] in (0, 1)
+    assert torch.equal(read_safetensors(index_path(folder))[0]["audio_emb"], first.audio_emb)  # saved again
+
+
+@pytest.mark.parametrize("workers", ["0", "1"])
+def test_an_is3_set_with_an_unreadable_wav_is_one_line_naming_it(checkpoint, tmp_path, capsys, workers):
+    data = tmp_path / "is3"
+    assert synth([str(data), "--clips", "1", "--size", "96x64", "--sources", "2"]) == 0
+    wav = sorted((data / "audio").glob("*.wav"))[0]
+    wav.write_bytes(b"RIFF but not a wav at all")
+    args = ["--data", str(data), "--checkpoint", str(checkpoint), "--out", str(tmp_path / "r"), "--device", "cpu",
+            "--workers", workers]
+    capsys.readouterr()
+    assert evaluate(args) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"ssl-eval: error: {wav}: ") and "needs every file" in err and len(err.splitlines()) == 1
+
+
+@pytest.mark.parametrize("change, says", [
+    ({"batch_in_epoch": "x"}, "last.state.safetensors: batch_in_epoch must be a whole number >= 0, not 'x'"),
+    ({"best": "{not json"}, "last.state.safetensors: cannot resume from it (JSONDecodeError"),
+    ({"optimizer_param_groups": "[]"}, "last.state.safetensors: cannot resume from it (ValueError"),
+])
+def test_a_bad_resume_state_names_the_file_and_the_field(clips, tmp_path, capsys, change, says):
+    run = tmp_path / "run"
+    assert train(train_args(clips, run)) == 0
+    tensors, metadata = read_safetensors(run / "last.state.safetensors")
+    save_file(tensors, str(run / "last.state.safetensors"), metadata={**metadata, **change})
+    capsys.readouterr()
+    assert train(train_args(clips, run, "--resume", "--epochs", "2")) == 2
+    err = capsys.readouterr().err
+    assert says in err and len(err.splitlines()) == 1
+
+
+def test_a_full_disk_while_writing_the_report_is_exit_2(clips, checkpoint, tmp_path):
+    full_disk = ("import resource, signal, sys; signal.signal(signal.SIGXFSZ, signal.SIG_IGN); "
+                 "resource.setrlimit(resource.RLIMIT_FSIZE, (16384, 16384)); "  # no file over 16 kB: no plot
+                 "from model.evaluation.evaluate import main; sys.exit(main(sys.argv[1:]))")
+    out = tmp_path / "report"
+    proc = subprocess.run([sys.executable, "-c", full_disk, "--data", str(clips), "--checkpoint", str(checkpoint),
+                           "--out", str(out), "--device", "cpu"], capture_output=True, text=True, timeout=300,
+                          env={**os.environ, "PYTHONPATH": str(Path(__file__).parents[1]), "OMP_NUM_THREADS": "1"})
+    assert proc.returncode == 2, proc.stderr[-2000:]
+    assert "ssl-eval: error: " in proc.stderr and "File too large" in proc.stderr
+    assert not (out / "metrics.json").exists() and not list(out.glob("*.tmp"))

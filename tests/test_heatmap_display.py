@@ -13,6 +13,7 @@ import model
 from model.data.video_io import read_clip
 from model.heatmap import to_heatmap, upsample_map
 from model.localize import Localizer
+from model.knowledge.config import SemanticConfig
 from model.object_guidance import ObjectGuidance
 from model.overlay import FIXED_RANGE, scale_heat
 from ssl_desktop.main_window import demo_clips
@@ -25,9 +26,9 @@ FRAME = (240, 320)
 @pytest.fixture(scope="module")
 def bundled_model():
     """The bundled model showing its cosine map alone: these tests are about the upsampling of that map (the
-    object guidance on top of it: tests/test_object_guidance.py)."""
+    object guidance on top of it: tests/test_object_guidance.py; the semantic map: tests/test_knowledge.py)."""
     bundled = model.load_model("resources/model.safetensors", device="cpu")
-    bundled.guidance = ObjectGuidance()
+    bundled.guidance, bundled.semantic = ObjectGuidance(), SemanticConfig()
     return bundled
 
 

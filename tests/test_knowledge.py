@@ -148,3 +148,64 @@ def test_the_semantic_map_finds_the_barking_dog_among_real_photos(reader, quadra
     quiet = heard(yamnet.sound_scores(np.zeros(48000, np.float32)))
     assert float(semantic_map(quiet, scene).max()) < 0.2  # silence lights nothing
     assert same_view(scene, thumbnail(picture)) and not same_view(scene, thumbnail(255 - picture))
+
+
+@needs_assets
+def test_a_knowing_localizer_mixes_the_semantic_map_and_lets_it_decide_presence():
+    from dataclasses import replace
+
+    from model.checkpoint import load_model
+    from model.knowledge.config import SemanticConfig
+    from model.localize import Localizer
+    from model.presence import NOT_IN_VIEW
+    from ssl_desktop.app import BUNDLED_CHECKPOINT
+
+    cells = [photo_cell(STAMPS / p) for p in ("hobbies/music/string/guitar_classical.png", "animals/birds/pigeon.png",
+                                              "household/toilet.png")]
+    cells.insert(1, photo_cell(STAMPS / "animals/mammals/dogs/dog.png"))
+    picture = grid(cells)
+    bark = recording_track(np.random.default_rng(0), str(STAMPS / "animals/mammals/dogs/dog.ogg"), 16000, 3.0)
+    model = load_model(BUNDLED_CHECKPOINT)
+    model.presence = replace(model.presence, threshold=1.0)  # the alignment model alone: never in view
+    results = {}
+    for name, semantic in (("alignment", SemanticConfig()), ("knowing", SemanticConfig(1.0, 0.25))):
+        model.semantic = semantic
+        localizer = Localizer(model, "cpu")
+        localizer.hear(bark, 1.5)
+        results[name] = localizer.localize(picture)
+    alone, knowing = results["alignment"], results["knowing"]
+    assert alone.presence == NOT_IN_VIEW and alone.semantic is None and alone.hearing == ""
+    assert knowing.presence == "" and ("dog" in knowing.hearing or "animal" in knowing.hearing)
+    assert quadrant_of(knowing.shown) == 1 and quadrant_of(knowing.semantic) == 1  # weight 1: the semantic map
+    np.testing.assert_allclose(knowing.cosine, alone.cosine, atol=1e-5)  # the alignment model's map is unchanged
+
+
+@pytest.mark.skipif(not Path("/usr/share/wordnet/data.noun").is_file(), reason="WordNet isn't installed (wordnet-base)")
+def test_the_checked_in_tables_are_what_the_build_script_makes_from_wordnet(tmp_path):
+    import runpy
+
+    root = Path(__file__).resolve().parent.parent
+    tool = runpy.run_path(str(root / "tools" / "make_bridge.py"))
+    assert tool["main"](["--out", str(tmp_path)]) == 0
+    for name in ("imagenet_classes.tsv", "bridge.tsv", "person_cues.tsv"):
+        assert (tmp_path / name).read_text() == (root / "model" / "knowledge" / name).read_text(), name
+
+
+def test_the_shown_map_command_scores_every_row_and_presence_on_a_generated_set(tmp_path):
+    from model.evaluation.shown_map import ROWS, main as shown_map
+    from model.synth.generator import generate
+
+    sample = Path(__file__).resolve().parent / "data" / "real_sample"
+    real = {"content": "real", "assets": str(sample), "manifest": str(sample / "manifest.json")}
+    annotations = generate(tmp_path / "set", clips=4, seed=5, negatives="silence", **real)
+    silent = sum(1 for a in annotations if a.get("negative") == "silence")
+    out = tmp_path / "shown.json"
+    assert shown_map(["--data", str(tmp_path / "set"), "--json", str(out)]) == 0
+    report = __import__("json").loads(out.read_text())
+    assert silent >= 1 and report["n"] == len(annotations)
+    assert report["n_boxes"] == len(annotations) - silent
+    assert set(report["rows"]) == set(ROWS)
+    for row in report["rows"].values():
+        assert 0 <= row["ciou"] <= 100 and 0 <= row["ciou_adaptive"] <= 100
+    assert report["presence"]["in_view_silence"] <= 50.0  # quiet noise is rarely said in view
+    assert report["semantic_weight"] > 0  # the bundled model mixes the knowledge in

@@ -15,6 +15,7 @@ from model.evaluation.vision_only import score
 from model.fast_path import InferenceConfig
 from model.heatmap import upsample_map
 from model.localize import Localizer, encode_frame
+from model.knowledge.config import SemanticConfig
 from model.object_guidance import WEIGHTS, ObjectGuidance, choose, guide, objectness
 from model.object_guidance import main as set_guidance
 from model.synth.generator import generate
@@ -155,6 +156,7 @@ def test_ssl_eval_scores_the_guided_map_beside_the_cosine_map(clips, tmp_path):
 
 def test_the_app_heatmap_follows_the_weight_and_presence_stays_the_cosine_peak():
     bundled = load_model(BUNDLED)  # trained: an untrained model's cosine maps are flat
+    bundled.semantic = SemanticConfig()  # the object guidance alone (the semantic mix: tests/test_knowledge.py)
     frame = np.random.default_rng(0).integers(0, 255, (120, 160, 3), dtype=np.uint8)
     sound = np.random.default_rng(1).uniform(-0.3, 0.3, bundled.audio_config.num_samples).astype(np.float32)
     shown = {}

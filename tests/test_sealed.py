@@ -2,7 +2,9 @@
 import re
 from pathlib import Path
 
-from model.synth.sealed import SEALED_POOL, SEALED_SEEDS
+import json
+
+from model.synth.sealed import SEALED_POOL, SEALED_SEEDS, generate_sealed
 
 ROOT = Path(__file__).resolve().parents[1]
 SEALED_FILE = ROOT / "model" / "synth" / "sealed.py"
@@ -29,3 +31,19 @@ def test_results_say_which_test_set_is_sealed_and_how_often_it_was_scored():
     text = (ROOT / "docs" / "RESULTS.md").read_text()
     match = re.search(r"Number of checkpoints ever scored on the sealed test: (\d+)", text)
     assert match and "model/synth/sealed.py" in text
+
+
+def test_sealed_sets_come_from_the_test_pool_with_their_seeds(tmp_path, pooled_assets):
+    from model.assets import load_manifest
+
+    manifest = load_manifest(pooled_assets["manifest"])
+    test_files = {manifest.relative(ref) for ref in manifest.refs() if manifest.pool(ref) == "test"}
+    written = generate_sealed(tmp_path, clips=2, negatives=1, names=["test_heard", "test_offscreen"], size=(160, 120),
+                              assets=pooled_assets["assets"], manifest=pooled_assets["manifest"])
+    assert written == {"test_heard": 2, "test_offscreen": 1}
+    for name in written:
+        for entry in json.loads((tmp_path / name / "annotations.json").read_text()):
+            assert entry["file"].startswith(f"s{SEALED_SEEDS[name][0]}_")
+            source = entry["source"]
+            named = [source["photo"], source["recording"], source["background"], source["offscreen"], *source["others"]]
+            assert {f for f in named if f} <= test_files

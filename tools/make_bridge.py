@@ -8,14 +8,13 @@ which the full set installs), ``bridge.tsv`` (AudioSet label -> the ImageNet cla
 that sound) and ``person_cues.tsv`` (ImageNet classes that are worn or carried by people). A label's words
 reach WordNet's first noun sense of each of its comma-separated names; every ImageNet class under that
 sense is linked. A broad label's links weigh less (Animal's 398 classes: 0.33; every dog breed under Bark: 1),
-so that "a dog barks" outweighs "an animal" on the dog. ``hand_links.tsv`` adds the links that words alone do not make; AudioSet's "Human sounds"
-(its first 67 labels, Speech to Children playing) all go to "person". Run at build time only: the app and
-the tests read the tables that are checked in.
+so that "a dog barks" outweighs "an animal" on the dog. ``hand_links.tsv`` adds the links that words alone do not
+make; AudioSet's "Human sounds" (its first 67 labels, Speech to Children playing) all go to "person". Run at
+build time only: the app and the tests read the tables that are checked in.
 """
 from __future__ import annotations
 
 import argparse
-import csv
 import re
 import sys
 from collections import defaultdict
@@ -100,7 +99,9 @@ def read_hand_links(path: Path) -> list[tuple[str, str, str]]:
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--wordnet", type=Path, default=Path("/usr/share/wordnet"), help="WordNet 3.0's dict folder")
+    p.add_argument("--out", type=Path, default=KNOWLEDGE, help="where to write the tables (default model/knowledge)")
     args = p.parse_args(argv)
+    args.out.mkdir(parents=True, exist_ok=True)
     wordnet = WordNet(args.wordnet)
     labels, classes = audioset_labels(), imagenet_classes()
     ancestry = [wordnet.ancestors(int(wnid[1:])) for wnid, _ in classes]
@@ -130,18 +131,18 @@ def main(argv=None) -> int:
         for c in found:
             links.setdefault((by_name[label], classes[c][0]), f"hand: {why}")
 
-    with open(KNOWLEDGE / "imagenet_classes.tsv", "w", newline="", encoding="utf-8") as f:
+    with open(args.out / "imagenet_classes.tsv", "w", newline="", encoding="utf-8") as f:
         f.write("index\twnid\tname\n")
         f.writelines(f"{i}\t{wnid}\t{name}\n" for i, (wnid, name) in enumerate(classes))
     counts = defaultdict(int)
     for i, _ in links:
         counts[i] += 1
-    with open(KNOWLEDGE / "bridge.tsv", "w", newline="", encoding="utf-8") as f:
+    with open(args.out / "bridge.tsv", "w", newline="", encoding="utf-8") as f:
         f.write("audioset_index\taudioset_label\ttarget\tweight\tvia\n")
         f.writelines(f"{i}\t{labels[i]}\t{target}\t{min(1.0, BROAD / counts[i]):.3g}\t{via}\n"
                      for (i, target), via in sorted(links.items()))
     cues = sorted({c for name in PERSON_SYNSETS for c in under(wordnet.synset(name))})
-    with open(KNOWLEDGE / "person_cues.tsv", "w", newline="", encoding="utf-8") as f:
+    with open(args.out / "person_cues.tsv", "w", newline="", encoding="utf-8") as f:
         f.write("index\twnid\tname\n")
         f.writelines(f"{c}\t{classes[c][0]}\t{classes[c][1]}\n" for c in cues)
     linked = {i for i, _ in links}

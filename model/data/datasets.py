@@ -67,6 +67,10 @@ def _find_layout(root: Path) -> tuple[list[_Source], list[tuple[str, str]]]:
     return [_Source(p.stem, video=p) for p in videos], []
 
 
+class NoReadableClip(ValueError):
+    """Training found no clip of the folder readable (each one probed well, then failed while reading)."""
+
+
 class VideoFolderDataset(Dataset):
     """Clips of a folder: videos (recursively), ``videos/`` + ``annotations.json``, or the pre-extracted
     ``frames/<id>.jpg`` + ``audio/<id>.wav`` layout.
@@ -142,7 +146,13 @@ class VideoFolderDataset(Dataset):
                 self.skipped.append((e.path, e.reason))
                 continue
             return self._item(i, frame, waveform)
-        raise RuntimeError(f"no readable clip in {self.root}; skipped: {self.skipped}")
+        raise NoReadableClip(f"no readable clip in {self.root}: every one failed while reading "
+                             f"({len(self.skipped)} skipped, e.g. {self.skipped[:2]})")
+
+    def raw(self, index: int) -> tuple[np.ndarray, np.ndarray]:
+        """Item ``index``'s RGB uint8 frame and its waveform, as the model would see them (the eval moment in
+        eval mode); raises ``VideoReadError`` for an unreadable clip."""
+        return self._read(self.sources[index])
 
     def _read(self, source: _Source) -> tuple[np.ndarray, np.ndarray]:
         """(RGB uint8 frame, 16 kHz mono waveform of ``audio_config.seconds``) of one clip."""
@@ -185,8 +195,8 @@ class IS3Dataset(Dataset):
     published ``synthetic3240_bbox.json`` (its /mnt/... paths re-rooted to the folder).
 
     Items: ``image``, ``spectrogram`` (the middle ``seconds`` of the wav), ``index``, ``file`` (audio
-    file name), ``scene``, ``label``, ``boxes`` (one normalised box). Unreadable files raise VideoReadError:
-    an evaluation must not silently drop samples.
+    file name), ``scene``, ``label``, ``boxes`` (one normalised box). An unreadable file raises a ValueError
+    naming it: an evaluation must not silently drop samples.
     """
 
     def __init__(self, root, audio_config: AudioConfig | None = None, image_transform=None):
@@ -208,10 +218,13 @@ class IS3Dataset(Dataset):
     def __getitem__(self, index: int) -> dict:
         s = self.samples[index]
         config = self.audio_config
-        track = video_io.decode_audio_track(s.audio, config.sample_rate)
-        waveform = _window(track, config)
+        try:
+            waveform = _window(video_io.decode_audio_track(s.audio, config.sample_rate), config)
+            frame = video_io.read_frame(s.image, 0.0)
+        except VideoReadError as e:  # a ValueError: a message of one line, also from a DataLoader worker
+            raise ValueError(f"{e} (an IS3 evaluation needs every file of its set)") from e
         return {
-            "image": self.image_transform(video_io.read_frame(s.image, 0.0)),
+            "image": self.image_transform(frame),
             "spectrogram": spectrogram(waveform, config),
             "index": index,
             "file": s.audio.stem,

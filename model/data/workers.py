@@ -16,6 +16,17 @@ def ignore_stop_signals(_worker_id: int) -> None:
     signal.signal(signal.SIGTERM, signal.SIG_IGN)
 
 
+def error_line(exc: BaseException) -> str:
+    """The message of ``exc`` on one line. An error raised in a DataLoader worker comes back with the worker's
+    traceback in its text ("Caught X in DataLoader worker process 0. Original Traceback ..."), whose last line
+    is the error itself."""
+    text = str(exc).strip()
+    if "Original Traceback" not in text:
+        return text
+    last = text.splitlines()[-1]
+    return last.split(": ", 1)[1] if ": " in last else last
+
+
 def kill_workers_at_exit() -> None:
     """At interpreter exit (also after an uncaught error), SIGKILL the daemonic child processes (the
     DataLoader workers, which ignore SIGTERM) before multiprocessing's own exit handler joins them.
@@ -30,6 +41,7 @@ _KILL_REGISTERED = False
 
 
 def _kill_daemonic_children() -> None:
+    signal.signal(signal.SIGCHLD, signal.SIG_DFL)  # torch's handler would raise "worker killed" at each kill
     for child in multiprocessing.active_children():
         if child.daemon:
             child.kill()

@@ -12,7 +12,9 @@ which adds ``iiou``/``iauc``. ``metrics.json``::
      "retrieval": {"audio_to_image": {"r1", "r5", "r10", "chance", "chance_r5", "chance_r10",
                                       "ci95": {"r1", "r5", "r10": [lo, hi]}}, "image_to_audio": {...}},
      "per_class": {name: {"n", "ciou", "auc"}},
-     "by_box_size": {"small" | "large": {"n", "ciou", "auc", "ciou_adaptive", "auc_adaptive"}}, ["iiou", "iauc"], ["split"], "n_boxes", "checkpoint", "data",
+     "by_box_size": {"small" | "large": {"n", "ciou", "auc", "ciou_adaptive", "auc_adaptive"}},
+     ["iiou", "iauc"], ["split"], "n_boxes", "checkpoint", "data",
+     ["by_instance": {kind: {"n", "ciou", "auc", "ciou_adaptive", "auc_adaptive"}}],
      ["presence": {["auroc_silence", "n_silence", "auroc_offscreen", "n_offscreen", "best_threshold"],
                    ["threshold", "in_view", ["accuracy"]]}], ["ciou_mask", "auc_mask", "n_masks"],
      ["object_guided": {"weight", "ciou", "auc", "ciou_adaptive", "auc_adaptive", ["iiou", "iauc"],
@@ -22,6 +24,8 @@ which adds ``iiou``/``iauc``. ``metrics.json``::
 (``metrics.retrieval_chance``); the query's own pair is in the gallery and counts, so it is sum(n_c^2) / N^2.
 ``by_box_size``: the localization numbers of the items whose boxes cover under a quarter of the frame (small) and
 the others (large): the median threshold predicts half the frame, so only large boxes can reach IoU 0.5.
+``by_instance``: the same per kind of held-out instance where the annotations say (``ssl-synth --pool``: seen
+instance, new photo, new recording, both new, unheard class).
 ``ci95``: 95 % intervals, of the localization numbers by a bootstrap over the items (1,000 resamples, a fixed
 seed), of R@k by the Wilson interval over the queries.
 ``presence`` is there when the annotations mark negatives (``"negative": "silence" | "offscreen"``, no
@@ -56,7 +60,7 @@ from model import presence
 from model.checkpoint import CheckpointError, load_model
 from model.data.annotations import data_file, find_is3_annotations, load_split
 from model.data.datasets import IS3Dataset, VideoFolderDataset, collate
-from model.data.workers import ignore_stop_signals, kill_workers_at_exit
+from model.data.workers import error_line, ignore_stop_signals, kill_workers_at_exit
 from model.evaluation import metrics
 from model.heatmap import to_heatmap
 from model.localize import heatmaps, image_vector
@@ -176,7 +180,8 @@ def summarize_predictions(pred: Predictions, skipped=(), threshold: float | None
         "auc": median["auc"],
         "ciou_adaptive": adaptive["ciou"],
         "auc_adaptive": adaptive["auc"],
-        "ci95": {f"{name}{suffix}": interval for suffix, values in (("", pred.ciou[ok]), ("_adaptive", pred.ciou_adaptive[ok]))
+        "ci95": {f"{name}{suffix}": interval
+                 for suffix, values in (("", pred.ciou[ok]), ("_adaptive", pred.ciou_adaptive[ok]))
                  for name, interval in metrics.summary_intervals(values).items()},
         "retrieval": _retrieval(pred),
         "per_class": {name: {"n": len(v), **metrics.summarize(v)} for name, v in sorted(per_class.items())},
@@ -194,11 +199,14 @@ def _by_box_size(pred: Predictions) -> dict:
     """The localization numbers of the items whose boxes cover less than ``LARGE_BOX`` of the frame ("small",
     where the median threshold cannot reach IoU 0.5 and only the adaptive numbers tell) and of the others ("large")."""
     area = np.array([metrics.gt_mask_from_boxes(b).mean() if b else np.nan for b in pred.boxes])
-    result = {}
-    for name, keep in (("small", area < LARGE_BOX), ("large", area >= LARGE_BOX)):
-        median, adaptive = metrics.summarize(pred.ciou[keep]), metrics.summarize(pred.ciou_adaptive[keep])
-        result[name] = {"n": int(keep.sum()), **median, "ciou_adaptive": adaptive["ciou"], "auc_adaptive": adaptive["auc"]}
-    return result
+    return {name: _subset_summary(pred, keep)
+            for name, keep in (("small", area < LARGE_BOX), ("large", area >= LARGE_BOX))}
+
+
+def _subset_summary(pred: Predictions, keep: np.ndarray) -> dict:
+    """``{"n", "ciou", "auc", "ciou_adaptive", "auc_adaptive"}`` of the items where ``keep`` (N,) is true."""
+    median, adaptive = metrics.summarize(pred.ciou[keep]), metrics.summarize(pred.ciou_adaptive[keep])
+    return {"n": int(keep.sum()), **median, "ciou_adaptive": adaptive["ciou"], "auc_adaptive": adaptive["auc"]}
 
 
 def _interactive(scenes: list[str], adaptive: np.ndarray) -> dict:
@@ -247,6 +255,18 @@ def mask_cious(files: list[str], maps: torch.Tensor, root) -> np.ndarray | None:
                 gt |= cv2.resize(mask, (metrics.SIZE, metrics.SIZE), interpolation=cv2.INTER_AREA) > 127
             scores[i] = metrics.ciou(heat[i], gt, "median")
     return scores
+
+
+def by_instance(pred: Predictions, root) -> dict | None:
+    """The localization numbers of the items of each kind of held-out instance (``"instance"`` of
+    ``root/annotations.json``: seen instance, new photo, new recording, both new, unheard class; ``ssl-synth
+    --pool val|test``): ``{kind: {"n", "ciou", "auc", "ciou_adaptive", "auc_adaptive"}}``; None without."""
+    path = Path(root) / "annotations.json"
+    entries = json.loads(path.read_text()) if path.is_file() else []
+    kinds = {a["file"]: a["instance"] for a in entries if isinstance(a, dict) and isinstance(a.get("instance"), str)}
+    labels = np.array([kinds.get(file, "") for file in pred.files], dtype=object)
+    result = {kind: _subset_summary(pred, (labels == kind) & pred.annotated) for kind in sorted(set(labels) - {""})}
+    return result or None
 
 
 def _base(dataset):
@@ -350,6 +370,9 @@ def run(args: argparse.Namespace) -> dict:
     if by_mask is not None:
         summary = metrics.summarize(by_mask[~np.isnan(by_mask)])
         result.update(ciou_mask=summary["ciou"], auc_mask=summary["auc"], n_masks=int((~np.isnan(by_mask)).sum()))
+    instances = by_instance(pred, args.data)
+    if instances:
+        result["by_instance"] = instances
     weight = model.guidance.weight if args.object_weight is None else args.object_weight
     if weight > 0:  # what the app shows: beside the cosine map's numbers, never instead of them
         guided = mix(pred.maps, pred.objectness, weight)
@@ -370,7 +393,7 @@ def main(argv=None) -> int:
     try:
         result = run(args)
     except (CheckpointError, OSError, ValueError) as exc:  # OSError: also a full disk
-        print(f"ssl-eval: error: {exc}", file=sys.stderr)
+        print(f"ssl-eval: error: {error_line(exc)}", file=sys.stderr)
         return 2
     if result["n_boxes"] == 0:
         print(f"ssl-eval: warning: no clip of {args.data} has a bounding box (the annotations' \"bbox\"): "

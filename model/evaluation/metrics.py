@@ -179,7 +179,8 @@ def recall_intervals(query_emb, gallery_emb, query_labels: Sequence, gallery_lab
     return {int(k): wilson_interval(int(same_class[:, :k].any(axis=1).sum()), same_class.shape[0]) for k in ks}
 
 
-def retrieval_chance(query_labels: Sequence, gallery_labels: Sequence, ks: Sequence[int] = (1, 5, 10)) -> dict[int, float]:
+def retrieval_chance(query_labels: Sequence, gallery_labels: Sequence,
+                     ks: Sequence[int] = (1, 5, 10)) -> dict[int, float]:
     """``recall_at_k`` of a random ranking, from the class counts alone: ``{k: %}``.
 
     A query of class c finds none of the ``n_c`` gallery items of its class in a random top k with

@@ -203,6 +203,7 @@ def score(model, case_list: list[Case], device="cpu") -> list[Scored]:
     localizer = Localizer(model, device)
     out = []
     for case in case_list:
+        localizer.forget_picture()  # every grid is a new picture, however alike two grids look
         localizer.hear(case.sound, 0.0)
         result = localizer.localize(case.image)
         cos = torch.from_numpy(result.cosine)

@@ -12,7 +12,7 @@ import cv2
 import numpy as np
 import torch
 
-from model.atomic import write_image
+from model.atomic import atomic_path, write_image
 from model.evaluation import metrics
 from model.heatmap import to_heatmap
 from model.overlay import blend, overlay_lut
@@ -169,6 +169,12 @@ def markdown(result: dict, images: list[str]) -> str:
               "sources are found (adaptive threshold)." if two else ".")
               + (" object-guided: the cosine map mixed with the visual encoder's objectness (model.object_guidance), "
                  "as the app shows it." if guided else ""), ""]
+    if result.get("by_instance"):
+        lines += ["## Per kind of instance", "", "| instance | n | cIoU | AUC | cIoU (adaptive) | AUC (adaptive) |",
+                  "| --- | --- | --- | --- | --- | --- |"]
+        lines += [f"| {kind} | {m['n']} | {m['ciou']:.2f} | {m['auc']:.2f} | {m['ciou_adaptive']:.2f} | "
+                  f"{m['auc_adaptive']:.2f} |" for kind, m in result["by_instance"].items()]
+        lines.append("")
     if result["per_class"]:
         lines += ["## Per class", "", "| class | n | cIoU | AUC |", "| --- | --- | --- | --- |"]
         lines += [f"| {name} | {c['n']} | {c['ciou']:.2f} | {c['auc']:.2f} |" for name, c in result["per_class"].items()]
@@ -194,5 +200,6 @@ def write_report(out_dir, result: dict, pred, dataset) -> list[Path]:
         written.append(out / "examples.png")
     _save_rgb(out / "retrieval.png", retrieval_grid(pred, dataset))
     written.append(out / "retrieval.png")
-    (out / "report.md").write_text(markdown(result, [p.name for p in written]))
+    with atomic_path(out / "report.md") as tmp:
+        tmp.write_text(markdown(result, [p.name for p in written]))
     return [*written, out / "report.md"]

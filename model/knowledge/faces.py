@@ -4,7 +4,8 @@ The weights are the files that the PyPI wheel ``facenet-pytorch`` (2.6.0, MIT, T
 Zhang et al., "Joint Face Detection and Alignment using Multi-task Cascaded Convolutional Networks", 2016)
 ships, ``facenet_pytorch/data/pnet.pt``, ``rnet.pt`` and ``onet.pt``, read with ``torch.load(weights_only=True)``; the
 package is installed with ``--no-deps`` and never imported (it pins an old torch; docs/LICENSES.md). The
-box regression and the landmarks are left out: the face map only needs where faces are. ``face_map`` gives, per cell of a grid over the frame, the most confident face that covers it.
+box regression and the landmarks are left out: the face map only needs where faces are. ``face_map`` gives,
+per cell of a grid over the frame, the most confident face that covers it.
 """
 from __future__ import annotations
 
@@ -33,7 +34,8 @@ class FaceConfig:
     frame_side: int = 320  # the frame's longer side is scaled to this before looking
     propose: float = 0.6  # P-Net probability for a proposal
     refine: float = 0.7  # R-Net probability for O-Net to check a proposal
-    accept: float = 0.96  # O-Net probability for a face (between the quad test's validation photos: faces >= 0.97, others <= 0.94)
+    # O-Net probability for a face: between the quad test's validation photos' faces (>= 0.97) and others (<= 0.94)
+    accept: float = 0.96
     max_proposals: int = 48  # the most likely proposals R-Net checks
 
 

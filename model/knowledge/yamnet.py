@@ -18,7 +18,6 @@ from __future__ import annotations
 import csv
 import functools
 import importlib.util
-import io
 import zipfile
 from pathlib import Path
 

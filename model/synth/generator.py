@@ -234,7 +234,7 @@ def write_clip(config: SynthConfig, index: int) -> tuple[dict, list[dict]]:
 OUTPUT_NAMES = ("videos", "audio", "frames", "annotations.json", "is3_annotations.json")
 ANNOTATION_NAMES = ("annotations.json", "is3_annotations.json")
 CLIP_FOLDERS = ("videos", "audio", "frames", "masks")
-OWN_NAME = re.compile(r"s\d+_\d{5}(_\d+)?\.(mp4|wav|jpg|png)(\.tmp)?")  # clip_id's files, finished or not
+OWN_NAME = re.compile(r"s-?\d+_\d{5}(_\d+)?\.(mp4|wav|jpg|png)(\.tmp)?")  # clip_id's files, finished or not
 
 
 def earlier_output(out: Path) -> list[Path]:

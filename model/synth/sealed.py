@@ -16,7 +16,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from model.assets import DEFAULT_DIR
+from model.assets import DEFAULT_DIR, DEFAULT_MANIFEST
 from model.synth.generator import generate
 
 #: set name -> (seed, ssl-synth options); every set with --content real --pool test.
@@ -31,15 +31,16 @@ SEALED_POOL = "test"
 
 
 def generate_sealed(out_dir, clips: int = 500, negatives: int = 100, two: int = 100, workers: int = 1,
-                    assets: str = str(DEFAULT_DIR), names=None) -> dict[str, int]:
+                    assets: str = str(DEFAULT_DIR), names=None, manifest: str = str(DEFAULT_MANIFEST),
+                    size: tuple[int, int] = (320, 240)) -> dict[str, int]:
     """Generate the sealed sets ``names`` (default: all) into ``out_dir``; returns clips per set."""
     sizes = {"test_heard": clips, "test_silence": negatives, "test_offscreen": negatives, "test_unheard": clips,
              "test_two": two}
     written = {}
     for name in names or SEALED_SEEDS:
         seed, options = SEALED_SEEDS[name]
-        written[name] = len(generate(Path(out_dir) / name, sizes[name], seed, workers=workers, content="real",
-                                     pool=SEALED_POOL, assets=assets, **options))
+        written[name] = len(generate(Path(out_dir) / name, sizes[name], seed, size=size, workers=workers,
+                                     content="real", pool=SEALED_POOL, assets=assets, manifest=manifest, **options))
     return written
 
 

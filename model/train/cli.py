@@ -16,7 +16,9 @@ The same command under ``torchrun --nproc_per_node N`` trains with DDP (``--batc
 batch). Writes ``RUN_DIR/last.safetensors``, ``best.safetensors``, ``last.state.safetensors`` (resume)
 and ``log.jsonl`` (every step, every epoch's validation). Ctrl-C or SIGTERM ends the current step, saves
 ``last`` and exits (128 + the signal's number); a second one stops at once, still saving ``last``.
-A RUN_DIR that holds a run is continued with ``--resume`` or replaced with ``--overwrite``, never silently.
+A RUN_DIR that holds a run is continued with ``--resume`` or replaced with ``--overwrite``, never silently
+(``--overwrite`` deletes it once every input has been read, and never the ``--init`` file). A loss that
+becomes NaN or infinite stops the run before that step (exit 2): the run's files keep their last save.
 """
 from __future__ import annotations
 
@@ -36,6 +38,7 @@ from tqdm import tqdm
 
 from model.backbones import FREEZE_LEVELS
 from model.checkpoint import CheckpointError
+from model.data.workers import error_line
 from model.sslmodel import AUDIO_BACKBONES, VISUAL_BACKBONES
 from model.train import distributed
 from model.train.audio_init import FREEZE_LEVELS as AUDIO_FREEZE_LEVELS
@@ -241,7 +244,7 @@ def main(argv=None) -> int:
             print(f"\ninterrupted: {saved}", file=sys.stderr)
         return 128 + (caught[0] if caught else signal.SIGINT)
     except (CheckpointError, OSError, ValueError) as exc:  # OSError: also a full disk
-        print(f"ssl-train: error: {exc}", file=sys.stderr)
+        print(f"ssl-train: error: {error_line(exc)}", file=sys.stderr)
         return 2
     finally:
         distributed.teardown()

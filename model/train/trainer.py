@@ -190,6 +190,14 @@ class TrainConfig:
         return self.loss == "align" and self.positives != "neighbours"
 
 
+def _whole_number(metadata: dict[str, str], key: str, path) -> int:
+    """Metadata ``key`` of the resume state ``path`` as an int >= 0, or a CheckpointError naming both."""
+    value = metadata.get(key)
+    if value is None or not value.isdigit():
+        raise CheckpointError(f"{path}: {key} must be a whole number >= 0, not {value!r}")
+    return int(value)
+
+
 def learning_rate(config: TrainConfig, step: int, total_steps: int) -> float:
     """The learning rate of optimizer step ``step`` (0-based) of ``total_steps``."""
     lr = config.lr
@@ -567,13 +575,17 @@ class Trainer:
         if model_meta.get("step") != metadata.get("step"):
             raise CheckpointError(f"{self.out}: {LAST} (step {model_meta.get('step')}) and {STATE} "
                                   f"(step {metadata.get('step')}) do not match; cannot resume")
-        self.optimizer.load_state_dict(optimizer_state(tensors, metadata))
-        self.step = int(metadata["step"])
-        self.epoch = int(metadata["epoch"])
-        self.batch_in_epoch = int(metadata["batch_in_epoch"])
-        self.best = json.loads(metadata["best"])
+        path = self.out / STATE
+        self.step, self.epoch, self.batch_in_epoch = (_whole_number(metadata, key, path)
+                                                      for key in ("step", "epoch", "batch_in_epoch"))
+        try:
+            self.best = json.loads(metadata["best"])
+            self.optimizer.load_state_dict(optimizer_state(tensors, metadata))
+            rng = tensors["rng.torch"]
+        except (KeyError, ValueError, TypeError, RuntimeError) as exc:  # a state this run cannot continue
+            raise CheckpointError(f"{path}: cannot resume from it ({type(exc).__name__}: {exc})") from exc
         if self.dist.is_main:
-            torch.set_rng_state(tensors["rng.torch"])
+            torch.set_rng_state(rng)
             if self.device.type == "cuda" and "rng.cuda" in tensors:
                 torch.cuda.set_rng_state(tensors["rng.cuda"], self.device)
         else:
