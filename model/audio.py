@@ -54,7 +54,8 @@ class AudioConfig:
         if self.frontend not in FRONTENDS:
             raise ValueError(f"frontend must be one of {', '.join(FRONTENDS)}, not {self.frontend!r}")
         if self.frontend == "yamnet_mel" and self.sample_rate != yamnet.SAMPLE_RATE:
-            raise FieldError("sample_rate", f"the yamnet_mel front end hears {yamnet.SAMPLE_RATE} Hz, not {self.sample_rate}")
+            raise FieldError("sample_rate",
+                             f"the yamnet_mel front end hears {yamnet.SAMPLE_RATE} Hz, not {self.sample_rate}")
         if self.noverlap >= self.nperseg:
             raise FieldError("noverlap", f"must be below nperseg ({self.nperseg}), not {self.noverlap}")
         if self.num_frames < MIN_FRAMES[self.frontend]:

@@ -15,7 +15,8 @@ from model.object_guidance import ObjectGuidance, objectness
 from model.presence import PresenceConfig
 
 VISUAL_BACKBONES = ("resnet18", "efficientnet_lite0")
-AUDIO_BACKBONES = {"resnet18": "linear", "aisfx": "sfx_mel", "yamnet": "yamnet_mel"}  # backbone -> the audio front end it takes
+# backbone -> the audio front end it takes
+AUDIO_BACKBONES = {"resnet18": "linear", "aisfx": "sfx_mel", "yamnet": "yamnet_mel"}
 
 
 @dataclass

@@ -6,12 +6,14 @@ from pathlib import Path
 import pytest
 import torch
 import torch.nn.functional as F
+from torch.utils.data import DistributedSampler
 
 from model.data.datasets import VideoFolderDataset
 from model.synth.generator import generate
 from model.train.bridge_positives import BridgePositives, ClipKnowledge, agreement, read_clips
 from model.train.cli import main
 from model.train.loss import ContrastiveLoss, positive_mask, positive_weights
+from model.train.positives import ViewBatchSampler
 from model.transforms import preprocess_image
 
 pytestmark = pytest.mark.usefixtures("one_thread")
@@ -76,6 +78,17 @@ def test_draws_follow_the_weights():
     bridge.weights[0] = torch.tensor([0.6, 0.3, 0.1])
     picked = [j for j, _ in bridge.draw([0] * 10, [(i + 0.5) / 10 for i in range(10)])]
     assert picked == [1] * 6 + [2] * 3 + [3]
+
+
+def test_batches_request_each_anchors_partner_with_its_weight():
+    bridge = BridgePositives(hand_made_knowledge(), k=2)
+    sampler = ViewBatchSampler(DistributedSampler(range(4), 1, 0, shuffle=False), 4, None, k=1, seed=0, rank=0,
+                               bridge=bridge)
+    requests = next(iter(sampler))
+    assert requests[:4] == [(i, i, "anchor", 1.0) for i in range(4)]
+    assert [(j, i, role) for j, i, role, _ in requests[4:]] == [(1, 0, "bridge"), (0, 1, "bridge"), (2, 2, "bridge"),
+                                                                (3, 3, "bridge")]
+    assert [w for *_, w in requests[4:]] == pytest.approx([0.3, 0.3, 1.0, 1.0])
 
 
 @pytest.fixture(scope="module")

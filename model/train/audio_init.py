@@ -8,7 +8,8 @@ from model.sslmodel import SSLModel
 AISFX = "aisfx"  # --audio-init value: the installed weights of the aisfx package
 YAMNET = "yamnet"  # --audio-init value: the installed YAMNet (a new yamnet model starts from it anyway)
 PRETRAINED = (AISFX, YAMNET)  # the audio backbones that have pretrained weights
-FREEZE_LEVELS = ("none", "last", "all")  # --freeze-audio: nothing, all but the last block (yamnet), all but the projection
+# --freeze-audio: nothing frozen, all but the last block (yamnet), all but the projection
+FREEZE_LEVELS = ("none", "last", "all")
 
 
 def load_audio_init(model: SSLModel, path) -> None:

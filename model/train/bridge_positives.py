@@ -102,7 +102,8 @@ class BridgePositives:
             if total <= 0:
                 chosen.append((anchor, 1.0))
                 continue
-            pick = int(torch.searchsorted(weights.cumsum(0), torch.tensor(u * total), right=True).clamp(max=len(weights) - 1))
+            pick = int(torch.searchsorted(weights.cumsum(0), torch.tensor(u * total), right=True))
+            pick = min(pick, len(weights) - 1)
             chosen.append((int(self.partners[anchor, pick]), float(weights[pick])))
         return chosen
 

@@ -126,8 +126,8 @@ def parse_args(argv=None) -> TrainConfig:
                         "the projection (all)")
     p.add_argument("--audio-backbone", choices=tuple(AUDIO_BACKBONES),
                    help="audio encoder of a new model: resnet18 (the paper's, default), aisfx (the pretrained "
-                        "sound-effects net and a projection) or yamnet (YAMNet's AudioSet embedding, installed weights, "
-                        "and a projection); --init/--resume keep the checkpoint's")
+                        "sound-effects net and a projection) or yamnet (YAMNet's AudioSet embedding, installed "
+                        "weights, and a projection); --init/--resume keep the checkpoint's")
     p.add_argument("--audio-init", help="weights of the pretrained audio encoder: 'aisfx' or 'yamnet' (the installed "
                    "ones) or an aisfx weights file")
     p.add_argument("--freeze-audio", choices=AUDIO_FREEZE_LEVELS, default=d.freeze_audio,

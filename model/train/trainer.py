@@ -85,7 +85,8 @@ class TrainConfig:
     visual_backbone: str | None = None  # resnet18 | efficientnet_lite0; None: --init's, else resnet18
     freeze_visual: str = "none"  # efficientnet_lite0: none | early (stem and stages 0-4) | all (only the projection trains)
     audio_backbone: str | None = None  # resnet18 | aisfx | yamnet; None: --init's, else resnet18
-    # aisfx: "aisfx" (the installed weights) or that file; yamnet: "yamnet" (the installed YAMNet, where a new model starts)
+    # aisfx: "aisfx" (the installed weights) or that file; yamnet: "yamnet" (the installed YAMNet, where a new
+    # model starts anyway)
     audio_init: str | None = None
     freeze_audio: str = "none"  # aisfx, yamnet: none | last (yamnet: its last block trains) | all (only the projection)
     visual_cache_mb: int = 0  # > 0: keep the frozen part's maps (needs --cache; the images are not augmented)
