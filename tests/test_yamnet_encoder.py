@@ -11,6 +11,7 @@ from model.audio import AudioConfig, spectrogram
 from model.config_checks import FieldError
 from model.evaluation.evaluate import main as evaluate
 from model.fast_path import InferenceModel
+from model.gallery import build_gallery, encode_clip
 from model.knowledge.yamnet import layout, load_yamnet, patches
 from model.localize import Localizer
 from model.synth.generator import generate
@@ -130,6 +131,17 @@ def test_a_yamnet_checkpoint_round_trips_runs_fast_and_localizes(trained, tmp_pa
     assert sound.spectrogram.shape == (64, model.audio_config.num_frames)
     assert result.shown.shape == (120, 160) and np.isfinite(result.shown).all()
     assert torch.allclose(result.audio, expected[0], atol=1e-4)
+
+
+def test_the_gallery_of_a_yamnet_model_holds_the_sound_vectors_of_the_per_frame_path(trained, tiny):
+    _, run, _ = trained
+    model = load_model(run / "last.safetensors").eval()
+    gallery = build_gallery(tiny, model, "cpu")
+    assert len(gallery) == 8 and gallery.audio_emb.shape == (8, 512)
+    first = gallery.path(0)
+    with torch.inference_mode():
+        row = encode_clip(first, model, "cpu")
+    assert torch.allclose(gallery.audio_emb[0], row["audio_emb"], atol=1e-5)
 
 
 def test_a_yamnet_model_refuses_an_aisfx_init(tiny, tmp_path, capsys):
