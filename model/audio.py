@@ -10,6 +10,9 @@ over 0-22.05 kHz, power, ``log10(1 + 10000 x)`` scaled by 1 / 9.4578). It is com
 with the same window and hop in seconds (743 and 372 samples), so the FFT bins fall on the same
 frequencies (21.53 Hz apart) and, with the power scaled by (2048 / 743)^2, hold what a 44.1 kHz STFT of the
 upsampled signal holds; the bands above 8 kHz are empty, as they are for any 16 kHz recording.
+
+Front end ``yamnet_mel`` is YAMNet's (``model.knowledge.yamnet.log_mel``): 64 HTK bands of 25-ms windows every
+10 ms, ``log(mel + 0.001)``, at 16 kHz only; its encoder cuts the frames into 0.96-s patches.
 """
 from __future__ import annotations
 
@@ -20,9 +23,11 @@ import numpy as np
 import torch
 
 from model.config_checks import FieldError, check_fields
+from model.knowledge import yamnet
 
-FRONTENDS = ("linear", "sfx_mel")
-MIN_FRAMES = {"linear": 1, "sfx_mel": 8}  # the fewest spectrogram frames each encoder takes (aisfx halves time 3 times)
+FRONTENDS = ("linear", "sfx_mel", "yamnet_mel")
+# the fewest spectrogram frames each encoder takes (aisfx halves time 3 times; YAMNet needs one 0.96-s patch)
+MIN_FRAMES = {"linear": 1, "sfx_mel": 8, "yamnet_mel": yamnet.PATCH}
 SFX_RATE, SFX_WINDOW, SFX_HOP = 44100, 2048, 1024  # the sound-effects encoder's STFT at its own rate
 SFX_MELS, SFX_LOG_MAX = 96, 9.457798957824707  # mel bands; the log value it scales to 1
 
@@ -38,7 +43,8 @@ class AudioConfig:
     log_eps: float = 1e-7
     norm_mean: float = 0.0
     norm_std: float = 12.0
-    frontend: str = "linear"  # linear: the published log spectrogram; sfx_mel: the sound-effects encoder's mel bands
+    # linear: the published log spectrogram; sfx_mel: the sound-effects encoder's mel bands; yamnet_mel: YAMNet's
+    frontend: str = "linear"
 
     RANGES = {"sample_rate": (1000, 384000), "seconds": (0.01, 60.0), "nperseg": (16, 8192), "noverlap": (0, 8191),
               "log_eps": (1e-30, 1.0), "norm_mean": (-1e3, 1e3), "norm_std": (1e-6, 1e3)}  # config_checks
@@ -47,6 +53,9 @@ class AudioConfig:
         check_fields(self)
         if self.frontend not in FRONTENDS:
             raise ValueError(f"frontend must be one of {', '.join(FRONTENDS)}, not {self.frontend!r}")
+        if self.frontend == "yamnet_mel" and self.sample_rate != yamnet.SAMPLE_RATE:
+            raise FieldError("sample_rate",
+                             f"the yamnet_mel front end hears {yamnet.SAMPLE_RATE} Hz, not {self.sample_rate}")
         if self.noverlap >= self.nperseg:
             raise FieldError("noverlap", f"must be below nperseg ({self.nperseg}), not {self.noverlap}")
         if self.num_frames < MIN_FRAMES[self.frontend]:
@@ -61,13 +70,15 @@ class AudioConfig:
     @property
     def num_bins(self) -> int:
         """Frequency rows F of the spectrogram (1, F, T)."""
-        return SFX_MELS if self.frontend == "sfx_mel" else self.nperseg // 2 + 1
+        return {"sfx_mel": SFX_MELS, "yamnet_mel": yamnet.MELS}.get(self.frontend, self.nperseg // 2 + 1)
 
     @property
     def num_frames(self) -> int:
         """Spectrogram frames T for a window of ``num_samples``."""
         if self.frontend == "sfx_mel":  # centred frames, as librosa and Essentia cut them
             return self.num_samples // sfx_hop(self.sample_rate) + 1
+        if self.frontend == "yamnet_mel":  # a window shorter than one FFT window is padded to one
+            return max(self.num_samples - yamnet.WINDOW, 0) // yamnet.HOP + 1
         step = self.nperseg - self.noverlap
         return (self.num_samples - self.noverlap) // step
 
@@ -86,12 +97,14 @@ def tukey_window(n: int, alpha: float = 0.25) -> torch.Tensor:
 
 def spectrogram(waveform, config: AudioConfig | None = None) -> torch.Tensor:
     """16 kHz mono float waveform (N,) -> normalised log spectrogram (1, F, T), float32: F = 257 linear
-    bins (front end ``linear``) or 96 mel bands (``sfx_mel``)."""
+    bins (front end ``linear``), 96 mel bands (``sfx_mel``) or YAMNet's 64 (``yamnet_mel``)."""
     config = config or AudioConfig()
     x = torch.as_tensor(np.asarray(waveform) if not torch.is_tensor(waveform) else waveform)
     x = x.to(torch.float64).reshape(-1).clamp(-1.0, 1.0)  # the published code clips to [-1, 1]
     if config.frontend == "sfx_mel":
         return sfx_mel_spectrogram(x, config.sample_rate)
+    if config.frontend == "yamnet_mel":
+        return yamnet.log_mel(x.to(torch.float32).numpy()).T.unsqueeze(0)  # (1, 64, T)
     step = config.nperseg - config.noverlap
     frames = x.unfold(0, config.nperseg, step)  # (T, nperseg)
     frames = frames - frames.mean(dim=1, keepdim=True)  # scipy's detrend='constant'

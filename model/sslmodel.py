@@ -15,7 +15,8 @@ from model.object_guidance import ObjectGuidance, objectness
 from model.presence import PresenceConfig
 
 VISUAL_BACKBONES = ("resnet18", "efficientnet_lite0")
-AUDIO_BACKBONES = {"resnet18": "linear", "aisfx": "sfx_mel"}  # backbone -> the audio front end it takes
+# backbone -> the audio front end it takes
+AUDIO_BACKBONES = {"resnet18": "linear", "aisfx": "sfx_mel", "yamnet": "yamnet_mel"}
 
 
 @dataclass
@@ -31,7 +32,8 @@ class ModelConfig:
     # a 1x1 projection to 512 (``model.backbones``); ``layer4_stride`` applies to resnet18 only
     visual_backbone: str = "resnet18"
     # resnet18: the paper's, on the published log spectrogram; aisfx: the pretrained sound-effects net on its
-    # mel bands (``model.sfx_encoder``) and a linear projection to 512; ``audio_layer4_stride`` is resnet18's
+    # mel bands (``model.sfx_encoder``) and a linear projection to 512; yamnet: YAMNet's AudioSet embedding of its
+    # log-mel patches and a projection to 512 (``model.yamnet_encoder``); ``audio_layer4_stride`` is resnet18's
     audio_backbone: str = "resnet18"
 
     RANGES = {"layer4_stride": {1, 2}, "audio_layer4_stride": {1, 2}, "embed_dim": (1, 4096),
@@ -84,6 +86,10 @@ class SSLModel(nn.Module):
             from model.sfx_encoder import SfxAudioEncoder
 
             return SfxAudioEncoder(512)
+        if self.config.audio_backbone == "yamnet":
+            from model.yamnet_encoder import YamNetAudioEncoder
+
+            return YamNetAudioEncoder(512)
         return audio_encoder(self.config.audio_layer4_stride)
 
     def encode_visual(self, images: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:

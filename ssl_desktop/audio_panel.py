@@ -86,8 +86,8 @@ class AudioPanel(QWidget):
 
     def show_spectrogram(self, spec: np.ndarray, sample_rate: int, frontend: str = "linear") -> None:
         """The (frequency, time) log spectrogram the audio encoder was given: linear bins up to half the
-        sample rate, or (front end ``sfx_mel``) mel bands, shown by their number."""
-        mel = frontend == "sfx_mel"
+        sample rate, or (front ends ``sfx_mel``, ``yamnet_mel``) mel bands, shown by their number."""
+        mel = frontend != "linear"
         top = spec.shape[0] if mel else sample_rate / 2
         if mel != self.showing_mel:
             self.showing_mel = mel

@@ -70,6 +70,12 @@ class SceneReader:
             faces = torch.from_numpy(face_map(image, tuple(classes.shape[1:]), self.faces)).to(classes.device)
         return Scene(classes.cpu(), torch.maximum(worn, faces).cpu(), thumbnail(image))
 
+    def classify(self, image: np.ndarray) -> torch.Tensor:
+        """The published classifier's ImageNet probabilities of the whole frame (1000,): of its pooled features."""
+        with torch.no_grad():
+            features = self.network(preprocess_image(image, self.image_size)[None].to(self.device))[0]  # (1280, h, w)
+            return torch.softmax(self.weight @ features.mean(dim=(1, 2)) + self.bias, dim=0).cpu()
+
 
 @functools.lru_cache(maxsize=1)
 def _network():

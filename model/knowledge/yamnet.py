@@ -131,14 +131,32 @@ class YamNet(nn.Module):
     def _step(self, x: torch.Tensor, i: int) -> torch.Tensor:
         return fake_quantize(x, *self.activation_steps[i]) if self.emulate_int8 else x
 
-    def embed(self, patches: torch.Tensor) -> torch.Tensor:
+    def embed(self, patches: torch.Tensor, frozen_layers: int = 0) -> torch.Tensor:
+        """Patches (B, 1, 96, 64) -> embeddings (B, 1024); the first ``frozen_layers`` convolutions run
+        without gradient (a training that fine-tunes only the last ones)."""
         x = self._step(patches, 0)
         for i, (conv, pad) in enumerate(zip(self.convs, self.pads), 1):
-            x = self._step(F.relu(conv(F.pad(x, pad))), i)
+            with torch.set_grad_enabled(torch.is_grad_enabled() and i > frozen_layers):
+                x = self._step(F.relu(conv(F.pad(x, pad))), i)
         return self._step(x.mean(dim=(2, 3)), len(self.convs) + 1)  # (B, 1024)
 
     def forward(self, patches: torch.Tensor) -> torch.Tensor:
         return self._step(self.classifier(self.embed(patches)), len(self.convs) + 2)
+
+
+# MobileNetV1 as YAMNet lays it out: the stem, then 13 depthwise-separable blocks (output channels, stride)
+BLOCKS = ((64, 1), (128, 2), (128, 1), (256, 2), (256, 1), (512, 2), (512, 1), (512, 1), (512, 1), (512, 1),
+          (512, 1), (1024, 2), (1024, 1))
+
+
+def layout() -> list[tuple[int, int, int, int, bool]]:
+    """The 27 convolutions (in, out, groups, stride, padded at the end only) the file holds: a strided
+    convolution is padded at its end only (TensorFlow's "same")."""
+    layers, channels = [(1, 32, 1, 2, True)], 32
+    for out, stride in BLOCKS:
+        layers += [(channels, channels, channels, stride, stride == 2), (channels, out, 1, 1, False)]
+        channels = out
+    return layers
 
 
 @functools.lru_cache(maxsize=1)

@@ -74,8 +74,8 @@ class ImageAugment:
 
 class AudioAugment:
     """16 kHz waveform (N,) -> spectrogram (1, F, T) of a shifted, rescaled, noisy, masked view. The mask sizes are
-    in the published spectrogram's units (257 bins, 9.9-ms frames); another front end (``sfx_mel``) gets masks of
-    the same share of its bands and frames."""
+    in the published spectrogram's units (257 bins, 9.9-ms frames); another front end (``sfx_mel``, ``yamnet_mel``) gets
+    masks of the same share of its bands and frames."""
 
     def __init__(self, config: AugmentConfig | None = None, audio_config: AudioConfig | None = None):
         self.config = config or AugmentConfig()

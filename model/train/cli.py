@@ -3,10 +3,12 @@
     ssl-train --data DIR --out RUN_DIR [--val DIR [--best-metric ciou|auc|a2i_r1]]
               [--init CKPT | --image-init imagenet|RESNET18.pth] [--visual-backbone resnet18|efficientnet_lite0]
               [--freeze-visual none|early|all] [--cache-visual-maps MB]
-              [--audio-backbone resnet18|aisfx] [--audio-init aisfx|CHECKPOINT.pth] [--freeze-audio none|all]
+              [--audio-backbone resnet18|aisfx|yamnet] [--audio-init aisfx|yamnet|FILE.pth]
+              [--freeze-audio none|last|all]
               [--loss align|ezvsl] [--epochs N] [--batch-size B] [--lr LR] [--schedule constant|cosine]
               [--warmup-steps N] [--image-size S]
               [--audio-seconds S] [--device auto|cpu|cuda] [--resume | --overwrite] [--no-neighbours]
+              [--positives neighbours|bridge|both]
               [--no-augment | --views paper|weak]
               [--neighbours-k K] [--workers N] [--threads N] [--freeze-batch-norm] [--cache DIR] [--max-clips N]
 
@@ -37,11 +39,11 @@ from tqdm import tqdm
 from model.backbones import FREEZE_LEVELS
 from model.checkpoint import CheckpointError
 from model.data.workers import error_line
-from model.sfx_encoder import FREEZE_LEVELS as SFX_FREEZE_LEVELS
 from model.sslmodel import AUDIO_BACKBONES, VISUAL_BACKBONES
 from model.train import distributed
+from model.train.audio_init import FREEZE_LEVELS as AUDIO_FREEZE_LEVELS
 from model.train.augment import VIEW_STRENGTHS
-from model.train.trainer import BEST_METRICS, LOG, SCHEDULES, Callback, TrainConfig, Trainer
+from model.train.trainer import BEST_METRICS, LOG, POSITIVES, SCHEDULES, Callback, TrainConfig, Trainer
 
 
 def rounded(metrics: dict) -> dict:
@@ -123,11 +125,14 @@ def parse_args(argv=None) -> TrainConfig:
                    help="efficientnet_lite0: train all of it (none), its last stages and head (early), or only "
                         "the projection (all)")
     p.add_argument("--audio-backbone", choices=tuple(AUDIO_BACKBONES),
-                   help="audio encoder of a new model: resnet18 (the paper's, default) or aisfx (the pretrained "
-                        "sound-effects net and a projection; --init/--resume keep the checkpoint's)")
-    p.add_argument("--audio-init", help="weights of the aisfx audio encoder: 'aisfx' (the installed ones) or that file")
-    p.add_argument("--freeze-audio", choices=SFX_FREEZE_LEVELS, default=d.freeze_audio,
-                   help="aisfx: train all of it (none) or only the projection (all)")
+                   help="audio encoder of a new model: resnet18 (the paper's, default), aisfx (the pretrained "
+                        "sound-effects net and a projection) or yamnet (YAMNet's AudioSet embedding, installed "
+                        "weights, and a projection); --init/--resume keep the checkpoint's")
+    p.add_argument("--audio-init", help="weights of the pretrained audio encoder: 'aisfx' or 'yamnet' (the installed "
+                   "ones) or an aisfx weights file")
+    p.add_argument("--freeze-audio", choices=AUDIO_FREEZE_LEVELS, default=d.freeze_audio,
+                   help="aisfx, yamnet: train all of it (none), only its last block and the projection (last, yamnet) "
+                        "or only the projection (all)")
     p.add_argument("--cache-visual-maps", dest="visual_cache_mb", type=int, default=d.visual_cache_mb, metavar="MB",
                    help="keep up to MB of the frozen part's maps in memory (needs --cache; turns image "
                         "augmentation off: the augmented view is the frame with augmented sound)")
@@ -151,6 +156,9 @@ def parse_args(argv=None) -> TrainConfig:
     p.add_argument("--resume", action="store_true", help="continue RUN_DIR's last state")
     p.add_argument("--overwrite", action="store_true", help="replace the run in RUN_DIR (refused without it)")
     p.add_argument("--no-neighbours", dest="neighbours", action="store_false", help="ablation: no NN positives")
+    p.add_argument("--positives", choices=POSITIVES, default=d.positives,
+                   help="mined positives: the paper's nearest neighbours, the bridge's (clips whose sound and picture "
+                        "YAMNet and ImageNet match, weighed by the evidence) or both")
     p.add_argument("--no-augment", dest="augment", action="store_false", help="ablation: no augmented positives")
     p.add_argument("--views", choices=tuple(VIEW_STRENGTHS), default=d.views,
                    help="strength of the augmented views: paper (crops of 50-100 %%, colour jitter, grayscale, 0.5 s "

@@ -9,7 +9,8 @@ contrasted, each in both directions (audio->image and image->audio):
 - alignment: the cosine between the audio vector and the pooled global visual vector.
 
 The multi-positive InfoNCE averages the log-likelihood over every positive of a query
-(SupCon-style). With one item per group it is EZ-VSL's single-positive loss.
+(SupCon-style), weighted where positives carry weights (bridge-mined ones weigh their evidence). With one
+item per group it is EZ-VSL's single-positive loss.
 """
 from __future__ import annotations
 
@@ -47,6 +48,16 @@ def positive_mask(groups: torch.Tensor, clip_ids: torch.Tensor | None = None) ->
     return mask
 
 
+def positive_weights(groups: torch.Tensor, clip_ids: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:
+    """(N,) group ids, clip ids and item weights -> (N, N) float: a pair of one group weighs the smaller of its
+    items' weights (views and neighbours 1, a bridge-mined positive its evidence), the same clip seen twice 1,
+    any other pair 0. With every weight 1 it is ``positive_mask``."""
+    same_group = groups[:, None] == groups[None, :]  # (N, N)
+    pair = torch.minimum(weights[:, None], weights[None, :])  # (N, N)
+    mask = torch.where(same_group, pair, torch.zeros_like(pair))
+    return torch.where(clip_ids[:, None] == clip_ids[None, :], torch.ones_like(mask), mask)
+
+
 def localization_similarity(visual_maps: torch.Tensor, audio: torch.Tensor) -> torch.Tensor:
     """Unit maps (N, D, h, w), unit audio (N, D) -> (N_audio, N_image): max over positions."""
     sims = torch.einsum("ad,idhw->aihw", audio, visual_maps)  # (N_a, N_i, h, w)
@@ -59,7 +70,7 @@ def alignment_similarity(visual_maps: torch.Tensor, audio: torch.Tensor) -> torc
 
 
 def multi_positive_nce(logits: torch.Tensor, positives: torch.Tensor) -> torch.Tensor:
-    """Mean over queries (rows) of the mean negative log-likelihood of each row's positives."""
+    """Mean over queries (rows) of the (weighted) mean negative log-likelihood of each row's positives."""
     log_prob = F.log_softmax(logits, dim=1)  # (N, N)
     pos = positives.to(log_prob.dtype)  # (N, N)
     return (-(log_prob * pos).sum(dim=1) / pos.sum(dim=1)).mean()
@@ -80,12 +91,13 @@ def symmetric_nce(similarity: torch.Tensor, positives: torch.Tensor, temperature
 
 
 class ContrastiveLoss(nn.Module):
-    """``forward(visual_maps, audio, groups=None, clip_ids=None, negative_audio=None) -> LossOutput``.
+    """``forward(visual_maps, audio, groups=None, clip_ids=None, negative_audio=None, weights=None) -> LossOutput``.
 
     ``groups=None`` means every item is its own group (single positive). The "ezvsl" kind ignores
     groups and the alignment term, so it is exactly the published EZ-VSL objective. ``negative_audio``
     (M, D): unit vectors of sounds that belong to no picture (quiet noise: ``--silence-negatives``), added to
-    every image's candidates in both terms.
+    every image's candidates in both terms. ``weights`` (N,): each item's weight as a positive of its group
+    (``positive_weights``); None: all 1.
     """
 
     def __init__(self, config: LossConfig | None = None):
@@ -94,10 +106,12 @@ class ContrastiveLoss(nn.Module):
         if self.config.kind not in ("align", "ezvsl"):
             raise ValueError(f"unknown loss kind {self.config.kind!r}: use 'align' or 'ezvsl'")
 
-    def forward(self, visual_maps, audio, groups=None, clip_ids=None, negative_audio=None) -> LossOutput:
+    def forward(self, visual_maps, audio, groups=None, clip_ids=None, negative_audio=None, weights=None) -> LossOutput:
         n = audio.shape[0]
         if groups is None or self.config.kind == "ezvsl":
             positives = torch.eye(n, dtype=torch.bool, device=audio.device)  # (N, N) diagonal
+        elif weights is not None:
+            positives = positive_weights(groups, clip_ids, weights)  # (N, N) float
         else:
             positives = positive_mask(groups, clip_ids)  # (N, N)
         t = self.config.temperature

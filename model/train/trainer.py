@@ -5,7 +5,9 @@ A batch holds, for each of B anchor clips (one group id per anchor, its dataset 
 - the original pair (frame, audio window);
 - one hand-crafted augmented view (``ImageAugment`` of the frame, ``AudioAugment`` of the waveform);
 - one of its k nearest-neighbour clips in the ``FeatureBank``, once the bank is filled (after
-  ``neighbour_warmup_epochs`` epochs of the model's own features, or at once from a user's file).
+  ``neighbour_warmup_epochs`` epochs of the model's own features, or at once from a user's file);
+- with ``positives`` "bridge" or "both", one of its bridge-mined partners (``model.train.bridge_positives``:
+  clips whose sound and picture pretrained knowledge matches), weighing its evidence in the loss.
 
 The EZ-VSL baseline (``loss="ezvsl"``) takes the originals only. Labels are never read. Under DDP every
 rank gathers the embeddings of all ranks (with gradient) and computes the loss of the global batch, and
@@ -40,11 +42,12 @@ from model.checkpoint import (
 )
 from model.data.datasets import VideoFolderDataset
 from model.data.workers import ignore_stop_signals, kill_workers_at_exit
-from model.sfx_encoder import FREEZE_LEVELS as AUDIO_FREEZE_LEVELS
 from model.sslmodel import AUDIO_BACKBONES, ModelConfig, SSLModel, pool_visual_map
 from model.train import distributed
-from model.train.audio_init import load_audio_init, prepare_audio_training
+from model.train.audio_init import FREEZE_LEVELS as AUDIO_FREEZE_LEVELS
+from model.train.audio_init import YAMNET, load_audio_init, prepare_audio_training
 from model.train.augment import VIEW_STRENGTHS
+from model.train.bridge_positives import BridgePositives, read_clips, share_with_partners
 from model.train.loss import ContrastiveLoss, LossConfig, LossOutput
 from model.train.neighbours import FeatureBank
 from model.train.positives import TrainViews, ViewBatchSampler, collate_views
@@ -61,6 +64,7 @@ LOG = "log.jsonl"
 RUN_FILES = (LAST, STATE, BEST, LOG)  # what makes a folder a run: --resume continues it, --overwrite replaces it
 SCHEDULES = ("constant", "cosine")
 BEST_METRICS = ("ciou", "auc", "a2i_r1")  # validation numbers that can pick the best epoch (higher is better)
+POSITIVES = ("neighbours", "bridge", "both")  # the mined positives: the paper's nearest neighbours, the bridge's, both
 
 
 class TrainingDiverged(ValueError):
@@ -80,9 +84,11 @@ class TrainConfig:
     # weights) or a torchvision ResNet-18 state dict (.pth)
     visual_backbone: str | None = None  # resnet18 | efficientnet_lite0; None: --init's, else resnet18
     freeze_visual: str = "none"  # efficientnet_lite0: none | early (stem and stages 0-4) | all (only the projection trains)
-    audio_backbone: str | None = None  # resnet18 | aisfx; None: --init's, else resnet18
-    audio_init: str | None = None  # aisfx: "aisfx" (the installed weights) or that file
-    freeze_audio: str = "none"  # aisfx: none | all (only the projection trains)
+    audio_backbone: str | None = None  # resnet18 | aisfx | yamnet; None: --init's, else resnet18
+    # aisfx: "aisfx" (the installed weights) or that file; yamnet: "yamnet" (the installed YAMNet, where a new
+    # model starts anyway)
+    audio_init: str | None = None
+    freeze_audio: str = "none"  # aisfx, yamnet: none | last (yamnet: its last block trains) | all (only the projection)
     visual_cache_mb: int = 0  # > 0: keep the frozen part's maps (needs --cache; the images are not augmented)
     loss: str = "align"  # "align" (SSL-Align) or "ezvsl" (single-positive baseline)
     epochs: int = 20
@@ -100,6 +106,7 @@ class TrainConfig:
     resume: bool = False  # continue from out/last.state.safetensors
     overwrite: bool = False  # replace the run in ``out`` (without it, a run there is never overwritten)
     neighbours: bool = True  # ablation switch: nearest-neighbour positives
+    positives: str = "neighbours"  # mined positives: neighbours (the paper's) | bridge (pretrained knowledge's) | both
     augment: bool = True  # ablation switch: hand-crafted augmented positives
     views: str = "paper"  # strength of the augmented views: a key of augment.VIEW_STRENGTHS (paper | weak)
     neighbours_k: int = 5  # a neighbour is drawn from the k nearest clips
@@ -142,6 +149,8 @@ class TrainConfig:
             raise ValueError(f"--threads must be >= 1, not {self.threads}")
         if self.workers < 0 or self.neighbour_warmup_epochs < 0 or (self.max_clips is not None and self.max_clips < 1):
             raise ValueError("--workers and --neighbour-warmup-epochs must be >= 0, --max-clips >= 1")
+        if self.positives not in POSITIVES:
+            raise ValueError(f"--positives must be one of {', '.join(POSITIVES)}, not {self.positives!r}")
         if self.views not in VIEW_STRENGTHS:
             raise ValueError(f"--views must be one of {', '.join(VIEW_STRENGTHS)}, not {self.views!r}")
         if self.freeze_visual not in FREEZE_LEVELS:
@@ -175,7 +184,11 @@ class TrainConfig:
 
     @property
     def uses_neighbours(self) -> bool:
-        return self.neighbours and self.loss == "align"
+        return self.neighbours and self.loss == "align" and self.positives != "bridge"
+
+    @property
+    def uses_bridge(self) -> bool:
+        return self.loss == "align" and self.positives != "neighbours"
 
 
 def _whole_number(metadata: dict[str, str], key: str, path) -> int:
@@ -230,7 +243,8 @@ def keep_batch_norm_statistics(model: torch.nn.Module) -> None:
 # --- batches of positives -------------------------------------------------------------------------
 
 def global_loss(loss_fn: ContrastiveLoss, visual_maps: torch.Tensor, audio: torch.Tensor,
-                groups: torch.Tensor, clip_ids: torch.Tensor, negative_audio: torch.Tensor | None = None) -> LossOutput:
+                groups: torch.Tensor, clip_ids: torch.Tensor, negative_audio: torch.Tensor | None = None,
+                weights: torch.Tensor | None = None) -> LossOutput:
     """The loss of the global batch: every rank's rows gathered in rank order (with gradient)."""
     return loss_fn(
         distributed.gather_with_grad(visual_maps),  # (world * n, D, h, w)
@@ -238,6 +252,7 @@ def global_loss(loss_fn: ContrastiveLoss, visual_maps: torch.Tensor, audio: torc
         distributed.gather(groups),  # (world * n,)
         distributed.gather(clip_ids),  # (world * n,)
         distributed.gather_with_grad(negative_audio) if negative_audio is not None else None,  # (world * M, D)
+        distributed.gather(weights) if weights is not None else None,  # (world * n,)
     )
 
 
@@ -278,9 +293,10 @@ class Trainer:
         clips = Subset(self.dataset, range(min(config.max_clips, len(self.dataset)))) if config.max_clips else self.dataset
         self.clips = len(clips)
         self.bank = self._build_bank()
+        self.bridge = self._build_bridge(audio_config, image_transform)
         anchors = DistributedSampler(clips, self.dist.world_size, self.dist.rank, shuffle=True, seed=config.seed)
         self.batches = ViewBatchSampler(anchors, config.batch_size // self.dist.world_size, self.bank,
-                                        config.neighbours_k, config.seed, self.dist.rank)
+                                        config.neighbours_k, config.seed, self.dist.rank, self.bridge)
         if config.workers:
             kill_workers_at_exit()
         self.loader = DataLoader(
@@ -335,7 +351,8 @@ class Trainer:
         self._emit("on_train_start", {
             "total_steps": self.total_steps, "step": self.step,
             "steps_per_epoch": self.steps_per_epoch, "clips": self.clips, "skipped": self.dataset.skipped,
-            "device": str(self.device), "world_size": self.dist.world_size, "config": asdict(cfg)})
+            "device": str(self.device), "world_size": self.dist.world_size, "config": asdict(cfg),
+            **({"bridge_partnered": share_with_partners(self.bridge)} if self.bridge is not None else {})})
         if cfg.init and self.step == 0 and self.val_dataset is not None:
             self._emit("on_baseline", self._validate()[0])
         try:
@@ -403,7 +420,8 @@ class Trainer:
             maps, audio = self.net(images, specs)  # (n, D, h, w), (n + M, D)
         if quiet is not None:
             audio, quiet = audio[:len(groups)], audio[len(groups):].float()  # (n, D), (M, D)
-        out = global_loss(self.loss_fn, maps.float(), audio.float(), groups, clip_ids, quiet)
+        weights = batch["weights"].to(self.device) if self.bridge is not None else None  # (n,)
+        out = global_loss(self.loss_fn, maps.float(), audio.float(), groups, clip_ids, quiet, weights)
         if not bool(torch.isfinite(out.total)):  # the same global loss on every rank: all stop together
             raise TrainingDiverged(f"the loss is {out.total.item()} at step {self.step + 1}: training stopped "
                                    "before this step, nothing of it saved (the run's files keep their last save; "
@@ -496,8 +514,9 @@ class Trainer:
                              f"{model.config.audio_backbone}")
         if cfg.image_init and not cfg.resume:
             load_image_init(model, cfg.image_init)
-        if cfg.audio_init and not cfg.resume:
-            load_audio_init(model, cfg.audio_init)
+        new_yamnet = not (cfg.resume or cfg.init) and model.config.audio_backbone == YAMNET
+        if (cfg.audio_init or new_yamnet) and not cfg.resume:
+            load_audio_init(model, cfg.audio_init or YAMNET)
         prepare_visual_training(model, cfg.freeze_visual, cfg.visual_cache_mb)
         prepare_audio_training(model, cfg.freeze_audio)
         return model.train()
@@ -517,6 +536,13 @@ class Trainer:
         if cfg.neighbour_features:
             return FeatureBank.from_file(cfg.neighbour_features, len(self.dataset))
         return FeatureBank(len(self.dataset), 2 * self.model.config.embed_dim)
+
+    def _build_bridge(self, audio_config: AudioConfig, image_transform) -> BridgePositives | None:
+        """--positives bridge|both: what YAMNet hears and ImageNet sees in each clip's middle moment, paired."""
+        if not self.config.uses_bridge:
+            return None
+        middles = VideoFolderDataset(self.config.data, "eval", audio_config, self.config.cache, image_transform)
+        return BridgePositives(read_clips(Subset(middles, range(self.clips)), self.device), self.config.neighbours_k)
 
     # -- saving -----------------------------------------------------------------------------------
 
