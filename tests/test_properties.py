@@ -75,7 +75,7 @@ def test_a_window_is_the_signal_where_it_overlaps_and_zeros_elsewhere(length, t0
 
 
 @settings(max_examples=200, deadline=None)
-@given(length=st.integers(0, 2000), seconds=st.floats(0.01, 0.1), centre=st.none() | st.floats(-1, 1))
+@given(length=st.integers(0, 2000), seconds=st.floats(0.065, 0.2), centre=st.none() | st.floats(-1, 1))  # >= 1 frame
 def test_a_clip_window_has_the_configured_length_centred_on_its_time(length, seconds, centre):
     config = AudioConfig(sample_rate=8000, seconds=seconds)
     track = np.arange(1, length + 1, dtype=np.float32)
