@@ -14,7 +14,7 @@ TORCH_CPU := torch==2.13.0+cpu
 APP_VENV := $(if $(shell nvidia-smi -L 2>/dev/null),$(VENV),$(CPU_VENV))
 # The tests that `make test` runs again on the CPU runtime: the app, its fast paths and its fine-tuning child.
 RUNTIME_TESTS ?= tests/test_app.py tests/test_app_faults.py tests/test_app_options.py tests/test_app_presence.py \
-	tests/test_app_object_guidance.py \
+	tests/test_app_object_guidance.py tests/test_app_knowledge.py \
 	tests/test_fast_path.py tests/test_inference_worker.py tests/test_finetune.py tests/test_checkpoint.py \
 	tests/test_view_ops.py
 
