@@ -205,7 +205,7 @@ class InferenceWorker(QThread):
 
     def forget_sound(self) -> None:
         """The sound is another one now (another file): the next frame hears its own, never the vector (and the
-        level: silence or not) heard last."""
+        level: silence or not) heard last, and a knowing model reads its picture afresh."""
         with self._model_lock:
             self._model_changed = True  # the localizer takes the sound afresh (or the override again)
 
@@ -244,6 +244,7 @@ class InferenceWorker(QThread):
                                 self._prepared.append(localizer.model)
                         if localizer is not None:
                             localizer.listen_to(override)
+                            localizer.forget_picture()  # another file or query: its picture is read afresh
                     if localizer is None:
                         continue
                     if localizer.needs_sound(frame.t):
