@@ -218,10 +218,11 @@ def score(model, case_list: list[Case], device="cpu") -> list[Scored]:
     return out
 
 
-def combined_map(s: Scored, guidance: float, weight: float) -> np.ndarray:
+def combined_map(s: Scored, guidance: float, config: SemanticConfig) -> np.ndarray:
     cos = torch.from_numpy(s.maps["cosine"])
     guided = torch.from_numpy(s.maps["guided"]) if guidance else cos
-    return combine(guided, torch.from_numpy(s.maps["semantic"]), weight).numpy()
+    sure = config.in_view is None or s.linked >= config.in_view  # ``model.knowledge.semantic.is_sure``
+    return combine(guided, torch.from_numpy(s.maps["semantic"]), config.weight, sure).numpy()
 
 
 def presence_verdict(s: Scored, config: SemanticConfig) -> bool:
@@ -260,7 +261,7 @@ def summarize(scored: list[Scored], guidance: float, config: SemanticConfig) -> 
     report = {"chance": 25.0, "centre prior": 25.0, "hit": {}, "presence": {}}
     for row in ROWS:
         def peak(s):
-            heat = combined_map(s, guidance, config.weight) if row == "combined" else s.maps[row]
+            heat = combined_map(s, guidance, config) if row == "combined" else s.maps[row]
             return quadrant_of(heat) == s.case.quadrant
         report["hit"][row] = {c: rate(peak(s) for s in positives if s.case.category == c) for c in categories}
         report["hit"][row]["all"] = rate(peak(s) for s in positives)
@@ -278,22 +279,23 @@ def summarize(scored: list[Scored], guidance: float, config: SemanticConfig) -> 
 
 
 def choose(scored: list[Scored], guidance: float, source: str) -> SemanticConfig:
-    """The semantic weight with the most hits on the positives (of equal ones, the smallest), then the
-    in-view and known thresholds with the best balanced accuracy (in view on positives, not in view on
-    off-screen and silence negatives; of equal ones, the highest)."""
+    """The in-view and known thresholds with the best balanced accuracy (in view on positives, not in view on
+    off-screen and silence negatives; of equal ones, the highest), then the semantic weight with the most hits
+    on the positives, the map mixed in where the sound is known well enough (of equal weights, the smallest)."""
     positives = [s for s in scored if s.case.kind == "positive"]
-    hits = {w: sum(quadrant_of(combined_map(s, guidance, w)) == s.case.quadrant for s in positives) for w in WEIGHTS}
-    weight = min(w for w, h in hits.items() if h == max(hits.values()))
 
     def balanced(config):
         pos = [presence_verdict(s, config) for s in positives]
         neg = [not presence_verdict(s, config) for s in scored if s.case.kind != "positive"]
         return np.mean(pos) + np.mean(neg)
 
-    candidates = [SemanticConfig(weight, t, k, source) for t in THRESHOLDS for k in (*THRESHOLDS, None)]
+    candidates = [SemanticConfig(0.0, t, k, source) for t in THRESHOLDS for k in (*THRESHOLDS, None)]
     best = max(balanced(c) for c in candidates)
-    return max((c for c in candidates if np.isclose(balanced(c), best)),
-               key=lambda c: (c.in_view, c.known if c.known is not None else 2.0))
+    config = max((c for c in candidates if np.isclose(balanced(c), best)),
+                 key=lambda c: (c.in_view, c.known if c.known is not None else 2.0))
+    hits = {w: sum(quadrant_of(combined_map(s, guidance, replace(config, weight=w))) == s.case.quadrant
+                   for s in positives) for w in WEIGHTS}
+    return replace(config, weight=min(w for w, h in hits.items() if h == max(hits.values())))
 
 
 def print_report(report: dict, out=sys.stdout) -> None:

@@ -6,9 +6,9 @@ seen there, weighed by their ImageNet probability, and the evidence for "person"
 
     semantic(x) = max( sum_c evidence[c] * P(c at x),  evidence[person] * people(x) )     in [0, 1]
 
-It knows hundreds of classes the alignment model never heard, but not which of two dogs barks. The app
-mixes it into the cosine map with the checkpoint's ``semantic`` weight (``SemanticConfig``), and its peak
-decides presence where it is sure (``judge``).
+It knows hundreds of classes the alignment model never heard, but not which of two dogs barks. When it knows what
+makes the sound (``is_sure``) the app mixes it into the cosine map with the checkpoint's ``semantic`` weight
+(``SemanticConfig``, ``combine``), and where its peak is high it decides presence (``judge``).
 """
 from __future__ import annotations
 
@@ -44,15 +44,21 @@ def semantic_map(sound: Heard, scene: Scene) -> torch.Tensor:
     return torch.maximum(things, sound.evidence[IMAGENET_CLASSES] * scene.people).clamp(0.0, 1.0)
 
 
-def combine(shown: torch.Tensor, semantic: torch.Tensor, weight: float) -> torch.Tensor:
+def combine(shown: torch.Tensor, semantic: torch.Tensor, weight: float, sure: bool = True) -> torch.Tensor:
     """A heatmap in the cosine map's range (h, w) and a semantic map (h, w) -> the mix, in that same range:
     ``lo + (hi - lo) * ((1 - weight) * minmax(shown) + weight * semantic)``. The semantic map keeps its
-    absolute scale: a sound nothing visible makes adds nothing."""
-    if weight == 0.0:
+    absolute scale: a sound nothing visible makes adds nothing. Not ``sure`` (``is_sure``): the map shown is
+    the alignment model's, so that a sound half recognised (a grunt heard as speech 0.2) never outweighs it."""
+    if weight == 0.0 or not sure:
         return shown
     lo, hi = shown.min(), shown.max()
     unit = (shown - lo) / (hi - lo).clamp_min(1e-12)
     return lo + (hi - lo) * ((1.0 - weight) * unit + weight * semantic.to(shown.dtype))
+
+
+def is_sure(sound: Heard, config: SemanticConfig) -> bool:
+    """Whether the knowledge knows what makes the sound: a linked label at least as likely as ``in_view``."""
+    return config.in_view is None or sound.linked >= config.in_view
 
 
 def judge(peak: float, sound: Heard, config: SemanticConfig) -> bool | None:
