@@ -172,8 +172,8 @@ class Localizer:
             if semantic.shape != cos.shape[1:]:
                 semantic = F.interpolate(semantic[None, None], size=cos.shape[1:], mode="bilinear")[0, 0]
             shown = knowledge.combine(shown, semantic, self.model.semantic.weight,
-                                      knowledge.is_sure(heard, self.model.semantic))
-            verdict = knowledge.judge(float(semantic.max()), heard, self.model.semantic)
+                                      knowledge.is_sure(heard.linked, self.model.semantic))
+            verdict = knowledge.judge(float(semantic.max()), heard.linked, self.model.semantic)
             if presence != SILENCE and verdict is not None:
                 presence = "" if verdict else NOT_IN_VIEW
         shown = upsample_map(shown, image.shape[:2], smooth=True)

@@ -37,7 +37,8 @@ import torch
 
 from model.assets import DEFAULT_DIR, Manifest, Package, fetch
 from model.knowledge.config import SemanticConfig
-from model.knowledge.semantic import combine
+from model.knowledge.semantic import combine, is_sure
+from model.knowledge.semantic import judge as judge_semantic
 from model.object_guidance import guide
 from model.presence import auroc, judge, level_dbfs
 from model.synth.real_audio import recording_track, soundfont_phrase
@@ -221,8 +222,7 @@ def score(model, case_list: list[Case], device="cpu") -> list[Scored]:
 def combined_map(s: Scored, guidance: float, config: SemanticConfig) -> np.ndarray:
     cos = torch.from_numpy(s.maps["cosine"])
     guided = torch.from_numpy(s.maps["guided"]) if guidance else cos
-    sure = config.in_view is None or s.linked >= config.in_view  # ``model.knowledge.semantic.is_sure``
-    return combine(guided, torch.from_numpy(s.maps["semantic"]), config.weight, sure).numpy()
+    return combine(guided, torch.from_numpy(s.maps["semantic"]), config.weight, is_sure(s.linked, config)).numpy()
 
 
 def presence_verdict(s: Scored, config: SemanticConfig) -> bool:
@@ -230,11 +230,8 @@ def presence_verdict(s: Scored, config: SemanticConfig) -> bool:
     side where it is sure, else the alignment model's own verdict)."""
     if s.level_presence == "silence":
         return False
-    if config.in_view is not None and s.semantic_peak >= config.in_view:
-        return True
-    if config.known is not None and s.linked >= config.known:
-        return False
-    return s.level_presence == ""
+    verdict = judge_semantic(s.semantic_peak, s.linked, config)
+    return s.level_presence == "" if verdict is None else verdict
 
 
 def wilson(hits: int, n: int) -> tuple[float, float]:

@@ -56,18 +56,19 @@ def combine(shown: torch.Tensor, semantic: torch.Tensor, weight: float, sure: bo
     return lo + (hi - lo) * ((1.0 - weight) * unit + weight * semantic.to(shown.dtype))
 
 
-def is_sure(sound: Heard, config: SemanticConfig) -> bool:
-    """Whether the knowledge knows what makes the sound: a linked label at least as likely as ``in_view``."""
-    return config.in_view is None or sound.linked >= config.in_view
+def is_sure(linked: float, config: SemanticConfig) -> bool:
+    """Whether the knowledge knows what makes the sound (``Heard.linked``): a linked label at least as likely as
+    ``in_view``."""
+    return config.in_view is None or linked >= config.in_view
 
 
-def judge(peak: float, sound: Heard, config: SemanticConfig) -> bool | None:
+def judge(peak: float, linked: float, config: SemanticConfig) -> bool | None:
     """True: something visible makes the sound (peak at or over ``in_view``); False: the sound is one that
     things make (``linked`` at or over ``known``) and none of them is visible; None: no opinion (the
     alignment model's presence score decides)."""
     if config.in_view is not None and peak >= config.in_view:
         return True
-    if config.known is not None and sound.linked >= config.known:
+    if config.known is not None and linked >= config.known:
         return False
     return None
 
