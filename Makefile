@@ -6,7 +6,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 
 # The app's runtime where there is no NVIDIA GPU: torch's CPU-only build, which loads no CUDA library (the app's
-# peak memory 130-200 MB lower: docs/BENCHMARKS.md, "Issue 15, tenth round"), at the versions of requirements-cpu.lock.
+# peak memory 130-200 MB lower: docs/BENCHMARKS.md, "Runtime and memory"), at the versions of requirements-cpu.lock.
 # Off these machines pip finds that build in PyTorch's CPU index:
 #   PIP_EXTRA_INDEX_URL=https://download.pytorch.org/whl/cpu make run
 CPU_VENV := .venv-cpu

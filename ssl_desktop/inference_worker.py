@@ -118,7 +118,7 @@ class HearingThread(threading.Thread):
 # the encoders are compiled in the background: the eager model gives the first heatmaps meanwhile
 WORKER_INFERENCE = InferenceConfig(background=True)
 # Linux niceness of the worker thread and all it starts (hearing, background compile, export child): on 2 cores
-# the GUI thread waited for a core behind them; niced, it paints on time (docs/BENCHMARKS.md, eighth round).
+# the GUI thread would wait for a core behind them; niced, it paints on time (docs/BENCHMARKS.md).
 WORKER_NICENESS = 5
 
 

@@ -1,7 +1,7 @@
 """The random operations of the augmented views in plain torch: torchvision's crop, flip, colour jitter and
 grayscale and torchaudio's spectrogram masks, with the same sampling and the same arithmetic (a test checks
 them against both libraries where those are installed). Neither library is needed to train: the app's
-CPU-only runtime has no build of either (docs/BENCHMARKS.md, "Issue 15, tenth round").
+CPU-only runtime has no build of either (docs/BENCHMARKS.md, "Runtime and memory").
 
 Images are float tensors (3, H, W) in [0, 1]; spectrograms (..., F, T).
 """
