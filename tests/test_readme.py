@@ -1,8 +1,9 @@
-"""Every command and code block of README.md is run, so the README cannot drift from the project.
+"""Every command and code block of README.md, docs/USAGE.md and docs/TRAINING.md is run, so the docs cannot drift
+from the project.
 
 Cheap commands run as written; long ones run with a tiny input (two synthetic clips, one demo clip, an
-app that saves a snapshot after its first heatmap) or with ``--help``, and every option the README
-gives them must be one they accept. ``.venv/bin/python X`` and ``.venv/bin/ssl-*`` become calls of the
+app that saves a snapshot after its first heatmap) or with ``--help``, and every option the docs
+give them must be one they accept. ``.venv/bin/python X`` and ``.venv/bin/ssl-*`` become calls of the
 ``main(argv)`` of X and of the modules the project's console scripts name, in this process (the
 interpreter and its imports are then paid once); ``make`` targets run dry (``make -n``), and the options of
 ``make run ARGS="..."`` are given to the app's ``main(argv)`` as well.
@@ -22,7 +23,8 @@ import numpy as np
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
-README = (ROOT / "README.md").read_text()
+COMMAND_DOCS = [ROOT / "README.md", ROOT / "docs" / "USAGE.md", ROOT / "docs" / "TRAINING.md"]
+README = "\n".join(doc.read_text() for doc in COMMAND_DOCS)  # the user's commands, wherever the docs put them
 DEMO_CLIPS = sorted((ROOT / "resources" / "demo" / "videos").glob("*.mp4"))
 BUNDLED_MODEL = ROOT / "resources" / "model.safetensors"
 SAMPLE = ROOT / "tests" / "data" / "real_sample"  # a few Tux Paint stamps: real content without `make assets`
@@ -151,7 +153,7 @@ def test_model_api_block_runs_on_the_bundled_model(monkeypatch):
                  "rgb_uint8_frame": rng.integers(0, 256, (240, 320, 3), dtype=np.uint8),
                  "frame_h": 240, "frame_w": 320}
     monkeypatch.chdir(ROOT)  # the block's paths are relative to the repository, like the commands
-    exec(compile(block, "README.md", "exec"), namespace)
+    exec(compile(block, "docs/TRAINING.md", "exec"), namespace)
     assert tuple(namespace["heat"].shape) == (240, 320)
     assert namespace["a"].shape == namespace["v"].shape == (1, 512)
 
