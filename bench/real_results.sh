@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The "Real content" table of docs/RESULTS.md: each checkpoint on the real-content test sets of
+# The real-content tables of docs/RESULTS.md ("The bundled model"): each checkpoint on the real-content test sets of
 # bench/real_data.sh, beside the reference rows (centre prior, box oracle, vision only).
 #
 #   bench/real_results.sh DATA_DIR REPORTS_DIR NAME=CHECKPOINT [NAME=CHECKPOINT ...]
