@@ -8,7 +8,7 @@
 # N more heard training clips, seed 16, and train_all = train + them: the bundled model's last step), ASSETS
 # (data/assets), WORKERS (nproc), PYTHON (.venv/bin/python). Sets that exist are kept: run it again to resume.
 #
-#   POOLS=1 bench/real_data.sh WORK_DIR   # the held-out benchmark (docs/RESULTS.md, "The held-out benchmark and the sealed test")
+#   POOLS=1 bench/real_data.sh WORK_DIR   # the held-out benchmark (docs/RESULTS.md, "The held-out benchmark")
 #
 # draws every set from one pool of photos, recordings and backgrounds (ssl-synth --pool): train (TRAIN clips,
 # heard classes) from the train pool; from the val pool val_heard (VAL_HEARD, 500), val_unheard (VAL_UNHEARD, 500),
