@@ -98,6 +98,7 @@ def test_the_bridge_links_sounds_to_what_makes_them():
     assert {"lion", "tiger"} <= targets("Roar")
     assert "computer keyboard" in targets("Typing") and "drum" in targets("Drum kit")
     assert {"acoustic guitar", "electric guitar"} <= targets("Guitar")
+    assert {"acoustic guitar", "cornet", "grand piano"} <= targets("Music") and PERSON not in targets("Music")
     assert "tabby" in targets("Meow") and "goldfish" not in targets("Meow")
     assert PERSON not in targets("Bark") and "Labrador retriever" not in targets("Speech")
 
@@ -110,6 +111,9 @@ def test_every_human_voice_and_body_sound_goes_to_person():
     for i, label in enumerate(human):
         assert links[i, -1] > 0, label
         assert links[i, :-1].sum() == 0, f"{label} links to ImageNet classes"
+    weight = {label: float(links[i, -1]) for i, label in enumerate(human)}
+    assert weight["Speech"] == weight["Laughter"] == weight["Singing"] == 1.0
+    assert weight["Grunt"] < 1.0 and weight["Pant"] < 1.0  # animals grunt and pant too
 
 
 @needs_assets

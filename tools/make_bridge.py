@@ -9,7 +9,8 @@ that sound) and ``person_cues.tsv`` (ImageNet classes that are worn or carried b
 reach WordNet's first noun sense of each of its comma-separated names; every ImageNet class under that
 sense is linked. A broad label's links weigh less (Animal's 398 classes: 0.33; every dog breed under Bark: 1),
 so that "a dog barks" outweighs "an animal" on the dog. ``hand_links.tsv`` adds the links that words alone do not
-make; AudioSet's "Human sounds" (its first 67 labels, Speech to Children playing) all go to "person". Run at
+make; AudioSet's "Human sounds" (its first 67 labels, Speech to Children playing) all go to "person", those
+that animals make as well (a grunt, panting, footsteps: ``SHARED_WITH_ANIMALS``) at half weight. Run at
 build time only: the app and the tests read the tables that are checked in.
 """
 from __future__ import annotations
@@ -23,6 +24,11 @@ from pathlib import Path
 
 KNOWLEDGE = Path(__file__).resolve().parent.parent / "model" / "knowledge"
 HUMAN_SOUNDS = 67  # AudioSet's ontology order: labels 0-66 are the "Human sounds" branch
+SHARED_WITH_ANIMALS = ("Whimper", "Wail, moan", "Groan", "Grunt", "Breathing", "Wheeze", "Snoring", "Gasp", "Pant",
+                       "Snort", "Sniff", "Run", "Shuffle", "Walk, footsteps", "Chewing, mastication", "Biting",
+                       "Stomach rumble", "Burping, eructation", "Hiccup", "Fart", "Heart sounds, heartbeat",
+                       "Heart murmur", "Screaming")
+SHARED_WEIGHT = 0.5  # a body sound that an animal could make is weaker evidence of a person than a voice
 BROAD = 130  # a label linked to more ImageNet classes than this (Animal: 398) is broad: its links weigh BROAD / n
 PERSON_SYNSETS = ("clothing.n.01", "headdress.n.01", "mask.n.01", "sunglasses.n.01", "wig.n.01", "lipstick.n.01",
                   "mask.n.04", "face_powder.n.01", "hairpiece.n.01", "necklace.n.01", "neckwear.n.01")
@@ -96,6 +102,13 @@ def read_hand_links(path: Path) -> list[tuple[str, str, str]]:
     return [(label, target, why) for label, target, why in rows]
 
 
+def weight(label: str, target: str, links: int) -> float:
+    """A link's weight: less for a broad label (``BROAD``), half for a body sound animals make too."""
+    if target == "person" and label in SHARED_WITH_ANIMALS:
+        return SHARED_WEIGHT
+    return min(1.0, BROAD / links)
+
+
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--wordnet", type=Path, default=Path("/usr/share/wordnet"), help="WordNet 3.0's dict folder")
@@ -119,6 +132,8 @@ def main(argv=None) -> int:
             for c in under(offset) if offset is not None else []:
                 links.setdefault((index, classes[c][0]), f"WordNet: {name.strip().lower()}")
     by_name = {label: i for i, label in enumerate(labels)}
+    if unknown := set(SHARED_WITH_ANIMALS) - set(by_name):
+        raise SystemExit(f"SHARED_WITH_ANIMALS: not AudioSet labels: {sorted(unknown)}")
     for label, target, why in read_hand_links(KNOWLEDGE / "hand_links.tsv"):
         if label not in by_name:
             raise SystemExit(f"hand_links.tsv: {label!r} is not an AudioSet label")
@@ -139,7 +154,7 @@ def main(argv=None) -> int:
         counts[i] += 1
     with open(args.out / "bridge.tsv", "w", newline="", encoding="utf-8") as f:
         f.write("audioset_index\taudioset_label\ttarget\tweight\tvia\n")
-        f.writelines(f"{i}\t{labels[i]}\t{target}\t{min(1.0, BROAD / counts[i]):.3g}\t{via}\n"
+        f.writelines(f"{i}\t{labels[i]}\t{target}\t{weight(labels[i], target, counts[i]):.3g}\t{via}\n"
                      for (i, target), via in sorted(links.items()))
     cues = sorted({c for name in PERSON_SYNSETS for c in under(wordnet.synset(name))})
     with open(args.out / "person_cues.tsv", "w", newline="", encoding="utf-8") as f:
