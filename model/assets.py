@@ -14,6 +14,8 @@ can be trained on some photos, recordings and backgrounds and tested on others (
 split is fixed by the files' names: each group (a class's photos, its recordings, its SoundFonts; all
 backgrounds) is sorted by the SHA-256 of the file references and dealt out in the order of ``POOL_ORDER``,
 so a group's first file is always a training file, its second a test file, its third a validation file.
+Files a class got after its pools were first dealt (``"added_images"``, ``"added_sounds"``) are dealt after
+the others, in the same way, so that no earlier file ever changes pool.
 A class with one photo or one recording has no held-out one: its val and test clips reuse the training
 file (a "seen instance").
 
@@ -67,6 +69,7 @@ class RealClass:
     sounds: tuple[str, ...]
     licence: str
     soundfont: dict | None = None  # {"files", "bank", "preset", "style", "keys"}
+    added: tuple[str, ...] = ()  # those of images and sounds dealt into pools after the others
 
 
 @dataclass(frozen=True)
@@ -113,9 +116,12 @@ class Manifest:
     def _pools(self) -> dict[str, str]:
         groups = [group for cls in self.classes
                   for group in (cls.images, cls.sounds, cls.soundfont["files"] if cls.soundfont else ())]
+        added = {ref for cls in self.classes for ref in cls.added}
         pools: dict[str, str] = {}
         for group in [*groups, [b.file for b in self.backgrounds]]:
-            ordered = sorted(dict.fromkeys(group), key=lambda ref: hashlib.sha256(ref.encode()).hexdigest())
+            unique = list(dict.fromkeys(group))
+            ordered = [ref for later in (False, True) for ref in sorted(
+                (r for r in unique if (r in added) == later), key=lambda ref: hashlib.sha256(ref.encode()).hexdigest())]
             for i, ref in enumerate(ordered):
                 pools.setdefault(ref, POOL_ORDER[i % len(POOL_ORDER)])
         return pools
@@ -149,8 +155,9 @@ def load_manifest(path=DEFAULT_MANIFEST) -> Manifest:
     try:
         raw = json.loads(Path(path).read_text())
         packages = tuple(Package(**p) for p in raw["packages"])
-        classes = tuple(RealClass(c["class"], c["split"], tuple(c["images"]), tuple(c["sounds"]),
-                                  c["licence"], c.get("soundfont")) for c in raw["classes"])
+        classes = tuple(RealClass(c["class"], c["split"], (*c["images"], *c.get("added_images", ())),
+                                  (*c["sounds"], *c.get("added_sounds", ())), c["licence"], c.get("soundfont"),
+                                  (*c.get("added_images", ()), *c.get("added_sounds", ()))) for c in raw["classes"])
         backgrounds = tuple(Background(**b) for b in raw["backgrounds"])
     except (OSError, json.JSONDecodeError, KeyError, TypeError) as error:
         raise ValueError(f"cannot read the asset manifest {path}: {error!r}") from error

@@ -30,7 +30,7 @@ def test_bundled_manifest_lists_classes_with_images_sounds_and_licences():
     assert all(p.version and p.licence for p in manifest.packages)
     for cls in manifest.classes:
         assert cls.licence and cls.images and all(i.endswith(".png") for i in cls.images)
-        assert cls.sounds and all(s.endswith(".ogg") for s in cls.sounds)
+        assert cls.sounds and all(s.endswith((".ogg", ".flac")) for s in cls.sounds)
         assert all(not Path(s).stem.endswith("_desc") for s in cls.sounds)  # no spoken descriptions
     assert {c.name for c in manifest.classes if c.soundfont} >= {"violin", "cello", "drum kit"}
     assert len(manifest.backgrounds) >= 10 and all(b.licence and b.author for b in manifest.backgrounds)
@@ -195,3 +195,27 @@ def test_ssl_assets_pools_prints_every_class_per_pool(capsys):
     for cls, row in zip(manifest.classes, table[2:]):
         photos = [int(v) for v in row.split("|")[3].split("/")]
         assert row.startswith(f"| {cls.name} | {cls.split} |") and sum(photos) == len(cls.images) and photos[0] >= 1
+
+
+def test_files_added_to_a_class_are_dealt_after_the_others_and_move_none(tmp_path):
+    """A class's added photos and recordings take the pools after its first files, whatever their hashes."""
+    from dataclasses import replace
+
+    from model.assets import POOL_ORDER, Manifest
+
+    shipped = load_manifest()
+    assert any(c.added for c in shipped.classes)
+    before = Manifest(shipped.packages, tuple(replace(c, images=tuple(r for r in c.images if r not in c.added),
+                                                      sounds=tuple(r for r in c.sounds if r not in c.added), added=())
+                                              for c in shipped.classes), shipped.backgrounds)
+    assert all(before.pool(ref) == shipped.pool(ref) for ref in before.refs())
+    raw = json.loads(DEFAULT_MANIFEST.read_text())
+    cls = {"class": "thing", "split": "heard", "images": ["tuxpaint-stamps-default:a.png"],
+           "sounds": [f"tuxpaint-stamps-default:s{k}.ogg" for k in range(2)], "licence": "t",
+           "added_sounds": [f"tuxpaint-stamps-default:t{k}.ogg" for k in range(8)]}
+    path = tmp_path / "manifest.json"
+    path.write_text(json.dumps({**raw, "classes": [cls]}))
+    manifest = load_manifest(path)
+    first = sorted(manifest.pool(r) for r in cls["sounds"])
+    assert first == sorted(POOL_ORDER[:2])
+    assert sorted(manifest.pool(r) for r in cls["added_sounds"]) == sorted((POOL_ORDER * 2)[2:10])

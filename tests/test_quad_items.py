@@ -1,4 +1,5 @@
 """The quad test's items: a test pool that nothing else uses, and the fetch of what it needs."""
+import hashlib
 import json
 import shutil
 import subprocess
@@ -50,6 +51,12 @@ def test_every_file_of_the_quad_test_is_there_and_the_pools_hear_different_speec
     assert spec.missing(ASSETS) == []
     test, val = set(speech_files(ASSETS, spec, "test")), set(speech_files(ASSETS, spec, "val"))
     assert len(test) >= 100 and len(val) >= 100 and not test & val
+    manifest = load_manifest()
+
+    def digests(paths):
+        return {hashlib.sha256((ASSETS / path).read_bytes()).hexdigest() for path in paths}
+    others = files(spec, "val") | {manifest.relative(ref) for ref in manifest.refs() if ".sf2" not in ref}
+    assert not digests(files(spec, "test")) & digests(others)  # no file of the test pool under another name
 
 
 def write_deb(path, name, tree_files):
