@@ -19,7 +19,7 @@ from PySide6.QtCore import QThread, Signal
 from model.data import video_io
 from model.data.video_io import VideoReadError
 from model.data.video_writer import ClipWriter
-from model.localize import Localizer
+from model.localize import Localizer, ViewSettings
 from model.overlay import blend, scale_heat
 
 
@@ -34,9 +34,10 @@ class ExportCancelled(Exception):
 
 
 def export_clip(model, device, source, target, lut: np.ndarray, opacity: float, progress=None,
-                should_stop=None, value_range: tuple[float, float] | None = None) -> None:
+                should_stop=None, value_range: tuple[float, float] | None = None,
+                view: ViewSettings | None = None) -> None:
     """Write ``source`` with its heatmaps blended in (as on screen: ``value_range`` is the view's fixed
-    scale, None its per-frame stretch) and its sound to ``target`` (MP4).
+    scale, None its per-frame stretch; ``view`` what the heatmaps show) and its sound to ``target`` (MP4).
 
     ``progress(done, total)`` is called per frame; ``should_stop()`` returning True cancels
     (``ExportCancelled``). Raises ``VideoReadError`` for an unreadable source and ``ValueError`` for a
@@ -53,7 +54,7 @@ def export_clip(model, device, source, target, lut: np.ndarray, opacity: float, 
     partial = target.with_name(target.name + ".part.mp4")
     try:
         writer = None
-        localizer = Localizer(model, device)
+        localizer = Localizer(model, device, view=view)
         with torch.inference_mode():
             for done, (t, frame) in enumerate(video_io.iter_frames(source), start=1):
                 if should_stop is not None and should_stop():
@@ -82,10 +83,10 @@ class ExportWorker(QThread):
     failed = Signal(str)
     cancelled = Signal()
 
-    def __init__(self, model, device, source, target, lut, opacity, value_range=None, parent=None):
+    def __init__(self, model, device, source, target, lut, opacity, value_range=None, view=None, parent=None):
         super().__init__(parent)
         self.args = (model, device, source, target, lut, opacity)
-        self.value_range = value_range
+        self.value_range, self.view = value_range, view
         self._cancel = False
 
     def cancel(self) -> None:
@@ -95,7 +96,7 @@ class ExportWorker(QThread):
         model, device, source, target, lut, opacity = self.args
         try:
             export_clip(model, device, source, target, lut, opacity, self.progress.emit, lambda: self._cancel,
-                        self.value_range)
+                        self.value_range, self.view)
         except ExportCancelled:
             self.cancelled.emit()
         except (VideoReadError, ValueError, OSError, av.error.FFmpegError) as exc:

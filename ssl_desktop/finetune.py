@@ -27,21 +27,21 @@ ONE_FRAME = InferenceConfig(engine="eager")  # one frame per model: compiling wo
 
 
 class CompareThread(QThread):
-    """The raw cosine maps (frame size) of one frame and its sound by two models."""
+    """The heatmaps (frame size) of one frame and its sound by two models, shown as ``view`` says."""
 
     done = Signal(object, object, object)  # frame, before, after
     failed = Signal(str)
 
-    def __init__(self, models, frame: np.ndarray, sounds: list[np.ndarray], device, parent=None):
+    def __init__(self, models, frame: np.ndarray, sounds: list[np.ndarray], device, view=None, parent=None):
         super().__init__(parent)
-        self.models, self.frame, self.sounds, self.device = models, frame, sounds, device
+        self.models, self.frame, self.sounds, self.device, self.view = models, frame, sounds, device, view
 
     def run(self) -> None:
         try:
             maps = []
             with torch.inference_mode():
                 for model, sound in zip(self.models, self.sounds):
-                    localizer = Localizer(model, self.device, inference=ONE_FRAME)
+                    localizer = Localizer(model, self.device, inference=ONE_FRAME, view=self.view)
                     localizer.hear(sound, 0.0)
                     maps.append(localizer.localize(self.frame).shown)
         except Exception as exc:  # a model that cannot run this frame: a message, never a dead app
@@ -210,7 +210,7 @@ class Finetune(QObject):
             return False
         frame, sounds = picture
         self.compare_thread = CompareThread([self.previous[0], self.window.model], frame, sounds,
-                                            self.window.device, self)
+                                            self.window.device, self.window.view, self)
         self.compare_thread.done.connect(self._show_comparison)
         self.compare_thread.failed.connect(lambda text: self.panel.show_message(text, "error"))
         self.compare_thread.finished.connect(self._end_compare)

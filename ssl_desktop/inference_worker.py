@@ -23,7 +23,7 @@ from PySide6.QtCore import QThread, Signal
 
 from model import SSLModel
 from model.fast_path import InferenceConfig, use_inference_threads
-from model.localize import AUDIO_REFRESH_SECONDS, Localizer
+from model.localize import AUDIO_REFRESH_SECONDS, Localizer, ViewSettings
 
 from .capture import Frame
 
@@ -170,6 +170,7 @@ class InferenceWorker(QThread):
         self._model_lock = threading.Lock()
         self._model_changed = False
         self._audio_override: torch.Tensor | None = None
+        self._view = ViewSettings()
         self._prepared: list = []  # models prepared here whose background compile may still run
         self._hearing: HearingThread | None = None  # while running
 
@@ -192,6 +193,11 @@ class InferenceWorker(QThread):
         with self._model_lock:
             self._model = model
             self._model_changed = True
+
+    def set_view(self, view: ViewSettings) -> None:
+        """Show the heatmaps as ``view`` says from the next frame on."""
+        with self._model_lock:
+            self._view = view
 
     @property
     def audio_override(self) -> torch.Tensor | None:
@@ -231,7 +237,7 @@ class InferenceWorker(QThread):
             while (frame := self._slot.take()) is not None:
                 with self._model_lock:
                     changed, self._model_changed = self._model_changed, False
-                    wanted, override = self._model, self._audio_override
+                    wanted, override, view = self._model, self._audio_override, self._view
                 try:
                     if changed:  # outside the lock: preparing a model takes a moment, set_model must not wait
                         if wanted is not model:
@@ -247,6 +253,7 @@ class InferenceWorker(QThread):
                             localizer.forget_picture()  # another file or query: its picture is read afresh
                     if localizer is None:
                         continue
+                    localizer.set_view(view)
                     if localizer.needs_sound(frame.t):
                         if self.hear_in_background and localizer.heard_recently(frame.t):
                             if not hearing.busy:  # heard while this and the next frames use the last sound

@@ -148,6 +148,10 @@ class Inspector(QWidget):
             if playing:
                 self.play()
 
+    def set_view(self, view) -> None:
+        """Show the heatmaps as ``view`` (``model.localize.ViewSettings``) says."""
+        self.worker.set_view(view)
+
     def set_audio_override(self, audio) -> None:
         """Localize this sound's vector instead of the file's sound (None: the file's sound again)."""
         self.worker.set_audio_override(audio)

@@ -62,6 +62,10 @@ class LivePipeline(QObject):
         self.model = model
         self.worker.set_model(model)
 
+    def set_view(self, view) -> None:
+        """Show the heatmaps as ``view`` (``model.localize.ViewSettings``) says."""
+        self.worker.set_view(view)
+
     def set_audio_override(self, audio) -> None:
         """Localize this sound's vector instead of the sound heard (None: the sound heard again)."""
         self.worker.set_audio_override(audio)

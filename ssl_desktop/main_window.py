@@ -25,6 +25,7 @@ from model import CheckpointError, load_model
 from model.fast_path import InferenceConfig
 from model.gallery import read_labels
 from model.import_checkpoint import import_checkpoint
+from model.localize import ViewSettings
 
 from .audio_panel import AudioPanel
 from .export import ExportWorker, save_png
@@ -92,8 +93,7 @@ class MainWindow(QMainWindow):
         self.device = device
         self.model = None
         self.model_name = ""
-        self.object_weight = 0.0  # the loaded model's object guidance (model.object_guidance), on or off
-        self.semantic_weight = 0.0  # the loaded model's share of the semantic map (model.knowledge)
+        self.view = ViewSettings()  # what the heatmaps show (object guidance on or off, which map)
         self.live_source_kind = ""  # "camera", "demo", "file" or "custom"
         self.settings = app_settings()
         self.camera: Device | None = None  # the camera in use
@@ -260,43 +260,45 @@ class MainWindow(QMainWindow):
         """Use ``model`` everywhere: live view, inspector and retrieval (the gallery is indexed again)."""
         rate_changed = self.model is not None and model.audio_config.sample_rate != self.pipeline.sample_rate
         self.model, self.model_name = model, name
-        self.object_weight = model.guidance.weight
-        self.semantic_weight = model.semantic.weight
         self.pipeline.set_model(model)
         self.inspector.set_model(model)
         self.retrieval.set_model(model)
         self.finetune.set_model(model, name)
         self.messages.clear("model")
-        self._show_model_state()
+        self._set_view(ViewSettings())  # a new model is shown as it says
         if rate_changed:  # the sources deliver sound at the model's rate
             self._restart_live()
 
     def show_objects(self, on: bool) -> None:
         """Mix the visual encoder's objectness into the heatmaps at the model's own weight, or show the cosine map
-        alone (the paper's). Every view reads the model's weight at its next frame."""
-        if self.model is not None and self.object_weight > 0:
-            self.model.guidance = replace(self.model.guidance, weight=self.object_weight if on else 0.0)
-            self._show_model_state()
+        alone (the paper's), in every view from its next frame; the model stays as loaded."""
+        if self.model is not None and self.model.guidance.weight > 0:
+            self._set_view(replace(self.view, objects=on))
 
     def show_map(self, shown: str) -> None:
-        """Which map the heatmaps show (``SHOWN_MAPS``): the alignment model's mixed with the semantic map at the
-        model's own weight, the alignment model's alone (the paper's), or the semantic map alone. Every view
-        reads the model's weight at its next frame; presence keeps the model's rule."""
+        """Which map the heatmaps show (``model.localize.SHOWN_MAPS``): the alignment model's mixed with the
+        semantic map at the model's own weight, the alignment model's alone (the paper's), or the semantic map
+        alone, in every view from its next frame; presence keeps the model's rule."""
         if self.model is not None and self.model.semantic.enabled:
-            weight = {"combined": self.semantic_weight, "alignment": 0.0, "knowledge": 1.0}[shown]
-            self.model.semantic = replace(self.model.semantic, weight=weight)
-            self._show_model_state()
+            self._set_view(replace(self.view, shown=shown))
+
+    def _set_view(self, view: ViewSettings) -> None:
+        self.view = view
+        self.pipeline.set_view(view)
+        self.inspector.set_view(view)
+        self._show_model_state()
 
     def _show_model_state(self) -> None:
-        guided = self.model is not None and self.model.guidance.weight > 0
-        guidance = f", object-guided {self.model.guidance.weight:g}" if guided else ""
-        knows = self.model is not None and self.model.semantic.enabled
-        knowledge = f", knowledge {self.model.semantic.weight:g}" if knows else ""
+        model, view = self.model, self.view
+        guided = model is not None and view.object_weight(model.guidance) > 0
+        guidance = f", object-guided {model.guidance.weight:g}" if guided else ""
+        knows = model is not None and model.semantic.enabled
+        knowledge = f", knowledge {view.semantic_weight(model.semantic):g}" if knows else ""
         self.model_label.setText(f"model: {self.model_name} on {self.device}{guidance}{knowledge}"
-                                 if self.model else "no model")
-        self.menus.export_clip_action.setEnabled(self.model is not None)
-        self.menus.show_objects(self.object_weight if self.model is not None else 0.0, guided)
-        self.menus.show_map(self.semantic_weight, self.model.semantic.weight if knows else None)
+                                 if model else "no model")
+        self.menus.export_clip_action.setEnabled(model is not None)
+        self.menus.show_objects(model.guidance.weight if model is not None else 0.0, guided)
+        self.menus.show_map(model.semantic.weight if knows else 0.0, view.shown if knows else None)
 
     # --- live sources -----------------------------------------------------------------------
 
@@ -549,7 +551,7 @@ class MainWindow(QMainWindow):
             return False
         view = self.inspector.view
         self.export_worker = ExportWorker(self.model, self.device, self.inspector.file.path, target,
-                                          view.lut, view.opacity, view.value_range, parent=self)
+                                          view.lut, view.opacity, view.value_range, self.view, parent=self)
         self.export_worker.progress.connect(self._show_export_progress)
         self.export_worker.succeeded.connect(lambda path: self._end_export(f"exported {path}", "info"))
         self.export_worker.failed.connect(lambda text: self._end_export(text, "error"))

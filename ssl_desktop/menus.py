@@ -24,7 +24,7 @@ CHECKPOINT_FILTERS = {  # file dialog filter -> import format (None: our own saf
 SEEK_SECONDS = 5.0  # Shift+Left / Shift+Right
 
 
-SHOWN_MAPS = (  # (what, menu text, tooltip)
+MAP_ITEMS = (  # (what is shown: model.localize.SHOWN_MAPS, menu text, tooltip)
     ("combined", "&Both: alignment and knowledge",
      "the alignment model's map mixed with the semantic map at the model's weight"),
     ("alignment", "&Alignment model only (the paper's cosine map)",
@@ -69,7 +69,7 @@ class WindowMenus(QObject):
         self.map_menu.setToolTipsVisible(True)
         group = QActionGroup(window)
         self.map_actions = {}
-        for shown, text, tip in SHOWN_MAPS:
+        for shown, text, tip in MAP_ITEMS:
             action = QAction(text, window, checkable=True)
             action.setToolTip(tip)
             action.triggered.connect(lambda _=False, shown=shown: window.show_map(shown))
@@ -88,15 +88,13 @@ class WindowMenus(QObject):
         action.setChecked(on)
         action.blockSignals(False)
 
-    def show_map(self, weight: float, now: float | None) -> None:
-        """The Heatmap shows menu as the model allows (``now`` None: it has no semantic side) and as it is
-        (``now``: the semantic weight in use; ``weight``: the model's own)."""
-        self.map_menu.setEnabled(now is not None)
+    def show_map(self, weight: float, shown: str | None) -> None:
+        """The Heatmap shows menu as the model allows (``shown`` None: it has no semantic side) and as it is
+        (``shown``: one of ``model.localize.SHOWN_MAPS``; ``weight``: the model's own)."""
+        self.map_menu.setEnabled(shown is not None)
         self.map_actions["combined"].setText(f"&Both: alignment and knowledge (weight {weight:g})")
-        checked = None if now is None else "alignment" if now == 0 else "knowledge" if now == 1 and weight != 1 \
-            else "combined"
-        for shown, action in self.map_actions.items():
-            action.setChecked(shown == checked)
+        for name, action in self.map_actions.items():
+            action.setChecked(name == shown)
 
     @property
     def window(self):
