@@ -30,7 +30,8 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from ssl_desktop.app import BUNDLED_CHECKPOINT  # noqa: E402
-from ssl_desktop.main_window import DEMO_DIR, MainWindow  # noqa: E402
+from ssl_desktop.live_sources import DEMO_DIR  # noqa: E402
+from ssl_desktop.main_window import MainWindow  # noqa: E402
 from ssl_desktop.sources import PatternSource, ToneSource  # noqa: E402
 
 WARMUP_S = 5.0

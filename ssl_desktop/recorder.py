@@ -249,6 +249,10 @@ class Recording(QObject):
             self._choose_folder()
         self.recorder.start()
 
+    def shutdown(self) -> None:
+        """Drop a clip being recorded; let one being written finish."""
+        self.recorder.shutdown()
+
     def _choose_folder(self) -> None:
         folder = QFileDialog.getExistingDirectory(self.bar, "Folder for the recorded clips",
                                                   str(self.recorder.folder or Path.home()))
