@@ -83,10 +83,10 @@ def main() -> int:
 
         recording = window.recording
         recording.set_folder(Path(tmp) / "clips")
-        recording.recorder.saved.connect(lambda _path: recording.recorder.start())  # back to back
+        recording.recorder.succeeded.connect(lambda _path: recording.recorder.start())  # back to back
         recording.recorder.start()
         rows["recording"] = measure(window, args.seconds)
-        recording.recorder.saved.disconnect()
+        recording.recorder.succeeded.disconnect()
         spin_until(lambda: recording.recorder.state == "idle", 30)
         rows["recording"]["clips"] = recording.recorder.clips_saved
         rows["idle again"] = measure(window, args.seconds)

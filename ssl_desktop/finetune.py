@@ -31,7 +31,7 @@ ONE_FRAME = InferenceConfig(engine="eager")  # one frame per model: compiling wo
 class CompareThread(QThread):
     """The heatmaps (frame size) of one frame and its sound by two models, shown as ``view`` says."""
 
-    done = Signal(object, object, object)  # frame, before, after
+    succeeded = Signal(object, object, object)  # frame, before, after
     failed = Signal(str)
 
     def __init__(self, models, frame: np.ndarray, sounds: list[np.ndarray], device, view=None, parent=None):
@@ -49,7 +49,7 @@ class CompareThread(QThread):
         except Exception as exc:  # a model that cannot run this frame: a message, never a dead app
             self.failed.emit(f"before / after failed: {exc!r}")
         else:
-            self.done.emit(self.frame, *maps)
+            self.succeeded.emit(self.frame, *maps)
 
 
 class Screen(Protocol):
@@ -231,7 +231,7 @@ class Finetune(QObject):
             self.panel.show_message("no frame to compare yet", "warning")
             return False
         self.compare_thread = CompareThread(models, frame, sounds, self.device, self.view, self)
-        self.compare_thread.done.connect(self._show_comparison)
+        self.compare_thread.succeeded.connect(self._show_comparison)
         self.compare_thread.failed.connect(lambda text: self.panel.show_message(text, "error"))
         self.compare_thread.finished.connect(self._end_compare)
         self.compare_thread.start()

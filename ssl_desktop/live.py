@@ -46,7 +46,7 @@ class LivePipeline(QObject):
         self.worker.result.connect(self.result)
         self.worker.spectrogram_ready.connect(self.spectrogram_ready)
         self.worker.embeddings.connect(self.embeddings)
-        self.worker.error.connect(self.inference_failed)
+        self.worker.failed.connect(self.inference_failed)
         self.worker.presence.connect(self.presence)
         self.worker.start()
 
