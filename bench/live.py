@@ -50,7 +50,8 @@ from bench.results_file import write_json  # noqa: E402
 from model.fast_path import ENGINES, InferenceConfig  # noqa: E402
 from model.localize import Localizer  # noqa: E402
 from ssl_desktop.app import BUNDLED_CHECKPOINT  # noqa: E402
-from ssl_desktop.main_window import MainWindow, demo_clips  # noqa: E402
+from ssl_desktop.live_sources import demo_clips  # noqa: E402
+from ssl_desktop.main_window import MainWindow  # noqa: E402
 from ssl_desktop.sources import Playlist, PlaylistAudioSource, PlaylistFrameSource  # noqa: E402
 
 SOURCE_FPS = 30.0

@@ -29,7 +29,8 @@ sys.path[0] = str(Path(__file__).resolve().parents[1])  # the project: bench/mod
 from bench.results_file import write_json  # noqa: E402
 from ssl_desktop.app import BUNDLED_CHECKPOINT  # noqa: E402
 from ssl_desktop.inference_worker import WORKER_INFERENCE  # noqa: E402
-from ssl_desktop.main_window import MainWindow, demo_clips  # noqa: E402
+from ssl_desktop.live_sources import demo_clips  # noqa: E402
+from ssl_desktop.main_window import MainWindow  # noqa: E402
 
 
 def rss_mb() -> float:

@@ -30,7 +30,8 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from ssl_desktop.app import BUNDLED_CHECKPOINT  # noqa: E402
-from ssl_desktop.main_window import DEMO_DIR, MainWindow  # noqa: E402
+from ssl_desktop.live_sources import DEMO_DIR  # noqa: E402
+from ssl_desktop.main_window import MainWindow  # noqa: E402
 from ssl_desktop.sources import PatternSource, ToneSource  # noqa: E402
 
 WARMUP_S = 5.0
@@ -82,10 +83,10 @@ def main() -> int:
 
         recording = window.recording
         recording.set_folder(Path(tmp) / "clips")
-        recording.recorder.saved.connect(lambda _path: recording.recorder.start())  # back to back
+        recording.recorder.succeeded.connect(lambda _path: recording.recorder.start())  # back to back
         recording.recorder.start()
         rows["recording"] = measure(window, args.seconds)
-        recording.recorder.saved.disconnect()
+        recording.recorder.succeeded.disconnect()
         spin_until(lambda: recording.recorder.state == "idle", 30)
         rows["recording"]["clips"] = recording.recorder.clips_saved
         rows["idle again"] = measure(window, args.seconds)

@@ -16,9 +16,10 @@ from model.audio import spectrogram
 from model.fast_path import InferenceConfig, prepare_for_inference
 from model.heatmap import to_heatmap, upsample_map
 from model.knowledge import semantic as knowledge
+from model.knowledge.config import SemanticConfig
 from model.knowledge.scene import Scene, SceneReader, same_view, thumbnail
 from model.knowledge.yamnet import sound_scores
-from model.object_guidance import guide
+from model.object_guidance import ObjectGuidance, guide
 from model.presence import NOT_IN_VIEW, SILENCE, judge, level_dbfs, presence_score
 from model.sslmodel import SSLModel, cosine_map, pool_visual_map
 from model.transforms import preprocess_image
@@ -58,12 +59,42 @@ def image_vector(visual: torch.Tensor) -> torch.Tensor:
     return pool_visual_map(visual)
 
 
+SHOWN_MAPS = ("combined", "alignment", "knowledge")
+
+
+@dataclass(frozen=True)
+class ViewSettings:
+    """What the heatmaps show, chosen by the viewer and never written into the model (whose ``guidance`` and
+    ``semantic`` configs stay as loaded, and travel into checkpoints as such).
+
+    ``objects``: mix in the visual encoder's objectness at the model's guidance weight (False: the cosine map
+    alone, the paper's). ``shown`` (``SHOWN_MAPS``): "combined" mixes in the semantic map at the model's semantic
+    weight, "alignment" shows the alignment model's map alone, "knowledge" the semantic map alone. Presence
+    keeps the model's rule whatever is shown.
+    """
+
+    objects: bool = True
+    shown: str = "combined"
+
+    def __post_init__(self):
+        if self.shown not in SHOWN_MAPS:
+            raise ValueError(f"shown must be one of {SHOWN_MAPS}, not {self.shown!r}")
+
+    def object_weight(self, guidance: ObjectGuidance) -> float:
+        """The share of objectness in what is shown."""
+        return guidance.weight if self.objects else 0.0
+
+    def semantic_weight(self, semantic: SemanticConfig) -> float:
+        """The share of the semantic map in what is shown (where the knowledge is sure)."""
+        return {"combined": semantic.weight, "alignment": 0.0, "knowledge": 1.0}[self.shown]
+
+
 @dataclass
 class Localized:
     """One frame's result: the raw cosine at frame size, for display, and what lies behind it."""
 
-    shown: np.ndarray  # (H, W) float32 raw cosine, object-guided by the model's weight (``model.object_guidance``),
-    # smoothly upsampled (no seams); the view scales it
+    shown: np.ndarray  # (H, W) float32 raw cosine, object-guided by the model's weight (``model.object_guidance``)
+    # and mixed with the semantic map as ``ViewSettings`` say, smoothly upsampled (no seams); the view scales it
     cosine: np.ndarray  # (h, w) raw cosine map
     audio: torch.Tensor  # (D,) unit audio vector, CPU
     image: torch.Tensor  # (D,) unit global image vector, CPU
@@ -81,20 +112,22 @@ class Localizer:
     says whether that vector may stand in for ``t``). ``listen_to(vector)`` fixes the audio vector
     instead (a gallery clip as the query, never silence), until ``listen_to(None)``. Each result says
     whether the sound is in the picture (``model.presence``'s calibrated threshold, on the raw cosine); what
-    it shows is guided by the visual encoder's objectness as the model says (``model.object_guidance``). The
-    encoders run on the fast path of ``model.fast_path`` (``inference``: how).
+    it shows is guided by the visual encoder's objectness as the model says (``model.object_guidance``), unless
+    ``view`` (``ViewSettings``, changed with ``set_view`` from any thread) turns it off. The encoders run on the
+    fast path of ``model.fast_path`` (``inference``: how).
 
     A model whose ``semantic`` config is enabled also knows the world (``model.knowledge``): each sound heard
     is classified (AudioSet), each new picture read (ImageNet classes, people), the semantic map is mixed
-    into what is shown at the model's weight, and where it is sure it decides presence. The picture is read
+    into what is shown at the model's weight (or as ``view`` says), and where it is sure it decides presence. The picture is read
     again in ``hear`` every ``SCENE_REFRESH_SECONDS`` (the hearing thread, off the frame path) and, for a new
     picture (a cut), in ``localize``.
     """
 
     def __init__(self, model: SSLModel, device, refresh: float = AUDIO_REFRESH_SECONDS,
-                 inference: InferenceConfig | None = None):
+                 inference: InferenceConfig | None = None, view: ViewSettings | None = None):
         self.model = prepare_for_inference(model, device, inference)
         self.device, self.refresh = device, refresh
+        self.view = view or ViewSettings()
         self.audio: torch.Tensor | None = None  # (1, D) on device
         self.level_dbfs = 0.0  # of the sound heard last
         self._heard_at: float | None = None
@@ -151,17 +184,22 @@ class Localizer:
             self.level_dbfs = 0.0
             self.heard = None  # a gallery clip's vector: no sound to classify
 
+    def set_view(self, view: ViewSettings) -> None:
+        """Show the next frames as ``view`` says."""
+        with self._lock:
+            self.view = view
+
     @torch.no_grad()
     def localize(self, image: np.ndarray) -> Localized | None:
         """The cosine map of an RGB frame, also at the frame's size; None while there is no sound."""
         with self._lock:
-            audio, level, heard, scene = self.audio, self.level_dbfs, self.heard, self.scene
+            audio, level, heard, scene, view = self.audio, self.level_dbfs, self.heard, self.scene, self.view
         if audio is None:
             return None
         visual, objects = encode_frame(self.model, image, self.device)
         cos = cosine_map(visual, audio)  # (1, h, w)
         presence = judge(float(presence_score(cos)[0]), level, self.model.presence)
-        shown = guide(cos, objects, self.model.guidance.weight)[0]
+        shown = guide(cos, objects, view.object_weight(self.model.guidance))[0]
         semantic = None
         if heard is not None:
             with self._lock:
@@ -171,7 +209,7 @@ class Localizer:
             semantic = knowledge.semantic_map(heard, scene).to(cos.device)
             if semantic.shape != cos.shape[1:]:
                 semantic = F.interpolate(semantic[None, None], size=cos.shape[1:], mode="bilinear")[0, 0]
-            shown = knowledge.combine(shown, semantic, self.model.semantic.weight,
+            shown = knowledge.combine(shown, semantic, view.semantic_weight(self.model.semantic),
                                       knowledge.is_sure(heard.linked, self.model.semantic))
             verdict = knowledge.judge(float(semantic.max()), heard.linked, self.model.semantic)
             if presence != SILENCE and verdict is not None:

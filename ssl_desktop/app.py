@@ -21,7 +21,8 @@ from model.fast_path import InferenceConfig
 
 from .device import choose_device
 from .inference_worker import WORKER_INFERENCE
-from .main_window import RESOURCES, MainWindow, demo_clips
+from .live_sources import RESOURCES, demo_clips
+from .main_window import MainWindow
 
 BUNDLED_CHECKPOINT = RESOURCES / "model.safetensors"
 APP_ICON = RESOURCES / "icons" / "ssl-desktop.svg"

@@ -48,7 +48,6 @@ class CaptureThread(QThread):
     frame_captured = Signal(object)  # Frame
     failed = Signal(str)
     stalled = Signal(str)  # why frames stopped coming; "" when they come again
-    ended = Signal()
 
     def __init__(self, source: FrameSource, sink: Callable[[Frame], None], parent=None):
         super().__init__(parent)
@@ -72,8 +71,7 @@ class CaptureThread(QThread):
                     stalled = True
                     self._reopen()
                     continue
-                if image is None:
-                    self.ended.emit()
+                if image is None:  # the source has ended: so does the thread (``finished``)
                     break
                 if stalled:
                     self.stalled.emit("")

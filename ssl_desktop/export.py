@@ -2,7 +2,8 @@
 
 The clip export runs in its own thread (``ExportWorker``) with progress and cancel; it writes to a
 partial file beside the target and renames it at the end, so a cancelled export leaves nothing (the file
-is made as recorded clips are: an ordinary new file's mode).
+is made as recorded clips are: an ordinary new file's mode). ``Exports`` runs both for the window, one clip
+at a time, and says how they went.
 """
 from __future__ import annotations
 
@@ -14,12 +15,12 @@ import av.error
 import cv2
 import numpy as np
 import torch
-from PySide6.QtCore import QThread, Signal
+from PySide6.QtCore import QObject, QThread, Signal
 
 from model.data import video_io
 from model.data.video_io import VideoReadError
 from model.data.video_writer import ClipWriter
-from model.localize import Localizer
+from model.localize import Localizer, ViewSettings
 from model.overlay import blend, scale_heat
 
 
@@ -34,9 +35,10 @@ class ExportCancelled(Exception):
 
 
 def export_clip(model, device, source, target, lut: np.ndarray, opacity: float, progress=None,
-                should_stop=None, value_range: tuple[float, float] | None = None) -> None:
+                should_stop=None, value_range: tuple[float, float] | None = None,
+                view: ViewSettings | None = None) -> None:
     """Write ``source`` with its heatmaps blended in (as on screen: ``value_range`` is the view's fixed
-    scale, None its per-frame stretch) and its sound to ``target`` (MP4).
+    scale, None its per-frame stretch; ``view`` what the heatmaps show) and its sound to ``target`` (MP4).
 
     ``progress(done, total)`` is called per frame; ``should_stop()`` returning True cancels
     (``ExportCancelled``). Raises ``VideoReadError`` for an unreadable source and ``ValueError`` for a
@@ -53,7 +55,7 @@ def export_clip(model, device, source, target, lut: np.ndarray, opacity: float, 
     partial = target.with_name(target.name + ".part.mp4")
     try:
         writer = None
-        localizer = Localizer(model, device)
+        localizer = Localizer(model, device, view=view)
         with torch.inference_mode():
             for done, (t, frame) in enumerate(video_io.iter_frames(source), start=1):
                 if should_stop is not None and should_stop():
@@ -82,10 +84,10 @@ class ExportWorker(QThread):
     failed = Signal(str)
     cancelled = Signal()
 
-    def __init__(self, model, device, source, target, lut, opacity, value_range=None, parent=None):
+    def __init__(self, model, device, source, target, lut, opacity, value_range=None, view=None, parent=None):
         super().__init__(parent)
         self.args = (model, device, source, target, lut, opacity)
-        self.value_range = value_range
+        self.value_range, self.view = value_range, view
         self._cancel = False
 
     def cancel(self) -> None:
@@ -95,10 +97,74 @@ class ExportWorker(QThread):
         model, device, source, target, lut, opacity = self.args
         try:
             export_clip(model, device, source, target, lut, opacity, self.progress.emit, lambda: self._cancel,
-                        self.value_range)
+                        self.value_range, self.view)
         except ExportCancelled:
             self.cancelled.emit()
         except (VideoReadError, ValueError, OSError, av.error.FFmpegError) as exc:
             self.failed.emit(f"export of {Path(source).name} failed: {exc}")
         else:
             self.succeeded.emit(str(target))
+
+
+class Exports(QObject):
+    """The frame on screen saved as a PNG, and one clip export at a time in an ``ExportWorker``; each outcome is
+    a message (key "export") or a note for the status bar."""
+
+    message = Signal(str, str, str)  # key, text, level
+    note = Signal(str, int)  # a passing remark for the status bar, and for how many ms
+    progress = Signal(int, int)  # frames done, frames in all, while a clip export runs
+    running_changed = Signal(bool)  # a clip export started (True) or ended (False)
+
+    def __init__(self, parent=None):
+        super().__init__(parent)
+        self.worker: ExportWorker | None = None
+
+    def save_frame(self, image: np.ndarray | None, path) -> bool:
+        """Save ``image`` (the frame on screen with its overlay, None: none yet) as a PNG."""
+        if image is None:
+            self.message.emit("export", "no frame to export yet", "warning")
+            return False
+        try:
+            save_png(path, image)
+        except OSError as exc:
+            self.message.emit("export", str(exc), "error")
+            return False
+        self.note.emit(f"saved {path}", 5000)
+        return True
+
+    def start_clip(self, model, device, source, target, lut, opacity, value_range=None, view=None) -> bool:
+        """Export ``source`` (None: no file open) with heatmaps and sound to ``target`` in a thread
+        (``export_clip``'s arguments); False, and a message, when it cannot start."""
+        if source is None or model is None or self.worker is not None:
+            reason = ("open a video in the inspector first" if source is None else
+                      "no model loaded" if model is None else "an export is already running")
+            self.message.emit("export", f"cannot export a clip: {reason}", "warning")
+            return False
+        self.worker = ExportWorker(model, device, source, target, lut, opacity, value_range, view, parent=self)
+        self.worker.progress.connect(self.progress)
+        self.worker.succeeded.connect(lambda path: self._end(f"exported {path}", "info"))
+        self.worker.failed.connect(lambda text: self._end(text, "error"))
+        self.worker.cancelled.connect(lambda: self._end("export cancelled", "info"))
+        self.running_changed.emit(True)
+        self.worker.start()
+        return True
+
+    def cancel(self) -> None:
+        if self.worker is not None:
+            self.worker.cancel()
+
+    def _end(self, text: str, level: str) -> None:
+        if self.worker is None:  # already ended by shutdown
+            return
+        self.worker.wait()
+        self.worker.deleteLater()
+        self.worker = None
+        self.running_changed.emit(False)
+        self.message.emit("export", text, level)
+
+    def shutdown(self) -> None:
+        """Cancel a clip export and wait for its thread."""
+        if self.worker is not None:
+            self.worker.cancel()
+            self.worker.wait()
+            self.worker = None

@@ -1,19 +1,21 @@
 """Fine-tuning wiring: the panel's settings -> ``FinetuneProcess``; its events -> the panel; a saved
-checkpoint -> the window's model (``load_checkpoint``: the live view, the inspector and the retrieval
-dock follow); before / after heatmaps of one frame, computed in a ``CompareThread``."""
+checkpoint -> ``model_chosen`` (the window's model: the live view, the inspector and the retrieval dock
+follow); before / after heatmaps of the frame on screen, computed in a ``CompareThread``."""
 from __future__ import annotations
 
 import math
 import time
 from pathlib import Path
+from typing import Protocol
 
 import numpy as np
 import torch
 from PySide6.QtCore import QObject, QThread, Signal
+from PySide6.QtWidgets import QWidget
 
 from model import CheckpointError, load_model, save_model
 from model.fast_path import InferenceConfig
-from model.localize import Localizer
+from model.localize import Localizer, ViewSettings
 
 from .finetune_panel import BeforeAfterDialog, FinetunePanel
 from .finetune_process import BEST, LAST, LOG, FinetuneProcess
@@ -27,36 +29,50 @@ ONE_FRAME = InferenceConfig(engine="eager")  # one frame per model: compiling wo
 
 
 class CompareThread(QThread):
-    """The raw cosine maps (frame size) of one frame and its sound by two models."""
+    """The heatmaps (frame size) of one frame and its sound by two models, shown as ``view`` says."""
 
-    done = Signal(object, object, object)  # frame, before, after
+    succeeded = Signal(object, object, object)  # frame, before, after
     failed = Signal(str)
 
-    def __init__(self, models, frame: np.ndarray, sounds: list[np.ndarray], device, parent=None):
+    def __init__(self, models, frame: np.ndarray, sounds: list[np.ndarray], device, view=None, parent=None):
         super().__init__(parent)
-        self.models, self.frame, self.sounds, self.device = models, frame, sounds, device
+        self.models, self.frame, self.sounds, self.device, self.view = models, frame, sounds, device, view
 
     def run(self) -> None:
         try:
             maps = []
             with torch.inference_mode():
                 for model, sound in zip(self.models, self.sounds):
-                    localizer = Localizer(model, self.device, inference=ONE_FRAME)
+                    localizer = Localizer(model, self.device, inference=ONE_FRAME, view=self.view)
                     localizer.hear(sound, 0.0)
                     maps.append(localizer.localize(self.frame).shown)
         except Exception as exc:  # a model that cannot run this frame: a message, never a dead app
             self.failed.emit(f"before / after failed: {exc!r}")
         else:
-            self.done.emit(self.frame, *maps)
+            self.succeeded.emit(self.frame, *maps)
+
+
+class Screen(Protocol):
+    """What the comparison reads of the window: the frame on screen and the sound heard with it."""
+
+    def frame_on_screen(self) -> np.ndarray | None:
+        """The frame shown (None: none yet)."""
+
+    def sound_on_screen(self, seconds: float) -> np.ndarray | None:
+        """The last ``seconds`` of sound heard with it (None: none)."""
 
 
 class Finetune(QObject):
-    """Connects ``panel`` to a ``FinetuneProcess`` and to ``window`` (a ``MainWindow``: its model, device,
-    ``load_checkpoint`` and the frame on screen)."""
+    """Connects ``panel`` to a ``FinetuneProcess``; starts from the model given to ``set_model``, and offers
+    the run's checkpoints as ``model_chosen``. ``window``: the Qt parent, read only as a ``Screen``."""
 
-    def __init__(self, panel: FinetunePanel, window):
+    model_chosen = Signal(object, str)  # a checkpoint of the run, loaded (on ``device``); its name
+
+    def __init__(self, panel: FinetunePanel, device, window: QWidget):
         super().__init__(window)
-        self.panel = panel
+        self.panel, self.device = panel, device
+        self.model, self.model_name = None, ""  # the model in use, the default start
+        self.view = ViewSettings()  # how the comparison shows its heatmaps
         self.process = FinetuneProcess(self)
         self.previous: tuple[object, str] | None = None  # the model before the last "Use this model"
         self.dialog: BeforeAfterDialog | None = None
@@ -82,26 +98,30 @@ class Finetune(QObject):
         self.set_model(None, "")
 
     @property
-    def window(self):
-        """The window: the Qt parent (no Python reference back, see ``WindowMenus.window``)."""
+    def screen(self) -> Screen:
+        """The window: the Qt parent (no Python reference back, see ``WindowMenus.window``), as a ``Screen``."""
         return self.parent()
 
     def set_model(self, model, name: str) -> None:
         """The window's model changed: it is the default start (freezing applies to efficientnet_lite0)."""
+        self.model, self.model_name = model, name
         freezable = model is not None and model.config.visual_backbone == "efficientnet_lite0"
         self.panel.set_start_model(name, freezable)
         self._show_command()
 
+    def set_view(self, view: ViewSettings) -> None:
+        self.view = view
+
     def settings(self, resume: bool = False):
         """The panel's settings, starting from the current model (saved as ``START`` in the run) by default."""
         out = self.panel.out_edit.text().strip()
-        return self.panel.settings(str(Path(out) / START) if self.window.model is not None and out else None, resume)
+        return self.panel.settings(str(Path(out) / START) if self.model is not None and out else None, resume)
 
     def _show_command(self) -> None:
         settings = self.settings()
         text = settings.command_text()
         if settings.init and Path(settings.init).name == START and not self.panel.init_edit.text().strip():
-            text = (f"# {settings.init}: the current model ({self.window.model_name}), saved when the run starts\n"
+            text = (f"# {settings.init}: the current model ({self.model_name}), saved when the run starts\n"
                     + text)
         self.panel.show_command(text)
 
@@ -118,7 +138,7 @@ class Finetune(QObject):
         if not resume and settings.init == str(out / START):
             try:
                 out.mkdir(parents=True, exist_ok=True)
-                save_model(out / START, self.window.model)
+                save_model(out / START, self.model)
             except OSError as exc:
                 self.panel.show_message(f"cannot save the current model into {out}: {exc}", "error")
                 return False
@@ -187,52 +207,40 @@ class Finetune(QObject):
 
     def use_model(self, path: str) -> bool:
         """Swap the window's model for the checkpoint at ``path`` (kept for before / after)."""
-        before = (self.window.model, self.window.model_name)
+        before = (self.model, self.model_name)
         try:
-            model = load_model(path, self.window.device)
+            model = load_model(path, self.device)
         except (CheckpointError, OSError, RuntimeError, ValueError) as exc:
             self.panel.show_message(f"{path} not loaded, the current model stays: {exc}", "error")
             return False
-        self.window.set_model(model, f"{Path(path).parent.name}/{Path(path).name}")
+        self.model_chosen.emit(model, f"{Path(path).parent.name}/{Path(path).name}")
         if before[0] is not None:
             self.previous = before
         self.panel.compare_button.setEnabled(self.previous is not None)
-        self.panel.show_message(f"using {self.window.model_name}", "info")
+        self.panel.show_message(f"using {self.model_name}", "info")
         return True
 
     def compare(self) -> bool:
         """Show the frame on screen with the heatmaps of the model before and after the last swap."""
         if self.previous is None or self.compare_thread is not None:
             return False
-        picture = self._frame_and_sounds([self.previous[0], self.window.model])
-        if picture is None:
+        models = [self.previous[0], self.model]
+        frame = self.screen.frame_on_screen()
+        sounds = [self.screen.sound_on_screen(m.audio_config.seconds) for m in models]
+        if frame is None or any(sound is None for sound in sounds):
             self.panel.show_message("no frame to compare yet", "warning")
             return False
-        frame, sounds = picture
-        self.compare_thread = CompareThread([self.previous[0], self.window.model], frame, sounds,
-                                            self.window.device, self)
-        self.compare_thread.done.connect(self._show_comparison)
+        self.compare_thread = CompareThread(models, frame, sounds, self.device, self.view, self)
+        self.compare_thread.succeeded.connect(self._show_comparison)
         self.compare_thread.failed.connect(lambda text: self.panel.show_message(text, "error"))
         self.compare_thread.finished.connect(self._end_compare)
         self.compare_thread.start()
         return True
 
-    def _frame_and_sounds(self, models) -> tuple[np.ndarray, list[np.ndarray]] | None:
-        """The frame on screen and, for each model, its window of the sound heard with it."""
-        window = self.window
-        view = window.current_view()
-        if view.frame is None:
-            return None
-        front = window.pipeline if view is window.live_view else window.inspector
-        sounds = [front.waveform(m.audio_config.seconds) for m in models]
-        if any(sound is None for sound in sounds):
-            return None
-        return view.frame, [sound.samples for sound in sounds]
-
     def _show_comparison(self, frame, before, after) -> None:
         if self.dialog is None:
-            self.dialog = BeforeAfterDialog(self.window)
-        self.dialog.show_maps(frame, before, after, self.previous[1], self.window.model_name)
+            self.dialog = BeforeAfterDialog(self.parent())
+        self.dialog.show_maps(frame, before, after, self.previous[1], self.model_name)
         self.dialog.show()
 
     def _end_compare(self) -> None:

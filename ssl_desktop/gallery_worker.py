@@ -3,14 +3,14 @@ QThread, which runs only while a build does.
 
     worker = GalleryWorker()                           # lives in the GUI thread; its signals arrive there
     worker.progress.connect(panel.set_progress)        # (done, total): files being read
-    worker.finished.connect(on_gallery)                # Gallery (saved next to the folder)
+    worker.succeeded.connect(on_gallery)               # Gallery (saved next to the folder)
     worker.cancelled.connect(...)                      # stopped; what was indexed is saved
-    worker.error.connect(show_message)                 # str
+    worker.failed.connect(show_message)                # str
     panel.cancel_requested.connect(worker.cancel)
     worker.build(folder, model, device)                # False (and nothing done) while a build runs
     worker.shutdown()                                  # on close: cancel, then wait for the thread
 
-Exactly one of ``finished``, ``cancelled`` or ``error`` ends every accepted ``build``; when it arrives,
+Exactly one of ``succeeded``, ``cancelled`` or ``failed`` ends every accepted ``build``; when it arrives,
 the thread has stopped and ``build`` may be called again. Cancelling is cooperative: the build stops
 before its next file.
 """
@@ -27,9 +27,9 @@ class _Job(QObject):
     """Lives in the worker thread and runs the builds."""
 
     progress = Signal(int, int)
-    finished = Signal(object)
+    succeeded = Signal(object)
     cancelled = Signal()
-    error = Signal(str)
+    failed = Signal(str)
 
     @Slot(object, object, str, object)
     def run(self, folder, model, device, should_stop) -> None:
@@ -38,16 +38,16 @@ class _Job(QObject):
         except BuildCancelled:
             self.cancelled.emit()
         except Exception as e:  # a failed build is a message, never a dead thread
-            self.error.emit(f"gallery of {folder} failed: {e}")
+            self.failed.emit(f"gallery of {folder} failed: {e}")
         else:
-            self.finished.emit(gallery)
+            self.succeeded.emit(gallery)
 
 
 class GalleryWorker(QObject):
     progress = Signal(int, int)
-    finished = Signal(object)
+    succeeded = Signal(object)
     cancelled = Signal()
-    error = Signal(str)
+    failed = Signal(str)
     _requested = Signal(object, object, str, object)
 
     def __init__(self, parent=None):
@@ -60,8 +60,8 @@ class GalleryWorker(QObject):
         self._job.moveToThread(self._thread)
         self._requested.connect(self._job.run)
         self._job.progress.connect(self.progress)
-        for ending, public in ((self._job.finished, self.finished), (self._job.cancelled, self.cancelled),
-                               (self._job.error, self.error)):
+        for ending, public in ((self._job.succeeded, self.succeeded), (self._job.cancelled, self.cancelled),
+                               (self._job.failed, self.failed)):
             ending.connect(self._ended)  # queued in order: the thread is stopped before `public` arrives
             ending.connect(public)
 

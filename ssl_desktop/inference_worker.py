@@ -23,7 +23,7 @@ from PySide6.QtCore import QThread, Signal
 
 from model import SSLModel
 from model.fast_path import InferenceConfig, use_inference_threads
-from model.localize import AUDIO_REFRESH_SECONDS, Localizer
+from model.localize import AUDIO_REFRESH_SECONDS, Localizer, ViewSettings
 
 from .capture import Frame
 
@@ -65,13 +65,13 @@ class HearingThread(threading.Thread):
 
     ``ask(localizer, t)`` hands it the sound of frame time ``t`` (``audio_window(t, n)``; None: no sound)
     once the request before is done; ``wait()`` returns when the sound asked for is heard. What it hears
-    goes to ``on_spectrogram``, what fails to ``on_error`` (a message, not repeated while it repeats).
+    goes to ``on_spectrogram``, what fails to ``on_failed`` (a message, not repeated while it repeats).
     """
 
     def __init__(self, audio_window: Callable[[float, int], np.ndarray | None],
-                 on_spectrogram: Callable[[np.ndarray], None], on_error: Callable[[str], None]):
+                 on_spectrogram: Callable[[np.ndarray], None], on_failed: Callable[[str], None]):
         super().__init__(name="inference-hearing", daemon=True)
-        self.audio_window, self.on_spectrogram, self.on_error = audio_window, on_spectrogram, on_error
+        self.audio_window, self.on_spectrogram, self.on_failed = audio_window, on_spectrogram, on_failed
         self._slot = LatestSlot()
         self._idle = threading.Event()
         self._idle.set()
@@ -109,7 +109,7 @@ class HearingThread(threading.Thread):
                 except Exception as exc:  # shown to the user; the next request is served as usual
                     message = f"inference failed: {exc!r}"
                     if message != last_error:
-                        self.on_error(message)
+                        self.on_failed(message)
                         last_error = message
                 finally:
                     self._idle.set()
@@ -149,7 +149,7 @@ class InferenceWorker(QThread):
     result = Signal(int, object, float)  # frame id, raw cosine map (H, W) float32 at frame size, latency in s
     spectrogram_ready = Signal(object)  # (257, T): what the model hears now
     embeddings = Signal(object, object)  # unit audio vector (D,), unit global image vector (D,), CPU tensors
-    error = Signal(str)
+    failed = Signal(str)  # what went wrong with a frame or a sound (not repeated while it repeats)
     # with each result: '' (the sound is in the picture), "silence" or "the sound is not in view"; and what the model
     # hears ("speech 0.93, dog 0.41"; '' when unknown)
     presence = Signal(str, str)
@@ -170,6 +170,7 @@ class InferenceWorker(QThread):
         self._model_lock = threading.Lock()
         self._model_changed = False
         self._audio_override: torch.Tensor | None = None
+        self._view = ViewSettings()
         self._prepared: list = []  # models prepared here whose background compile may still run
         self._hearing: HearingThread | None = None  # while running
 
@@ -193,6 +194,11 @@ class InferenceWorker(QThread):
             self._model = model
             self._model_changed = True
 
+    def set_view(self, view: ViewSettings) -> None:
+        """Show the heatmaps as ``view`` says from the next frame on."""
+        with self._model_lock:
+            self._view = view
+
     @property
     def audio_override(self) -> torch.Tensor | None:
         return self._audio_override
@@ -215,7 +221,7 @@ class InferenceWorker(QThread):
 
     def run(self) -> None:
         lower_this_thread_priority(self.niceness)
-        self._hearing = HearingThread(self.audio_window, self.spectrogram_ready.emit, self.error.emit)
+        self._hearing = HearingThread(self.audio_window, self.spectrogram_ready.emit, self.failed.emit)
         self._hearing.start()
         try:
             self._serve(self._hearing)
@@ -231,7 +237,7 @@ class InferenceWorker(QThread):
             while (frame := self._slot.take()) is not None:
                 with self._model_lock:
                     changed, self._model_changed = self._model_changed, False
-                    wanted, override = self._model, self._audio_override
+                    wanted, override, view = self._model, self._audio_override, self._view
                 try:
                     if changed:  # outside the lock: preparing a model takes a moment, set_model must not wait
                         if wanted is not model:
@@ -247,6 +253,7 @@ class InferenceWorker(QThread):
                             localizer.forget_picture()  # another file or query: its picture is read afresh
                     if localizer is None:
                         continue
+                    localizer.set_view(view)
                     if localizer.needs_sound(frame.t):
                         if self.hear_in_background and localizer.heard_recently(frame.t):
                             if not hearing.busy:  # heard while this and the next frames use the last sound
@@ -261,7 +268,7 @@ class InferenceWorker(QThread):
                 except Exception as exc:  # shown to the user; the worker goes on with the next frame
                     message = f"inference failed: {exc!r}"
                     if message != last_error:
-                        self.error.emit(message)
+                        self.failed.emit(message)
                         last_error = message
                     continue
                 last_error = None

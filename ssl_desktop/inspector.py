@@ -72,7 +72,7 @@ class Inspector(QWidget):
         self.worker.presence.connect(self._show_presence)
         self.worker.spectrogram_ready.connect(self.spectrogram_ready)
         self.worker.embeddings.connect(self.embeddings)
-        self.worker.error.connect(lambda text: self.message.emit("inspector-inference", text, "error"))
+        self.worker.failed.connect(lambda text: self.message.emit("inspector-inference", text, "error"))
         self.worker.start()
 
         self.view = VideoView()
@@ -148,6 +148,10 @@ class Inspector(QWidget):
             if playing:
                 self.play()
 
+    def set_view(self, view) -> None:
+        """Show the heatmaps as ``view`` (``model.localize.ViewSettings``) says."""
+        self.worker.set_view(view)
+
     def set_audio_override(self, audio) -> None:
         """Localize this sound's vector instead of the file's sound (None: the file's sound again)."""
         self.worker.set_audio_override(audio)
@@ -218,7 +222,7 @@ class Inspector(QWidget):
         self.clock.set_speed(SPEEDS[self.speed_box.currentIndex()])
         self.frame_thread = FrameThread(path, self.clock, info.fps, parent=self)
         self.frame_thread.frame_ready.connect(self._show_frame)
-        self.frame_thread.ended.connect(self._on_ended)
+        self.frame_thread.reached_end.connect(self._on_reached_end)
         self.frame_thread.failed.connect(lambda text: self.message.emit("inspector", text, "error"))
         self.frame_thread.cut_short.connect(self._on_frames_cut_short)
         self.frame_thread.start()
@@ -331,7 +335,7 @@ class Inspector(QWidget):
     def _on_timeline_moved(self, value: int) -> None:
         self.seek(value / SLIDER_STEPS_PER_SECOND)
 
-    def _on_ended(self) -> None:
+    def _on_reached_end(self) -> None:
         self._update_play_icon()
 
     def _update_play_icon(self) -> None:

@@ -8,6 +8,8 @@ The window talks to it, as to the inspector, through ``set_model``, ``set_audio_
 """
 from __future__ import annotations
 
+from pathlib import Path
+
 from PySide6.QtCore import QObject, Signal
 
 from model import AudioConfig
@@ -15,6 +17,7 @@ from model.fast_path import InferenceConfig
 
 from .capture import CaptureThread, Frame, Waveform
 from .inference_worker import InferenceWorker
+from .player import Monitor, Volume
 from .ring_buffer import RingBuffer
 from .sources import AudioSource, FrameSource, SilentSource, SourceError
 
@@ -43,7 +46,7 @@ class LivePipeline(QObject):
         self.worker.result.connect(self.result)
         self.worker.spectrogram_ready.connect(self.spectrogram_ready)
         self.worker.embeddings.connect(self.embeddings)
-        self.worker.error.connect(self.inference_failed)
+        self.worker.failed.connect(self.inference_failed)
         self.worker.presence.connect(self.presence)
         self.worker.start()
 
@@ -61,6 +64,10 @@ class LivePipeline(QObject):
         """Use ``model``; a model at another sample rate needs the sources started again (``start``)."""
         self.model = model
         self.worker.set_model(model)
+
+    def set_view(self, view) -> None:
+        """Show the heatmaps as ``view`` (``model.localize.ViewSettings``) says."""
+        self.worker.set_view(view)
 
     def set_audio_override(self, audio) -> None:
         """Localize this sound's vector instead of the sound heard (None: the sound heard again)."""
@@ -99,6 +106,15 @@ class LivePipeline(QObject):
         """The newest ``seconds`` of sound (zeros before the first)."""
         samples = self.ring.snapshot(int(seconds * self.ring.sample_rate))
         return Waveform(samples, self.ring.sample_rate, -seconds)
+
+    def playing(self) -> Path | None:
+        """The video file whose frames are shown now (None: a camera, or nothing running)."""
+        source = self.frame_source
+        return source.playing() if source is not None else None
+
+    def monitor(self, volume: Volume) -> Monitor:
+        """A player of the live sound at ``volume`` (``start`` it)."""
+        return Monitor(self.ring, volume)
 
     def _audio_window(self, t: float, num_samples: int):
         """The newest sound (called by the worker); None without a microphone: then there is no heatmap."""

@@ -25,35 +25,23 @@ from model import CheckpointError, load_model
 from model.fast_path import InferenceConfig
 from model.gallery import read_labels
 from model.import_checkpoint import import_checkpoint
+from model.localize import ViewSettings
 
 from .audio_panel import AudioPanel
-from .export import ExportWorker, save_png
+from .export import Exports
 from .finetune import Finetune
 from .finetune_panel import FinetunePanel
 from .inspector import Inspector
 from .live import LivePipeline
+from .live_sources import LiveSources
 from .menus import WindowMenus
 from .message_bar import MessageBar
-from .player import Monitor, Volume
+from .player import Volume
 from .recorder import RecordBar, Recording
 from .retrieval import Retrieval
 from .retrieval_panel import RetrievalPanel
-from .sources import (
-    CameraSource,
-    Device,
-    MicrophoneSource,
-    Playlist,
-    PlaylistAudioSource,
-    PlaylistFrameSource,
-    SourceError,
-    has_output_device,
-    list_cameras,
-    list_microphones,
-)
 from .video_view import VideoView
 
-RESOURCES = Path(__file__).resolve().parent.parent / "resources"
-DEMO_DIR = RESOURCES / "demo"
 WAVEFORM_SECONDS = 3.0
 SILENCE_LEVEL = 1e-4  # a sound whose peak stays under this is digital silence
 RETRIEVAL_DOCK_WIDTH = 470  # at most; and at most RETRIEVAL_DOCK_SHARE of the window's width
@@ -77,32 +65,17 @@ def clip_label(path: Path) -> str:
     return f"{path.stem} ({label})" if label else path.stem
 
 
-def demo_clips() -> list[Path]:
-    """The bundled demo videos, in name order."""
-    return sorted((DEMO_DIR / "videos").glob("*.mp4"))
-
-
 class MainWindow(QMainWindow):
     def __init__(self, device: str = "cpu", live_inference: InferenceConfig | None = None):
         """``live_inference``: how the live view runs the encoders (None: the worker's default)."""
         super().__init__()
         self.setWindowTitle("Sound Source Localization — SSL-Align")
         self.setAcceptDrops(True)
-        self.resources, self.demo_dir = RESOURCES, DEMO_DIR
         self.device = device
         self.model = None
         self.model_name = ""
-        self.object_weight = 0.0  # the loaded model's object guidance (model.object_guidance), on or off
-        self.semantic_weight = 0.0  # the loaded model's share of the semantic map (model.knowledge)
-        self.live_source_kind = ""  # "camera", "demo", "file" or "custom"
+        self.view = ViewSettings()  # what the heatmaps show (object guidance on or off, which map)
         self.settings = app_settings()
-        self.camera: Device | None = None  # the camera in use
-        self.microphone: Device | None = self._remembered_microphone()  # None: the default input device
-        self.sound_from_video = True  # with the demo or a file as the video: its own sound, else the microphone
-        self.live_file: Path | None = None  # the file looped as the live source
-        self.export_worker: ExportWorker | None = None
-        self.live_volume = Volume(muted=True)  # the demo's or a looped file's sound: M unmutes it
-        self.monitor: Monitor | None = None
         self.query_name: str | None = None  # the gallery clip whose sound is the query, None: the sound heard
         self._shown_once = False
 
@@ -142,6 +115,12 @@ class MainWindow(QMainWindow):
         self.export_progress.setMinimumWidth(  # the text on one line, whole, for clips of up to 99,999 frames
             self.export_progress.fontMetrics().horizontalAdvance("exporting 99999 / 99999 frames") + 40)
         self.export_cancel = QPushButton("Cancel export")
+        self.exports = Exports(self)
+        self.exports.message.connect(self._show_or_clear_message)
+        self.exports.note.connect(self.statusBar().showMessage)
+        self.exports.progress.connect(self._show_export_progress)
+        self.exports.running_changed.connect(self._show_export_running)
+        self.export_cancel.clicked.connect(self.exports.cancel)
         self.statusBar().addWidget(self.source_label)
         self.statusBar().addPermanentWidget(self.export_progress)
         self.statusBar().addPermanentWidget(self.export_cancel)
@@ -156,7 +135,6 @@ class MainWindow(QMainWindow):
         self.pipeline.presence.connect(self.live_view.set_presence)
         self.pipeline.spectrogram_ready.connect(self._show_live_spectrogram)
         self.pipeline.inference_failed.connect(lambda text: self.messages.show_message("inference", text, "error"))
-        self.pipeline.source_failed.connect(self._on_source_failed)
         self.pipeline.source_stalled.connect(
             lambda text: self._show_or_clear_message("capture", text and f"{text}: retrying", "warning"))
         self.inspector.message.connect(self._show_or_clear_message)
@@ -175,7 +153,23 @@ class MainWindow(QMainWindow):
         self.waveform_timer.timeout.connect(self._show_audio_overflows)
         self.waveform_timer.start()
 
-        self.menus = WindowMenus(self)
+        self.sources = LiveSources(self.pipeline, self.settings, parent=self)
+        self.sources.message.connect(self._show_or_clear_message)
+        self.sources.note.connect(self.statusBar().showMessage)
+        self.sources.started.connect(self._show_live_start)
+
+        self.menus = WindowMenus(self, self.inspector, self.sources,
+                                 [self.audio_dock.toggleViewAction(), self.retrieval_dock.toggleViewAction()])
+        self.menus.videos_chosen.connect(self.open_paths)
+        self.menus.checkpoint_chosen.connect(self.load_checkpoint)
+        self.menus.gallery_folder_chosen.connect(self.retrieval.build)
+        self.menus.frame_export_chosen.connect(self.export_frame)
+        self.menus.clip_export_chosen.connect(self.export_clip)
+        self.menus.objects_toggled.connect(self.show_objects)
+        self.menus.map_chosen.connect(self.show_map)
+        self.menus.transport.connect(self.in_inspector)
+        self.menus.mute_toggled.connect(self.set_muted)
+        self.menus.volume_stepped.connect(self.change_volume)
         self._build_teaching()
         self._show_sound_state()
         self._show_model_state()
@@ -189,7 +183,8 @@ class MainWindow(QMainWindow):
         self.recording.open_clip.connect(lambda path: self.open_paths([path]))
         self.recording.message.connect(self._show_or_clear_message)
         self.finetune_panel = FinetunePanel()
-        self.finetune = Finetune(self.finetune_panel, self)
+        self.finetune = Finetune(self.finetune_panel, self.device, self)
+        self.finetune.model_chosen.connect(self.set_model)
         self.finetune_dock = QDockWidget("Fine-tune", self)
         self.finetune_dock.setObjectName("finetune-dock")
         self.finetune_dock.setWidget(self.finetune_panel)
@@ -213,13 +208,11 @@ class MainWindow(QMainWindow):
     @property
     def volume(self) -> Volume:
         """The volume of the sound playing in the tab shown."""
-        return self.live_volume if self._live_active() else self.inspector.volume
+        return self.sources.volume if self._live_active() else self.inspector.volume
 
     def set_muted(self, muted: bool) -> None:
         self.volume.muted = muted
-        if self._live_active() and not muted and self.monitor is None:
-            reason = ("no sound output device" if self.uses_video_sound()
-                      else "a microphone is never played back (it would feed back)")
+        if self._live_active() and not muted and (reason := self.sources.unplayed_reason()):
             self.statusBar().showMessage(f"the live sound is not played: {reason}", 8000)
         self._show_sound_state()
 
@@ -231,9 +224,6 @@ class MainWindow(QMainWindow):
         volume = self.volume
         self.menus.mute_action.setChecked(volume.muted)
         self.sound_label.setText(f"sound {volume.describe()} (M)")
-
-    def uses_video_sound(self) -> bool:
-        return self.live_source_kind in ("demo", "file") and self.sound_from_video
 
     # --- the model --------------------------------------------------------------------------
 
@@ -260,155 +250,61 @@ class MainWindow(QMainWindow):
         """Use ``model`` everywhere: live view, inspector and retrieval (the gallery is indexed again)."""
         rate_changed = self.model is not None and model.audio_config.sample_rate != self.pipeline.sample_rate
         self.model, self.model_name = model, name
-        self.object_weight = model.guidance.weight
-        self.semantic_weight = model.semantic.weight
         self.pipeline.set_model(model)
         self.inspector.set_model(model)
         self.retrieval.set_model(model)
         self.finetune.set_model(model, name)
         self.messages.clear("model")
-        self._show_model_state()
+        self._set_view(ViewSettings())  # a new model is shown as it says
         if rate_changed:  # the sources deliver sound at the model's rate
-            self._restart_live()
+            self.sources.restart()
 
     def show_objects(self, on: bool) -> None:
         """Mix the visual encoder's objectness into the heatmaps at the model's own weight, or show the cosine map
-        alone (the paper's). Every view reads the model's weight at its next frame."""
-        if self.model is not None and self.object_weight > 0:
-            self.model.guidance = replace(self.model.guidance, weight=self.object_weight if on else 0.0)
-            self._show_model_state()
+        alone (the paper's), in every view from its next frame; the model stays as loaded."""
+        if self.model is not None and self.model.guidance.weight > 0:
+            self._set_view(replace(self.view, objects=on))
 
     def show_map(self, shown: str) -> None:
-        """Which map the heatmaps show (``SHOWN_MAPS``): the alignment model's mixed with the semantic map at the
-        model's own weight, the alignment model's alone (the paper's), or the semantic map alone. Every view
-        reads the model's weight at its next frame; presence keeps the model's rule."""
+        """Which map the heatmaps show (``model.localize.SHOWN_MAPS``): the alignment model's mixed with the
+        semantic map at the model's own weight, the alignment model's alone (the paper's), or the semantic map
+        alone, in every view from its next frame; presence keeps the model's rule."""
         if self.model is not None and self.model.semantic.enabled:
-            weight = {"combined": self.semantic_weight, "alignment": 0.0, "knowledge": 1.0}[shown]
-            self.model.semantic = replace(self.model.semantic, weight=weight)
-            self._show_model_state()
+            self._set_view(replace(self.view, shown=shown))
+
+    def _set_view(self, view: ViewSettings) -> None:
+        self.view = view
+        self.pipeline.set_view(view)
+        self.inspector.set_view(view)
+        self.finetune.set_view(view)
+        self._show_model_state()
 
     def _show_model_state(self) -> None:
-        guided = self.model is not None and self.model.guidance.weight > 0
-        guidance = f", object-guided {self.model.guidance.weight:g}" if guided else ""
-        knows = self.model is not None and self.model.semantic.enabled
-        knowledge = f", knowledge {self.model.semantic.weight:g}" if knows else ""
+        model, view = self.model, self.view
+        guided = model is not None and view.object_weight(model.guidance) > 0
+        guidance = f", object-guided {model.guidance.weight:g}" if guided else ""
+        knows = model is not None and model.semantic.enabled
+        knowledge = f", knowledge {view.semantic_weight(model.semantic):g}" if knows else ""
         self.model_label.setText(f"model: {self.model_name} on {self.device}{guidance}{knowledge}"
-                                 if self.model else "no model")
-        self.menus.export_clip_action.setEnabled(self.model is not None)
-        self.menus.show_objects(self.object_weight if self.model is not None else 0.0, guided)
-        self.menus.show_map(self.semantic_weight, self.model.semantic.weight if knows else None)
+                                 if model else "no model")
+        self.menus.export_clip_action.setEnabled(model is not None)
+        self.menus.show_objects(model.guidance.weight if model is not None else 0.0, guided)
+        self.menus.show_map(model.semantic.weight if knows else 0.0, view.shown if knows else None)
 
     # --- live sources -----------------------------------------------------------------------
 
     def start_source(self, choice: str) -> None:
         """``camera`` (falls back to the demo), ``demo`` or the path of a video file to loop."""
-        if choice == "camera":
-            self.use_camera(None)
-        elif choice == "demo":
-            self.use_demo()
-        else:
-            self.use_file(Path(choice))
-
-    def use_camera(self, camera: Device | None) -> None:
-        """Go live with ``camera`` (None: the first one) and the chosen microphone."""
-        if camera is None:
-            cameras = list_cameras()
-            if not cameras:
-                self.messages.show_message("source", "no camera found: showing the bundled demo clips instead", "info")
-                self.use_demo(keep_message=True)
-                return
-            remembered = self.settings.value("camera")
-            camera = next((c for c in cameras if c.name == remembered), cameras[0])
-        self.camera = camera
-        self.settings.setValue("camera", camera.name)
-        self.messages.clear("source")
-        self.start_sources(CameraSource(camera.index, camera.name), self._microphone_source(), "camera")
-
-    def use_microphone(self, microphone: Device | None) -> None:
-        """Hear ``microphone`` (None: the default one), also with the demo or a file as the video."""
-        self.microphone = microphone
-        self.sound_from_video = False
-        self.settings.setValue("microphone", microphone.name if microphone else "")
-        self._restart_live()
-
-    def use_video_sound(self) -> None:
-        """Hear the demo's or the file's own sound again."""
-        self.sound_from_video = True
-        self._restart_live()
-
-    def _restart_live(self) -> None:
-        if self.live_source_kind == "camera":
-            self.use_camera(self.camera)
-        elif self.live_source_kind == "demo":
-            self.use_demo()
-        elif self.live_source_kind == "file":
-            self.use_file(self.live_file)
-
-    def _remembered_microphone(self) -> Device | None:
-        """The microphone chosen last time, when it is still there (None: the default one)."""
-        name = self.settings.value("microphone", "")
-        try:
-            return next((m for m in list_microphones() if m.name == name), None) if name else None
-        except SourceError:
-            return None
-
-    def _microphone_source(self) -> MicrophoneSource:
-        return MicrophoneSource(self.microphone.index if self.microphone else None,
-                                self.microphone.name if self.microphone else None)
-
-    def _playlist_sources(self, playlist: Playlist):
-        """The playlist's frames with its own sound, or with the microphone chosen instead."""
-        sound = PlaylistAudioSource(playlist) if self.sound_from_video else self._microphone_source()
-        return PlaylistFrameSource(playlist), sound
-
-    def use_demo(self, keep_message: bool = False) -> None:
-        clips = demo_clips()
-        if not clips:
-            self.messages.show_message("source", f"no demo clips in {DEMO_DIR / 'videos'} "
-                                       "(make them with: python bench/make_demo_clips.py)", "error")
-            return
-        if not keep_message:
-            self.messages.clear("source")
-        self.start_sources(*self._playlist_sources(Playlist(clips, self.pipeline.sample_rate)), "demo")
-
-    def use_file(self, path: Path) -> None:
-        """Loop a video file as if it were a camera and a microphone."""
-        self.messages.clear("source")
-        self.live_file = path
-        self.start_sources(*self._playlist_sources(Playlist([path], self.pipeline.sample_rate)), "file")
+        self.sources.start_choice(choice)
 
     def start_sources(self, frame_source, audio_source, kind: str = "custom") -> None:
         """Run any frame and audio source live (the devices, the demo, or test sources)."""
-        self.live_source_kind = kind
+        self.sources.start(frame_source, audio_source, kind)
+
+    def _show_live_start(self, text: str) -> None:
         self.live_view.clear()
         self.audio_panel.clear()
-        problem = self.pipeline.start(frame_source, audio_source)
-        self._start_monitor(isinstance(audio_source, PlaylistAudioSource))
-        if problem:
-            self.messages.show_message("sound", f"no sound ({problem}): the heatmap needs sound", "warning")
-        else:
-            self.messages.clear("sound")
-        self.source_label.setText(f"live: {frame_source.name} + {self.pipeline.audio_source.name}")
-
-    def _start_monitor(self, wanted: bool) -> None:
-        """Play the live sound (muted until M) when it comes from the demo or a file and can be played."""
-        if self.monitor is not None:
-            self.monitor.stop()
-            self.monitor = None
-        if wanted and has_output_device():
-            monitor = Monitor(self.pipeline.ring, self.live_volume)
-            try:
-                monitor.start()
-                self.monitor = monitor
-            except SourceError as exc:
-                self.statusBar().showMessage(f"the live sound is not played: {exc}", 8000)
-
-    def _on_source_failed(self, text: str) -> None:
-        if self.live_source_kind in ("camera", "file"):
-            self.messages.show_message("source", f"{text}: showing the bundled demo clips instead", "warning")
-            self.use_demo(keep_message=True)
-        else:
-            self.messages.show_message("source", text, "error")
+        self.source_label.setText(text)
 
     # --- live display -----------------------------------------------------------------------
 
@@ -424,9 +320,8 @@ class MainWindow(QMainWindow):
         if self._live_active():
             waveform = self.pipeline.waveform(WAVEFORM_SECONDS)
             heard = waveform.samples[-self.model.audio_config.num_samples:] if self.model else waveform.samples
-            playing = self.pipeline.frame_source.playlist if isinstance(self.pipeline.frame_source,
-                                                                        PlaylistFrameSource) else None
-            clip = clip_label(playing.paths[playing.locate(playing.position())[0]]) if playing and playing.infos else ""
+            playing = self.pipeline.playing()
+            clip = clip_label(playing) if playing else ""
             view, sound, what = self.live_view, None if self.pipeline.silent else heard, "the live sound"
         else:
             waveform = self.inspector.waveform(WAVEFORM_SECONDS)
@@ -526,69 +421,44 @@ class MainWindow(QMainWindow):
     def current_view(self) -> VideoView:
         return self.live_view if self._live_active() else self.inspector.view
 
+    def frame_on_screen(self) -> np.ndarray | None:
+        return self.current_view().frame
+
+    def sound_on_screen(self, seconds: float) -> np.ndarray | None:
+        """The last ``seconds`` of the sound heard with the frame on screen (None: none)."""
+        waveform = (self.pipeline if self._live_active() else self.inspector).waveform(seconds)
+        return None if waveform is None else waveform.samples
+
     def export_frame(self, path) -> bool:
         """Save the frame on screen with its overlay as a PNG; a failure is a message."""
-        image = self.current_view().composite()
-        if image is None:
-            self.messages.show_message("export", "no frame to export yet", "warning")
-            return False
-        try:
-            save_png(path, image)
-        except OSError as exc:
-            self.messages.show_message("export", str(exc), "error")
-            return False
-        self.statusBar().showMessage(f"saved {path}", 5000)
-        return True
+        return self.exports.save_frame(self.current_view().composite(), path)
 
     def export_clip(self, target) -> bool:
         """Export the inspector's file with heatmaps and sound to ``target`` (MP4), in a thread."""
-        if self.inspector.file is None or self.model is None or self.export_worker is not None:
-            reason = ("open a video in the inspector first" if self.inspector.file is None else
-                      "no model loaded" if self.model is None else "an export is already running")
-            self.messages.show_message("export", f"cannot export a clip: {reason}", "warning")
-            return False
-        view = self.inspector.view
-        self.export_worker = ExportWorker(self.model, self.device, self.inspector.file.path, target,
-                                          view.lut, view.opacity, view.value_range, parent=self)
-        self.export_worker.progress.connect(self._show_export_progress)
-        self.export_worker.succeeded.connect(lambda path: self._end_export(f"exported {path}", "info"))
-        self.export_worker.failed.connect(lambda text: self._end_export(text, "error"))
-        self.export_worker.cancelled.connect(lambda: self._end_export("export cancelled", "info"))
-        self.export_cancel.clicked.connect(self.export_worker.cancel)
-        self.export_progress.setValue(0)
-        self.export_progress.show()
-        self.export_cancel.show()
-        self.export_worker.start()
-        return True
+        file, view = self.inspector.file, self.inspector.view
+        return self.exports.start_clip(self.model, self.device, file and file.path, target, view.lut, view.opacity,
+                                       view.value_range, self.view)
 
     def _show_export_progress(self, done: int, total: int) -> None:
         self.export_progress.setRange(0, total)
         self.export_progress.setValue(done)
 
-    def _end_export(self, text: str, level: str) -> None:
-        if self.export_worker is None:  # already ended by shutdown
-            return
-        self.export_worker.wait()
-        self.export_cancel.clicked.disconnect()
-        self.export_worker.deleteLater()
-        self.export_worker = None
-        self.export_progress.hide()
-        self.export_cancel.hide()
-        self.messages.show_message("export", text, level)
+    def _show_export_running(self, running: bool) -> None:
+        if running:
+            self.export_progress.setValue(0)
+        self.export_progress.setVisible(running)
+        self.export_cancel.setVisible(running)
 
     # --- shutdown ---------------------------------------------------------------------------
 
     def shutdown(self) -> None:
         """Stop every thread and release the camera and the microphone (idempotent)."""
         self.waveform_timer.stop()
-        if self.export_worker is not None:
-            self.export_worker.cancel()
-            self.export_worker.wait()
-            self.export_worker = None
+        self.exports.shutdown()
         self.retrieval.shutdown()
-        self.recording.recorder.shutdown()
+        self.recording.shutdown()
         self.finetune.shutdown()
-        self._start_monitor(False)
+        self.sources.shutdown()
         self.pipeline.shutdown()
         self.inspector.shutdown()
 

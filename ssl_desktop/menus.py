@@ -1,18 +1,21 @@
-"""The window's menus: File, Source, Playback and View, and the file dialogs they open.
+"""The window's menus: File, Source, Playback, View and Teach, and the file dialogs they open.
 
-Every action calls the window's public methods (``open_paths``, ``load_checkpoint``, ``use_camera``,
-``export_clip`` ...); the menus keep no state of their own beyond what they show checked.
+The File and View menus and the sound keys emit signals that the window connects; the Source menu chooses through
+the ``LiveSources`` it is given, the transport keys act on the ``Inspector``. The menus keep no state of their own
+beyond what they show checked.
 """
 from __future__ import annotations
 
 from pathlib import Path
 
-from PySide6.QtCore import QObject
+from PySide6.QtCore import QObject, Signal
 from PySide6.QtGui import QAction, QActionGroup, QKeySequence
-from PySide6.QtWidgets import QFileDialog
+from PySide6.QtWidgets import QFileDialog, QMainWindow
 
 from model.data.video_io import VIDEO_EXTENSIONS
 
+from .inspector import Inspector
+from .live_sources import DEMO_DIR, RESOURCES, LiveSources
 from .sources import SourceError, list_cameras, list_microphones
 
 VIDEO_FILTER = f"Videos ({' '.join('*' + e for e in VIDEO_EXTENSIONS)});;All files (*)"
@@ -24,7 +27,7 @@ CHECKPOINT_FILTERS = {  # file dialog filter -> import format (None: our own saf
 SEEK_SECONDS = 5.0  # Shift+Left / Shift+Right
 
 
-SHOWN_MAPS = (  # (what, menu text, tooltip)
+MAP_ITEMS = (  # (what is shown: model.localize.SHOWN_MAPS, menu text, tooltip)
     ("combined", "&Both: alignment and knowledge",
      "the alignment model's map mixed with the semantic map at the model's weight"),
     ("alignment", "&Alignment model only (the paper's cosine map)",
@@ -35,10 +38,22 @@ SHOWN_MAPS = (  # (what, menu text, tooltip)
 
 
 class WindowMenus(QObject):
-    """Builds the menu bar of ``window`` (a ``MainWindow``)."""
+    """Builds the menu bar of ``window``; ``dock_toggles`` are listed in the View menu."""
 
-    def __init__(self, window):
+    videos_chosen = Signal(list)  # paths to open in the inspector
+    checkpoint_chosen = Signal(str, object)  # path, import format (None: our own safetensors)
+    gallery_folder_chosen = Signal(str)
+    frame_export_chosen = Signal(str)  # PNG path
+    clip_export_chosen = Signal(str)  # MP4 path
+    objects_toggled = Signal(bool)  # View > Object-guided heatmap
+    map_chosen = Signal(str)  # View > Heatmap shows: one of model.localize.SHOWN_MAPS
+    transport = Signal(object)  # a transport key's action on the inspector (to run while it is the tab shown)
+    mute_toggled = Signal(bool)
+    volume_stepped = Signal(int)  # +1 / -1
+
+    def __init__(self, window: QMainWindow, inspector: Inspector, sources: LiveSources, dock_toggles):
         super().__init__(window)
+        self.inspector, self.sources = inspector, sources
         bar = window.menuBar()
         file_menu = bar.addMenu("&File")
         self.add_action(file_menu, "&Open video…", self.choose_videos, QKeySequence.StandardKey.Open)
@@ -58,21 +73,21 @@ class WindowMenus(QObject):
         self._build_playback_menu(bar.addMenu("&Playback"))
 
         self.view_menu = bar.addMenu("&View")
-        self.view_menu.addAction(window.audio_dock.toggleViewAction())
-        self.view_menu.addAction(window.retrieval_dock.toggleViewAction())
+        for toggle in dock_toggles:
+            self.view_menu.addAction(toggle)
         self.view_menu.addSeparator()
         self.objects_action = QAction("&Object-guided heatmap", window)
         self.objects_action.setCheckable(True)
-        self.objects_action.toggled.connect(window.show_objects)
+        self.objects_action.toggled.connect(self.objects_toggled)
         self.view_menu.addAction(self.objects_action)
         self.map_menu = self.view_menu.addMenu("&Heatmap shows")
         self.map_menu.setToolTipsVisible(True)
         group = QActionGroup(window)
         self.map_actions = {}
-        for shown, text, tip in SHOWN_MAPS:
+        for shown, text, tip in MAP_ITEMS:
             action = QAction(text, window, checkable=True)
             action.setToolTip(tip)
-            action.triggered.connect(lambda _=False, shown=shown: window.show_map(shown))
+            action.triggered.connect(lambda _=False, shown=shown: self.map_chosen.emit(shown))
             group.addAction(action)
             self.map_menu.addAction(action)
             self.map_actions[shown] = action
@@ -88,18 +103,16 @@ class WindowMenus(QObject):
         action.setChecked(on)
         action.blockSignals(False)
 
-    def show_map(self, weight: float, now: float | None) -> None:
-        """The Heatmap shows menu as the model allows (``now`` None: it has no semantic side) and as it is
-        (``now``: the semantic weight in use; ``weight``: the model's own)."""
-        self.map_menu.setEnabled(now is not None)
+    def show_map(self, weight: float, shown: str | None) -> None:
+        """The Heatmap shows menu as the model allows (``shown`` None: it has no semantic side) and as it is
+        (``shown``: one of ``model.localize.SHOWN_MAPS``; ``weight``: the model's own)."""
+        self.map_menu.setEnabled(shown is not None)
         self.map_actions["combined"].setText(f"&Both: alignment and knowledge (weight {weight:g})")
-        checked = None if now is None else "alignment" if now == 0 else "knowledge" if now == 1 and weight != 1 \
-            else "combined"
-        for shown, action in self.map_actions.items():
-            action.setChecked(shown == checked)
+        for name, action in self.map_actions.items():
+            action.setChecked(name == shown)
 
     @property
-    def window(self):
+    def window(self) -> QMainWindow:
         """The window (the Qt parent: a Python reference back would make a cycle that the garbage collector
         may break in a worker thread, destroying Qt objects there)."""
         return self.parent()
@@ -120,43 +133,43 @@ class WindowMenus(QObject):
 
     def _build_playback_menu(self, menu) -> None:
         """The keys of mpv / VLC, working anywhere in the window (menu actions are window shortcuts)."""
-        window, inspector = self.window, self.window.inspector
+        inspector = self.inspector
         for text, slot, keys in (("Play / pause", inspector.toggle_play, "Space"),
                                  ("Previous frame", lambda: inspector.step(-1), "Left"),
                                  ("Next frame", lambda: inspector.step(1), "Right"),
                                  (f"Back {SEEK_SECONDS:g} s", lambda: inspector.seek_by(-SEEK_SECONDS), "Shift+Left"),
                                  (f"Forward {SEEK_SECONDS:g} s", lambda: inspector.seek_by(SEEK_SECONDS),
                                   "Shift+Right")):
-            self.add_action(menu, text, lambda checked=False, act=slot: window.in_inspector(act), keys)
+            self.add_action(menu, text, lambda checked=False, act=slot: self.transport.emit(act), keys)
         self.loop_action = self.add_action(menu, "&Loop", inspector.set_loop, "L")
         self.loop_action.setCheckable(True)
         menu.addSeparator()
-        self.mute_action = self.add_action(menu, "&Mute", window.set_muted, "M")
+        self.mute_action = self.add_action(menu, "&Mute", self.mute_toggled, "M")
         self.mute_action.setCheckable(True)
-        self.add_action(menu, "Volume down", lambda: window.change_volume(-1), "9")
-        self.add_action(menu, "Volume up", lambda: window.change_volume(1), "0")
+        self.add_action(menu, "Volume down", lambda: self.volume_stepped.emit(-1), "9")
+        self.add_action(menu, "Volume up", lambda: self.volume_stepped.emit(1), "0")
 
     def fill_source_menu(self) -> None:
         """The video and the sound sources, chosen apart, listed anew each time the menu opens; the ones
         in use are checked."""
-        window, menu = self.window, self.source_menu
+        sources, menu = self.sources, self.source_menu
         menu.clear()
-        kind = window.live_source_kind
+        kind = sources.kind
         menu.addSection("Video")
         videos = QActionGroup(menu)
         cameras = list_cameras()
         for camera in cameras:
-            self._add_choice(menu, videos, camera.name, lambda c=camera: window.use_camera(c),
-                             kind == "camera" and camera == window.camera)
+            self._add_choice(menu, videos, camera.name, lambda c=camera: sources.use_camera(c),
+                             kind == "camera" and camera == sources.camera)
         if not cameras:
             menu.addAction("no camera found").setEnabled(False)
-        self._add_choice(menu, videos, "Bundled demo clips", window.use_demo, kind == "demo")
-        file_text = f"Video file: {window.live_file.name}" if kind == "file" else "Video file as a live source…"
+        self._add_choice(menu, videos, "Bundled demo clips", sources.use_demo, kind == "demo")
+        file_text = f"Video file: {sources.file.name}" if kind == "file" else "Video file as a live source…"
         self._add_choice(menu, videos, file_text, self.choose_live_file, kind == "file")
         menu.addSection("Sound")
         sounds = QActionGroup(menu)
-        own = self._add_choice(menu, sounds, "The video's own sound", window.use_video_sound,
-                               window.uses_video_sound())
+        own = self._add_choice(menu, sounds, "The video's own sound", sources.use_video_sound,
+                               sources.uses_video_sound())
         own.setEnabled(kind in ("demo", "file"))
         try:
             microphones = list_microphones()
@@ -165,8 +178,8 @@ class WindowMenus(QObject):
             microphones = []
         for microphone in [None, *microphones]:
             self._add_choice(menu, sounds, microphone.name if microphone else "default microphone",
-                             lambda m=microphone: window.use_microphone(m),
-                             not window.uses_video_sound() and microphone == window.microphone)
+                             lambda m=microphone: sources.use_microphone(m),
+                             not sources.uses_video_sound() and microphone == sources.microphone)
 
     def _add_choice(self, menu, group, text, slot, checked: bool) -> QAction:
         action = self.add_action(menu, text, lambda checked=False: slot())
@@ -179,33 +192,32 @@ class WindowMenus(QObject):
 
     def choose_videos(self) -> None:
         paths, _ = QFileDialog.getOpenFileNames(self.window, "Open videos", "", VIDEO_FILTER)
-        self.window.open_paths(paths)
+        self.videos_chosen.emit(paths)
 
     def choose_checkpoint(self) -> None:
-        path, chosen = QFileDialog.getOpenFileName(self.window, "Import checkpoint", str(self.window.resources),
+        path, chosen = QFileDialog.getOpenFileName(self.window, "Import checkpoint", str(RESOURCES),
                                                    ";;".join(CHECKPOINT_FILTERS))
         if path:
-            self.window.load_checkpoint(path, CHECKPOINT_FILTERS.get(chosen))
+            self.checkpoint_chosen.emit(path, CHECKPOINT_FILTERS.get(chosen))
 
     def choose_gallery_folder(self) -> None:
-        folder = QFileDialog.getExistingDirectory(self.window, "Folder of video clips to index",
-                                                  str(self.window.demo_dir))
+        folder = QFileDialog.getExistingDirectory(self.window, "Folder of video clips to index", str(DEMO_DIR))
         if folder:
-            self.window.retrieval.build(folder)
+            self.gallery_folder_chosen.emit(folder)
 
     def choose_live_file(self) -> None:
         path, _ = QFileDialog.getOpenFileName(self.window, "Video file to loop as a live source", "", VIDEO_FILTER)
         if path:
-            self.window.use_file(Path(path))
+            self.sources.use_file(Path(path))
 
     def choose_frame_export(self) -> None:
         path, _ = QFileDialog.getSaveFileName(self.window, "Export frame", "frame.png", "PNG images (*.png)")
         if path:
-            self.window.export_frame(path)
+            self.frame_export_chosen.emit(path)
 
     def choose_clip_export(self) -> None:
-        file = self.window.inspector.file
+        file = self.inspector.file
         default = f"{file.path.stem}_heatmap.mp4" if file else "clip_heatmap.mp4"
         path, _ = QFileDialog.getSaveFileName(self.window, "Export clip", default, "MP4 videos (*.mp4)")
         if path:
-            self.window.export_clip(path)
+            self.clip_export_chosen.emit(path)

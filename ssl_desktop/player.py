@@ -105,7 +105,7 @@ class FrameThread(QThread):
     """Emits the frame due on ``clock``: continuously while playing, once per ``show_current`` when paused."""
 
     frame_ready = Signal(float, object)  # media time of the frame (s), RGB frame
-    ended = Signal()
+    reached_end = Signal()  # playing (not looping), the clock passed the file's end: it is paused there
     failed = Signal(str)
     cut_short = Signal(float)  # time (s) of the last frame, once, when the frames end before the file's duration
 
@@ -143,7 +143,7 @@ class FrameThread(QThread):
                         self.clock.seek(0.0)
                     elif t >= self.clock.duration:
                         self.clock.pause()
-                        self.ended.emit()
+                        self.reached_end.emit()
                     time.sleep(min(self.period / max(self.clock.speed, 1e-3), 0.02))
                     continue
                 with self._wake:

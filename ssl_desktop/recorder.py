@@ -44,7 +44,7 @@ class ClipWriteThread(QThread):
     """Writes frames (RGB uint8) at ``fps`` with mono ``sound`` at ``sample_rate`` to ``path`` through a
     temporary file."""
 
-    saved = Signal(str)
+    succeeded = Signal(str)  # the clip written
     failed = Signal(str)
 
     def __init__(self, path: Path, frames: list[np.ndarray], fps: float, sound: np.ndarray, sample_rate: int,
@@ -67,7 +67,7 @@ class ClipWriteThread(QThread):
                 partial.unlink(missing_ok=True)
             self.failed.emit(f"clip not saved: {exc}")
         else:
-            self.saved.emit(str(self.path))
+            self.succeeded.emit(str(self.path))
         finally:
             self.frames = []
 
@@ -77,7 +77,7 @@ class ClipRecorder(QObject):
     ``ring``, then writes them into ``folder`` in a ``ClipWriteThread``; one clip at a time."""
 
     state_changed = Signal(str)  # "recording", "saving" or "idle"
-    saved = Signal(str)  # the clip written
+    succeeded = Signal(str)  # the clip written
     failed = Signal(str)
 
     def __init__(self, ring: RingBuffer, parent=None):
@@ -133,7 +133,7 @@ class ClipRecorder(QObject):
         rate = self.ring.sample_rate
         sound = fit_sound(self.ring.snapshot(heard), round(len(frames) / fps * rate))
         self._writer = ClipWriteThread(next_clip_path(self.folder), [f.image for f in frames], fps, sound, rate, self)
-        self._writer.saved.connect(self._on_saved)
+        self._writer.succeeded.connect(self._on_saved)
         self._writer.failed.connect(self._on_failed)
         self._set_state("saving")
         self._writer.start()
@@ -142,7 +142,7 @@ class ClipRecorder(QObject):
         self.clips_saved += 1
         self.last_clip = Path(path)
         self._end_write()
-        self.saved.emit(path)
+        self.succeeded.emit(path)
 
     def _on_failed(self, text: str) -> None:
         self._end_write()
@@ -231,7 +231,7 @@ class Recording(QObject):
         bar.seconds_changed.connect(lambda seconds: setattr(self.recorder, "seconds", seconds))
         bar.play_last_clicked.connect(lambda: self.open_clip.emit(str(self.recorder.last_clip)))
         self.recorder.state_changed.connect(self._show_state)
-        self.recorder.saved.connect(lambda path: self.message.emit("record", "", "info"))
+        self.recorder.succeeded.connect(lambda path: self.message.emit("record", "", "info"))
         self.recorder.failed.connect(lambda text: self.message.emit("record", text, "error"))
         self._show_state()
 
@@ -248,6 +248,10 @@ class Recording(QObject):
         if self.recorder.folder is None:
             self._choose_folder()
         self.recorder.start()
+
+    def shutdown(self) -> None:
+        """Drop a clip being recorded; let one being written finish."""
+        self.recorder.shutdown()
 
     def _choose_folder(self) -> None:
         folder = QFileDialog.getExistingDirectory(self.bar, "Folder for the recorded clips",

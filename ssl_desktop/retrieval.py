@@ -29,9 +29,9 @@ class Retrieval(QObject):
         self._latest = None  # (audio, image) embeddings waiting for the next query
         self.worker = GalleryWorker()
         self.worker.progress.connect(panel.set_progress)
-        self.worker.finished.connect(self._on_gallery)
+        self.worker.succeeded.connect(self._on_gallery)
         self.worker.cancelled.connect(lambda: self._on_build_ended("gallery indexing cancelled"))
-        self.worker.error.connect(self._on_build_failed)
+        self.worker.failed.connect(self._on_build_failed)
         panel.cancel_requested.connect(self.worker.cancel)
         panel.query_sound_selected.connect(self._on_query_sound)
         panel.open_clip.connect(self.open_clip)

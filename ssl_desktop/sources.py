@@ -49,6 +49,10 @@ class FrameSource(ABC):
     def close(self) -> None:
         """Release the device or file (safe to call twice)."""
 
+    def playing(self) -> Path | None:
+        """The video file whose frames come now (None: not a file)."""
+        return None
+
 
 class Pacer:
     """Sleeps until the next tick of a fixed rate; after a long stall it restarts instead of rushing."""
@@ -180,6 +184,10 @@ class Playlist:
         index = max(i for i, offset in enumerate(self.offsets) if offset <= t)
         return index, t - self.offsets[index]
 
+    def playing(self) -> Path | None:
+        """The file playing now (None before the playlist is loaded)."""
+        return self.paths[self.locate(self.position())[0]] if self.infos else None
+
     @property
     def name(self) -> str:
         return self.paths[0].name if len(self.paths) == 1 else f"{len(self.paths)} clips"
@@ -235,6 +243,9 @@ class PlaylistFrameSource(FrameSource):
 
     def open(self) -> None:
         self.playlist.load()
+
+    def playing(self) -> Path | None:
+        return self.playlist.playing()
 
     def read(self) -> np.ndarray | None:
         self._pacer.wait()

@@ -14,7 +14,7 @@ from model import ModelConfig, SSLModel, save_model
 from model.data.video_io import decode_audio_track, probe, read_frame
 from model.synth.generator import generate
 from ssl_desktop import app as app_module
-from ssl_desktop import main_window as main_window_module
+from ssl_desktop import live_sources as live_sources_module
 from ssl_desktop import sources
 from ssl_desktop.main_window import MainWindow
 from ssl_desktop.sources import Device, PatternSource, SourceError, ToneSource
@@ -125,7 +125,7 @@ def test_demo_source_plays_the_bundled_clips_with_their_sound(qtbot, make_window
 
 
 def test_without_a_camera_the_demo_runs_and_says_why(qtbot, make_window, monkeypatch):
-    monkeypatch.setattr(main_window_module, "list_cameras", lambda: [])
+    monkeypatch.setattr(live_sources_module, "list_cameras", lambda: [])
     window = make_window()
     window.start_source("camera")
     assert "no camera found" in window.messages.text("source")
@@ -133,11 +133,11 @@ def test_without_a_camera_the_demo_runs_and_says_why(qtbot, make_window, monkeyp
 
 
 def test_a_camera_that_cannot_be_opened_falls_back_to_the_demo(qtbot, make_window, monkeypatch):
-    monkeypatch.setattr(main_window_module, "list_cameras", lambda: [Device(99, "camera 99")])
+    monkeypatch.setattr(live_sources_module, "list_cameras", lambda: [Device(99, "camera 99")])
     window = make_window()
     window.start_source("camera")
     qtbot.waitUntil(lambda: "camera 99 cannot be opened" in window.messages.text("source"), timeout=WAIT_MS)
-    assert window.live_source_kind == "demo"
+    assert window.sources.kind == "demo"
     wait_for_heatmaps(qtbot, window.live_view, 1)
 
 
@@ -295,7 +295,7 @@ def test_export_frame_and_clip(qtbot, make_window, tmp_path):
     bar = window.export_progress
     qtbot.waitUntil(lambda: bar.isVisible() and bar.width() > 0, timeout=WAIT_MS)
     assert bar.width() >= bar.fontMetrics().horizontalAdvance("exporting 9999 / 9999 frames")  # one line, whole
-    qtbot.waitUntil(lambda: window.export_worker is None, timeout=120000)
+    qtbot.waitUntil(lambda: window.exports.worker is None, timeout=120000)
     assert "exported" in window.messages.text("export")
     assert stat.S_IMODE(target.stat().st_mode) == new_file_mode()  # not mkstemp's 0600
     info = probe(target)
@@ -312,7 +312,7 @@ def test_cancelled_clip_export_leaves_no_file(qtbot, make_window, clips, tmp_pat
     target = tmp_path / "cancelled.mp4"
     assert window.export_clip(target)
     window.export_cancel.click()
-    qtbot.waitUntil(lambda: window.export_worker is None, timeout=60000)
+    qtbot.waitUntil(lambda: window.exports.worker is None, timeout=60000)
     assert window.messages.text("export") == "export cancelled"
     assert list(tmp_path.iterdir()) == []
 

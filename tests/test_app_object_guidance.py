@@ -15,12 +15,12 @@ def test_the_view_menu_turns_the_object_guidance_off_and_on(qtbot, make_window):
     assert f"object-guided {weight:g}" in window.model_label.text()
     start_test_devices(window)
     wait_for_heatmaps(qtbot, window.live_view)
-    action.trigger()  # off: the paper's cosine map, in every view (they share the model)
-    assert window.model.guidance.weight == 0 and not action.isChecked()
+    action.trigger()  # off: the paper's cosine map, in every view (a view setting: the model keeps its weight)
+    assert not window.view.objects and not action.isChecked() and window.model.guidance.weight == weight
     assert "object-guided" not in window.model_label.text()
     wait_for_heatmaps(qtbot, window.live_view)
     action.trigger()
-    assert window.model.guidance.weight == weight and action.isChecked()
+    assert window.view.objects and action.isChecked() and window.model.guidance.weight == weight
     wait_for_heatmaps(qtbot, window.live_view)
 
 
@@ -29,4 +29,4 @@ def test_a_model_without_object_guidance_leaves_the_action_disabled(make_window)
     action = window.menus.objects_action
     assert not action.isEnabled() and not action.isChecked()
     action.setChecked(True)  # even if asked: nothing to mix in
-    assert window.model.guidance.weight == 0
+    assert window.model.guidance.weight == 0 and "object-guided" not in window.model_label.text()

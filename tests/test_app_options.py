@@ -6,7 +6,8 @@ from pathlib import Path
 import pytest
 
 from ssl_desktop.app import live_inference, parse_args
-from ssl_desktop.main_window import MainWindow, demo_clips
+from ssl_desktop.live_sources import demo_clips
+from ssl_desktop.main_window import MainWindow
 
 ROOT = Path(__file__).resolve().parent.parent
 

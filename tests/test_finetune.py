@@ -16,6 +16,8 @@ from test_app import WAIT_MS, checkpoint, make_window  # noqa: F401 (fixtures)
 
 from model import AudioConfig, ModelConfig, SSLModel, load_model, save_model
 from model.gallery import model_fingerprint
+from model.knowledge.config import SemanticConfig
+from model.object_guidance import ObjectGuidance
 from model.synth.generator import generate
 from ssl_desktop.finetune_process import PRESETS, FinetuneSettings, link_clips, tail_lines
 from ssl_desktop.sources import FrameSource, Pacer, ToneSource
@@ -211,6 +213,40 @@ def test_finetune_closing_the_window_while_training_stops_it_gracefully(qtbot, m
     assert (run / "last.safetensors").is_file() and load_model(run / "last.safetensors")
     assert pid not in child_pids() and child_pids() <= children
     # make_window checks that no QThread and no Python thread is left
+
+
+def test_the_run_starts_from_the_model_as_loaded_whatever_the_view_shows(qtbot, make_window, tiny_checkpoint,
+                                                                         tmp_path):
+    """View > Object-guided heatmap off and View > Heatmap shows > Alignment only change what is shown, never the
+    model the next fine-tune starts from (``start.safetensors``)."""
+    model = load_model(tiny_checkpoint)
+    model.guidance, model.semantic = ObjectGuidance(0.4, "by hand"), SemanticConfig(0.7, 0.25)
+    knowing = tmp_path / "knowing.safetensors"
+    save_model(knowing, model)
+    window = make_window(load_model=False)
+    assert window.load_checkpoint(knowing)
+    assert "object-guided 0.4, knowledge 0.7" in window.model_label.text()
+    window.menus.objects_action.trigger()
+    window.menus.map_actions["alignment"].trigger()
+    assert not window.menus.objects_action.isChecked() and window.menus.map_actions["alignment"].isChecked()
+    assert window.model_label.text().endswith("on cpu, knowledge 0")  # the view shows neither ...
+    assert window.model.guidance.weight == 0.4 and window.model.semantic.weight == 0.7  # ... the model keeps both
+
+    empty = tmp_path / "empty"  # the run fails at once (no clips): only its start matters here
+    empty.mkdir()
+    window.finetune_dock.toggleViewAction().trigger()
+    panel = window.finetune_panel
+    panel.add_data_folder(empty)
+    panel.out_edit.setText(str(tmp_path / "run"))
+    panel.device_box.setCurrentText("cpu")
+    panel.threads_box.setValue(1)
+    finished = []
+    window.finetune.process.finished.connect(lambda outcome, text: finished.append((outcome, text)))
+    qtbot.mouseClick(panel.start_button, Qt.MouseButton.LeftButton)
+    start = load_model(tmp_path / "run" / "start.safetensors")
+    assert start.guidance == model.guidance and start.semantic == model.semantic
+    qtbot.waitUntil(lambda: bool(finished), timeout=TRAIN_MS)
+    assert finished[0][0] == "failed"
 
 
 def test_finetune_a_failing_run_is_a_message_with_its_error(qtbot, make_window, tiny_checkpoint, tiny_data, tmp_path):

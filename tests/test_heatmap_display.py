@@ -16,7 +16,7 @@ from model.localize import Localizer
 from model.knowledge.config import SemanticConfig
 from model.object_guidance import ObjectGuidance
 from model.overlay import FIXED_RANGE, scale_heat
-from ssl_desktop.main_window import demo_clips
+from ssl_desktop.live_sources import demo_clips
 from ssl_desktop.sources import ClockedAudioSource, PatternSource, ToneSource
 from ssl_desktop.video_view import RateMeter, VideoView
 

@@ -221,9 +221,9 @@ def test_errors_become_a_signal_and_the_worker_goes_on(qtbot, start_worker, tiny
         return tone(t, n)
 
     worker = start_worker(flaky, tiny_model)
-    with qtbot.waitSignal(worker.error, timeout=15000) as error:
+    with qtbot.waitSignal(worker.failed, timeout=15000) as failed:
         worker.submit(frame(0))
-    assert "sound card exploded" in error.args[0]
+    assert "sound card exploded" in failed.args[0]
     with qtbot.waitSignal(worker.result, timeout=15000):
         worker.submit(frame(1))
     assert worker.isRunning()

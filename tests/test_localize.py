@@ -1,5 +1,6 @@
 """One per-frame path: the inference worker, the MP4 export and ssl-eval give the same heatmap for the
 same frame and the same sound, because all three go through ``model.localize``."""
+import copy
 import time
 
 import numpy as np
@@ -9,7 +10,8 @@ import torch
 from model import AudioConfig, ModelConfig, SSLModel, spectrogram
 from model.data import video_io
 from model.evaluation.evaluate import predict
-from model.localize import Localizer
+from model.localize import Localizer, ViewSettings
+from model.object_guidance import ObjectGuidance
 from model.overlay import blend, overlay_lut, scale_heat
 from model.synth.generator import generate
 from model.transforms import preprocess_image
@@ -108,3 +110,23 @@ def test_a_fixed_vector_wins_over_a_sound_heard_meanwhile(tiny_model, frame_and_
         assert localizer.localize(frame) is None and not localizer.heard_recently(0.3)
         localizer.hear(window, 0.3)
     assert torch.allclose(localizer.localize(frame).audio, heard, atol=1e-5)
+
+
+def test_view_settings_change_what_is_shown_never_the_model(tiny_model, frame_and_sound):
+    """Object guidance off in the view shows what a model without guidance shows; the model keeps its weight;
+    the worker passes its view on from the next frame."""
+    _, frame, window = frame_and_sound
+    guided = copy.deepcopy(tiny_model)
+    guided.guidance = ObjectGuidance(0.5, "by hand")
+    as_loaded = reference(guided, frame, window).shown
+    localizer = Localizer(guided, "cpu", view=ViewSettings(objects=False))
+    with torch.inference_mode():
+        localizer.hear(window, 0.0)
+        unguided = localizer.localize(frame).shown
+        np.testing.assert_allclose(unguided, reference(tiny_model, frame, window).shown, atol=1e-6)
+        assert np.abs(unguided - as_loaded).max() > 1e-3  # guidance changes the map, so the check above means something
+        localizer.set_view(ViewSettings())
+        np.testing.assert_allclose(localizer.localize(frame).shown, as_loaded, atol=1e-6)
+    assert guided.guidance.weight == 0.5
+    with pytest.raises(ValueError):
+        ViewSettings(shown="both")

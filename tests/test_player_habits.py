@@ -109,7 +109,7 @@ def test_loop_starts_the_file_again_at_its_end(qtbot, make_window, tmp_path):
 
 def test_m_mutes_and_9_0_set_the_volume_of_the_tab_shown(qtbot, playing_window):
     window = playing_window
-    inspector_volume, live_volume = window.inspector.volume, window.live_volume
+    inspector_volume, live_volume = window.inspector.volume, window.sources.volume
     assert not inspector_volume.muted and live_volume.muted  # opened files sound; the live demo waits for M
     qtbot.keyClick(window.audio_panel, Qt.Key.Key_M)
     assert inspector_volume.muted and window.menus.mute_action.isChecked() and "muted" in window.sound_label.text()

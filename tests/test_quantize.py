@@ -18,7 +18,7 @@ from model.onnx_runtime import OnnxEncoder
 from model.quantize import calibration_images
 from model.sslmodel import cosine_map
 from ssl_desktop.app import BUNDLED_CHECKPOINT
-from ssl_desktop.main_window import demo_clips
+from ssl_desktop.live_sources import demo_clips
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 

@@ -138,11 +138,11 @@ def test_worker_builds_with_progress(worker, clips, model, qtbot):
     index_path(clips).unlink(missing_ok=True)
     progress = []
     worker.progress.connect(lambda done, total: progress.append((done, total)))
-    with qtbot.waitSignal(worker.finished, timeout=60000) as finished:
+    with qtbot.waitSignal(worker.succeeded, timeout=60000) as succeeded:
         assert worker.build(clips, model)
         assert not worker.build(clips, model)  # one build at a time
         assert worker.thread_running()
-    gallery = finished.args[0]
+    gallery = succeeded.args[0]
     assert len(gallery) == 3 and index_path(clips).is_file()
     assert progress == [(0, 3), (1, 3), (2, 3), (3, 3)]
     assert not worker.thread_running() and not worker.is_busy()  # idle: no thread
@@ -169,10 +169,10 @@ def test_cancel_button_stops_a_running_build(worker, panel, clips, model, qtbot)
 
 
 def test_worker_reports_errors_and_can_build_again(worker, clips, model, qtbot, tmp_path):
-    with qtbot.waitSignal(worker.error, timeout=10000) as failed:
+    with qtbot.waitSignal(worker.failed, timeout=10000) as failed:
         worker.build(tmp_path / "missing", model)
     assert "not a folder" in failed.args[0]
-    with qtbot.waitSignal(worker.finished, timeout=60000):
+    with qtbot.waitSignal(worker.succeeded, timeout=60000):
         assert worker.build(clips, model)
 
 
