@@ -30,7 +30,8 @@ from bench.results_file import write_json  # noqa: E402
 from model import AudioConfig, ModelConfig, SSLModel  # noqa: E402
 from model.evaluation.evaluate import evaluate, open_dataset  # noqa: E402
 from model.synth.generator import generate  # noqa: E402
-from model.train.trainer import Callback, TrainConfig, Trainer  # noqa: E402
+from model.train.config import TrainConfig  # noqa: E402
+from model.train.trainer import Callback, Trainer  # noqa: E402
 
 AUDIO_SECONDS = 1.0
 

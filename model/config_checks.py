@@ -4,13 +4,16 @@ refused with its field named (a ``FieldError``) before anything is allocated wit
 
 A range is ``(low, high)`` (inclusive), ``(low, high, step)`` (a multiple of step) or a set of choices. A
 field's type comes from its annotation: an int is a float, a bool is neither.
+
+A config whose fields depend on each other lists its checks as ``(is wrong, message)`` pairs instead and
+calls ``check_rules`` where its values are complete.
 """
 from __future__ import annotations
 
 import math
 import numbers
 import typing
-from dataclasses import fields
+from dataclasses import asdict, fields
 
 
 class FieldError(ValueError):
@@ -54,3 +57,11 @@ def check_fields(config) -> None:
         problem = _range_problem(value, ranges[f.name]) if f.name in ranges and value is not None else None
         if problem:
             raise FieldError(f.name, problem)
+
+
+def check_rules(config, rules) -> None:
+    """A ValueError with the message of the first of ``rules``, ``(is wrong, message)`` pairs, whose test holds for
+    dataclass ``config``; the message is formatted with the config's fields."""
+    for broken, message in rules:
+        if broken(config):
+            raise ValueError(message.format(**asdict(config)))

@@ -110,17 +110,20 @@ def summarize(scores, negatives: list[str], threshold: float | None = None) -> d
     return out
 
 
-def calibrate(model, dataset, device="cpu") -> PresenceConfig:
-    """Pick the threshold on ``dataset`` (matched items against all its negatives); the model keeps it."""
-    from model.evaluation.evaluate import predict  # evaluation imports the data stack
+def calibrate(model, dataset, device="cpu", pred=None, folder: str | None = None) -> PresenceConfig:
+    """Pick the threshold on ``dataset`` (matched items against all its negatives; ``pred``: the model's
+    predictions on it, when made already); the model keeps it, with the folder it was picked on (``folder``,
+    default the dataset's root)."""
+    if pred is None:
+        from model.evaluation.evaluate import predict  # evaluation imports the data stack
 
-    pred = predict(model, dataset, device)
+        pred = predict(model, dataset, device)
     found = summarize(presence_score(pred.maps).numpy(), pred.negatives)
     if "best_threshold" not in found:
         raise ValueError("presence calibration needs matched items and negatives "
                          "(annotations with \"negative\": \"silence\" | \"offscreen\")")
     model.presence = PresenceConfig(found["best_threshold"], model.presence.silence_dbfs,
-                                    str(getattr(dataset, "root", "")))
+                                    folder if folder is not None else str(getattr(dataset, "root", "")))
     return model.presence
 
 

@@ -22,6 +22,9 @@ from pathlib import Path
 
 from PySide6.QtCore import QObject, QProcess, QProcessEnvironment, QTimer, Signal
 
+from model.train.config import TrainConfig
+from model.train.flags import config_argv
+
 ROOT = Path(__file__).resolve().parent.parent  # holds the model package the child imports
 LOG = "log.jsonl"
 LAST, BEST = "last.safetensors", "best.safetensors"
@@ -52,7 +55,8 @@ def default_threads() -> int:
 
 @dataclass
 class FinetuneSettings:
-    """What the fine-tune panel asks for; ``arguments()`` is the ssl-train command line."""
+    """What the fine-tune panel asks for; ``train_config()`` is the ssl-train run, ``arguments()`` its command
+    line."""
 
     data: list[str]  # folders of videos (labels are never used)
     out: str  # the run folder
@@ -87,21 +91,16 @@ class FinetuneSettings:
             return self.val
         return next((f for f in self.data if (Path(f) / ANNOTATIONS).is_file()), None)
 
+    def train_config(self) -> TrainConfig:
+        """The run: from ``init`` unless resumed (the run owns its model then), with no loader processes (the
+        trainer stays within its threads)."""
+        return TrainConfig(data=self.train_folder, out=self.out, val=self.val_folder,
+                           init=None if self.resume else self.init, freeze_visual=self.freeze, epochs=self.epochs,
+                           lr=self.lr, batch_size=self.batch_size, device=self.device, threads=self.threads,
+                           workers=0, resume=self.resume, freeze_batch_norm=bool(self.init) and self.freeze_batch_norm)
+
     def arguments(self) -> list[str]:
-        args = ["--data", self.train_folder, "--out", self.out, "--epochs", str(self.epochs), "--lr", f"{self.lr:g}",
-                "--batch-size", str(self.batch_size), "--device", self.device, "--threads", str(self.threads),
-                "--workers", "0"]  # no loader processes: the trainer stays within its threads
-        if self.val_folder:
-            args += ["--val", self.val_folder]
-        if self.resume:
-            args.append("--resume")
-        elif self.init:
-            args += ["--init", self.init]
-        if self.freeze != "none":
-            args += ["--freeze-visual", self.freeze]
-        if self.init and self.freeze_batch_norm:
-            args.append("--freeze-batch-norm")
-        return args
+        return config_argv(self.train_config())
 
     def command_text(self) -> str:
         """The equivalent command, as a user would paste it (with the links it needs, when there are several

@@ -4,8 +4,11 @@ os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 
 import pytest
 import torch
+from support import write_clip
+from window_support import python_threads
 
 from model import AudioConfig, ModelConfig, SSLModel, save_model
+from model.synth.generator import generate
 
 
 @pytest.fixture
@@ -22,6 +25,64 @@ def checkpoint(tmp_path_factory):
     path = tmp_path_factory.mktemp("ckpt") / "model.safetensors"
     save_model(path, SSLModel(ModelConfig(image_size=112), AudioConfig(seconds=0.5)))
     return path
+
+
+@pytest.fixture(scope="session")
+def app_checkpoint(tmp_path_factory):
+    """A random-weight model at the app's default size, saved as the app's checkpoint format."""
+    torch.manual_seed(0)
+    path = tmp_path_factory.mktemp("model") / "random.safetensors"
+    save_model(path, SSLModel(ModelConfig()).eval())
+    return path
+
+
+@pytest.fixture(scope="session")
+def train_clips(tmp_path_factory):
+    """8 generated clips (160x120, seed 0): a training folder."""
+    root = tmp_path_factory.mktemp("train_clips")
+    generate(root, clips=8, seed=0, size=(160, 120))
+    return root
+
+
+@pytest.fixture(scope="session")
+def clips(tmp_path_factory):
+    """Two generated clips (H.264 + AAC), a clip without sound and a corrupt file."""
+    root = tmp_path_factory.mktemp("clips")
+    generate(root / "synth", clips=2, seed=5, split="all", size=(320, 240))
+    broken = root / "broken.mp4"
+    broken.write_bytes(b"\x00\x00\x00\x18ftypmp42" + bytes(range(256)) * 40)
+    return {
+        "synth": sorted((root / "synth" / "videos").glob("*.mp4")),
+        "silent": write_clip(root / "silent.mp4", seconds=1.0, sound=False),
+        "broken": broken,
+    }
+
+
+@pytest.fixture
+def make_window(qtbot, app_checkpoint):
+    """Factory of main windows with the random model; each is closed and checked for leftovers after the test."""
+    from PySide6.QtCore import QThread
+
+    from ssl_desktop.main_window import MainWindow
+
+    before = python_threads()
+    windows = []
+
+    def make(load_model=True):
+        window = MainWindow("cpu")
+        qtbot.addWidget(window)
+        window.resize(1000, 700)
+        window.show()
+        if load_model:
+            assert window.load_checkpoint(app_checkpoint)
+        windows.append(window)
+        return window
+
+    yield make
+    for window in windows:
+        window.close()
+        assert not [t for t in window.findChildren(QThread) if t.isRunning()]
+    qtbot.waitUntil(lambda: python_threads() <= before, timeout=5000)
 
 
 @pytest.fixture

@@ -1,98 +1,20 @@
 """The main window, driven headless through the same source classes the app uses for its devices."""
 import os
 import stat
-import threading
 
 import numpy as np
 import pytest
 import torch
-from PySide6.QtCore import QMimeData, QPointF, Qt, QThread, QUrl
-from PySide6.QtGui import QDragEnterEvent, QDropEvent
-from test_sources import write_clip
+from PySide6.QtCore import QThread
+from support import write_clip
+from window_support import WAIT_MS, drop, python_threads, start_test_devices, wait_for_heatmaps
 
-from model import ModelConfig, SSLModel, save_model
+from model import ModelConfig, SSLModel
 from model.data.video_io import decode_audio_track, probe, read_frame
-from model.synth.generator import generate
 from ssl_desktop import app as app_module
 from ssl_desktop import live_sources as live_sources_module
 from ssl_desktop import sources
-from ssl_desktop.main_window import MainWindow
-from ssl_desktop.sources import Device, PatternSource, SourceError, ToneSource
-
-WAIT_MS = 20000
-
-
-@pytest.fixture(scope="session")
-def checkpoint(tmp_path_factory):
-    """A random-weight model saved as the app's checkpoint format."""
-    torch.manual_seed(0)
-    path = tmp_path_factory.mktemp("model") / "random.safetensors"
-    save_model(path, SSLModel(ModelConfig()).eval())
-    return path
-
-
-@pytest.fixture(scope="session")
-def clips(tmp_path_factory):
-    """Two generated clips (H.264 + AAC), a clip without sound and a corrupt file."""
-    root = tmp_path_factory.mktemp("clips")
-    generate(root / "synth", clips=2, seed=5, split="all", size=(320, 240))
-    broken = root / "broken.mp4"
-    broken.write_bytes(b"\x00\x00\x00\x18ftypmp42" + bytes(range(256)) * 40)
-    return {
-        "synth": sorted((root / "synth" / "videos").glob("*.mp4")),
-        "silent": write_clip(root / "silent.mp4", seconds=1.0, sound=False),
-        "broken": broken,
-    }
-
-
-def python_threads():
-    """Live Python threads other than Qt's (those are checked as QThreads)."""
-    return {t for t in threading.enumerate() if t.is_alive() and not isinstance(t, threading._DummyThread)}
-
-
-@pytest.fixture
-def make_window(qtbot, checkpoint):
-    """Factory of main windows with the random model; each is closed and checked for leftovers after the test."""
-    before = python_threads()
-    windows = []
-
-    def make(load_model=True):
-        window = MainWindow("cpu")
-        qtbot.addWidget(window)
-        window.resize(1000, 700)
-        window.show()
-        if load_model:
-            assert window.load_checkpoint(checkpoint)
-        windows.append(window)
-        return window
-
-    yield make
-    for window in windows:
-        window.close()
-        assert not [t for t in window.findChildren(QThread) if t.isRunning()]
-    qtbot.waitUntil(lambda: python_threads() <= before, timeout=5000)
-
-
-def start_test_devices(window):
-    """A test camera and a test microphone, through the path the real devices take."""
-    window.start_sources(PatternSource(size=(320, 240), fps=25), ToneSource(), "camera")
-
-
-def wait_for_heatmaps(qtbot, view, count=2):
-    start = view.heatmaps_shown
-    qtbot.waitUntil(lambda: view.heatmaps_shown >= start + count, timeout=WAIT_MS)
-
-
-def drop(window, paths):
-    mime = QMimeData()
-    mime.setUrls([QUrl.fromLocalFile(str(p)) for p in paths])
-    position = QPointF(window.width() / 2, window.height() / 2)
-    enter = QDragEnterEvent(position.toPoint(), Qt.DropAction.CopyAction, mime, Qt.MouseButton.LeftButton,
-                            Qt.KeyboardModifier.NoModifier)
-    window.dragEnterEvent(enter)
-    assert enter.isAccepted()
-    window.dropEvent(QDropEvent(position, Qt.DropAction.CopyAction, mime, Qt.MouseButton.LeftButton,
-                                Qt.KeyboardModifier.NoModifier))
+from ssl_desktop.sources import Device, PatternSource, SourceError
 
 
 # --- live ---------------------------------------------------------------------------------------
@@ -164,7 +86,7 @@ def test_without_a_microphone_the_picture_goes_on_and_the_window_says_so(qtbot, 
 
 
 def test_a_checkpoint_that_does_not_load_gives_a_message_and_the_app_goes_on(qtbot, make_window, tmp_path,
-                                                                           checkpoint):
+                                                                           app_checkpoint):
     bad = tmp_path / "bad.safetensors"
     bad.write_bytes(b"this is not a checkpoint")
     window = make_window(load_model=False)
@@ -173,7 +95,7 @@ def test_a_checkpoint_that_does_not_load_gives_a_message_and_the_app_goes_on(qtb
         window.messages.text("model")
     start_test_devices(window)
     qtbot.waitUntil(lambda: window.live_view.frames_shown >= 3, timeout=WAIT_MS)
-    assert window.load_checkpoint(checkpoint)  # a good one afterwards replaces the message
+    assert window.load_checkpoint(app_checkpoint)  # a good one afterwards replaces the message
     assert window.messages.text("model") == ""
     assert not window.load_checkpoint(tmp_path / "missing.safetensors")
     assert "still using random.safetensors" in window.messages.text("model")
@@ -337,10 +259,10 @@ def test_closing_stops_every_thread_and_releases_the_devices(qtbot, make_window,
     assert python_threads() <= before
 
 
-def test_snapshot_renders_frames_saves_the_window_and_exits_0(qtbot, checkpoint, tmp_path):
+def test_snapshot_renders_frames_saves_the_window_and_exits_0(qtbot, app_checkpoint, tmp_path):
     before = python_threads()
     out = tmp_path / "shot.png"
-    code = app_module.main(["--checkpoint", str(checkpoint), "--source", "demo", "--snapshot", str(out),
+    code = app_module.main(["--checkpoint", str(app_checkpoint), "--source", "demo", "--snapshot", str(out),
                             "--after", "3", "--size", "1100x700", "--device", "cpu"])
     assert code == 0 and out.stat().st_size > 10000
     from PySide6.QtGui import QImage

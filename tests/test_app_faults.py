@@ -4,12 +4,12 @@ import threading
 import av
 import numpy as np
 import pytest
-from test_sources import write_clip
+from support import write_clip
+from window_support import WAIT_MS
 
 from model.data import video_io
 from ssl_desktop import app as app_module
 from ssl_desktop.sources import PatternSource, SourceError, ToneSource
-from test_app import WAIT_MS, checkpoint, clips, make_window  # noqa: F401 (fixtures)
 
 
 def test_a_live_video_without_sound_says_so_and_gives_no_heatmap(qtbot, make_window, clips):
@@ -61,14 +61,14 @@ def test_a_gallery_of_nothing_playable_says_so(qtbot, make_window, clips, tmp_pa
 
 
 @pytest.mark.parametrize("case", ["source", "open", "gallery", "open-empty"])
-def test_snapshot_ends_when_nothing_more_will_come(qtbot, checkpoint, clips, tmp_path, case):  # noqa: F811
+def test_snapshot_ends_when_nothing_more_will_come(qtbot, app_checkpoint, clips, tmp_path, case):
     """--snapshot saves (exit 0) instead of waiting its 120 s for heatmaps or matches that cannot come
     (``open-empty``: a video of no frames, said in a banner)."""
     out = tmp_path / "shot.png"
     args = {"source": ["--source", str(clips["silent"])], "open": ["--source", "demo", "--open", str(clips["silent"])],
             "gallery": ["--source", "demo", "--gallery", str(tmp_path)],
             "open-empty": ["--source", "demo", "--open", str(write_empty_clip(tmp_path / "empty.mp4"))]}[case]
-    code = app_module.main(["--checkpoint", str(checkpoint), *args, "--snapshot", str(out), "--after", "3",
+    code = app_module.main(["--checkpoint", str(app_checkpoint), *args, "--snapshot", str(out), "--after", "3",
                             "--size", "640x400", "--device", "cpu"])
     assert code == 0 and out.is_file()
 
@@ -133,10 +133,10 @@ def test_microphone_overflows_are_counted_and_shown(qtbot, make_window):
     ("audio_config", '{"sample_rate": 0}', "audio_config.sample_rate must be a finite number > 0"),
     ("audio_config", '{"sample_rate": 99999999999}', "audio_config.sample_rate must be within [1000, 384000]"),
 ])
-def test_a_checkpoint_with_a_bad_field_is_a_banner_naming_it(qtbot, make_window, checkpoint, tmp_path,  # noqa: F811
+def test_a_checkpoint_with_a_bad_field_is_a_banner_naming_it(qtbot, make_window, app_checkpoint, tmp_path,
                                                              key, text, message):
     from model.checkpoint import read_safetensors, write_safetensors_atomic
-    tensors, meta = read_safetensors(checkpoint)
+    tensors, meta = read_safetensors(app_checkpoint)
     bad = tmp_path / "bad.safetensors"
     write_safetensors_atomic(bad, tensors, {**meta, key: text})
     window = make_window()

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from window_support import wait_for_heatmaps
 
 from model.checkpoint import load_model, resave_model
 from model.data.video_writer import ClipWriter
@@ -15,7 +16,6 @@ from model.knowledge.yamnet import to_16k
 from model.knowledge.config import SemanticConfig
 from model.presence import NOT_IN_VIEW, SILENCE
 from ssl_desktop.app import BUNDLED_CHECKPOINT
-from test_app import checkpoint, make_window, wait_for_heatmaps  # noqa: F401 (fixtures)
 
 ASSETS = Path(__file__).resolve().parent.parent / "data" / "assets"
 STAMPS = ASSETS / "tuxpaint-stamps-default" / "usr/share/tuxpaint/stamps"
@@ -65,7 +65,7 @@ def person_clip(path: Path, sound: np.ndarray, seconds: float) -> Path:
 
 
 @pytest.mark.skipif(not STAMPS.is_dir(), reason="data/assets is missing (make assets)")
-def test_a_person_talking_is_in_view_and_heard_as_speech_and_silence_is_silence(qtbot, make_window,  # noqa: F811
+def test_a_person_talking_is_in_view_and_heard_as_speech_and_silence_is_silence(qtbot, make_window,
                                                                                 checkpoints, tmp_path):
     talking = person_clip(tmp_path / "talking.mp4", speech(6.0), 6.0)
     quiet = person_clip(tmp_path / "quiet.mp4", np.zeros(6 * RATE, np.float32), 6.0)

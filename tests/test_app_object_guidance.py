@@ -1,12 +1,12 @@
 """View > Object-guided heatmap: on with the bundled model (its chosen weight), off gives the cosine map alone."""
 from pathlib import Path
 
-from test_app import checkpoint, make_window, start_test_devices, wait_for_heatmaps  # noqa: F401 (fixtures)
+from window_support import start_test_devices, wait_for_heatmaps
 
 BUNDLED = Path(__file__).resolve().parent.parent / "resources" / "model.safetensors"
 
 
-def test_the_view_menu_turns_the_object_guidance_off_and_on(qtbot, make_window):  # noqa: F811
+def test_the_view_menu_turns_the_object_guidance_off_and_on(qtbot, make_window):
     window = make_window(load_model=False)
     assert window.load_checkpoint(BUNDLED)
     action = window.menus.objects_action
@@ -24,7 +24,7 @@ def test_the_view_menu_turns_the_object_guidance_off_and_on(qtbot, make_window):
     wait_for_heatmaps(qtbot, window.live_view)
 
 
-def test_a_model_without_object_guidance_leaves_the_action_disabled(make_window):  # noqa: F811
+def test_a_model_without_object_guidance_leaves_the_action_disabled(make_window):
     window = make_window()  # the random test model: weight 0
     action = window.menus.objects_action
     assert not action.isEnabled() and not action.isChecked()

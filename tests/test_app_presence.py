@@ -3,6 +3,8 @@ import numpy as np
 import pytest
 import torch
 from PySide6.QtCore import QPoint, QPointF, QRect
+from support import write_clip
+from window_support import wait_for_heatmaps
 
 from model import ModelConfig, SSLModel, save_model
 from model.data.video_io import decode_audio_track
@@ -10,8 +12,6 @@ from model.data.video_writer import ClipWriter
 from model.presence import NOT_IN_VIEW, SILENCE, PresenceConfig
 from ssl_desktop.sources import PatternSource, ToneSource
 from ssl_desktop.video_view import FADED, VideoView
-from test_app import checkpoint, make_window, wait_for_heatmaps  # noqa: F401 (fixtures)
-from test_sources import write_clip
 
 
 class QuietMicrophone(ToneSource):
@@ -42,7 +42,7 @@ def picture_place(window, view) -> tuple[QRect, QPoint]:
     return view.graphics.geometry(), view.graphics.mapTo(window, QPoint(0, 0))
 
 
-def test_presence_on_picture_fades_the_overlay_and_never_moves_the_layout(qtbot, make_window,  # noqa: F811
+def test_presence_on_picture_fades_the_overlay_and_never_moves_the_layout(qtbot, make_window,
                                                                           lite_checkpoints):
     window = make_window(load_model=False)
     assert window.load_checkpoint(lite_checkpoints["never"])
@@ -93,7 +93,7 @@ def test_presence_on_picture_says_what_the_model_hears_beside_the_state(qtbot):
     assert box.right() == pytest.approx(corner.x(), abs=1) and box.top() == pytest.approx(corner.y(), abs=1)
 
 
-def test_a_checkpoint_with_the_sound_effects_encoder_runs_live_and_shows_its_mel_bands(qtbot, make_window,  # noqa: F811
+def test_a_checkpoint_with_the_sound_effects_encoder_runs_live_and_shows_its_mel_bands(qtbot, make_window,
                                                                                         tmp_path):
     torch.manual_seed(0)
     model = SSLModel(ModelConfig(visual_backbone="efficientnet_lite0", audio_backbone="aisfx", image_size=112)).eval()
@@ -123,7 +123,7 @@ def write_silent_clip(path, seconds=2.0, fps=25, rate=16000):
     return path
 
 
-def test_inspector_silence_fades_the_overlay_and_says_silence_on_its_picture(qtbot, make_window,  # noqa: F811
+def test_inspector_silence_fades_the_overlay_and_says_silence_on_its_picture(qtbot, make_window,
                                                                              lite_checkpoints, tmp_path):
     silent = write_silent_clip(tmp_path / "silent.mp4")
     assert np.abs(decode_audio_track(silent, 16000)).max() == 0.0  # the decoder hears digital silence

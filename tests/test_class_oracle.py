@@ -3,7 +3,7 @@ import json
 
 import pytest
 import torch
-from test_synth_real import REAL
+from support import REAL
 
 from model.evaluation.class_oracle import main, oracle_maps, pointing, train_oracle
 from model.synth.generator import generate

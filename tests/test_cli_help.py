@@ -9,7 +9,7 @@ from model import AudioConfig, ModelConfig, SSLModel, save_model
 from model.evaluation import evaluate
 from model.synth import generator as synth
 from model.train import cli as train
-from model.train.trainer import TrainConfig
+from model.train.config import TrainConfig
 
 
 def help_text(main, capsys) -> str:

@@ -21,7 +21,7 @@ from model.checkpoint import CheckpointError, model_tensors, read_safetensors, w
 from model.data.annotations import AnnotationError, load_is3
 from model.evaluation.evaluate import main as evaluate
 from model.gallery import index_path, load_or_build_gallery
-from model.synth.generator import N_FRAMES, generate
+from model.synth.generator import N_FRAMES
 from model.synth.generator import main as synth
 from model.train.cli import main as train
 
@@ -29,13 +29,6 @@ FAST = ["--image-size", "112", "--audio-seconds", "0.5", "--device", "cpu", "--w
 RUN_NAMES = {"last.safetensors", "last.state.safetensors", "best.safetensors", "log.jsonl"}
 
 pytestmark = pytest.mark.usefixtures("one_thread")
-
-
-@pytest.fixture(scope="module")
-def clips(tmp_path_factory):
-    root = tmp_path_factory.mktemp("clips")
-    generate(root, clips=8, seed=0, size=(160, 120))
-    return root
 
 
 @pytest.fixture(scope="module")
@@ -56,15 +49,15 @@ def train_args(data, out, *more):
             *more]
 
 
-def test_overwrite_reads_the_init_first_and_never_deletes_it(clips, broken, tmp_path, capsys):
+def test_overwrite_reads_the_init_first_and_never_deletes_it(train_clips, broken, tmp_path, capsys):
     run = tmp_path / "run"
-    assert train(train_args(clips, run)) == 0
+    assert train(train_args(train_clips, run)) == 0
     before = contents(run)
     init = ["--init", str(run / "best.safetensors"), "--overwrite"]
     assert train(train_args(broken, run, *init)) == 2  # fails after the init is read: nothing deleted
     assert "no readable clips" in capsys.readouterr().err
     assert contents(run) == before
-    assert train(train_args(clips, run, *init)) == 0  # the run's own best fine-tuned into its folder
+    assert train(train_args(train_clips, run, *init)) == 0  # the run's own best fine-tuned into its folder
     assert {p.name for p in run.iterdir()} == RUN_NAMES
     log = [json.loads(line)["event"] for line in (run / "log.jsonl").read_text().splitlines()]
     assert log.count("start") == 1
@@ -104,9 +97,9 @@ def test_a_killed_synth_leaves_no_half_clip_under_its_final_name(tmp_path):
     assert [p.name for p in (out / "videos").iterdir()] == ["s0_00000.mp4"]  # the killed run's files are gone
 
 
-def test_a_loss_that_becomes_nan_stops_training_and_keeps_the_last_good_save(clips, tmp_path, capsys):
+def test_a_loss_that_becomes_nan_stops_training_and_keeps_the_last_good_save(train_clips, tmp_path, capsys):
     run = tmp_path / "run"
-    args = train_args(clips, run, "--max-clips", "8")  # two steps an epoch
+    args = train_args(train_clips, run, "--max-clips", "8")  # two steps an epoch
     assert train(args) == 0
     saved = {name: (run / name).read_bytes() for name in RUN_NAMES - {"log.jsonl"}}
     assert train([*args, "--resume", "--epochs", "3", "--lr", "1e30"]) == 2
@@ -126,20 +119,21 @@ def test_every_writer_of_weights_refuses_nan(tmp_path, tiny_model):
     assert not (tmp_path / "a.safetensors").exists() and not list((tmp_path / "run").glob("*"))
 
 
-def test_image_init_with_nan_weights_is_refused(clips, tmp_path, capsys):
+def test_image_init_with_nan_weights_is_refused(train_clips, tmp_path, capsys):
     weights = torchvision.models.resnet18().state_dict()
     weights["layer1.0.conv1.weight"][0] = float("nan")
     torch.save(weights, tmp_path / "nan.pth")
     run = tmp_path / "run"
-    assert train(train_args(clips, run, "--image-init", str(tmp_path / "nan.pth"))) == 2
+    assert train(train_args(train_clips, run, "--image-init", str(tmp_path / "nan.pth"))) == 2
     assert "NaN or infinite weights in layer1.0.conv1.weight" in capsys.readouterr().err
     assert not run.exists()
 
 
-def test_a_report_that_cannot_be_written_is_exit_2_never_0(clips, checkpoint, tmp_path, capsys):
+def test_a_report_that_cannot_be_written_is_exit_2_never_0(train_clips, checkpoint, tmp_path, capsys):
     out = tmp_path / "report"
     (out / "success.png").mkdir(parents=True)  # the plot cannot be written there (as on a full disk)
-    assert evaluate(["--data", str(clips), "--checkpoint", str(checkpoint), "--out", str(out), "--device", "cpu"]) == 2
+    assert evaluate(["--data", str(train_clips), "--checkpoint", str(checkpoint), "--out", str(out),
+                     "--device", "cpu"]) == 2
     err = capsys.readouterr().err
     assert err.startswith("ssl-eval: error: ") and len(err.splitlines()) == 1
     assert not (out / "metrics.json").exists()
@@ -169,12 +163,12 @@ def killed_inside_safetensors_write(folder) -> None:
     os.waitpid(pid, 0)
 
 
-def test_the_next_start_removes_every_temporary_of_a_killed_save(clips, tmp_path):
+def test_the_next_start_removes_every_temporary_of_a_killed_save(train_clips, tmp_path):
     run = tmp_path / "run"
-    assert train(train_args(clips, run)) == 0
+    assert train(train_args(train_clips, run)) == 0
     killed_inside_safetensors_write(run)
     assert list(run.glob(".tmp*"))  # what the kill left
-    assert train(train_args(clips, run, "--resume", "--epochs", "2")) == 0
+    assert train(train_args(train_clips, run, "--resume", "--epochs", "2")) == 0
     assert {p.name for p in run.iterdir()} == RUN_NAMES
 
 
@@ -197,9 +191,9 @@ def test_an_absolute_is3_path_outside_the_data_folder_is_not_followed(tmp_path):
     (7, "a file name must be a string, not 7"),
     (["../../../etc/passwd"], "'../../../etc/passwd' leads outside the data folder"),
 ])
-def test_a_bad_mask_entry_is_one_line_naming_it(clips, checkpoint, tmp_path, capsys, mask, says):
+def test_a_bad_mask_entry_is_one_line_naming_it(train_clips, checkpoint, tmp_path, capsys, mask, says):
     data = tmp_path / "data"
-    shutil.copytree(clips, data)
+    shutil.copytree(train_clips, data)
     annotations = json.loads((data / "annotations.json").read_text())
     annotations[0]["mask"] = mask
     (data / "annotations.json").write_text(json.dumps(annotations))
@@ -228,8 +222,9 @@ def test_an_absurd_synth_size_is_refused_before_any_work(tmp_path, capsys):
     ("--image-size", "65536", "image_size must be a multiple of 16 within [32, 1024], not 65536"),
     ("--audio-seconds", "0.02", "seconds 0.02 at 16000 Hz gives 0 spectrogram frames"),
 ])
-def test_an_absurd_input_size_for_training_is_one_line(clips, tmp_path, capsys, flag, value, says):
-    args = {"--data": str(clips), "--out": str(tmp_path / "run"), "--device": "cpu", "--workers": "0", flag: value}
+def test_an_absurd_input_size_for_training_is_one_line(train_clips, tmp_path, capsys, flag, value, says):
+    args = {"--data": str(train_clips), "--out": str(tmp_path / "run"), "--device": "cpu", "--workers": "0",
+            flag: value}
     assert train([x for pair in args.items() for x in pair]) == 2
     err = capsys.readouterr().err
     assert says in err and len(err.splitlines()) == 1
@@ -247,19 +242,19 @@ class MakesMarker:
 
 @pytest.mark.parametrize("flags", [["--image-init"], ["--visual-backbone", "efficientnet_lite0", "--image-init"],
                                    ["--audio-backbone", "aisfx", "--audio-init"]])
-def test_init_weights_that_carry_code_are_refused_in_one_line(clips, tmp_path, capsys, flags):
+def test_init_weights_that_carry_code_are_refused_in_one_line(train_clips, tmp_path, capsys, flags):
     evil = tmp_path / "evil.pth"
     torch.save({"conv1.weight": torch.zeros(1), "hook": MakesMarker(tmp_path / "MARKER")}, evil)
-    assert train(train_args(clips, tmp_path / "run", *flags, str(evil))) == 2
+    assert train(train_args(train_clips, tmp_path / "run", *flags, str(evil))) == 2
     err = capsys.readouterr().err
     assert "It was refused and nothing in it was executed" in err and len(err.splitlines()) == 1
     assert "weights_only" not in err and not (tmp_path / "MARKER").exists()
 
 
 @pytest.mark.parametrize("content", [[1, 2], torch.zeros(3)])
-def test_image_init_that_is_not_a_state_dict_is_one_line(clips, tmp_path, capsys, content):
+def test_image_init_that_is_not_a_state_dict_is_one_line(train_clips, tmp_path, capsys, content):
     torch.save(content, tmp_path / "odd.pth")
-    assert train(train_args(clips, tmp_path / "run", "--image-init", str(tmp_path / "odd.pth"))) == 2
+    assert train(train_args(train_clips, tmp_path / "run", "--image-init", str(tmp_path / "odd.pth"))) == 2
     err = capsys.readouterr().err
     assert "not a ResNet-18 state dict of tensors" in err and len(err.splitlines()) == 1
 
@@ -278,10 +273,10 @@ def faststart_cut(source, target) -> None:
 
 
 @pytest.mark.parametrize("workers", ["0", "1"])
-def test_training_on_only_clips_that_fail_while_reading_is_one_line(clips, tmp_path, workers):
+def test_training_on_only_clips_that_fail_while_reading_is_one_line(train_clips, tmp_path, workers):
     data = tmp_path / "cut"
     (data / "videos").mkdir(parents=True)
-    for source in sorted((clips / "videos").glob("*.mp4"))[:2]:
+    for source in sorted((train_clips / "videos").glob("*.mp4"))[:2]:
         faststart_cut(source, data / "videos" / source.name)
     args = [*train_args(data, tmp_path / "run", "--batch-size", "2"), "--workers", workers]
     proc = subprocess.run([sys.executable, "-m", "model.train.cli", *args], capture_output=True, text=True,
@@ -292,9 +287,9 @@ def test_training_on_only_clips_that_fail_while_reading_is_one_line(clips, tmp_p
 
 
 @pytest.mark.parametrize("tamper", ["other_width", "nan"])
-def test_a_gallery_index_that_does_not_fit_the_model_is_rebuilt(clips, checkpoint, tmp_path, tamper):
+def test_a_gallery_index_that_does_not_fit_the_model_is_rebuilt(train_clips, checkpoint, tmp_path, tamper):
     folder = tmp_path / "gallery"
-    shutil.copytree(clips / "videos", folder, ignore=shutil.ignore_patterns("s0_0000[2-7].mp4"))
+    shutil.copytree(train_clips / "videos", folder, ignore=shutil.ignore_patterns("s0_0000[2-7].mp4"))
     model = load_model(checkpoint)
     first = load_or_build_gallery(folder, model)
     tensors, metadata = read_safetensors(index_path(folder))
@@ -328,23 +323,23 @@ def test_an_is3_set_with_an_unreadable_wav_is_one_line_naming_it(checkpoint, tmp
     ({"best": "{not json"}, "last.state.safetensors: cannot resume from it (JSONDecodeError"),
     ({"optimizer_param_groups": "[]"}, "last.state.safetensors: cannot resume from it (ValueError"),
 ])
-def test_a_bad_resume_state_names_the_file_and_the_field(clips, tmp_path, capsys, change, says):
+def test_a_bad_resume_state_names_the_file_and_the_field(train_clips, tmp_path, capsys, change, says):
     run = tmp_path / "run"
-    assert train(train_args(clips, run)) == 0
+    assert train(train_args(train_clips, run)) == 0
     tensors, metadata = read_safetensors(run / "last.state.safetensors")
     save_file(tensors, str(run / "last.state.safetensors"), metadata={**metadata, **change})
     capsys.readouterr()
-    assert train(train_args(clips, run, "--resume", "--epochs", "2")) == 2
+    assert train(train_args(train_clips, run, "--resume", "--epochs", "2")) == 2
     err = capsys.readouterr().err
     assert says in err and len(err.splitlines()) == 1
 
 
-def test_a_full_disk_while_writing_the_report_is_exit_2(clips, checkpoint, tmp_path):
+def test_a_full_disk_while_writing_the_report_is_exit_2(train_clips, checkpoint, tmp_path):
     full_disk = ("import resource, signal, sys; signal.signal(signal.SIGXFSZ, signal.SIG_IGN); "
                  "resource.setrlimit(resource.RLIMIT_FSIZE, (16384, 16384)); "  # no file over 16 kB: no plot
                  "from model.evaluation.evaluate import main; sys.exit(main(sys.argv[1:]))")
     out = tmp_path / "report"
-    proc = subprocess.run([sys.executable, "-c", full_disk, "--data", str(clips), "--checkpoint", str(checkpoint),
+    proc = subprocess.run([sys.executable, "-c", full_disk, "--data", str(train_clips), "--checkpoint", str(checkpoint),
                            "--out", str(out), "--device", "cpu"], capture_output=True, text=True, timeout=300,
                           env={**os.environ, "PYTHONPATH": str(Path(__file__).parents[1]), "OMP_NUM_THREADS": "1"})
     assert proc.returncode == 2, proc.stderr[-2000:]

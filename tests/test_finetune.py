@@ -12,13 +12,14 @@ import torch
 from PySide6.QtCore import QPoint, QPointF, QRect, Qt
 from PySide6.QtGui import QWheelEvent
 from PySide6.QtWidgets import QApplication
-from test_app import WAIT_MS, checkpoint, make_window  # noqa: F401 (fixtures)
+from window_support import WAIT_MS
 
 from model import AudioConfig, ModelConfig, SSLModel, load_model, save_model
 from model.gallery import model_fingerprint
 from model.knowledge.config import SemanticConfig
 from model.object_guidance import ObjectGuidance
 from model.synth.generator import generate
+from model.train.flags import parse_args
 from ssl_desktop.finetune_process import PRESETS, FinetuneSettings, link_clips, tail_lines
 from ssl_desktop.sources import FrameSource, Pacer, ToneSource
 
@@ -107,6 +108,7 @@ def test_finetune_settings_make_the_ssl_train_command(tmp_path, tiny_data):
     assert args[args.index("--val") + 1] == str(tiny_data)  # annotated: validation numbers
     assert args[args.index("--threads") + 1] == "1" and args[args.index("--freeze-visual") + 1] == "early"
     assert settings.command_text().startswith("ssl-train --data ")
+    assert parse_args(args) == settings.train_config()  # the command is the config's
     resumed = FinetuneSettings(**{**settings.__dict__, "resume": True}).arguments()
     assert "--resume" in resumed and "--init" not in resumed  # the run owns its model
     assert "--freeze-batch-norm" in args and "--freeze-batch-norm" in resumed  # fine-tuning keeps the statistics

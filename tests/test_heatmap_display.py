@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 import torch
 from PySide6.QtCore import QPointF
-from test_app import WAIT_MS, checkpoint, clips, make_window, wait_for_heatmaps  # noqa: F401 (fixtures)
+from window_support import WAIT_MS, wait_for_heatmaps
 
 import model
 from model.data.video_io import read_clip

@@ -32,7 +32,7 @@ def lite_model(weight: float = 0.0) -> SSLModel:
 
 
 @pytest.fixture(scope="module")
-def clips(tmp_path_factory):
+def boxed_clips(tmp_path_factory):
     root = tmp_path_factory.mktemp("guided")
     generate(root, clips=6, seed=3, size=(128, 96))
     return root
@@ -113,29 +113,31 @@ def test_guidance_travels_in_the_checkpoint_and_a_bad_one_is_a_clear_error(tmp_p
         load_model(tmp_path / "bad.safetensors")
 
 
-def test_the_command_sets_or_chooses_the_weight_and_keeps_the_file_type(clips, tmp_path, capsys):
+def test_the_command_sets_or_chooses_the_weight_and_keeps_the_file_type(boxed_clips, tmp_path, capsys):
     source = tmp_path / "m.safetensors"
     save_model(source, lite_model(), dtype=torch.float16)
     assert set_guidance(["--checkpoint", str(source), "--weight", "0.25", "--out", str(tmp_path / "set.safetensors"),
                          "--device", "cpu"]) == 0
     assert load_model(tmp_path / "set.safetensors").guidance.weight == 0.25
     assert next(iter(read_safetensors(tmp_path / "set.safetensors")[0].values())).dtype == torch.float16
-    assert set_guidance(["--checkpoint", str(source), "--data", str(clips), "--device", "cpu"]) == 0
+    assert set_guidance(["--checkpoint", str(source), "--data", str(boxed_clips), "--device", "cpu"]) == 0
     chosen = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
-    assert load_model(source).guidance == ObjectGuidance(chosen["weight"], str(clips))
+    assert load_model(source).guidance == ObjectGuidance(chosen["weight"], str(boxed_clips))
     assert chosen["weight"] in WEIGHTS and len(chosen["mean_adaptive_iou"]) == len(WEIGHTS)
     assert set_guidance(["--checkpoint", str(source), "--weight", "2", "--device", "cpu"]) == 2
     assert "within" in capsys.readouterr().err
 
 
-def test_ssl_eval_scores_the_guided_map_beside_the_cosine_map(clips, tmp_path):
+def test_ssl_eval_scores_the_guided_map_beside_the_cosine_map(boxed_clips, tmp_path):
     plain, guided = tmp_path / "plain.safetensors", tmp_path / "guided.safetensors"
     save_model(plain, lite_model(0.0))
     save_model(guided, lite_model(0.4))
-    assert ssl_eval(["--data", str(clips), "--checkpoint", str(plain), "--out", str(tmp_path / "a"), "--device", "cpu"]) == 0
+    assert ssl_eval(["--data", str(boxed_clips), "--checkpoint", str(plain), "--out", str(tmp_path / "a"),
+                     "--device", "cpu"]) == 0
     cosine_only = json.loads((tmp_path / "a" / "metrics.json").read_text())
     assert "object_guided" not in cosine_only  # the checkpoint's weight is 0
-    assert ssl_eval(["--data", str(clips), "--checkpoint", str(guided), "--out", str(tmp_path / "b"), "--device", "cpu"]) == 0
+    assert ssl_eval(["--data", str(boxed_clips), "--checkpoint", str(guided), "--out", str(tmp_path / "b"),
+                     "--device", "cpu"]) == 0
     m = json.loads((tmp_path / "b" / "metrics.json").read_text())
     assert m["object_guided"]["weight"] == 0.4
     assert "| object-guided (0.4) |" in (tmp_path / "b" / "report.md").read_text()
@@ -144,12 +146,12 @@ def test_ssl_eval_scores_the_guided_map_beside_the_cosine_map(clips, tmp_path):
     for key in ("ciou", "auc", "ciou_adaptive", "retrieval"):  # the paper's numbers stay the cosine map's
         assert m[key] == cosine_only[key]
     # weight 1: the objectness alone, scored as the vision-only reference scores a map
-    assert ssl_eval(["--data", str(clips), "--checkpoint", str(plain), "--out", str(tmp_path / "c"), "--device", "cpu",
-                     "--object-weight", "1"]) == 0
+    assert ssl_eval(["--data", str(boxed_clips), "--checkpoint", str(plain), "--out", str(tmp_path / "c"),
+                     "--device", "cpu", "--object-weight", "1"]) == 0
     only_objects = json.loads((tmp_path / "c" / "metrics.json").read_text())["object_guided"]
     model = lite_model()
-    pred = predict(model, open_dataset(clips, model), "cpu")
-    reference = score(clips, pred.files, pred.boxes, pred.objectness)
+    pred = predict(model, open_dataset(boxed_clips, model), "cpu")
+    reference = score(boxed_clips, pred.files, pred.boxes, pred.objectness)
     for key in ("ciou", "auc", "ciou_adaptive"):
         assert only_objects[key] == pytest.approx(reference[key])
 
@@ -178,16 +180,17 @@ def test_the_app_heatmap_follows_the_weight_and_presence_stays_the_cosine_peak()
     assert not np.allclose(objects_only.shown, cos.shown, atol=1e-3)
 
 
-def test_training_with_boxes_in_val_chooses_the_checkpoints_weight(clips, tmp_path):
+def test_training_with_boxes_in_val_chooses_the_checkpoints_weight(boxed_clips, tmp_path):
     from model.train.cli import main as ssl_train
 
     run = tmp_path / "run"
-    assert ssl_train(["--data", str(clips), "--val", str(clips), "--out", str(run), "--epochs", "1", "--no-augment",
-                      "--no-neighbours", "--visual-backbone", "efficientnet_lite0", "--image-size", "96",
-                      "--audio-seconds", "0.5", "--device", "cpu", "--workers", "0", "--batch-size", "3"]) == 0
+    assert ssl_train(["--data", str(boxed_clips), "--val", str(boxed_clips), "--out", str(run), "--epochs", "1",
+                      "--no-augment", "--no-neighbours", "--visual-backbone", "efficientnet_lite0",
+                      "--image-size", "96", "--audio-seconds", "0.5", "--device", "cpu", "--workers", "0",
+                      "--batch-size", "3"]) == 0
     epoch = [e for e in map(json.loads, (run / "log.jsonl").read_text().splitlines()) if "val_ciou" in e][-1]
     model = load_model(run / "last.safetensors")
     assert epoch["val_object_weight"] in WEIGHTS
-    assert model.guidance == ObjectGuidance(epoch["val_object_weight"], str(clips))
-    pred = predict(model, open_dataset(clips, model), "cpu")
+    assert model.guidance == ObjectGuidance(epoch["val_object_weight"], str(boxed_clips))
+    pred = predict(model, open_dataset(boxed_clips, model), "cpu")
     assert choose(pred.maps, pred.objectness, pred.boxes)[0] == model.guidance.weight  # the same choice, again

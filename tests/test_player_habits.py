@@ -2,8 +2,8 @@
 import numpy as np
 import pytest
 from PySide6.QtCore import Qt
-from test_app import WAIT_MS, checkpoint, clips, drop, make_window  # noqa: F401 (fixtures)
-from test_sources import write_clip
+from support import write_clip
+from window_support import WAIT_MS, drop
 
 from ssl_desktop.inspector import PAUSE_TIP, PLAY_TIP
 from ssl_desktop.player import MONITOR_DELAY_SECONDS, Monitor, PlaybackClock, Speaker, Volume

@@ -1,5 +1,4 @@
 """The presence reference rows (level meter, class matcher) on tiny generated sets, and what pooled negatives sound like."""
-import numpy as np
 import pytest
 
 from model.evaluation.presence_references import class_matcher, clip_scores, main, reference_aurocs

@@ -4,9 +4,9 @@ import torch
 
 from model import load_model
 from model.backbones import imagenet_state
-from model.synth.generator import generate
 from model.train.cli import main, parse_args
-from model.train.trainer import TrainConfig, Trainer
+from model.train.config import TrainConfig
+from model.train.trainer import Trainer
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 
@@ -14,22 +14,16 @@ FAST = ["--image-size", "64", "--audio-seconds", "0.5", "--device", "cpu", "--wo
 LITE = ["--visual-backbone", "efficientnet_lite0", "--image-init", "imagenet"]
 
 
-@pytest.fixture(scope="module")
-def tiny(tmp_path_factory):
-    root = tmp_path_factory.mktemp("tiny")
-    generate(root, clips=8, seed=0, size=(160, 120))
-    return root
-
-
 def trunk_state(model) -> dict[str, torch.Tensor]:
     return {k.removeprefix("imgnet.trunk.net."): v for k, v in model.state_dict().items()
             if k.startswith("imgnet.trunk.net.")}
 
 
-def test_a_frozen_backbone_stays_the_published_one_and_its_maps_are_cached(tiny, tmp_path):
+def test_a_frozen_backbone_stays_the_published_one_and_its_maps_are_cached(train_clips, tmp_path):
     run = tmp_path / "run"
-    config = parse_args(["--data", str(tiny), "--out", str(run), "--epochs", "2", *LITE, "--freeze-visual", "all",
-                         "--cache", str(tmp_path / "cache"), "--cache-visual-maps", "64", *FAST])
+    config = parse_args(["--data", str(train_clips), "--out", str(run), "--epochs", "2", *LITE,
+                         "--freeze-visual", "all", "--cache", str(tmp_path / "cache"), "--cache-visual-maps", "64",
+                         *FAST])
     trainer = Trainer(config)
     proj = trainer.model.imgnet.proj.weight.detach().clone()
     audio = trainer.model.audnet.layer4[1].conv2.weight.detach().clone()
@@ -49,8 +43,8 @@ def test_a_frozen_backbone_stays_the_published_one_and_its_maps_are_cached(tiny,
     assert not torch.equal(model.audnet.layer4[1].conv2.weight, audio)
 
 
-def test_early_freezing_trains_the_last_stages_only(tiny, tmp_path):
-    trainer = Trainer(parse_args(["--data", str(tiny), "--out", str(tmp_path / "run"), "--epochs", "1", *LITE,
+def test_early_freezing_trains_the_last_stages_only(train_clips, tmp_path):
+    trainer = Trainer(parse_args(["--data", str(train_clips), "--out", str(tmp_path / "run"), "--epochs", "1", *LITE,
                                   "--freeze-visual", "early", "--no-neighbours", *FAST]))
     trainer.fit()
     published = imagenet_state()
@@ -60,18 +54,18 @@ def test_early_freezing_trains_the_last_stages_only(tiny, tmp_path):
     assert changed == {"blocks.5", "blocks.6", "conv_head", "bn2"}
 
 
-def test_the_checkpoint_backbone_is_kept_and_a_mismatch_is_refused(tiny, tmp_path, capsys):
+def test_the_checkpoint_backbone_is_kept_and_a_mismatch_is_refused(train_clips, tmp_path, capsys):
     run = tmp_path / "run"
-    assert main(["--data", str(tiny), "--out", str(run), "--epochs", "1", *LITE, "--no-neighbours", *FAST]) == 0
-    again = Trainer(parse_args(["--data", str(tiny), "--out", str(tmp_path / "b"), "--init",
+    assert main(["--data", str(train_clips), "--out", str(run), "--epochs", "1", *LITE, "--no-neighbours", *FAST]) == 0
+    again = Trainer(parse_args(["--data", str(train_clips), "--out", str(tmp_path / "b"), "--init",
                                 str(run / "last.safetensors"), "--epochs", "1", *FAST]))
     assert again.model.config.visual_backbone == "efficientnet_lite0"
-    assert main(["--data", str(tiny), "--out", str(tmp_path / "c"), "--init", str(run / "last.safetensors"),
+    assert main(["--data", str(train_clips), "--out", str(tmp_path / "c"), "--init", str(run / "last.safetensors"),
                  "--visual-backbone", "resnet18", *FAST]) == 2
     assert "the checkpoint's is efficientnet_lite0" in capsys.readouterr().err
 
 
-def test_flags_and_their_clear_errors(tiny, tmp_path, capsys):
+def test_flags_and_their_clear_errors(train_clips, tmp_path, capsys):
     c = parse_args(["--data", "d", "--out", "o", *LITE, "--freeze-visual", "early", "--cache", "c",
                     "--cache-visual-maps", "100"])
     assert (c.visual_backbone, c.image_init, c.freeze_visual, c.visual_cache_mb) == (
@@ -81,7 +75,7 @@ def test_flags_and_their_clear_errors(tiny, tmp_path, capsys):
         parse_args(["--data", "d", "--out", "o", *LITE, "--freeze-visual", "all", "--cache-visual-maps", "100"])
     with pytest.raises(SystemExit):  # and a frozen part
         parse_args(["--data", "d", "--out", "o", *LITE, "--cache", "c", "--cache-visual-maps", "100"])
-    assert main(["--data", str(tiny), "--out", str(tmp_path / "r"), "--freeze-visual", "all", *FAST]) == 2
+    assert main(["--data", str(train_clips), "--out", str(tmp_path / "r"), "--freeze-visual", "all", *FAST]) == 2
     assert "--visual-backbone efficientnet_lite0" in capsys.readouterr().err
-    assert main(["--data", str(tiny), "--out", str(tmp_path / "r"), "--image-init", "imagenet", *FAST]) == 2
+    assert main(["--data", str(train_clips), "--out", str(tmp_path / "r"), "--image-init", "imagenet", *FAST]) == 2
     assert "ImageNet ResNet-18 weights are not installed" in capsys.readouterr().err

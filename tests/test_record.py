@@ -2,7 +2,7 @@
 import numpy as np
 import pytest
 from PySide6.QtCore import Qt
-from test_app import WAIT_MS, checkpoint, make_window, start_test_devices  # noqa: F401 (fixtures)
+from window_support import WAIT_MS, start_test_devices
 
 from model.data.video_io import decode_audio_track, iter_frames, probe
 from ssl_desktop.recorder import fit_sound, next_clip_path

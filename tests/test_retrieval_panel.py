@@ -100,7 +100,7 @@ def test_status_progress_and_cancel(panel, qtbot):
 # --- the worker ------------------------------------------------------------------------------------
 
 @pytest.fixture(scope="module")
-def clips(tmp_path_factory):
+def gallery_clips(tmp_path_factory):
     root = tmp_path_factory.mktemp("worker")
     generate(root, clips=3, seed=5, size=(160, 120))
     return root
@@ -134,53 +134,53 @@ def worker():
     assert not worker.thread_running()
 
 
-def test_worker_builds_with_progress(worker, clips, model, qtbot):
-    index_path(clips).unlink(missing_ok=True)
+def test_worker_builds_with_progress(worker, gallery_clips, model, qtbot):
+    index_path(gallery_clips).unlink(missing_ok=True)
     progress = []
     worker.progress.connect(lambda done, total: progress.append((done, total)))
     with qtbot.waitSignal(worker.succeeded, timeout=60000) as succeeded:
-        assert worker.build(clips, model)
-        assert not worker.build(clips, model)  # one build at a time
+        assert worker.build(gallery_clips, model)
+        assert not worker.build(gallery_clips, model)  # one build at a time
         assert worker.thread_running()
     gallery = succeeded.args[0]
-    assert len(gallery) == 3 and index_path(clips).is_file()
+    assert len(gallery) == 3 and index_path(gallery_clips).is_file()
     assert progress == [(0, 3), (1, 3), (2, 3), (3, 3)]
     assert not worker.thread_running() and not worker.is_busy()  # idle: no thread
 
 
-def test_worker_cancel_stops_before_the_next_file(worker, clips, model, qtbot):
-    index_path(clips).unlink(missing_ok=True)
+def test_worker_cancel_stops_before_the_next_file(worker, gallery_clips, model, qtbot):
+    index_path(gallery_clips).unlink(missing_ok=True)
     with qtbot.waitSignal(worker.cancelled, timeout=60000):
-        worker.build(clips, CancellingModel(model, worker))  # cancels while reading the first file
-    assert len(Gallery.load(index_path(clips))) == 1  # what was indexed is kept
+        worker.build(gallery_clips, CancellingModel(model, worker))  # cancels while reading the first file
+    assert len(Gallery.load(index_path(gallery_clips))) == 1  # what was indexed is kept
     assert not worker.thread_running()
 
 
-def test_cancel_button_stops_a_running_build(worker, panel, clips, model, qtbot):
-    index_path(clips).unlink(missing_ok=True)
+def test_cancel_button_stops_a_running_build(worker, panel, gallery_clips, model, qtbot):
+    index_path(gallery_clips).unlink(missing_ok=True)
     worker.progress.connect(panel.set_progress)
     panel.cancel_requested.connect(worker.cancel)
     with qtbot.waitSignal(worker.progress, timeout=10000):
-        worker.build(clips, model)
+        worker.build(gallery_clips, model)
     assert panel.cancel_button.isVisible()
     with qtbot.waitSignal(worker.cancelled, timeout=60000):
         qtbot.mouseClick(panel.cancel_button, Qt.MouseButton.LeftButton)
-    assert len(Gallery.load(index_path(clips))) < 3
+    assert len(Gallery.load(index_path(gallery_clips))) < 3
 
 
-def test_worker_reports_errors_and_can_build_again(worker, clips, model, qtbot, tmp_path):
+def test_worker_reports_errors_and_can_build_again(worker, gallery_clips, model, qtbot, tmp_path):
     with qtbot.waitSignal(worker.failed, timeout=10000) as failed:
         worker.build(tmp_path / "missing", model)
     assert "not a folder" in failed.args[0]
     with qtbot.waitSignal(worker.succeeded, timeout=60000):
-        assert worker.build(clips, model)
+        assert worker.build(gallery_clips, model)
 
 
-def test_shutdown_during_a_build_stops_the_thread(clips, model, qtbot):
-    index_path(clips).unlink(missing_ok=True)
+def test_shutdown_during_a_build_stops_the_thread(gallery_clips, model, qtbot):
+    index_path(gallery_clips).unlink(missing_ok=True)
     worker = GalleryWorker()
     with qtbot.waitSignal(worker.progress, timeout=10000):
-        worker.build(clips, model)
+        worker.build(gallery_clips, model)
     worker.shutdown()
     assert not worker.thread_running() and not worker.is_busy()
-    assert index_path(clips).is_file()  # the cancelled build saved what it had
+    assert index_path(gallery_clips).is_file()  # the cancelled build saved what it had

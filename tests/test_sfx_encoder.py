@@ -12,7 +12,6 @@ from model.audio import AudioConfig, spectrogram
 from model.checkpoint import CheckpointError
 from model.fast_path import InferenceModel
 from model.sfx_encoder import SfxAudioEncoder, SfxNet, pretrained_state, weights_path
-from model.synth.generator import generate
 from model.train.augment import AudioAugment
 from model.train.cli import main, parse_args
 from model.train.trainer import Trainer
@@ -130,16 +129,9 @@ def test_a_checkpoint_naming_an_unknown_front_end_is_refused(tmp_path):
         load_model(tmp_path / "bad.safetensors")
 
 
-@pytest.fixture(scope="module")
-def tiny(tmp_path_factory):
-    root = tmp_path_factory.mktemp("tiny")
-    generate(root, clips=8, seed=0, size=(160, 120))
-    return root
-
-
-def test_frozen_sfx_training_changes_only_the_projection(tiny, tmp_path):
+def test_frozen_sfx_training_changes_only_the_projection(train_clips, tmp_path):
     run = tmp_path / "run"
-    trainer = Trainer(parse_args(["--data", str(tiny), "--out", str(run), "--epochs", "1", *SFX,
+    trainer = Trainer(parse_args(["--data", str(train_clips), "--out", str(run), "--epochs", "1", *SFX,
                                   "--freeze-audio", "all", "--no-neighbours", *FAST]))
     proj = trainer.model.audnet.proj.weight.detach().clone()
     visual = trainer.model.imgnet.layer4[1].conv2.weight.detach().clone()
@@ -153,13 +145,13 @@ def test_frozen_sfx_training_changes_only_the_projection(tiny, tmp_path):
     assert not torch.equal(model.imgnet.layer4[1].conv2.weight, visual)
 
 
-def test_sfx_flags_and_their_clear_errors(tiny, tmp_path, capsys):
+def test_sfx_flags_and_their_clear_errors(train_clips, tmp_path, capsys):
     c = parse_args(["--data", "d", "--out", "o", *SFX, "--freeze-audio", "all"])
     assert (c.audio_backbone, c.audio_init, c.freeze_audio) == ("aisfx", "aisfx", "all")
-    assert main(["--data", str(tiny), "--out", str(tmp_path / "a"), "--audio-init", "aisfx", *FAST]) == 2
+    assert main(["--data", str(train_clips), "--out", str(tmp_path / "a"), "--audio-init", "aisfx", *FAST]) == 2
     assert "--audio-init needs the pretrained audio backbone" in capsys.readouterr().err
-    assert main(["--data", str(tiny), "--out", str(tmp_path / "b"), "--freeze-audio", "all", *FAST]) == 2
+    assert main(["--data", str(train_clips), "--out", str(tmp_path / "b"), "--freeze-audio", "all", *FAST]) == 2
     assert "--freeze-audio needs the pretrained audio backbone" in capsys.readouterr().err
-    assert main(["--data", str(tiny), "--out", str(tmp_path / "c"), "--audio-backbone", "aisfx",
+    assert main(["--data", str(train_clips), "--out", str(tmp_path / "c"), "--audio-backbone", "aisfx",
                  "--audio-init", str(tmp_path / "nowhere.pth"), *FAST]) == 2
     assert "nowhere.pth" in capsys.readouterr().err

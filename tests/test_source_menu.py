@@ -1,11 +1,11 @@
 """The Source menu tells the truth; video and sound are chosen apart; the last devices are remembered."""
 import pytest
+from window_support import WAIT_MS
 
 from ssl_desktop import live_sources as live_sources_module
 from ssl_desktop import menus as menus_module
 from ssl_desktop.main_window import app_settings
 from ssl_desktop.sources import Device, MicrophoneSource, PlaylistAudioSource, PlaylistFrameSource
-from test_app import WAIT_MS, checkpoint, make_window  # noqa: F401 (fixtures)
 
 USB_MIC = Device(3, "USB mic")
 

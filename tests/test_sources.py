@@ -3,8 +3,8 @@ import time
 
 import numpy as np
 import pytest
+from support import write_clip
 
-from model.data.video_writer import ClipWriter
 from ssl_desktop import sources
 from ssl_desktop.ring_buffer import RingBuffer
 from ssl_desktop.sources import (
@@ -19,17 +19,6 @@ from ssl_desktop.sources import (
 )
 
 RATE = 16000  # the sample rate these tests run the sources at
-
-
-def write_clip(path, seconds=1.0, fps=25, sound=True):
-    """A test clip: the pattern camera's frames and, optionally, a 440 Hz tone."""
-    pattern = PatternSource(fps=1000)  # fast: no real-time pacing needed to draw frames
-    tone = (0.5 * np.sin(2 * np.pi * 440 * np.arange(int(seconds * RATE)) / RATE)).astype(np.float32)
-    writer = ClipWriter(path, fps, (320, 240), tone if sound else None, RATE)
-    for _ in range(int(seconds * fps)):
-        writer.write(pattern.read())
-    writer.close()
-    return path
 
 
 # --- ring buffer --------------------------------------------------------------------------------

@@ -7,14 +7,13 @@ import cv2
 import numpy as np
 import pytest
 import torch
+from support import REAL, REAL_SAMPLE
 
 from model.evaluation.evaluate import mask_cious
 from model.synth.generator import MID_FRAME, SynthConfig, generate, main, make_clip
 from model.synth.real_scene import BOX_AREA_LEVELS, BOX_AREA_QUANTILES
 
 HERE = Path(__file__).resolve().parent
-SAMPLE = HERE / "data" / "real_sample"
-REAL = {"content": "real", "assets": str(SAMPLE), "manifest": str(SAMPLE / "manifest.json")}
 VGGSS = HERE.parents[1] / "shared" / "reference" / "vggss.json"  # next to the checkout, when present
 
 
@@ -126,8 +125,8 @@ def test_box_area_constants_are_the_vggss_quantiles():
 
 def test_the_command_makes_the_same_clips_as_the_api(tmp_path, single):
     out, annotations = single
-    assert main([str(tmp_path), "--clips", "1", "--seed", "3", "--content", "real", "--assets", str(SAMPLE),
-                 "--manifest", str(SAMPLE / "manifest.json")]) == 0
+    assert main([str(tmp_path), "--clips", "1", "--seed", "3", "--content", "real", "--assets", str(REAL_SAMPLE),
+                 "--manifest", str(REAL_SAMPLE / "manifest.json")]) == 0
     assert json.loads((tmp_path / "annotations.json").read_text()) == annotations[:1]
 
 

@@ -3,6 +3,7 @@ import json
 import math
 import os
 import pickle
+import re
 import shutil
 import signal
 import subprocess
@@ -25,11 +26,13 @@ from model.synth.generator import generate
 from model.audio import spectrogram
 from model.train.augment import VIEW_STRENGTHS
 from model.train.cli import main, parse_args
+from model.train.flags import config_argv
 from model.train.loss import ContrastiveLoss
 from model.train.neighbours import FeatureBank
 from model.train.positives import TrainViews, ViewBatchSampler, collate_views
 from model.train.state import optimizer_state, optimizer_tensors
-from model.train.trainer import Callback, TrainConfig, Trainer, learning_rate
+from model.train.config import TrainConfig
+from model.train.trainer import Callback, Trainer, learning_rate
 from model.train.visual_init import load_image_init
 from model.transforms import preprocess_image
 
@@ -425,6 +428,39 @@ def test_flags_fill_the_config():
     assert TrainConfig(loss="ezvsl").uses_augment is False
     with pytest.raises(SystemExit):
         parse_args(["--data", "d", "--out", "o", "--image-size", "100"])
+
+
+@pytest.mark.parametrize("argv", [
+    ["--data", "d", "--out", "o"],
+    ["--data", "d", "--out", "o", "--val", "v", "--best-metric", "auc", "--init", "i.safetensors", "--epochs", "3",
+     "--lr", "2e-05", "--batch-size", "8", "--device", "cpu", "--workers", "0", "--threads", "1",
+     "--freeze-batch-norm", "--no-augment", "--no-neighbours", "--positives", "both", "--audio-seconds", "0.5",
+     "--cache", "c", "--cache-visual-maps", "64", "--freeze-visual", "early", "--visual-backbone",
+     "efficientnet_lite0", "--schedule", "cosine", "--warmup-steps", "5", "--max-clips", "7", "--resume"],
+])
+def test_a_config_gives_back_its_command_line(argv):
+    """argv -> config -> argv -> the same config: the fine-tune panel writes its command from a TrainConfig."""
+    config = parse_args(argv)
+    again = config_argv(config)
+    assert parse_args(again) == config
+    assert again == config_argv(parse_args(again))
+    assert sorted(again) == sorted(argv)  # no default written, no flag lost
+
+
+@pytest.mark.parametrize("change, message", [
+    ({"loss": "other"}, "--loss must be one of align, ezvsl, not 'other'"),
+    ({"views": "strong"}, "--views must be one of paper, weak, not 'strong'"),
+    ({"image_size": 100}, "--image-size must be a multiple of 16 and >= 32, not 100"),
+    ({"temperature": math.nan}, "--temperature must be a number > 0, not nan"),
+    ({"audio_seconds": 0.0}, "--audio-seconds must be a number > 0, not 0.0"),
+    ({"batch_size": 0}, "--epochs, --batch-size and --neighbours-k must be >= 1"),
+    ({"init": "m", "audio_init": "yamnet"}, "use --init (a whole model) or --image-init / --audio-init"),
+    ({"visual_cache_mb": 8, "freeze_visual": "all"}, "--cache-visual-maps needs a frozen backbone"),
+])
+def test_each_rule_names_its_flag(change, message):
+    TrainConfig().validate()
+    with pytest.raises(ValueError, match=re.escape(message)):
+        TrainConfig(**change).validate()
 
 
 def saved_step(path) -> str:

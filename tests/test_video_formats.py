@@ -4,7 +4,7 @@ from fractions import Fraction
 import av
 import numpy as np
 import pytest
-from test_app import WAIT_MS, checkpoint, make_window  # noqa: F401 (fixtures)
+from window_support import WAIT_MS
 
 from model.data.video_io import decode_audio_track, iter_frames, read_clip, read_frame
 

@@ -3,7 +3,7 @@ import json
 
 import pytest
 import torch
-from test_synth_real import REAL
+from support import REAL
 
 from model.evaluation.vision_only import main, score
 from model.synth.generator import generate

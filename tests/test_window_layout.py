@@ -2,7 +2,7 @@
 from PySide6.QtCore import QPoint, QRect
 from PySide6.QtWidgets import QWidget
 
-from test_app import WAIT_MS, checkpoint, clips, make_window, start_test_devices  # noqa: F401 (fixtures)
+from window_support import WAIT_MS, start_test_devices
 
 
 def rect_in_window(widget: QWidget, window) -> QRect:

@@ -14,7 +14,6 @@ from model.fast_path import InferenceModel
 from model.gallery import build_gallery, encode_clip
 from model.knowledge.yamnet import layout, load_yamnet, patches
 from model.localize import Localizer
-from model.synth.generator import generate
 from model.train.cli import main, parse_args
 from model.train.trainer import Trainer
 from model.yamnet_encoder import YamNetAudioEncoder, to_patches
@@ -82,17 +81,10 @@ def test_freeze_levels_leave_the_right_convolutions_trainable():
 
 
 @pytest.fixture(scope="module")
-def tiny(tmp_path_factory):
-    root = tmp_path_factory.mktemp("tiny")
-    generate(root, clips=8, seed=0, size=(160, 120))
-    return root
-
-
-@pytest.fixture(scope="module")
-def trained(tiny, tmp_path_factory):
+def trained(train_clips, tmp_path_factory):
     """One real epoch (two steps) with YAMNet's last block and the projection training."""
     run = tmp_path_factory.mktemp("run")
-    trainer = Trainer(parse_args(["--data", str(tiny), "--out", str(run), "--overwrite", "--epochs", "1",
+    trainer = Trainer(parse_args(["--data", str(train_clips), "--out", str(run), "--overwrite", "--epochs", "1",
                                   "--audio-backbone", "yamnet", "--freeze-audio", "last", "--no-neighbours", *FAST]))
     proj = trainer.model.audnet.proj.weight.detach().clone()
     trainer.fit()
@@ -133,10 +125,10 @@ def test_a_yamnet_checkpoint_round_trips_runs_fast_and_localizes(trained, tmp_pa
     assert torch.allclose(result.audio, expected[0], atol=1e-4)
 
 
-def test_the_gallery_of_a_yamnet_model_holds_the_sound_vectors_of_the_per_frame_path(trained, tiny):
+def test_the_gallery_of_a_yamnet_model_holds_the_sound_vectors_of_the_per_frame_path(trained, train_clips):
     _, run, _ = trained
     model = load_model(run / "last.safetensors").eval()
-    gallery = build_gallery(tiny, model, "cpu")
+    gallery = build_gallery(train_clips, model, "cpu")
     assert len(gallery) == 8 and gallery.audio_emb.shape == (8, 512)
     first = gallery.path(0)
     with torch.inference_mode():
@@ -144,25 +136,25 @@ def test_the_gallery_of_a_yamnet_model_holds_the_sound_vectors_of_the_per_frame_
     assert torch.allclose(gallery.audio_emb[0], row["audio_emb"], atol=1e-5)
 
 
-def test_a_yamnet_model_refuses_an_aisfx_init(tiny, tmp_path, capsys):
-    assert main(["--data", str(tiny), "--out", str(tmp_path / "a"), "--audio-backbone", "yamnet",
+def test_a_yamnet_model_refuses_an_aisfx_init(train_clips, tmp_path, capsys):
+    assert main(["--data", str(train_clips), "--out", str(tmp_path / "a"), "--audio-backbone", "yamnet",
                  "--audio-init", "aisfx", *FAST]) == 2
     assert "--audio-init aisfx: the audio backbone is yamnet" in capsys.readouterr().err
 
 
-def test_init_keeps_the_checkpoints_encoder_and_ssl_eval_scores_it(trained, tiny, tmp_path):
+def test_init_keeps_the_checkpoints_encoder_and_ssl_eval_scores_it(trained, train_clips, tmp_path):
     """--init fine-tunes the trained model (its YAMNet is not reloaded); ssl-eval reads its front end."""
     _, run, _ = trained
     start = load_model(run / "last.safetensors")
     tuned = tmp_path / "tuned"
-    assert main(["--data", str(tiny), "--out", str(tuned), "--init", str(run / "last.safetensors"), "--epochs", "1",
-                 "--freeze-audio", "all", "--no-neighbours", *FAST]) == 0
+    assert main(["--data", str(train_clips), "--out", str(tuned), "--init", str(run / "last.safetensors"),
+                 "--epochs", "1", "--freeze-audio", "all", "--no-neighbours", *FAST]) == 0
     model = load_model(tuned / "last.safetensors")
     last = model.audnet.trunk.convs[-1].weight
     assert torch.equal(last, start.audnet.trunk.convs[-1].weight)  # frozen, and the trained one, not YAMNet's
     assert not torch.equal(last, load_yamnet().convs[-1].weight)
     report = tmp_path / "report"
-    assert evaluate(["--data", str(tiny), "--checkpoint", str(tuned / "last.safetensors"), "--out", str(report),
+    assert evaluate(["--data", str(train_clips), "--checkpoint", str(tuned / "last.safetensors"), "--out", str(report),
                      "--device", "cpu"]) == 0
     metrics = json.loads((report / "metrics.json").read_text())
     assert 0 <= metrics["ciou"] <= 100 and metrics["n_boxes"] > 0

@@ -18,12 +18,12 @@ progress bar and JSONL log are listeners (the app's fine-tune panel reads that l
 """
 from __future__ import annotations
 
-import json
 import math
 import time
-from dataclasses import asdict, dataclass, replace
+from dataclasses import asdict, replace
 from functools import partial
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
@@ -31,20 +31,11 @@ from torch.nn.parallel import DistributedDataParallel
 from torch.utils.data import DataLoader, DistributedSampler, Subset
 
 from model.audio import AudioConfig
-from model.backbones import FREEZE_LEVELS
-from model.checkpoint import (
-    CheckpointError,
-    finish_interrupted_save,
-    load_model,
-    model_tensors,
-    read_safetensors,
-    write_together,
-)
+from model.checkpoint import load_model
 from model.data.datasets import VideoFolderDataset
 from model.data.workers import ignore_stop_signals, kill_workers_at_exit
 from model.sslmodel import AUDIO_BACKBONES, ModelConfig, SSLModel, pool_visual_map
-from model.train import distributed
-from model.train.audio_init import FREEZE_LEVELS as AUDIO_FREEZE_LEVELS
+from model.train import distributed, run_folder
 from model.train.audio_init import YAMNET, load_audio_init, prepare_audio_training
 from model.train.augment import VIEW_STRENGTHS
 from model.train.bridge_positives import BridgePositives, read_clips, share_with_partners
@@ -52,151 +43,18 @@ from model.train.loss import ContrastiveLoss, LossConfig, LossOutput
 from model.train.neighbours import FeatureBank
 from model.train.positives import TrainViews, ViewBatchSampler, collate_views
 from model.object_guidance import ObjectGuidance, choose
+from model.presence import calibrate
+from model.train.config import TrainConfig
 from model.train.silence import quiet_spectrograms
-from model.train.state import optimizer_state, optimizer_tensors
 from model.train.visual_init import load_image_init, prepare_visual_training
 from model.transforms import preprocess_image
 
-LAST = "last.safetensors"
-BEST = "best.safetensors"
-STATE = "last.state.safetensors"
-LOG = "log.jsonl"
-RUN_FILES = (LAST, STATE, BEST, LOG)  # what makes a folder a run: --resume continues it, --overwrite replaces it
-SCHEDULES = ("constant", "cosine")
-BEST_METRICS = ("ciou", "auc", "a2i_r1")  # validation numbers that can pick the best epoch (higher is better)
-POSITIVES = ("neighbours", "bridge", "both")  # the mined positives: the paper's nearest neighbours, the bridge's, both
+if TYPE_CHECKING:
+    from model.evaluation.evaluate import Predictions
 
 
 class TrainingDiverged(ValueError):
     """The loss became NaN or infinite: training stops (the step is not taken, nothing is saved)."""
-
-
-@dataclass
-class TrainConfig:
-    """Everything one training run depends on; saved in every checkpoint's metadata (``train_config``)."""
-
-    data: str = ""  # training folder (videos; labels are never used)
-    out: str = "runs/ssl"  # run folder: checkpoints, state, log.jsonl
-    val: str | None = None  # annotated folder evaluated after each epoch (cIoU, AUC, A->I R@1)
-    best_metric: str = "ciou"  # which validation number picks best.safetensors: ciou | auc | a2i_r1
-    init: str | None = None  # our safetensors checkpoint to fine-tune (either model variant)
-    image_init: str | None = None  # visual encoder's ImageNet weights: "imagenet" (the installed EfficientNet-Lite0
-    # weights) or a torchvision ResNet-18 state dict (.pth)
-    visual_backbone: str | None = None  # resnet18 | efficientnet_lite0; None: --init's, else resnet18
-    freeze_visual: str = "none"  # efficientnet_lite0: none | early (stem and stages 0-4) | all (only the projection trains)
-    audio_backbone: str | None = None  # resnet18 | aisfx | yamnet; None: --init's, else resnet18
-    # aisfx: "aisfx" (the installed weights) or that file; yamnet: "yamnet" (the installed YAMNet, where a new
-    # model starts anyway)
-    audio_init: str | None = None
-    freeze_audio: str = "none"  # aisfx, yamnet: none | last (yamnet: its last block trains) | all (only the projection)
-    visual_cache_mb: int = 0  # > 0: keep the frozen part's maps (needs --cache; the images are not augmented)
-    loss: str = "align"  # "align" (SSL-Align) or "ezvsl" (single-positive baseline)
-    epochs: int = 20
-    batch_size: int = 32  # anchor clips per step, over all processes
-    lr: float = 1e-4
-    schedule: str = "constant"  # learning rate over the run: constant (as published) | cosine (to 0)
-    warmup_steps: int = 0  # linear ramp from lr / warmup_steps to lr over the first steps
-    weight_decay: float = 1e-4
-    temperature: float = 0.03
-    # A new model's input size (None: the ModelConfig / AudioConfig defaults, 224 px and 3.0 s). With --init
-    # or --resume the checkpoint owns them: a value that differs from the checkpoint's is an error.
-    image_size: int | None = None  # < 224 for quick CPU runs: the visual map is image_size / 16
-    audio_seconds: float | None = None
-    device: str = "auto"  # auto | cpu | cuda
-    resume: bool = False  # continue from out/last.state.safetensors
-    overwrite: bool = False  # replace the run in ``out`` (without it, a run there is never overwritten)
-    neighbours: bool = True  # ablation switch: nearest-neighbour positives
-    positives: str = "neighbours"  # mined positives: neighbours (the paper's) | bridge (pretrained knowledge's) | both
-    augment: bool = True  # ablation switch: hand-crafted augmented positives
-    views: str = "paper"  # strength of the augmented views: a key of augment.VIEW_STRENGTHS (paper | weak)
-    neighbours_k: int = 5  # a neighbour is drawn from the k nearest clips
-    neighbour_warmup_epochs: int = 1  # epochs of own features before neighbours are used
-    neighbour_features: str | None = None  # fixed user features (safetensors ``features`` (N, D))
-    workers: int = 4  # DataLoader processes per training process
-    cache: str | None = None  # decoded-frame cache folder
-    max_clips: int | None = None  # train on the first N clips only
-    seed: int = 0
-    threads: int | None = None  # torch intra- and inter-op threads of each process (None: torch's default)
-    # batch norm normalises with the starting model's running statistics and leaves them as they are: when
-    # fine-tuning on a few clips, their batches would otherwise become the model's idea of every input
-    freeze_batch_norm: bool = False
-    silence_negatives: int = 0  # windows of quiet noise per step, no image's positive (model.train.silence)
-
-    def validate(self) -> None:
-        if self.loss not in ("align", "ezvsl"):
-            raise ValueError(f"--loss must be 'align' or 'ezvsl', not {self.loss!r}")
-        if self.schedule not in SCHEDULES:
-            raise ValueError(f"--schedule must be one of {', '.join(SCHEDULES)}, not {self.schedule!r}")
-        if self.warmup_steps < 0:
-            raise ValueError("--warmup-steps must be >= 0")
-        if self.best_metric not in BEST_METRICS:
-            raise ValueError(f"--best-metric must be one of {', '.join(BEST_METRICS)}, not {self.best_metric!r}")
-        if self.image_size is not None and (self.image_size % 16 or self.image_size < 32):
-            raise ValueError(f"--image-size must be a multiple of 16 and >= 32, not {self.image_size}")
-        if self.silence_negatives < 0:
-            raise ValueError(f"--silence-negatives must be >= 0, not {self.silence_negatives}")
-        if self.epochs < 1 or self.batch_size < 1 or self.neighbours_k < 1:
-            raise ValueError("--epochs, --batch-size and --neighbours-k must be >= 1")
-        if self.init and (self.image_init or self.audio_init):
-            raise ValueError("use --init (a whole model) or --image-init / --audio-init (one encoder), not both")
-        if self.resume and self.overwrite:
-            raise ValueError("use --resume (continue the run in --out) or --overwrite (replace it), not both")
-        for name in ("lr", "temperature", "audio_seconds"):  # audio_seconds None: the checkpoint's or the default
-            value = getattr(self, name)
-            if value is not None and (not math.isfinite(value) or value <= 0):
-                raise ValueError(f"--{name.replace('_', '-')} must be a number > 0, not {value}")
-        if self.threads is not None and self.threads < 1:
-            raise ValueError(f"--threads must be >= 1, not {self.threads}")
-        if self.workers < 0 or self.neighbour_warmup_epochs < 0 or (self.max_clips is not None and self.max_clips < 1):
-            raise ValueError("--workers and --neighbour-warmup-epochs must be >= 0, --max-clips >= 1")
-        if self.positives not in POSITIVES:
-            raise ValueError(f"--positives must be one of {', '.join(POSITIVES)}, not {self.positives!r}")
-        if self.views not in VIEW_STRENGTHS:
-            raise ValueError(f"--views must be one of {', '.join(VIEW_STRENGTHS)}, not {self.views!r}")
-        if self.freeze_visual not in FREEZE_LEVELS:
-            raise ValueError(f"--freeze-visual must be one of {', '.join(FREEZE_LEVELS)}, not {self.freeze_visual!r}")
-        if self.freeze_audio not in AUDIO_FREEZE_LEVELS:
-            raise ValueError(f"--freeze-audio must be one of {', '.join(AUDIO_FREEZE_LEVELS)}, not {self.freeze_audio!r}")
-        if self.visual_cache_mb and (self.freeze_visual == "none" or not self.cache):
-            raise ValueError("--cache-visual-maps needs a frozen backbone (--freeze-visual early|all) and "
-                             "--cache (decoded frames: the same few frames of each clip come back)")
-
-    def check_paths(self) -> None:
-        """Every file and folder named exists, and ``out`` is a folder that holds no run unless ``resume``
-        or ``overwrite``: a FileNotFoundError or ValueError before any work."""
-        for flag, folder in (("--data", self.data), ("--val", self.val)):
-            if folder and not Path(folder).is_dir():
-                raise FileNotFoundError(f"{flag}: data folder not found: {folder}")
-        for flag, file in (("--init", self.init), ("--neighbour-features", self.neighbour_features)):
-            if file and not Path(file).is_file():
-                raise FileNotFoundError(f"{flag}: file not found: {file}")
-        out = Path(self.out)
-        if out.exists() and not out.is_dir():
-            raise ValueError(f"--out {out} is a file, not a run folder")
-        held = [name for name in RUN_FILES if (out / name).exists()]
-        if held and not (self.resume or self.overwrite):
-            raise ValueError(f"--out {out} holds a run ({', '.join(held)}): continue it with --resume "
-                             "or replace it with --overwrite")
-
-    @property
-    def uses_augment(self) -> bool:
-        return self.augment and self.loss == "align"
-
-    @property
-    def uses_neighbours(self) -> bool:
-        return self.neighbours and self.loss == "align" and self.positives != "bridge"
-
-    @property
-    def uses_bridge(self) -> bool:
-        return self.loss == "align" and self.positives != "neighbours"
-
-
-def _whole_number(metadata: dict[str, str], key: str, path) -> int:
-    """Metadata ``key`` of the resume state ``path`` as an int >= 0, or a CheckpointError naming both."""
-    value = metadata.get(key)
-    if value is None or not value.isdigit():
-        raise CheckpointError(f"{path}: {key} must be a whole number >= 0, not {value!r}")
-    return int(value)
 
 
 def learning_rate(config: TrainConfig, step: int, total_steps: int) -> float:
@@ -271,13 +129,11 @@ class Trainer:
         self.device = distributed.resolve_device(config.device, self.dist)
         self.out = Path(config.out)
         self._stop = False
-        if config.batch_size % self.dist.world_size:
-            raise ValueError(f"--batch-size {config.batch_size} must be a multiple of the "
-                             f"{self.dist.world_size} processes")
+        config.check_world_size(self.dist.world_size)
         torch.manual_seed(config.seed + self.dist.rank)
         self.silence_rng = np.random.default_rng(config.seed + self.dist.rank)  # --silence-negatives' noise
-        if self.dist.is_main and self.out.is_dir():
-            finish_interrupted_save(self.out)  # the newest complete save, stale temporaries deleted
+        if self.dist.is_main:
+            run_folder.recover(self.out)
         distributed.any_rank(False, self.device)  # the other ranks read the folder once it is done
 
         self.model = self._build_model().to(self.device)
@@ -290,7 +146,9 @@ class Trainer:
         self.dataset = VideoFolderDataset(config.data, "train", audio_config, config.cache, image_transform)
         if len(self.dataset) == 0:
             raise ValueError(f"no readable clips in {config.data} (skipped: {self.dataset.skipped[:3]})")
-        clips = Subset(self.dataset, range(min(config.max_clips, len(self.dataset)))) if config.max_clips else self.dataset
+        clips = self.dataset
+        if config.max_clips:
+            clips = Subset(self.dataset, range(min(config.max_clips, len(self.dataset))))
         self.clips = len(clips)
         self.bank = self._build_bank()
         self.bridge = self._build_bridge(audio_config, image_transform)
@@ -316,20 +174,13 @@ class Trainer:
         self.batch_in_epoch = 0  # steps done in the epoch in progress
         self.best: dict | None = None  # {"key": "val_<best_metric>" | "loss", "value": float, "epoch": int}
         if config.resume:
-            self._load_state()
+            self._resume()
         self.net = self.model
         if self.dist.enabled:
-            self.net = DistributedDataParallel(self.model, device_ids=[self.device.index] if self.device.type == "cuda" else None)
-        if config.overwrite and self.dist.is_main:
-            self._clear_run()
-
-    def _clear_run(self) -> None:
-        """--overwrite: delete the run in ``out``, only once every input has been read (a failed start
-        deletes nothing). An ``--init`` file among the run's files is kept: the new run's saves replace it."""
-        init = Path(self.config.init).resolve() if self.config.init else None
-        for name in RUN_FILES:
-            if (self.out / name).resolve() != init:
-                (self.out / name).unlink(missing_ok=True)
+            device_ids = [self.device.index] if self.device.type == "cuda" else None
+            self.net = DistributedDataParallel(self.model, device_ids=device_ids)
+        if config.overwrite and self.dist.is_main:  # once every input has been read: a failed start deletes nothing
+            run_folder.clear(self.out, keep=config.init)
 
     # -- control ----------------------------------------------------------------------------------
 
@@ -449,12 +300,12 @@ class Trainer:
         metrics = {"epoch": self.epoch + 1, "step": self.step,
                    "loss": sum(losses) / len(losses) if losses else math.nan}
         if self.val_dataset is not None:
-            val, threshold, weight = self._validate()
+            val, pred = self._validate()
             metrics.update(val)
-            if threshold is not None:  # negatives in --val: the checkpoints' presence threshold
-                self.model.presence = replace(self.model.presence, threshold=threshold, calibrated_on=self.config.val)
-            if weight is not None:  # boxes in --val: the checkpoints' object guidance
-                self.model.guidance = ObjectGuidance(weight, self.config.val)
+            if any(pred.negatives) and not all(pred.negatives):  # matched and negatives: the presence threshold
+                calibrate(self.model, self.val_dataset, self.device, pred, self.config.val)
+            if "val_object_weight" in val:  # boxes in --val: the checkpoints' object guidance
+                self.model.guidance = ObjectGuidance(val["val_object_weight"], self.config.val)
         self.epoch += 1
         self.batch_in_epoch = 0
         self._emit("on_epoch_end", self.epoch, metrics)
@@ -468,31 +319,29 @@ class Trainer:
             self.best = {"key": key, "value": value, "epoch": self.epoch}
         self._save_last(metrics, best=improved)
 
-    def _validate(self) -> tuple[dict, float | None, float | None]:
+    def _validate(self) -> tuple[dict, Predictions]:
         """The model on the validation set: (val_ciou, val_auc, val_a2i_r1, presence AUROCs and the object guidance's
-        weight, the presence threshold calibrated on its negatives or None, the object guidance's weight chosen on its
-        boxes or None)."""
+        weight chosen on its boxes, when it has any; the predictions behind them)."""
         from model.evaluation.evaluate import (
             evaluate_with_predictions,  # evaluation imports the data stack; keep it off the import path
         )
 
         val, pred = evaluate_with_predictions(self.model, self.val_dataset, self.device)
-        metrics = {"val_ciou": val["ciou"], "val_auc": val["auc"], "val_a2i_r1": val["retrieval"]["audio_to_image"]["r1"]}
+        metrics = {"val_ciou": val["ciou"], "val_auc": val["auc"],
+                   "val_a2i_r1": val["retrieval"]["audio_to_image"]["r1"]}
         presence = val.get("presence", {})
         metrics.update({f"val_{k}": v for k, v in presence.items() if k.startswith("auroc_")})
         weight = choose(pred.maps, pred.objectness, pred.boxes)[0] if any(pred.boxes) else None
         if weight is not None:
             metrics["val_object_weight"] = weight
-        return metrics, presence.get("best_threshold"), weight
+        return metrics, pred
 
     # -- building ---------------------------------------------------------------------------------
 
     def _build_model(self) -> SSLModel:
         cfg = self.config
         if cfg.resume:
-            if not (self.out / LAST).is_file() or not (self.out / STATE).is_file():
-                raise CheckpointError(f"nothing to resume in {self.out}: {LAST} and {STATE} are needed")
-            model = load_model(self.out / LAST)
+            model = load_model(run_folder.last_model(self.out))
         elif cfg.init:
             model = load_model(cfg.init)
         else:
@@ -505,13 +354,7 @@ class Trainer:
                 audio_config = replace(audio_config, seconds=cfg.audio_seconds)
             model = SSLModel(model_config, audio_config)
         if cfg.resume or cfg.init:
-            self._check_input_size(model, self.out / LAST if cfg.resume else cfg.init)
-        if cfg.visual_backbone and cfg.visual_backbone != model.config.visual_backbone:
-            raise ValueError(f"--visual-backbone {cfg.visual_backbone}: the checkpoint's is "
-                             f"{model.config.visual_backbone}")
-        if cfg.audio_backbone and cfg.audio_backbone != model.config.audio_backbone:
-            raise ValueError(f"--audio-backbone {cfg.audio_backbone}: the checkpoint's is "
-                             f"{model.config.audio_backbone}")
+            cfg.check_checkpoint(model, self.out / run_folder.LAST if cfg.resume else cfg.init)
         if cfg.image_init and not cfg.resume:
             load_image_init(model, cfg.image_init)
         new_yamnet = not (cfg.resume or cfg.init) and model.config.audio_backbone == YAMNET
@@ -520,14 +363,6 @@ class Trainer:
         prepare_visual_training(model, cfg.freeze_visual, cfg.visual_cache_mb)
         prepare_audio_training(model, cfg.freeze_audio)
         return model.train()
-
-    def _check_input_size(self, model: SSLModel, source) -> None:
-        """--image-size / --audio-seconds may only repeat what a loaded checkpoint has."""
-        for flag, asked, saved in (("--image-size", self.config.image_size, model.config.image_size),
-                                   ("--audio-seconds", self.config.audio_seconds, model.audio_config.seconds)):
-            if asked is not None and asked != saved:
-                raise ValueError(f"{flag} {asked} conflicts with {source}, whose model has {saved}: the checkpoint "
-                                 f"owns its input size (leave {flag} out)")
 
     def _build_bank(self) -> FeatureBank | None:
         cfg = self.config
@@ -546,55 +381,26 @@ class Trainer:
 
     # -- saving -----------------------------------------------------------------------------------
 
-    def _metadata(self, metrics: dict) -> dict[str, str]:
-        return {"train_config": json.dumps(asdict(self.config)), "step": str(self.step),
-                "epoch": str(self.epoch), "metrics": json.dumps(metrics)}
-
     def _save_last(self, metrics: dict, best: bool = False) -> None:
-        """``last.safetensors`` (the model), ``last.state.safetensors`` (everything to resume) and, when
-        ``best``, ``best.safetensors``, as one save (``write_together``)."""
+        """The run folder's ``last``, ``state`` and, when ``best``, ``best``, as one save (``run_folder.save``)."""
         if not self.dist.is_main:
             return
-        model = model_tensors(self.model, extra=self._metadata(metrics))
-        tensors, metadata = optimizer_tensors(self.optimizer)
-        tensors["rng.torch"] = torch.get_rng_state()
-        if self.device.type == "cuda":
-            tensors["rng.cuda"] = torch.cuda.get_rng_state(self.device)
-        if self.bank is not None and not self.config.neighbour_features:
-            tensors["bank.features"] = self.bank.features.half()  # (N, 2D)
-            tensors["bank.filled"] = self.bank.filled  # (N,)
-        metadata.update(self._metadata(metrics), format="ssl-desktop-train-state/1",
-                        batch_in_epoch=str(self.batch_in_epoch), best=json.dumps(self.best))
-        files = {LAST: model, STATE: (tensors, metadata), **({BEST: model} if best else {})}
-        write_together(self.out, files)
-        for name in files:
-            self._emit("on_checkpoint", str(self.out / name))
+        metadata = run_folder.run_metadata(asdict(self.config), self.step, self.epoch, metrics)
+        bank = self.bank if not self.config.neighbour_features else None  # a user's fixed features are not saved
+        for path in run_folder.save(self.out, self.model, self.optimizer, metadata, self.batch_in_epoch, self.best,
+                                    bank, self.device, best):
+            self._emit("on_checkpoint", str(path))
 
-    def _load_state(self) -> None:
-        tensors, metadata = read_safetensors(self.out / STATE)
-        _, model_meta = read_safetensors(self.out / LAST)
-        if model_meta.get("step") != metadata.get("step"):
-            raise CheckpointError(f"{self.out}: {LAST} (step {model_meta.get('step')}) and {STATE} "
-                                  f"(step {metadata.get('step')}) do not match; cannot resume")
-        path = self.out / STATE
-        self.step, self.epoch, self.batch_in_epoch = (_whole_number(metadata, key, path)
-                                                      for key in ("step", "epoch", "batch_in_epoch"))
-        try:
-            self.best = json.loads(metadata["best"])
-            self.optimizer.load_state_dict(optimizer_state(tensors, metadata))
-            rng = tensors["rng.torch"]
-        except (KeyError, ValueError, TypeError, RuntimeError) as exc:  # a state this run cannot continue
-            raise CheckpointError(f"{path}: cannot resume from it ({type(exc).__name__}: {exc})") from exc
+    def _resume(self) -> None:
+        state = run_folder.load_state(self.out, self.optimizer)
+        self.step, self.epoch, self.batch_in_epoch = state.step, state.epoch, state.batch_in_epoch
+        self.best = state.best
         if self.dist.is_main:
-            torch.set_rng_state(rng)
-            if self.device.type == "cuda" and "rng.cuda" in tensors:
-                torch.cuda.set_rng_state(tensors["rng.cuda"], self.device)
+            state.restore_rng(self.device)
         else:
             torch.manual_seed(self.config.seed + self.dist.rank + 7919 * self.step)
-        if self.bank is not None and "bank.features" in tensors:
-            filled = tensors["bank.filled"].bool()  # (N,)
-            if len(filled) == len(self.bank.filled):
-                self.bank.update(filled.nonzero()[:, 0], tensors["bank.features"][filled].float())
+        if self.bank is not None:
+            state.restore_bank(self.bank)
 
     def _summary(self, interrupted: bool) -> dict:
         return {"step": self.step, "epoch": self.epoch, "stopped": self._stop, "interrupted": interrupted,
