@@ -40,6 +40,7 @@ from model.checkpoint import (
     read_safetensors,
     write_together,
 )
+from model.common.device import resolve_device
 from model.data.datasets import VideoFolderDataset
 from model.data.workers import ignore_stop_signals, kill_workers_at_exit
 from model.sslmodel import AUDIO_BACKBONES, ModelConfig, SSLModel, pool_visual_map
@@ -51,7 +52,7 @@ from model.train.bridge_positives import BridgePositives, read_clips, share_with
 from model.train.loss import ContrastiveLoss, LossConfig, LossOutput
 from model.train.neighbours import FeatureBank
 from model.train.positives import TrainViews, ViewBatchSampler, collate_views
-from model.object_guidance import ObjectGuidance, choose
+from model.object_guidance import ObjectGuidance
 from model.train.silence import quiet_spectrograms
 from model.train.state import optimizer_state, optimizer_tensors
 from model.train.visual_init import load_image_init, prepare_visual_training
@@ -268,7 +269,7 @@ class Trainer:
         self.config = config
         self.callbacks = list(callbacks)
         self.dist = dist or distributed.DistInfo()
-        self.device = distributed.resolve_device(config.device, self.dist)
+        self.device = resolve_device(config.device, self.dist.local_rank)
         self.out = Path(config.out)
         self._stop = False
         if config.batch_size % self.dist.world_size:
@@ -472,15 +473,14 @@ class Trainer:
         """The model on the validation set: (val_ciou, val_auc, val_a2i_r1, presence AUROCs and the object guidance's
         weight, the presence threshold calibrated on its negatives or None, the object guidance's weight chosen on its
         boxes or None)."""
-        from model.evaluation.evaluate import (
-            evaluate_with_predictions,  # evaluation imports the data stack; keep it off the import path
-        )
+        from model.evaluation.calibrate import choose_guidance  # evaluation imports the data stack: off the import path
+        from model.evaluation.evaluate import evaluate_with_predictions
 
         val, pred = evaluate_with_predictions(self.model, self.val_dataset, self.device)
         metrics = {"val_ciou": val["ciou"], "val_auc": val["auc"], "val_a2i_r1": val["retrieval"]["audio_to_image"]["r1"]}
         presence = val.get("presence", {})
         metrics.update({f"val_{k}": v for k, v in presence.items() if k.startswith("auroc_")})
-        weight = choose(pred.maps, pred.objectness, pred.boxes)[0] if any(pred.boxes) else None
+        weight = choose_guidance(pred.maps, pred.objectness, pred.boxes)[0] if any(pred.boxes) else None
         if weight is not None:
             metrics["val_object_weight"] = weight
         return metrics, presence.get("best_threshold"), weight
