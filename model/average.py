@@ -7,16 +7,14 @@ unheard classes better while a late one retrieves and says "not in view" better;
 to have both without a second forward pass. Every checkpoint must have the same configs and tensors; the
 presence threshold and object-guidance weight of the first are kept, so calibrate the result afresh::
 
-    python -m model.average A.safetensors B.safetensors [--weights 0.5 0.5] --out SOUP.safetensors
-    python -m model.presence --data VAL --checkpoint SOUP.safetensors
-    python -m model.object_guidance --data VAL --checkpoint SOUP.safetensors
+    python -m model.evaluation.calibrate average A.safetensors B.safetensors [--weights 0.5 0.5] --out SOUP.safetensors
+    python -m model.evaluation.calibrate presence --data VAL --checkpoint SOUP.safetensors
+    python -m model.evaluation.calibrate object-guidance --data VAL --checkpoint SOUP.safetensors
 """
 from __future__ import annotations
 
-import argparse
 import json
 import math
-import sys
 
 import torch
 
@@ -66,25 +64,3 @@ def average_checkpoints(paths: list[str], out: str, weights: list[float] | None 
     metadata = {**read[0][1], "averaged_from": json.dumps({"checkpoints": list(map(str, paths)), "weights": weights})}
     write_safetensors_atomic(out, tensors, metadata)
     return weights
-
-
-def main(argv=None) -> int:
-    p = argparse.ArgumentParser(prog="python -m model.average", description=__doc__.split("\n\n")[0])
-    p.add_argument("checkpoints", nargs="+", help="two or more ssl-desktop checkpoints of one architecture")
-    p.add_argument("--weights", type=float, nargs="+", help="one per checkpoint, summing to 1 (default: equal)")
-    p.add_argument("--out", required=True)
-    args = p.parse_args(argv)
-    try:
-        weights = average_checkpoints(args.checkpoints, args.out, args.weights)
-    except (CheckpointError, FileNotFoundError, ValueError) as exc:
-        print(f"average: error: {exc}", file=sys.stderr)
-        return 2
-    except OSError as exc:  # a read-only or full disk, an output that is a folder
-        print(f"average: error: cannot write {args.out}: {exc.strerror or exc}", file=sys.stderr)
-        return 2
-    print(json.dumps({"out": args.out, "checkpoints": args.checkpoints, "weights": weights}))
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -13,7 +13,7 @@ scored as it is (``mix``) and shown put back into the cosine map's own range (``
 scale and the presence score (always the raw cosine's peak, ``model.presence``) keep their meaning. ``weight`` 0 is the paper's map. It is chosen on a
 validation folder and travels in the checkpoint::
 
-    python -m model.object_guidance --data VAL_DIR --checkpoint CKPT [--out CKPT2] [--weight W]
+    python -m model.evaluation.calibrate object-guidance --data VAL_DIR --checkpoint CKPT [--out CKPT2] [--weight W]
 
 An objectness map is a visual prior: it lights objects whatever is heard, so the guided map is no
 evidence of audio-visual understanding (``ssl-eval`` reports it beside the cosine map's numbers, never
@@ -21,18 +21,11 @@ instead of them).
 """
 from __future__ import annotations
 
-import argparse
-import json
-import sys
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 
-import numpy as np
 import torch
 
 from model.config_checks import check_fields
-
-WEIGHTS = tuple(round(0.1 * i, 1) for i in range(11))  # the grid ``choose`` searches
-
 
 @dataclass
 class ObjectGuidance:
@@ -71,58 +64,3 @@ def guide(cosine: torch.Tensor, objectness_map: torch.Tensor, weight: float) -> 
     lo = cosine.amin(dim=(-2, -1), keepdim=True)
     hi = cosine.amax(dim=(-2, -1), keepdim=True)
     return lo + (hi - lo) * mix(cosine, objectness_map, weight)
-
-
-def mean_adaptive_iou(maps: torch.Tensor, boxes: list) -> float:
-    """Mean IoU, at the adaptive threshold, of maps (N, h, w) against their items' boxes (items without skipped)."""
-    from model.evaluation import metrics
-    from model.heatmap import to_heatmap
-
-    ious = metrics.box_cious(to_heatmap(maps, (metrics.SIZE, metrics.SIZE)), boxes, "adaptive")
-    if np.isnan(ious).all():
-        raise ValueError("choosing the object guidance needs items with boxes")
-    return float(np.nanmean(ious))
-
-
-def choose(cosine: torch.Tensor, objectness_map: torch.Tensor, boxes: list) -> tuple[float, dict[float, float]]:
-    """The weight of ``WEIGHTS`` whose guided maps have the highest mean adaptive IoU against the boxes
-    (of equal ones, the smallest), and that IoU for every weight."""
-    scores = {w: mean_adaptive_iou(mix(cosine, objectness_map, w), boxes) for w in WEIGHTS}
-    best = max(scores.values())
-    return min(w for w, s in scores.items() if np.isclose(s, best, rtol=0, atol=1e-9)), scores
-
-
-def main(argv=None) -> int:
-    from model.checkpoint import CheckpointError, load_model, resave_model
-    from model.evaluation.evaluate import open_dataset, predict
-    from model.train.distributed import resolve_device
-
-    p = argparse.ArgumentParser(prog="python -m model.object_guidance", description=__doc__.split("\n\n")[0])
-    p.add_argument("--data", help="validation folder with boxes: choose the weight there")
-    p.add_argument("--weight", type=float, help="set this weight instead of choosing one (0: the cosine map alone)")
-    p.add_argument("--checkpoint", required=True)
-    p.add_argument("--out", help="where to write the checkpoint (default: the checkpoint itself)")
-    p.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"))
-    args = p.parse_args(argv)
-    if (args.data is None) == (args.weight is None):
-        p.error("give --data (choose the weight on it) or --weight (set it), not both")
-    try:
-        device = resolve_device(args.device)
-        model = load_model(args.checkpoint, device)
-        if args.weight is not None:
-            model.guidance = ObjectGuidance(args.weight, "set by hand")
-            scores = {}
-        else:
-            pred = predict(model, open_dataset(args.data, model), device)
-            weight, scores = choose(pred.maps, pred.objectness, pred.boxes)
-            model.guidance = ObjectGuidance(weight, str(args.data))
-        resave_model(args.checkpoint, args.out or args.checkpoint, model)
-    except (CheckpointError, FileNotFoundError, ValueError) as exc:
-        print(f"object_guidance: error: {exc}", file=sys.stderr)
-        return 2
-    print(json.dumps({**asdict(model.guidance), "mean_adaptive_iou": {str(w): round(s, 4) for w, s in scores.items()}}))
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -65,8 +65,8 @@ class SSLModel(nn.Module):
         if self.audio_config.frontend != frontend:
             raise ValueError(f"the {self.config.audio_backbone} audio encoder takes the {frontend} front end, "
                              f"not {self.audio_config.frontend}")
-        self.presence = PresenceConfig()  # calibrated by ``model.presence``; travels in checkpoints
-        self.guidance = ObjectGuidance()  # chosen by ``model.object_guidance``; travels in checkpoints
+        self.presence = PresenceConfig()  # calibrated by ``model.evaluation.calibrate``; travels in checkpoints
+        self.guidance = ObjectGuidance()  # chosen by ``model.evaluation.calibrate``; travels in checkpoints
         self.semantic = SemanticConfig()  # the pretrained knowledge's share (``model.knowledge``); travels in checkpoints
         self.imgnet = self._visual_encoder()
         self.audnet = self._audio_encoder()

@@ -19,7 +19,7 @@ from PySide6.QtWidgets import QApplication
 
 from model.fast_path import InferenceConfig
 
-from .device import choose_device
+from model.common.device import choose_device
 from .inference_worker import WORKER_INFERENCE
 from .live_sources import RESOURCES, demo_clips
 from .main_window import MainWindow

@@ -8,7 +8,7 @@ from safetensors.torch import save_file
 from model import AudioConfig, CheckpointError, ModelConfig, SSLModel, load_model, save_model
 from model.average import average_checkpoints, average_tensors
 from model.audio import spectrogram
-from model.average import main as average
+from model.evaluation.calibrate import main as calibrate
 from model.checkpoint import read_safetensors
 from model.object_guidance import ObjectGuidance
 from model.presence import PresenceConfig
@@ -61,7 +61,7 @@ def test_weight_one_gives_the_checkpoint_back_and_the_first_ones_calibration_is_
 def test_equal_weights_by_default_on_the_command_line(tmp_path, capsys):
     paths = [str(saved(tmp_path / f"{i}.safetensors", i)) for i in range(3)]
     out = tmp_path / "soup.safetensors"
-    assert average([*paths, "--out", str(out)]) == 0
+    assert calibrate(["average", *paths, "--out", str(out)]) == 0
     states = [read_safetensors(p)[0] for p in paths]
     for key, value in read_safetensors(out)[0].items():
         if value.is_floating_point():
@@ -77,7 +77,7 @@ def test_equal_weights_by_default_on_the_command_line(tmp_path, capsys):
 def test_checkpoints_of_another_architecture_or_front_end_are_refused(tmp_path, capsys, other, says):
     a, b = saved(tmp_path / "a.safetensors", 0), other(tmp_path / "b.safetensors")
     out = tmp_path / "soup.safetensors"
-    assert average([str(a), str(b), "--out", str(out)]) == 2
+    assert calibrate(["average", str(a), str(b), "--out", str(out)]) == 2
     assert says in capsys.readouterr().err and not out.exists()
 
 
@@ -93,7 +93,8 @@ def test_one_checkpoint_or_a_missing_file_is_a_clear_error(tmp_path, capsys):
     a = saved(tmp_path / "a.safetensors", 0)
     with pytest.raises(ValueError, match="two checkpoints"):
         average_checkpoints([str(a)], str(tmp_path / "soup.safetensors"))
-    assert average([str(a), str(tmp_path / "missing.safetensors"), "--out", str(tmp_path / "s.safetensors")]) == 2
+    assert calibrate(["average", str(a), str(tmp_path / "missing.safetensors"),
+                      "--out", str(tmp_path / "s.safetensors")]) == 2
     assert "missing.safetensors" in capsys.readouterr().err
 
 
@@ -111,7 +112,7 @@ def test_checkpoints_with_nan_weights_give_no_average(tmp_path, capsys):
     tensors["audnet.conv1.weight"][0] = float("nan")
     save_file(tensors, str(b), metadata=metadata)  # written by another tool: ours refuses NaN
     out = tmp_path / "soup.safetensors"
-    assert average([str(a), str(b), "--out", str(out)]) == 2
+    assert calibrate(["average", str(a), str(b), "--out", str(out)]) == 2
     err = capsys.readouterr().err
     assert "NaN or infinite weights in audnet.conv1.weight" in err and len(err.strip().splitlines()) == 1
     assert not out.exists()
@@ -122,7 +123,7 @@ def test_an_output_that_cannot_be_written_is_one_line(tmp_path, capsys, output):
     a, b = saved(tmp_path / "a.safetensors", 0), saved(tmp_path / "b.safetensors", 1)
     (tmp_path / "folder").mkdir()
     (tmp_path / "file").write_text("a file where a folder is needed")
-    assert average([str(a), str(b), "--out", str(tmp_path / output)]) == 2
+    assert calibrate(["average", str(a), str(b), "--out", str(tmp_path / output)]) == 2
     err = capsys.readouterr().err
     assert err.startswith(f"average: error: cannot write {tmp_path / output}") and len(err.splitlines()) == 1
     assert not list((tmp_path / "folder").iterdir())

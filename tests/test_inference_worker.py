@@ -12,7 +12,7 @@ from model import ModelConfig, SSLModel
 from model.fast_path import InferenceConfig
 from model.localize import Localizer
 from ssl_desktop.capture import Frame
-from ssl_desktop.device import choose_device
+from model.common.device import choose_device
 from ssl_desktop.inference_worker import WORKER_NICENESS, InferenceWorker, LatestSlot
 
 

@@ -16,8 +16,9 @@ from model.fast_path import InferenceConfig
 from model.heatmap import upsample_map
 from model.localize import Localizer, encode_frame
 from model.knowledge.config import SemanticConfig
-from model.object_guidance import WEIGHTS, ObjectGuidance, choose, guide, objectness
-from model.object_guidance import main as set_guidance
+from model.evaluation.calibrate import GUIDANCE_WEIGHTS, choose_guidance
+from model.evaluation.calibrate import main as calibrate
+from model.object_guidance import ObjectGuidance, guide, objectness
 from model.synth.generator import generate
 
 pytestmark = pytest.mark.usefixtures("one_thread")
@@ -90,9 +91,9 @@ def box_maps(n: int = 12, size: int = 14, seed: int = 0):
 
 def test_choose_follows_the_map_that_finds_the_boxes():
     boxes, inside, noise = box_maps()
-    weight, scores = choose(noise, inside, boxes)  # the objectness finds the objects, the cosine is noise
-    assert weight >= 0.6 and set(scores) == set(WEIGHTS)
-    weight, scores = choose(inside, noise, boxes)  # the cosine finds them
+    weight, scores = choose_guidance(noise, inside, boxes)  # the objectness finds the objects, the cosine is noise
+    assert weight >= 0.6 and set(scores) == set(GUIDANCE_WEIGHTS)
+    weight, scores = choose_guidance(inside, noise, boxes)  # the cosine finds them
     assert weight <= 0.3
     assert scores[0.0] > scores[1.0]
 
@@ -116,15 +117,15 @@ def test_guidance_travels_in_the_checkpoint_and_a_bad_one_is_a_clear_error(tmp_p
 def test_the_command_sets_or_chooses_the_weight_and_keeps_the_file_type(boxed_clips, tmp_path, capsys):
     source = tmp_path / "m.safetensors"
     save_model(source, lite_model(), dtype=torch.float16)
-    assert set_guidance(["--checkpoint", str(source), "--weight", "0.25", "--out", str(tmp_path / "set.safetensors"),
-                         "--device", "cpu"]) == 0
+    assert calibrate(["object-guidance", "--checkpoint", str(source), "--weight", "0.25",
+                      "--out", str(tmp_path / "set.safetensors"), "--device", "cpu"]) == 0
     assert load_model(tmp_path / "set.safetensors").guidance.weight == 0.25
     assert next(iter(read_safetensors(tmp_path / "set.safetensors")[0].values())).dtype == torch.float16
-    assert set_guidance(["--checkpoint", str(source), "--data", str(boxed_clips), "--device", "cpu"]) == 0
+    assert calibrate(["object-guidance", "--checkpoint", str(source), "--data", str(boxed_clips), "--device", "cpu"]) == 0
     chosen = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
     assert load_model(source).guidance == ObjectGuidance(chosen["weight"], str(boxed_clips))
-    assert chosen["weight"] in WEIGHTS and len(chosen["mean_adaptive_iou"]) == len(WEIGHTS)
-    assert set_guidance(["--checkpoint", str(source), "--weight", "2", "--device", "cpu"]) == 2
+    assert chosen["weight"] in GUIDANCE_WEIGHTS and len(chosen["mean_adaptive_iou"]) == len(GUIDANCE_WEIGHTS)
+    assert calibrate(["object-guidance", "--checkpoint", str(source), "--weight", "2", "--device", "cpu"]) == 2
     assert "within" in capsys.readouterr().err
 
 
@@ -190,7 +191,7 @@ def test_training_with_boxes_in_val_chooses_the_checkpoints_weight(boxed_clips, 
                       "--batch-size", "3"]) == 0
     epoch = [e for e in map(json.loads, (run / "log.jsonl").read_text().splitlines()) if "val_ciou" in e][-1]
     model = load_model(run / "last.safetensors")
-    assert epoch["val_object_weight"] in WEIGHTS
+    assert epoch["val_object_weight"] in GUIDANCE_WEIGHTS
     assert model.guidance == ObjectGuidance(epoch["val_object_weight"], str(boxed_clips))
     pred = predict(model, open_dataset(boxed_clips, model), "cpu")
-    assert choose(pred.maps, pred.objectness, pred.boxes)[0] == model.guidance.weight  # the same choice, again
+    assert choose_guidance(pred.maps, pred.objectness, pred.boxes)[0] == model.guidance.weight  # the same choice, again

@@ -13,9 +13,10 @@ from model.data.video_io import iter_frames, probe
 from model.data.video_writer import ClipWriter
 from model.evaluation.evaluate import main as eval_main
 from model.evaluation.evaluate import open_dataset
-from model.presence import (NOT_IN_VIEW, SILENCE, PresenceConfig, auroc, best_threshold, calibrate, judge, level_dbfs,
-                            summarize)
-from model.presence import main as presence_main
+from model.evaluation.calibrate import calibrate_presence
+from model.evaluation.calibrate import main as calibrate
+from model.evaluation.presence_metrics import auroc, best_threshold, summarize
+from model.presence import NOT_IN_VIEW, SILENCE, PresenceConfig, judge, level_dbfs
 from model.synth.generator import generate
 
 pytestmark = pytest.mark.usefixtures("one_thread")
@@ -88,7 +89,7 @@ def test_judge_says_silence_below_the_level_and_not_in_view_below_the_threshold(
 def test_the_presence_score_separates_matched_from_silent_items(trained, tmp_path):
     checkpoint, val, clips = trained
     model = load_model(checkpoint)
-    config = calibrate(model, open_dataset(val, model))
+    config = calibrate_presence(model, open_dataset(val, model))
     assert config.threshold is not None and config.calibrated_on == str(val)
     assert model.presence is config
 
@@ -103,7 +104,7 @@ def test_the_presence_score_separates_matched_from_silent_items(trained, tmp_pat
 def test_calibration_travels_in_the_checkpoint(trained, tmp_path):
     checkpoint, val, _ = trained
     out = tmp_path / "calibrated.safetensors"
-    assert presence_main(["--data", str(val), "--checkpoint", str(checkpoint), "--out", str(out),
+    assert calibrate(["presence", "--data", str(val), "--checkpoint", str(checkpoint), "--out", str(out),
                           "--device", "cpu"]) == 0
     model = load_model(out)
     assert model.presence.threshold is not None and model.presence.calibrated_on == str(val)
@@ -131,7 +132,7 @@ def test_calibration_without_negatives_is_a_clear_error(trained, tmp_path, capsy
     checkpoint, val, _ = trained
     plain = tmp_path / "plain"
     generate(plain, clips=2, seed=4, size=(160, 120))
-    assert presence_main(["--data", str(plain), "--checkpoint", str(checkpoint), "--device", "cpu"]) == 2
+    assert calibrate(["presence", "--data", str(plain), "--checkpoint", str(checkpoint), "--device", "cpu"]) == 2
     assert "needs matched items and negatives" in capsys.readouterr().err
 
 

@@ -2,7 +2,7 @@
 import pytest
 
 from model.evaluation.presence_references import class_matcher, clip_scores, main, reference_aurocs
-from model.presence import auroc
+from model.evaluation.presence_metrics import auroc
 from model.synth.generator import generate
 from model.synth.real import LEVEL_DBFS, QUIET_DBFS, ROOM_DBFS
 

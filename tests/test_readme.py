@@ -32,6 +32,7 @@ SAMPLE_ASSETS = ["--assets", str(SAMPLE), "--manifest", str(SAMPLE / "manifest.j
 SCRIPTS = dict(re.findall(r'^(ssl-[\w-]+) = "([\w.]+):main"$', (ROOT / "pyproject.toml").read_text(), re.M))
 INLINE_COMMAND = re.compile(r"`((?:\.venv/bin/|make |tools/|bench/\S+\.sh|source )[^`]*)`")
 TIMEOUT_S = 300
+SUBCOMMAND_MODULES = ("model.evaluation.calibrate",)  # `python -m MODULE COMMAND --options`
 
 
 def fenced_blocks(language: str) -> list[str]:
@@ -63,11 +64,11 @@ def main_of(module: str):
     return importlib.import_module(module).main
 
 
-def assert_accepted(module: str, readme_argv, capsys) -> None:
-    """``--help`` works and lists every option the README command uses."""
+def assert_accepted(module: str, readme_argv, capsys, command=()) -> None:
+    """``--help`` (of the subcommand ``command``, if any) works and lists every option the README command uses."""
     capsys.readouterr()
     with pytest.raises(SystemExit) as exited:
-        main_of(module)(["--help"])
+        main_of(module)([*command, "--help"])
     shown = capsys.readouterr().out
     assert exited.value.code == 0 and shown.startswith("usage:")
     for option in options(readme_argv):
@@ -116,7 +117,7 @@ def run_command(command: str, tmp_path, capsys) -> None:
     elif program == ".venv/bin/python" and args[0] == "main.py":
         run_app(args[1:], tmp_path)
     elif program == ".venv/bin/python" and args[0] == "-m":
-        assert_accepted(args[1], args, capsys)
+        assert_accepted(args[1], args, capsys, args[2:3] if args[1] in SUBCOMMAND_MODULES else ())
     elif program == ".venv/bin/python" and args[0] == "tools/make_bridge.py":  # needs WordNet: its help only
         assert run([sys.executable, args[0], "--help"]).stdout.startswith("usage:")
     elif program == ".venv/bin/python" and args[0] == "bench/make_demo_clips.py":

@@ -13,11 +13,10 @@ from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 
-from model.presence import NEGATIVE_KINDS
-
 ANNOTATION_FILES = ("annotations.json", "vggss.json")
 IS3_ANNOTATION_FILES = ("is3_annotations.json", "synthetic3240_bbox.json")
 IS3_IMAGE_SIZE = 224
+NEGATIVE_KINDS = ("silence", "offscreen")  # an entry's "negative": why its sound is not in the picture
 
 
 @dataclass

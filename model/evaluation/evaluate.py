@@ -56,17 +56,18 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader, Subset
 
-from model import presence
 from model.checkpoint import CheckpointError, load_model
+from model.common.device import resolve_device
 from model.data.annotations import data_file, find_is3_annotations, load_split
 from model.data.datasets import IS3Dataset, VideoFolderDataset, collate
 from model.data.workers import error_line, ignore_stop_signals, kill_workers_at_exit
 from model.evaluation import metrics
+from model.evaluation.presence_metrics import summarize
 from model.heatmap import to_heatmap
 from model.localize import heatmaps, image_vector
 from model.object_guidance import mix
+from model.presence import presence_score
 from model.sslmodel import SSLModel
-from model.train.distributed import resolve_device
 from model.transforms import preprocess_image
 
 KS = (1, 5, 10)
@@ -187,7 +188,7 @@ def summarize_predictions(pred: Predictions, skipped=(), threshold: float | None
         "per_class": {name: {"n": len(v), **metrics.summarize(v)} for name, v in sorted(per_class.items())},
     }
     result["by_box_size"] = _by_box_size(pred)
-    found = presence.summarize(presence.presence_score(pred.maps).numpy(), pred.negatives, threshold)
+    found = summarize(presence_score(pred.maps).numpy(), pred.negatives, threshold)
     if found:  # "is the sound in the picture?": negatives to tell apart, or a threshold to count the share in view
         result["presence"] = found
     if pred.scenes is not None:

@@ -26,7 +26,8 @@ from pathlib import Path
 
 from model.assets import DEFAULT_MANIFEST, load_manifest
 from model.data.video_io import decode_audio_track
-from model.presence import auroc, level_dbfs
+from model.evaluation.presence_metrics import auroc
+from model.presence import level_dbfs
 
 RATE = 16000
 

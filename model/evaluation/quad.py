@@ -36,11 +36,12 @@ import numpy as np
 import torch
 
 from model.assets import DEFAULT_DIR, Manifest, Package, fetch
+from model.evaluation.presence_metrics import auroc
 from model.knowledge.config import SemanticConfig
 from model.knowledge.semantic import combine, is_sure
 from model.knowledge.semantic import judge as judge_semantic
 from model.object_guidance import guide
-from model.presence import auroc, judge, level_dbfs
+from model.presence import judge, level_dbfs
 from model.synth.real_audio import recording_track, soundfont_phrase
 
 ITEMS_FILE = Path(__file__).with_name("quad_items.json")

@@ -21,11 +21,12 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from model.data.annotations import NEGATIVE_KINDS
 from model.data.video_io import VideoReadError
 from model.evaluation import metrics
+from model.evaluation.presence_metrics import auroc
 from model.heatmap import to_heatmap
 from model.object_guidance import guide
-from model.presence import NEGATIVE_KINDS, auroc
 
 ROWS = ("cosine", "object-guided", "semantic", "shown", "vision only")
 

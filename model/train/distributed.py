@@ -12,6 +12,8 @@ import torch
 import torch.distributed as dist
 import torch.distributed.nn.functional as dist_fn
 
+from model.common.device import resolve_device
+
 
 @dataclass
 class DistInfo:
@@ -31,25 +33,13 @@ class DistInfo:
         return self.rank == 0
 
 
-def resolve_device(name: str, info: DistInfo | None = None) -> torch.device:
-    """``auto`` -> CUDA when available, else CPU; a distributed CUDA process gets its local GPU."""
-    info = info or DistInfo()
-    if name == "auto":
-        name = "cuda" if torch.cuda.is_available() else "cpu"
-    if name == "cuda" and not torch.cuda.is_available():
-        raise ValueError("--device cuda was asked for, but CUDA is not available")
-    if name == "cuda":
-        return torch.device("cuda", info.local_rank)
-    return torch.device(name)
-
-
 def setup(device_name: str = "auto") -> DistInfo:
     """Join the process group torchrun set up (nccl on CUDA, gloo on CPU); a no-op for one process."""
     world_size = int(os.environ.get("WORLD_SIZE", "1"))
     if world_size <= 1:
         return DistInfo()
     info = DistInfo(int(os.environ["RANK"]), world_size, int(os.environ.get("LOCAL_RANK", "0")))
-    device = resolve_device(device_name, info)
+    device = resolve_device(device_name, info.local_rank)
     if device.type == "cuda":
         torch.cuda.set_device(device)
     if not dist.is_initialized():

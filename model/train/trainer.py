@@ -32,6 +32,7 @@ from torch.utils.data import DataLoader, DistributedSampler, Subset
 
 from model.audio import AudioConfig
 from model.checkpoint import load_model
+from model.common.device import resolve_device
 from model.data.datasets import VideoFolderDataset
 from model.data.workers import ignore_stop_signals, kill_workers_at_exit
 from model.sslmodel import AUDIO_BACKBONES, ModelConfig, SSLModel, pool_visual_map
@@ -42,8 +43,7 @@ from model.train.bridge_positives import BridgePositives, read_clips, share_with
 from model.train.loss import ContrastiveLoss, LossConfig, LossOutput
 from model.train.neighbours import FeatureBank
 from model.train.positives import TrainViews, ViewBatchSampler, collate_views
-from model.object_guidance import ObjectGuidance, choose
-from model.presence import calibrate
+from model.object_guidance import ObjectGuidance
 from model.train.config import TrainConfig
 from model.train.silence import quiet_spectrograms
 from model.train.visual_init import load_image_init, prepare_visual_training
@@ -126,7 +126,7 @@ class Trainer:
         self.config = config
         self.callbacks = list(callbacks)
         self.dist = dist or distributed.DistInfo()
-        self.device = distributed.resolve_device(config.device, self.dist)
+        self.device = resolve_device(config.device, self.dist.local_rank)
         self.out = Path(config.out)
         self._stop = False
         config.check_world_size(self.dist.world_size)
@@ -303,7 +303,9 @@ class Trainer:
             val, pred = self._validate()
             metrics.update(val)
             if any(pred.negatives) and not all(pred.negatives):  # matched and negatives: the presence threshold
-                calibrate(self.model, self.val_dataset, self.device, pred, self.config.val)
+                from model.evaluation.calibrate import calibrate_presence  # off the import path, like _validate's
+
+                calibrate_presence(self.model, self.val_dataset, self.device, pred, self.config.val)
             if "val_object_weight" in val:  # boxes in --val: the checkpoints' object guidance
                 self.model.guidance = ObjectGuidance(val["val_object_weight"], self.config.val)
         self.epoch += 1
@@ -322,16 +324,15 @@ class Trainer:
     def _validate(self) -> tuple[dict, Predictions]:
         """The model on the validation set: (val_ciou, val_auc, val_a2i_r1, presence AUROCs and the object guidance's
         weight chosen on its boxes, when it has any; the predictions behind them)."""
-        from model.evaluation.evaluate import (
-            evaluate_with_predictions,  # evaluation imports the data stack; keep it off the import path
-        )
+        from model.evaluation.calibrate import choose_guidance  # evaluation imports the data stack: off the import path
+        from model.evaluation.evaluate import evaluate_with_predictions
 
         val, pred = evaluate_with_predictions(self.model, self.val_dataset, self.device)
         metrics = {"val_ciou": val["ciou"], "val_auc": val["auc"],
                    "val_a2i_r1": val["retrieval"]["audio_to_image"]["r1"]}
         presence = val.get("presence", {})
         metrics.update({f"val_{k}": v for k, v in presence.items() if k.startswith("auroc_")})
-        weight = choose(pred.maps, pred.objectness, pred.boxes)[0] if any(pred.boxes) else None
+        weight = choose_guidance(pred.maps, pred.objectness, pred.boxes)[0] if any(pred.boxes) else None
         if weight is not None:
             metrics["val_object_weight"] = weight
         return metrics, pred
