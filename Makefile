@@ -54,7 +54,7 @@ run: $(APP_VENV)/.installed
 # and the held-out photos of the quad test (model/evaluation/quad_items.json: about 1.8 GB more to download, most
 # of it 0ad-data's archive, of which a few MB of animal recordings are kept).
 assets: venv
-	$(PY) -m model.assets data/assets
+	$(PY) -m model.synth.assets data/assets
 	$(PY) -m model.evaluation.quad --fetch --assets data/assets
 
 # Every test on the full set (requirements.lock), then the app's tests on the CPU runtime (requirements-cpu.lock).

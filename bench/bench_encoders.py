@@ -17,7 +17,7 @@ import torch
 
 sys.path[0] = str(Path(__file__).resolve().parents[1])  # the project: bench/model.py is not the model package
 from model import ModelConfig, SSLModel  # noqa: E402
-from model.sslmodel import VISUAL_BACKBONES  # noqa: E402
+from model.networks.sslmodel import VISUAL_BACKBONES  # noqa: E402
 
 
 def median_ms(fn, repeats: int, warmup: int = 3) -> float:

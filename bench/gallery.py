@@ -2,7 +2,7 @@
 
 Query: top-10 of one unit 512-d vector against N unit vectors (N = 1k, 100k, 1M), exact search in
 torch: one fp32 matmul (what ``Gallery`` does below ``INDEX_MIN_ROWS``), fp16 / bf16 storage, fp32 in
-chunks; and, when FAISS is installed, the inverted-file index of ``model.vector_search`` (what ``Gallery``
+chunks; and, when FAISS is installed, the inverted-file index of ``model.gallery.vector_search`` (what ``Gallery``
 does from ``INDEX_MIN_ROWS`` on): its build time, query time and recall@10 against the exact top 10, over
 ``--repeats`` different queries. Two kinds of gallery: random unit vectors (no structure: the worst case
 for any index) and clustered ones (1,000 centres, each vector its centre plus noise of 1.36x its norm, the
@@ -31,8 +31,8 @@ sys.path.insert(0, str(ROOT))
 from bench_encoders import median_ms  # noqa: E402  (bench/, the folder of this script)
 
 from model import load_model  # noqa: E402
-from model.gallery import build_gallery  # noqa: E402
-from model.vector_search import VectorSearch, faiss_available  # noqa: E402
+from model.gallery.index import build_gallery  # noqa: E402
+from model.gallery.vector_search import VectorSearch, faiss_available  # noqa: E402
 
 K = 10
 CLUSTERS, NOISE = 1000, 0.06  # noise per dimension: norm 0.06 * sqrt(512) = 1.36 around a unit centre
@@ -63,7 +63,7 @@ def gallery_vectors(n: int, kind: str, queries: int) -> tuple[torch.Tensor, torc
 
 
 def index_row(bank: torch.Tensor, queries: torch.Tensor, repeats: int) -> dict:
-    """Build time, median query time and mean recall@10 of ``model.vector_search``'s FAISS index."""
+    """Build time, median query time and mean recall@10 of ``model.gallery.vector_search``'s FAISS index."""
     start = time.perf_counter()
     search = VectorSearch(bank, index=True)
     build_s = time.perf_counter() - start

@@ -22,9 +22,9 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from bench.results_file import write_json  # noqa: E402
-from model.checkpoint import load_model  # noqa: E402
+from model.checkpoints.store import load_model  # noqa: E402
 from model.evaluation.evaluate import open_dataset, predict, summarize_predictions  # noqa: E402
-from model.fast_path import InferenceConfig, prepare_for_inference  # noqa: E402
+from model.inference.fast_path import InferenceConfig, prepare_for_inference  # noqa: E402
 
 DEMO_CLIPS = tuple(str(p) for p in sorted((ROOT / "resources" / "demo" / "videos").glob("*.mp4")))
 PATHS = {"float32": InferenceConfig(engine="onnxruntime"),

@@ -8,7 +8,7 @@ did not serve a 5 ms timer, beyond its period), bare_forward_hz, rss_growth_mb (
 first_heatmap_s (process start -> first heatmap shown). The measured seconds start after a 5 s warm-up
 and once the worker's encoders are prepared (compiled; quantized with ``--int8``): the steady state.
 
-The app's inference path is ``model.fast_path``'s defaults; ``--engine onnxruntime|torchscript|eager``,
+The app's inference path is ``model.inference.fast_path``'s defaults; ``--engine onnxruntime|torchscript|eager``,
 ``--no-channels-last``, ``--threads N`` and ``--int8`` change it for the worker and the bare loop alike (the bare
 loop's torch operations keep torch's thread count; ONNX Runtime runs with the worker's threads).
 
@@ -47,7 +47,7 @@ sys.path.insert(0, str(ROOT))
 from soak import rss_mb  # noqa: E402  (bench/, the folder of this script)
 
 from bench.results_file import write_json  # noqa: E402
-from model.fast_path import ENGINES, InferenceConfig  # noqa: E402
+from model.inference.fast_path import ENGINES, InferenceConfig  # noqa: E402
 from model.localize import Localizer  # noqa: E402
 from ssl_desktop.app import BUNDLED_CHECKPOINT  # noqa: E402
 from ssl_desktop.live_sources import demo_clips  # noqa: E402

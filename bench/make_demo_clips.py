@@ -11,7 +11,7 @@ import sys
 from pathlib import Path
 
 sys.path[0] = str(Path(__file__).resolve().parents[1])  # the project: bench/model.py is not the model package
-from model.assets import DEFAULT_DIR, DEFAULT_MANIFEST  # noqa: E402
+from model.synth.assets import DEFAULT_DIR, DEFAULT_MANIFEST  # noqa: E402
 from model.synth.generator import generate  # noqa: E402
 
 DEMO_DIR = Path(__file__).resolve().parent.parent / "resources" / "demo"

@@ -10,13 +10,13 @@ alike), median of ``--repeats`` rounds after ``--warmup``:
 - channels_last: a channels-last copy, inference_mode
 - jit_freeze: TorchScript trace + ``torch.jit.freeze`` (batch norm folded)
 - jit_optimize: trace + ``torch.jit.optimize_for_inference`` (CPU: oneDNN layouts)
-- jit_freeze_cl: ``model.fast_path`` with ``engine="torchscript"`` and ``channels_last`` (the two together)
-- onnxruntime: ``model.fast_path`` with ``engine="onnxruntime"`` (exported to ONNX, run by ONNX Runtime)
+- jit_freeze_cl: ``model.inference.fast_path`` with ``engine="torchscript"`` and ``channels_last`` (the two together)
+- onnxruntime: ``model.inference.fast_path`` with ``engine="onnxruntime"`` (exported to ONNX, run by ONNX Runtime)
 - onnxruntime_int8 (visual encoders): the same, quantized to int8 and calibrated on the demo clips' frames
-  (``model.quantize``; the app's ``--int8``). Its ``max_abs_diff`` is the quantization's error on random weights.
+  (``model.inference.quantize``; the app's ``--int8``). Its ``max_abs_diff`` is the quantization's error on random weights.
 - bf16_autocast (CPUs with avx512_bf16 only) / fp16_autocast (CUDA only)
 - compile: ``torch.compile`` (only with ``--compile``: minutes of compiling on a small CPU)
-- app: ``model.fast_path.prepare_for_inference`` with its defaults, what the app runs
+- app: ``model.inference.fast_path.prepare_for_inference`` with its defaults, what the app runs
 
 ``prepare_s`` is the time to build a candidate and run it twice (tracing, freezing, exporting, compiling). ``cpu_ms``
 is the process's CPU time per call (all its threads; less sensitive than wall time to other jobs on a shared
@@ -43,9 +43,9 @@ sys.path.insert(0, str(ROOT))
 
 from bench.results_file import write_json  # noqa: E402
 from model import AudioConfig, ModelConfig, SSLModel  # noqa: E402
-from model.fast_path import InferenceConfig, prepare_for_inference  # noqa: E402
-from model.onnx_runtime import onnx_runtime_available  # noqa: E402
-from model.sslmodel import AUDIO_BACKBONES  # noqa: E402
+from model.inference.fast_path import InferenceConfig, prepare_for_inference  # noqa: E402
+from model.inference.onnx_runtime import onnx_runtime_available  # noqa: E402
+from model.networks.sslmodel import AUDIO_BACKBONES  # noqa: E402
 
 IMAGE_SIZES = (96, 160, 224)
 AUDIO_SECONDS = (1.0, 3.0)

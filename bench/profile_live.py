@@ -47,7 +47,7 @@ sys.path[0] = str(Path(__file__).resolve().parents[1])  # the project: bench/mod
 
 from bench.results_file import write_json  # noqa: E402
 from model import localize  # noqa: E402
-from model.fast_path import ENGINES, InferenceConfig  # noqa: E402
+from model.inference.fast_path import ENGINES, InferenceConfig  # noqa: E402
 from ssl_desktop.app import BUNDLED_CHECKPOINT  # noqa: E402
 from ssl_desktop.live_sources import demo_clips  # noqa: E402
 from ssl_desktop.main_window import MainWindow  # noqa: E402

@@ -1,9 +1,9 @@
 """SSL-Align model package: encoders, losses, data, training and evaluation. Never imports Qt."""
-from .audio import AudioConfig, spectrogram
-from .checkpoint import CheckpointError, load_model, save_model
-from .heatmap import to_heatmap
-from .sslmodel import ModelConfig, SSLModel
-from .transforms import preprocess_image
+from .preprocess.audio import AudioConfig, spectrogram
+from .checkpoints.store import CheckpointError, load_model, save_model
+from .inference.heatmap import to_heatmap
+from .networks.sslmodel import ModelConfig, SSLModel
+from .preprocess.image import preprocess_image
 
 __all__ = [
     "AudioConfig", "CheckpointError", "ModelConfig", "SSLModel",

@@ -12,17 +12,17 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from model.audio import spectrogram
-from model.fast_path import InferenceConfig, prepare_for_inference
-from model.heatmap import to_heatmap, upsample_map
+from model.preprocess.audio import spectrogram
+from model.inference.fast_path import InferenceConfig, prepare_for_inference
+from model.inference.heatmap import to_heatmap, upsample_map
 from model.knowledge import semantic as knowledge
 from model.knowledge.config import SemanticConfig
 from model.knowledge.scene import Scene, SceneReader, same_view, thumbnail
 from model.knowledge.yamnet import sound_scores
-from model.object_guidance import ObjectGuidance, guide
-from model.presence import NOT_IN_VIEW, SILENCE, judge, level_dbfs, presence_score
-from model.sslmodel import SSLModel, cosine_map, pool_visual_map
-from model.transforms import preprocess_image
+from model.networks.object_guidance import ObjectGuidance, guide
+from model.networks.presence import NOT_IN_VIEW, SILENCE, judge, level_dbfs, presence_score
+from model.networks.sslmodel import SSLModel, cosine_map, pool_visual_map
+from model.preprocess.image import preprocess_image
 
 AUDIO_REFRESH_SECONDS = 0.25  # a new audio vector every quarter second of media time
 SCENE_REFRESH_SECONDS = 1.0  # a knowing model reads the picture again at most every second of media time (and at a cut)
@@ -93,7 +93,7 @@ class ViewSettings:
 class Localized:
     """One frame's result: the raw cosine at frame size, for display, and what lies behind it."""
 
-    shown: np.ndarray  # (H, W) float32 raw cosine, object-guided by the model's weight (``model.object_guidance``)
+    shown: np.ndarray  # (H, W) float32 raw cosine, object-guided by the model's weight (``model.networks.object_guidance``)
     # and mixed with the semantic map as ``ViewSettings`` say, smoothly upsampled (no seams); the view scales it
     cosine: np.ndarray  # (h, w) raw cosine map
     audio: torch.Tensor  # (D,) unit audio vector, CPU
@@ -111,10 +111,10 @@ class Localizer:
     hears in a thread of its own while frames go on with the vector heard last; ``heard_recently(t)``
     says whether that vector may stand in for ``t``). ``listen_to(vector)`` fixes the audio vector
     instead (a gallery clip as the query, never silence), until ``listen_to(None)``. Each result says
-    whether the sound is in the picture (``model.presence``'s calibrated threshold, on the raw cosine); what
-    it shows is guided by the visual encoder's objectness as the model says (``model.object_guidance``), unless
+    whether the sound is in the picture (``model.networks.presence``'s calibrated threshold, on the raw cosine); what
+    it shows is guided by the visual encoder's objectness as the model says (``model.networks.object_guidance``), unless
     ``view`` (``ViewSettings``, changed with ``set_view`` from any thread) turns it off. The encoders run on the
-    fast path of ``model.fast_path`` (``inference``: how).
+    fast path of ``model.inference.fast_path`` (``inference``: how).
 
     A model whose ``semantic`` config is enabled also knows the world (``model.knowledge``): each sound heard
     is classified (AudioSet), each new picture read (ImageNet classes, people), the semantic map is mixed

@@ -17,7 +17,7 @@ from PySide6.QtCore import QTimer
 from PySide6.QtGui import QIcon
 from PySide6.QtWidgets import QApplication
 
-from model.fast_path import InferenceConfig
+from model.inference.fast_path import InferenceConfig
 
 from model.common.device import choose_device
 from .inference_worker import WORKER_INFERENCE

@@ -21,7 +21,7 @@ from model.data import video_io
 from model.data.video_io import VideoReadError
 from model.data.video_writer import ClipWriter
 from model.localize import Localizer, ViewSettings
-from model.overlay import blend, scale_heat
+from model.inference.overlay import blend, scale_heat
 
 
 def save_png(path, rgb: np.ndarray) -> None:

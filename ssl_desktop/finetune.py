@@ -14,7 +14,7 @@ from PySide6.QtCore import QObject, QThread, Signal
 from PySide6.QtWidgets import QWidget
 
 from model import CheckpointError, load_model, save_model
-from model.fast_path import InferenceConfig
+from model.inference.fast_path import InferenceConfig
 from model.localize import Localizer, ViewSettings
 
 from .finetune_panel import BeforeAfterDialog, FinetunePanel

@@ -1,4 +1,4 @@
-"""GalleryWorker: builds or loads a folder's gallery (``model.gallery.load_or_build_gallery``) in its own
+"""GalleryWorker: builds or loads a folder's gallery (``model.gallery.index.load_or_build_gallery``) in its own
 QThread, which runs only while a build does.
 
     worker = GalleryWorker()                           # lives in the GUI thread; its signals arrive there
@@ -20,7 +20,7 @@ import threading
 
 from PySide6.QtCore import QObject, QThread, Signal, Slot
 
-from model.gallery import BuildCancelled, load_or_build_gallery
+from model.gallery.index import BuildCancelled, load_or_build_gallery
 
 
 class _Job(QObject):

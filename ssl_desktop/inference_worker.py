@@ -22,7 +22,7 @@ import torch
 from PySide6.QtCore import QThread, Signal
 
 from model import SSLModel
-from model.fast_path import InferenceConfig, use_inference_threads
+from model.inference.fast_path import InferenceConfig, use_inference_threads
 from model.localize import AUDIO_REFRESH_SECONDS, Localizer, ViewSettings
 
 from .capture import Frame
@@ -140,7 +140,7 @@ class InferenceWorker(QThread):
 
     ``audio_window(t, num_samples)`` returns the waveform the model should hear for frame time ``t``
     (the newest samples of a ring buffer, or a window of a file's track), or None when there is no sound:
-    such frames get no heatmap. ``inference`` says how the encoders run (``model.fast_path``).
+    such frames get no heatmap. ``inference`` says how the encoders run (``model.inference.fast_path``).
     ``hear_in_background``: a frame due for a new sound goes on with the sound heard last while the new one
     is encoded (False: it waits for its own). ``niceness``: this thread's and its helpers' (Linux), so that
     the GUI thread gets a core first.

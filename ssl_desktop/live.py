@@ -13,7 +13,7 @@ from pathlib import Path
 from PySide6.QtCore import QObject, Signal
 
 from model import AudioConfig
-from model.fast_path import InferenceConfig
+from model.inference.fast_path import InferenceConfig
 
 from .capture import CaptureThread, Frame, Waveform
 from .inference_worker import InferenceWorker

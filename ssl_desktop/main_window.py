@@ -22,9 +22,9 @@ from PySide6.QtWidgets import (
 )
 
 from model import CheckpointError, load_model
-from model.fast_path import InferenceConfig
-from model.gallery import read_labels
-from model.import_checkpoint import import_checkpoint
+from model.inference.fast_path import InferenceConfig
+from model.gallery.index import read_labels
+from model.checkpoints.import_published import import_checkpoint
 from model.localize import ViewSettings
 
 from .audio_panel import AudioPanel

@@ -1,7 +1,7 @@
 """RetrievalPanel: which gallery clips look like the current sound and sound like the current image.
 
 The panel shows state and emits signals; it computes nothing. The app queries the gallery
-(``model.gallery.Gallery``) and hands the results over:
+(``model.gallery.index.Gallery``) and hands the results over:
 
     panel = RetrievalPanel()                              # a dock's widget
     panel.set_gallery(gallery)                            # fills the query-sound chooser; None: no gallery
@@ -45,7 +45,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from model.gallery import THUMB_H, THUMB_W
+from model.gallery.index import THUMB_H, THUMB_W
 
 PATH_ROLE = Qt.ItemDataRole.UserRole
 INDEX_ROLE = Qt.ItemDataRole.UserRole + 1
@@ -173,7 +173,7 @@ class RetrievalPanel(QWidget):
 
     @Slot(list, list)
     def show_matches(self, images_for_sound: list, sounds_for_image: list) -> None:
-        """Two lists of ``model.gallery.Match``, best first."""
+        """Two lists of ``model.gallery.index.Match``, best first."""
         self.image_row.show_matches(images_for_sound)
         self.sound_row.show_matches(sounds_for_image)
 
@@ -214,7 +214,7 @@ def main(argv=None) -> int:
     import torch
 
     from model import CheckpointError, ModelConfig, SSLModel, load_model
-    from model.gallery import load_or_build_gallery
+    from model.gallery.index import load_or_build_gallery
 
     try:
         model, model_name = load_model(args.checkpoint), args.checkpoint.name

@@ -16,7 +16,7 @@ from PySide6.QtCore import QPointF, QRectF, Qt, Signal
 from PySide6.QtGui import QFontMetrics, QImage, QPixmap
 from PySide6.QtWidgets import QCheckBox, QComboBox, QHBoxLayout, QLabel, QSizePolicy, QSlider, QVBoxLayout, QWidget
 
-from model.overlay import COLORMAPS, FIXED_RANGE, blend, overlay_lut, scale_heat
+from model.inference.overlay import COLORMAPS, FIXED_RANGE, blend, overlay_lut, scale_heat
 
 pg.setConfigOptions(imageAxisOrder="row-major")
 FADED = 0.25  # overlay opacity factor while the sound is not in the picture

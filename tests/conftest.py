@@ -107,7 +107,7 @@ def private_settings(tmp_path_factory):
 @pytest.fixture(scope="session")
 def pooled_assets(tmp_path_factory):
     """The checked-in real sample with three copies of every photo and recording and six of the background,
-    under other names: every class then has a file in each pool (``model.assets``). Returns the keyword
+    under other names: every class then has a file in each pool (``model.synth.assets``). Returns the keyword
     arguments of ``ssl-synth`` for it (content, assets, manifest)."""
     import json
     import shutil

@@ -135,7 +135,7 @@ def test_microphone_overflows_are_counted_and_shown(qtbot, make_window):
 ])
 def test_a_checkpoint_with_a_bad_field_is_a_banner_naming_it(qtbot, make_window, app_checkpoint, tmp_path,
                                                              key, text, message):
-    from model.checkpoint import read_safetensors, write_safetensors_atomic
+    from model.checkpoints.store import read_safetensors, write_safetensors_atomic
     tensors, meta = read_safetensors(app_checkpoint)
     bad = tmp_path / "bad.safetensors"
     write_safetensors_atomic(bad, tensors, {**meta, key: text})

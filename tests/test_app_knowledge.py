@@ -9,12 +9,12 @@ import numpy as np
 import pytest
 from window_support import wait_for_heatmaps
 
-from model.checkpoint import load_model, resave_model
+from model.checkpoints.store import load_model, resave_model
 from model.data.video_writer import ClipWriter
 from model.evaluation.quad import grid, load_spec, photo_cell
 from model.knowledge.yamnet import to_16k
 from model.knowledge.config import SemanticConfig
-from model.presence import NOT_IN_VIEW, SILENCE
+from model.networks.presence import NOT_IN_VIEW, SILENCE
 from ssl_desktop.app import BUNDLED_CHECKPOINT
 
 ASSETS = Path(__file__).resolve().parent.parent / "data" / "assets"

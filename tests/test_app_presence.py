@@ -9,7 +9,7 @@ from window_support import wait_for_heatmaps
 from model import ModelConfig, SSLModel, save_model
 from model.data.video_io import decode_audio_track
 from model.data.video_writer import ClipWriter
-from model.presence import NOT_IN_VIEW, SILENCE, PresenceConfig
+from model.networks.presence import NOT_IN_VIEW, SILENCE, PresenceConfig
 from ssl_desktop.sources import PatternSource, ToneSource
 from ssl_desktop.video_view import FADED, VideoView
 

@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from model.assets import DEFAULT_DIR, DEFAULT_MANIFEST, fetch, load_manifest, main
+from model.synth.assets import DEFAULT_DIR, DEFAULT_MANIFEST, fetch, load_manifest, main
 from model.synth.soundfont import SoundFont
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -201,7 +201,7 @@ def test_files_added_to_a_class_are_dealt_after_the_others_and_move_none(tmp_pat
     """A class's added photos and recordings take the pools after its first files, whatever their hashes."""
     from dataclasses import replace
 
-    from model.assets import POOL_ORDER, Manifest
+    from model.synth.assets import POOL_ORDER, Manifest
 
     shipped = load_manifest()
     assert any(c.added for c in shipped.classes)

@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 import scipy.signal
 
-from model.audio import AudioConfig, spectrogram
+from model.preprocess.audio import AudioConfig, spectrogram
 
 
 def scipy_reference(x, config):

@@ -1,4 +1,4 @@
-"""Weight averaging (``model.average``): the mean of real checkpoints, what it keeps, and what it refuses."""
+"""Weight averaging (``model.checkpoints.average``): the mean of real checkpoints, what it keeps, and what it refuses."""
 import json
 
 import pytest
@@ -6,12 +6,12 @@ import torch
 from safetensors.torch import save_file
 
 from model import AudioConfig, CheckpointError, ModelConfig, SSLModel, load_model, save_model
-from model.average import average_checkpoints, average_tensors
-from model.audio import spectrogram
+from model.checkpoints.average import average_checkpoints, average_tensors
+from model.preprocess.audio import spectrogram
 from model.evaluation.calibrate import main as calibrate
-from model.checkpoint import read_safetensors
-from model.object_guidance import ObjectGuidance
-from model.presence import PresenceConfig
+from model.checkpoints.store import read_safetensors
+from model.networks.object_guidance import ObjectGuidance
+from model.networks.presence import PresenceConfig
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 CONFIG = ModelConfig(image_size=96, visual_backbone="efficientnet_lite0")

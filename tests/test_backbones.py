@@ -9,7 +9,7 @@ import torch
 import torch.nn.functional as F
 
 from model import ModelConfig, SSLModel, load_model, save_model
-from model.backbones import EfficientNetLite0, MapCache, imagenet_state, timm_name, weights_path
+from model.networks.backbones import EfficientNetLite0, MapCache, imagenet_state, timm_name, weights_path
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 

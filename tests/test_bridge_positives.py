@@ -14,7 +14,7 @@ from model.train.bridge_positives import BridgePositives, ClipKnowledge, agreeme
 from model.train.cli import main
 from model.train.loss import ContrastiveLoss, positive_mask, positive_weights
 from model.train.positives import ViewBatchSampler
-from model.transforms import preprocess_image
+from model.preprocess.image import preprocess_image
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 

@@ -3,7 +3,7 @@ import torch
 from safetensors.torch import save_file
 
 from model import CheckpointError, ModelConfig, SSLModel, load_model, save_model
-from model.audio import AudioConfig
+from model.preprocess.audio import AudioConfig
 
 
 def test_round_trip_is_bit_exact(tmp_path, tiny_model):
@@ -41,7 +41,7 @@ def test_missing_and_foreign_files_give_clear_errors(tmp_path, tiny_model):
     with pytest.raises(CheckpointError, match="ssl-import"):
         load_model(foreign)
     save_model(tmp_path / "ok.safetensors", tiny_model)
-    from model.checkpoint import read_safetensors, write_safetensors_atomic
+    from model.checkpoints.store import read_safetensors, write_safetensors_atomic
     tensors, meta = read_safetensors(tmp_path / "ok.safetensors")
     tensors["imgnet.conv1.weight"] = torch.zeros(64, 3, 3, 3)
     write_safetensors_atomic(tmp_path / "shape.safetensors", tensors, meta)
@@ -52,7 +52,7 @@ def test_missing_and_foreign_files_give_clear_errors(tmp_path, tiny_model):
 def resaved(tmp_path, tiny_model, name, change_tensors=None, **metadata):
     """``tiny_model`` saved, then written again with some tensors or metadata changed (by safetensors itself:
     our writers refuse NaN weights)."""
-    from model.checkpoint import read_safetensors
+    from model.checkpoints.store import read_safetensors
     save_model(tmp_path / "ok.safetensors", tiny_model)
     tensors, meta = read_safetensors(tmp_path / "ok.safetensors")
     if change_tensors:

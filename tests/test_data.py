@@ -16,7 +16,7 @@ import pytest
 import torch
 from torch.utils.data import DataLoader
 
-from model.audio import AudioConfig
+from model.preprocess.audio import AudioConfig
 from model.data import video_io
 from model.data.annotations import AnnotationError, AnnotationWarning, load_is3, load_split, load_vggss_annotations
 from model.data.datasets import IS3Dataset, VideoFolderDataset, collate

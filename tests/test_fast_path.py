@@ -1,4 +1,4 @@
-"""The app's inference path (``model.fast_path``: on the CPU both encoders in ONNX Runtime) and its measured
+"""The app's inference path (``model.inference.fast_path``: on the CPU both encoders in ONNX Runtime) and its measured
 alternatives (TorchScript trace + freeze, channels-last, eager) give the eager float32 model's maps and vectors.
 
 Tolerance: 1e-4 on the raw cosine (range -1..1) and on the unit vectors; folding batch norm into the
@@ -17,11 +17,11 @@ import pytest
 import torch
 
 from model import AudioConfig, ModelConfig, SSLModel
-from model.fast_path import InferenceConfig, InferenceModel, prepare_for_inference
+from model.inference.fast_path import InferenceConfig, InferenceModel, prepare_for_inference
 from model.localize import Localizer
-from model import onnx_runtime
-from model.onnx_runtime import OnnxEncoder, onnx_runtime_available
-from model.sslmodel import cosine_map
+from model.inference import onnx_runtime
+from model.inference.onnx_runtime import OnnxEncoder, onnx_runtime_available
+from model.networks.sslmodel import cosine_map
 
 TOLERANCE = 1e-4
 
@@ -159,7 +159,7 @@ def test_onnx_runtime_writes_nothing_under_the_user_s_cache(tmp_path):
     database in the home folder (it wrote ~/.cache/Microsoft/DeveloperTools/.onnxruntime/ with telemetry on)."""
     env = {k: v for k, v in os.environ.items() if k not in ("ORT_DISABLE_TELEMETRY", "XDG_CACHE_HOME")}
     env["HOME"] = str(tmp_path)
-    code = ("import torch; from model.onnx_runtime import OnnxEncoder; "
+    code = ("import torch; from model.inference.onnx_runtime import OnnxEncoder; "
             "encoder = OnnxEncoder(torch.nn.Conv2d(3, 4, 3).eval(), torch.zeros(1, 3, 8, 8), threads=1); "
             "print(tuple(encoder(torch.zeros(1, 3, 8, 8)).shape))")
     result = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=300,

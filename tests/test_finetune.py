@@ -15,9 +15,9 @@ from PySide6.QtWidgets import QApplication
 from window_support import WAIT_MS
 
 from model import AudioConfig, ModelConfig, SSLModel, load_model, save_model
-from model.gallery import model_fingerprint
+from model.gallery.index import model_fingerprint
 from model.knowledge.config import SemanticConfig
-from model.object_guidance import ObjectGuidance
+from model.networks.object_guidance import ObjectGuidance
 from model.synth.generator import generate
 from model.train.flags import parse_args
 from ssl_desktop.finetune_process import PRESETS, FinetuneSettings, link_clips, tail_lines

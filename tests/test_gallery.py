@@ -9,12 +9,12 @@ import torch
 import torch.nn.functional as F
 
 from model import ModelConfig, SSLModel
-from model.audio import spectrogram
-from model.checkpoint import read_safetensors
+from model.preprocess.audio import spectrogram
+from model.checkpoints.store import read_safetensors
 from model.data.video_io import read_clip
-from model.gallery import BuildCancelled, Entry, Gallery, build_gallery, index_path, load_or_build_gallery
+from model.gallery.index import BuildCancelled, Entry, Gallery, build_gallery, index_path, load_or_build_gallery
 from model.synth.generator import generate
-from model.transforms import preprocess_image
+from model.preprocess.image import preprocess_image
 
 
 class CountingModel:

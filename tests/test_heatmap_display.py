@@ -11,11 +11,11 @@ from window_support import WAIT_MS, wait_for_heatmaps
 
 import model
 from model.data.video_io import read_clip
-from model.heatmap import to_heatmap, upsample_map
+from model.inference.heatmap import to_heatmap, upsample_map
 from model.localize import Localizer
 from model.knowledge.config import SemanticConfig
-from model.object_guidance import ObjectGuidance
-from model.overlay import FIXED_RANGE, scale_heat
+from model.networks.object_guidance import ObjectGuidance
+from model.inference.overlay import FIXED_RANGE, scale_heat
 from ssl_desktop.live_sources import demo_clips
 from ssl_desktop.sources import ClockedAudioSource, PatternSource, ToneSource
 from ssl_desktop.video_view import RateMeter, VideoView

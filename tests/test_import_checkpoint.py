@@ -19,7 +19,7 @@ from torch import nn
 from torchvision.models import resnet18
 
 from model import CheckpointError, load_model
-from model.import_checkpoint import import_checkpoint, main
+from model.checkpoints.import_published import import_checkpoint, main
 
 REFERENCE = Path(__file__).resolve().parents[1].parent / "shared" / "reference"
 LAYOUTS = {"ssl-align": "ssl_align_avenet_state_dict.tsv", "ezvsl": "ezvsl_state_dict.tsv"}

@@ -9,7 +9,7 @@ import pytest
 import torch
 
 from model import ModelConfig, SSLModel
-from model.fast_path import InferenceConfig
+from model.inference.fast_path import InferenceConfig
 from model.localize import Localizer
 from ssl_desktop.capture import Frame
 from model.common.device import choose_device

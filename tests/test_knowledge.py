@@ -159,10 +159,10 @@ def test_the_semantic_map_finds_the_barking_dog_among_real_photos(reader, quadra
 def test_a_knowing_localizer_mixes_the_semantic_map_and_lets_it_decide_presence():
     from dataclasses import replace
 
-    from model.checkpoint import load_model
+    from model.checkpoints.store import load_model
     from model.knowledge.config import SemanticConfig
     from model.localize import Localizer
-    from model.presence import NOT_IN_VIEW
+    from model.networks.presence import NOT_IN_VIEW
     from ssl_desktop.app import BUNDLED_CHECKPOINT
 
     cells = [photo_cell(STAMPS / p) for p in ("hobbies/music/string/guitar_classical.png", "animals/birds/pigeon.png",

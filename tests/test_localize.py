@@ -11,10 +11,10 @@ from model import AudioConfig, ModelConfig, SSLModel, spectrogram
 from model.data import video_io
 from model.evaluation.evaluate import predict
 from model.localize import Localizer, ViewSettings
-from model.object_guidance import ObjectGuidance
-from model.overlay import blend, overlay_lut, scale_heat
+from model.networks.object_guidance import ObjectGuidance
+from model.inference.overlay import blend, overlay_lut, scale_heat
 from model.synth.generator import generate
-from model.transforms import preprocess_image
+from model.preprocess.image import preprocess_image
 from ssl_desktop.capture import Frame
 from ssl_desktop.export import export_clip
 from ssl_desktop.inference_worker import InferenceWorker

@@ -4,7 +4,7 @@ import pytest
 import torch
 
 from model.evaluation import metrics
-from model.heatmap import to_heatmap
+from model.inference.heatmap import to_heatmap
 
 # 4x4 map with values 0/15 .. 15/15 row by row: the median threshold is 8/15 (index 16 // 2 = 8),
 # and ">" predicts the 7 pixels 9..15 (row 2 columns 1-3, all of row 3).

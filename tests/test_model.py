@@ -47,7 +47,7 @@ def test_heatmap_resizes_and_spans_unit_range():
 
 
 def _torchvision_trunk(in_channels: int, layer4_stride: int):
-    """What model.encoders built before it wrote ResNet-18 out: torchvision's, changed the same way."""
+    """What model.networks.encoders built before it wrote ResNet-18 out: torchvision's, changed the same way."""
     from torch import nn
     from torchvision.models import resnet18
 
@@ -63,7 +63,7 @@ def _torchvision_trunk(in_channels: int, layer4_stride: int):
 def test_resnet_trunk_is_torchvisions_resnet18():
     """Same names, same seeded weights, same random numbers left, same output: checkpoints and seeded runs
     carry over."""
-    from model.encoders import ResNetTrunk
+    from model.networks.encoders import ResNetTrunk
 
     for in_channels, stride in ((3, 1), (1, 1), (3, 2)):
         torch.manual_seed(5)

@@ -1,4 +1,4 @@
-"""Object-guided localization (``model.object_guidance``): the mix, where its objectness comes from, its choice on
+"""Object-guided localization (``model.networks.object_guidance``): the mix, where its objectness comes from, its choice on
 validation data, the checkpoint, ``ssl-eval``'s ``object_guided`` numbers and the app's heatmap."""
 import json
 from pathlib import Path
@@ -8,17 +8,17 @@ import pytest
 import torch
 
 from model import AudioConfig, CheckpointError, ModelConfig, SSLModel, load_model, save_model
-from model.checkpoint import read_safetensors, write_safetensors_atomic
+from model.checkpoints.store import read_safetensors, write_safetensors_atomic
 from model.evaluation.evaluate import main as ssl_eval
 from model.evaluation.evaluate import open_dataset, predict
 from model.evaluation.vision_only import score
-from model.fast_path import InferenceConfig
-from model.heatmap import upsample_map
+from model.inference.fast_path import InferenceConfig
+from model.inference.heatmap import upsample_map
 from model.localize import Localizer, encode_frame
 from model.knowledge.config import SemanticConfig
 from model.evaluation.calibrate import GUIDANCE_WEIGHTS, choose_guidance
 from model.evaluation.calibrate import main as calibrate
-from model.object_guidance import ObjectGuidance, guide, objectness
+from model.networks.object_guidance import ObjectGuidance, guide, objectness
 from model.synth.generator import generate
 
 pytestmark = pytest.mark.usefixtures("one_thread")

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from model import load_model, save_model
-from model.checkpoint import read_safetensors
+from model.checkpoints.store import read_safetensors
 from model.data.video_io import iter_frames, probe
 from model.data.video_writer import ClipWriter
 from model.evaluation.evaluate import main as eval_main
@@ -16,7 +16,7 @@ from model.evaluation.evaluate import open_dataset
 from model.evaluation.calibrate import calibrate_presence
 from model.evaluation.calibrate import main as calibrate
 from model.evaluation.presence_metrics import auroc, best_threshold, summarize
-from model.presence import NOT_IN_VIEW, SILENCE, PresenceConfig, judge, level_dbfs
+from model.networks.presence import NOT_IN_VIEW, SILENCE, PresenceConfig, judge, level_dbfs
 from model.synth.generator import generate
 
 pytestmark = pytest.mark.usefixtures("one_thread")

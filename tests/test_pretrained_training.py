@@ -3,7 +3,7 @@ import pytest
 import torch
 
 from model import load_model
-from model.backbones import imagenet_state
+from model.networks.backbones import imagenet_state
 from model.train.cli import main, parse_args
 from model.train.config import TrainConfig
 from model.train.trainer import Trainer

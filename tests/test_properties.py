@@ -6,7 +6,7 @@ import numpy as np
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from model.audio import AudioConfig
+from model.preprocess.audio import AudioConfig
 from model.data.annotations import AnnotationError, load_is3, load_vggss_annotations
 from model.data.datasets import _window
 from model.data.video_io import slice_window

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from model.assets import DEFAULT_DIR, Manifest, Package, fetch, load_manifest
+from model.synth.assets import DEFAULT_DIR, Manifest, Package, fetch, load_manifest
 from model.evaluation.quad import load_spec, speech_files
 
 ROOT = Path(__file__).resolve().parents[1]

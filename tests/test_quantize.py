@@ -1,4 +1,4 @@
-"""The int8 visual encoder (``model.quantize``, the app's ``--int8``): the bundled model's maps stay close to
+"""The int8 visual encoder (``model.inference.quantize``, the app's ``--int8``): the bundled model's maps stay close to
 float32's on frames it was not calibrated on, and every failure leaves a float32 path answering.
 
 Tolerance (stated in docs/BENCHMARKS.md): calibrated on three demo clips and run on frames of the other three,
@@ -10,13 +10,13 @@ import numpy as np
 import pytest
 import torch
 
-from model.checkpoint import load_model
+from model.checkpoints.store import load_model
 from model.data.video_io import centred_window, decode_audio_track
 from model.localize import encode_sound
-from model.fast_path import InferenceConfig, prepare_for_inference
-from model.onnx_runtime import OnnxEncoder
-from model.quantize import calibration_images
-from model.sslmodel import cosine_map
+from model.inference.fast_path import InferenceConfig, prepare_for_inference
+from model.inference.onnx_runtime import OnnxEncoder
+from model.inference.quantize import calibration_images
+from model.networks.sslmodel import cosine_map
 from ssl_desktop.app import BUNDLED_CHECKPOINT
 from ssl_desktop.live_sources import demo_clips
 

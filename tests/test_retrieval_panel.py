@@ -7,7 +7,7 @@ import torch.nn.functional as F
 from PySide6.QtCore import Qt
 
 from model import ModelConfig, SSLModel
-from model.gallery import Entry, Gallery, Skipped, index_path
+from model.gallery.index import Entry, Gallery, Skipped, index_path
 from model.synth.generator import generate
 from ssl_desktop.gallery_worker import GalleryWorker
 from ssl_desktop.retrieval_panel import RetrievalPanel

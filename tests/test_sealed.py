@@ -34,7 +34,7 @@ def test_results_say_which_test_set_is_sealed_and_how_often_it_was_scored():
 
 
 def test_sealed_sets_come_from_the_test_pool_with_their_seeds(tmp_path, pooled_assets):
-    from model.assets import load_manifest
+    from model.synth.assets import load_manifest
 
     manifest = load_manifest(pooled_assets["manifest"])
     test_files = {manifest.relative(ref) for ref in manifest.refs() if manifest.pool(ref) == "test"}

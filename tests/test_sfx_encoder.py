@@ -8,10 +8,10 @@ import torch
 import torchaudio.functional as AF
 
 from model import ModelConfig, SSLModel, load_model, save_model
-from model.audio import AudioConfig, spectrogram
-from model.checkpoint import CheckpointError
-from model.fast_path import InferenceModel
-from model.sfx_encoder import SfxAudioEncoder, SfxNet, pretrained_state, weights_path
+from model.preprocess.audio import AudioConfig, spectrogram
+from model.checkpoints.store import CheckpointError
+from model.inference.fast_path import InferenceModel
+from model.networks.sfx_encoder import SfxAudioEncoder, SfxNet, pretrained_state, weights_path
 from model.train.augment import AudioAugment
 from model.train.cli import main, parse_args
 from model.train.trainer import Trainer

@@ -6,13 +6,13 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from model.audio import AudioConfig
-from model.presence import level_dbfs
+from model.preprocess.audio import AudioConfig
+from model.networks.presence import level_dbfs
 from model.synth.generator import generate
 from model.train.cli import main, parse_args
 from model.train.loss import ContrastiveLoss, symmetric_nce
 from model.train.silence import QUIET_DBFS, quiet_noise, quiet_spectrograms
-from model.checkpoint import read_safetensors
+from model.checkpoints.store import read_safetensors
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 

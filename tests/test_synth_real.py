@@ -159,7 +159,7 @@ def test_mask_ciou_scores_a_map_against_the_exact_masks(tmp_path):
 
 
 def test_pools_split_every_file_once_and_keep_a_training_file_per_class(pooled_assets):
-    from model.assets import POOLS, load_manifest, pool_of
+    from model.synth.assets import POOLS, load_manifest, pool_of
 
     manifest = load_manifest(pooled_assets["manifest"])
     pools = {ref: manifest.pool(ref) for ref in manifest.refs()}
@@ -174,7 +174,7 @@ def test_pools_split_every_file_once_and_keep_a_training_file_per_class(pooled_a
 
 
 def test_no_file_of_a_test_clip_is_in_the_training_pool(tmp_path, pooled_assets):
-    from model.assets import load_manifest
+    from model.synth.assets import load_manifest
 
     manifest = load_manifest(pooled_assets["manifest"])
     by_path = {manifest.relative(ref): manifest.pool(ref) for ref in manifest.refs()}

@@ -19,11 +19,11 @@ from safetensors import safe_open
 from torch.utils.data import DistributedSampler
 
 from model import AudioConfig, CheckpointError, ModelConfig, SSLModel, load_model, save_model
-from model.checkpoint import read_safetensors
+from model.checkpoints.store import read_safetensors
 from model.data.datasets import VideoFolderDataset, collate
 from model.evaluation.evaluate import evaluate
 from model.synth.generator import generate
-from model.audio import spectrogram
+from model.preprocess.audio import spectrogram
 from model.train.augment import VIEW_STRENGTHS
 from model.train.cli import main, parse_args
 from model.train.flags import config_argv
@@ -34,7 +34,7 @@ from model.train.state import optimizer_state, optimizer_tensors
 from model.train.config import TrainConfig
 from model.train.trainer import Callback, Trainer, learning_rate
 from model.train.visual_init import load_image_init
-from model.transforms import preprocess_image
+from model.preprocess.image import preprocess_image
 
 FAST = ["--image-size", "112", "--audio-seconds", "0.5", "--device", "cpu", "--workers", "0", "--batch-size", "4"]
 
@@ -478,7 +478,7 @@ def save_killed_at(trainer, point: int, half_written: bool) -> str:
         try:
             import pathlib
 
-            import model.checkpoint as ckpt
+            import model.checkpoints.store as ckpt
             count = iter(range(10**6))
 
             def arm(owner, name):

@@ -5,9 +5,9 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-import model.vector_search as vector_search
-from model.gallery import Entry, Gallery
-from model.vector_search import VectorSearch
+import model.gallery.vector_search as vector_search
+from model.gallery.index import Entry, Gallery
+from model.gallery.vector_search import VectorSearch
 
 
 def clustered(n, clusters=20, seed=0):

@@ -8,10 +8,10 @@ import numpy as np
 import pytest
 import torch
 
-from model.audio import AudioConfig, spectrogram
+from model.preprocess.audio import AudioConfig, spectrogram
 from model.train import view_ops
 from model.train.augment import VIEW_STRENGTHS, AudioAugment, ImageAugment
-from model.transforms import frame_to_tensor, normalize_image
+from model.preprocess.image import frame_to_tensor, normalize_image
 
 
 @pytest.fixture

@@ -7,16 +7,16 @@ import pytest
 import torch
 
 from model import ModelConfig, SSLModel, load_model, save_model
-from model.audio import AudioConfig, spectrogram
-from model.config_checks import FieldError
+from model.preprocess.audio import AudioConfig, spectrogram
+from model.common.config_checks import FieldError
 from model.evaluation.evaluate import main as evaluate
-from model.fast_path import InferenceModel
-from model.gallery import build_gallery, encode_clip
+from model.inference.fast_path import InferenceModel
+from model.gallery.index import build_gallery, encode_clip
 from model.knowledge.yamnet import layout, load_yamnet, patches
 from model.localize import Localizer
 from model.train.cli import main, parse_args
 from model.train.trainer import Trainer
-from model.yamnet_encoder import YamNetAudioEncoder, to_patches
+from model.networks.yamnet_encoder import YamNetAudioEncoder, to_patches
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 

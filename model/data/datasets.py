@@ -11,7 +11,7 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 
-from model.audio import AudioConfig, spectrogram
+from model.preprocess.audio import AudioConfig, spectrogram
 from model.data import video_io
 from model.data.annotations import (
     ANNOTATION_FILES,
@@ -24,7 +24,7 @@ from model.data.annotations import (
 )
 from model.data.cache import CacheConfig, DecodedCache
 from model.data.video_io import VIDEO_EXTENSIONS, VideoReadError
-from model.transforms import preprocess_image
+from model.preprocess.image import preprocess_image
 
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png")
 

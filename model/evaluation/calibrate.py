@@ -17,15 +17,15 @@ from dataclasses import asdict
 import numpy as np
 import torch
 
-from model.average import average_checkpoints
-from model.checkpoint import CheckpointError, load_model, resave_model
+from model.checkpoints.average import average_checkpoints
+from model.checkpoints.store import CheckpointError, load_model, resave_model
 from model.common.device import resolve_device
 from model.evaluation import metrics
 from model.evaluation.evaluate import open_dataset, predict
 from model.evaluation.presence_metrics import summarize
-from model.heatmap import to_heatmap
-from model.object_guidance import ObjectGuidance, mix
-from model.presence import PresenceConfig, presence_score
+from model.inference.heatmap import to_heatmap
+from model.networks.object_guidance import ObjectGuidance, mix
+from model.networks.presence import PresenceConfig, presence_score
 
 GUIDANCE_WEIGHTS = tuple(round(0.1 * i, 1) for i in range(11))  # the grid ``choose_guidance`` searches
 

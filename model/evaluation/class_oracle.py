@@ -23,13 +23,13 @@ import torch.nn.functional as F
 from torch import nn
 from torch.utils.data import DataLoader
 
-from model.audio import AudioConfig
-from model.backbones import FEATURES, imagenet_network
+from model.preprocess.audio import AudioConfig
+from model.networks.backbones import FEATURES, imagenet_network
 from model.data.datasets import VideoFolderDataset, collate
 from model.evaluation import metrics
 from model.evaluation.vision_only import score
-from model.heatmap import to_heatmap
-from model.sslmodel import cosine_map
+from model.inference.heatmap import to_heatmap
+from model.networks.sslmodel import cosine_map
 from model.train.loss import ContrastiveLoss
 
 BATCH = 16

@@ -29,13 +29,13 @@ instance, new photo, new recording, both new, unheard class).
 ``ci95``: 95 % intervals, of the localization numbers by a bootstrap over the items (1,000 resamples, a fixed
 seed), of R@k by the Wilson interval over the queries.
 ``presence`` is there when the annotations mark negatives (``"negative": "silence" | "offscreen"``, no
-box): the AUROC of the presence score (``model.presence``) of matched items against each kind, the
+box): the AUROC of the presence score (``model.networks.presence``) of matched items against each kind, the
 threshold that would separate them best on this data, and the accuracy at the model's own threshold; and
 when the model is calibrated, on any set: ``in_view``, the share of matched items whose score reaches that
 threshold (those the app shows a heatmap for rather than "the sound is not in view").
 ``ciou_mask``: the same cIoU against the exact masks of the sounding objects where ``annotations.json``
 lists them (``"mask"``, written by ``ssl-synth --content real``). ``object_guided``: the same localization numbers
-for the map the app shows when the checkpoint mixes in the visual encoder's objectness (``model.object_guidance``;
+for the map the app shows when the checkpoint mixes in the visual encoder's objectness (``model.networks.object_guidance``;
 ``--object-weight`` scores another mix); every other number is the cosine map's, the paper's.
 
 Percentages everywhere; the definitions are ``model.evaluation.metrics`` (shared/EVALUATION.md).
@@ -56,19 +56,19 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader, Subset
 
-from model.checkpoint import CheckpointError, load_model
+from model.checkpoints.store import CheckpointError, load_model
 from model.common.device import resolve_device
 from model.data.annotations import data_file, find_is3_annotations, load_split
 from model.data.datasets import IS3Dataset, VideoFolderDataset, collate
 from model.data.workers import error_line, ignore_stop_signals, kill_workers_at_exit
 from model.evaluation import metrics
 from model.evaluation.presence_metrics import summarize
-from model.heatmap import to_heatmap
+from model.inference.heatmap import to_heatmap
 from model.localize import heatmaps, image_vector
-from model.object_guidance import mix
-from model.presence import presence_score
-from model.sslmodel import SSLModel
-from model.transforms import preprocess_image
+from model.networks.object_guidance import mix
+from model.networks.presence import presence_score
+from model.networks.sslmodel import SSLModel
+from model.preprocess.image import preprocess_image
 
 KS = (1, 5, 10)
 LARGE_BOX = 0.25  # share of the frame from which a box is "large" (by_box_size)
@@ -87,7 +87,7 @@ class Predictions:
     audio_emb: torch.Tensor  # (N, D) unit audio vectors
     ciou: np.ndarray  # (N,) median threshold, nan without boxes
     ciou_adaptive: np.ndarray  # (N,) adaptive threshold, nan without boxes
-    objectness: torch.Tensor | None = None  # (N, h, w) the visual encoder's objectness (model.object_guidance)
+    objectness: torch.Tensor | None = None  # (N, h, w) the visual encoder's objectness (model.networks.object_guidance)
     positions: list[int] | None = None  # each item's position in the dataset (None: 0..N-1)
     skipped: list[tuple[str, str]] = field(default_factory=list)  # (path, reason) of items not readable
     negatives: list[str] = field(default_factory=list)  # per item: '' matched, "silence" | "offscreen"
@@ -319,7 +319,7 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument("--workers", type=int, default=0, help="DataLoader processes")
     parser.add_argument("--cache", help="decoded-frame cache folder")
     parser.add_argument("--object-weight", type=float, metavar="W",
-                        help="also score the object-guided map with this weight (model.object_guidance); "
+                        help="also score the object-guided map with this weight (model.networks.object_guidance); "
                              "default: the checkpoint's, none when it is 0")
     parser.add_argument("--overwrite", action="store_true",
                         help="replace a report of another checkpoint, data or split in --out")

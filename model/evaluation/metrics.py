@@ -1,7 +1,7 @@
 """The field's localization and retrieval metrics, exactly as ``shared/EVALUATION.md`` writes them out.
 
 Maps are 224x224 arrays (numpy or torch). A heatmap is the raw cosine map resized bilinear and min-max
-normalised to [0, 1] (``model.heatmap.to_heatmap``); a ground-truth map is 1 where the sound source is.
+normalised to [0, 1] (``model.inference.heatmap.to_heatmap``); a ground-truth map is 1 where the sound source is.
 Thresholding follows the published SSL-Align evaluation code: a pixel is predicted "sounding" when it is
 strictly greater (``>``) than the threshold (EZ-VSL's code uses ``>=``; on real maps the two differ by
 the few pixels equal to the threshold).

@@ -24,10 +24,10 @@ import json
 import sys
 from pathlib import Path
 
-from model.assets import DEFAULT_MANIFEST, load_manifest
+from model.synth.assets import DEFAULT_MANIFEST, load_manifest
 from model.data.video_io import decode_audio_track
 from model.evaluation.presence_metrics import auroc
-from model.presence import level_dbfs
+from model.networks.presence import level_dbfs
 
 RATE = 16000
 

@@ -35,13 +35,13 @@ import cv2
 import numpy as np
 import torch
 
-from model.assets import DEFAULT_DIR, Manifest, Package, fetch
+from model.synth.assets import DEFAULT_DIR, Manifest, Package, fetch
 from model.evaluation.presence_metrics import auroc
 from model.knowledge.config import SemanticConfig
 from model.knowledge.semantic import combine, is_sure
 from model.knowledge.semantic import judge as judge_semantic
-from model.object_guidance import guide
-from model.presence import judge, level_dbfs
+from model.networks.object_guidance import guide
+from model.networks.presence import judge, level_dbfs
 from model.synth.real_audio import recording_track, soundfont_phrase
 
 ITEMS_FILE = Path(__file__).with_name("quad_items.json")
@@ -339,7 +339,7 @@ def print_report(report: dict, out=sys.stdout) -> None:
 
 
 def main(argv=None) -> int:
-    from model.checkpoint import CheckpointError, load_model, resave_model
+    from model.checkpoints.store import CheckpointError, load_model, resave_model
 
     p = argparse.ArgumentParser(prog="python -m model.evaluation.quad", description=__doc__.split("\n\n")[0])
     p.add_argument("--assets", default=str(DEFAULT_DIR), help="asset folder (default data/assets)")

@@ -12,11 +12,11 @@ import cv2
 import numpy as np
 import torch
 
-from model.atomic import atomic_path, write_image
+from model.common.atomic import atomic_path, write_image
 from model.evaluation import metrics
-from model.heatmap import to_heatmap
-from model.overlay import blend, overlay_lut
-from model.transforms import denormalize_image
+from model.inference.heatmap import to_heatmap
+from model.inference.overlay import blend, overlay_lut
+from model.preprocess.image import denormalize_image
 
 TILE = 224
 FONT = cv2.FONT_HERSHEY_SIMPLEX
@@ -167,7 +167,7 @@ def markdown(result: dict, images: list[str]) -> str:
               "adaptive: top-k pixels, k = box area; [lo, hi]: 95 % interval; small boxes: under a quarter of the frame "
               "(the median threshold cannot reach IoU 0.5 there)" + ("; iIoU/iAUC: a scene counts only when all its "
               "sources are found (adaptive threshold)." if two else ".")
-              + (" object-guided: the cosine map mixed with the visual encoder's objectness (model.object_guidance), "
+              + (" object-guided: the cosine map mixed with the visual encoder's objectness (model.networks.object_guidance), "
                  "as the app shows it." if guided else ""), ""]
     if result.get("by_instance"):
         lines += ["## Per kind of instance", "", "| instance | n | cIoU | AUC | cIoU (adaptive) | AUC (adaptive) |",

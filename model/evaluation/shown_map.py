@@ -25,8 +25,8 @@ from model.data.annotations import NEGATIVE_KINDS
 from model.data.video_io import VideoReadError
 from model.evaluation import metrics
 from model.evaluation.presence_metrics import auroc
-from model.heatmap import to_heatmap
-from model.object_guidance import guide
+from model.inference.heatmap import to_heatmap
+from model.networks.object_guidance import guide
 
 ROWS = ("cosine", "object-guided", "semantic", "shown", "vision only")
 
@@ -85,7 +85,7 @@ def summarize(items: list[dict]) -> dict:
 
 
 def main(argv=None) -> int:
-    from model.checkpoint import CheckpointError, load_model
+    from model.checkpoints.store import CheckpointError, load_model
     from model.evaluation.evaluate import open_dataset
 
     p = argparse.ArgumentParser(prog="python -m model.evaluation.shown_map", description=__doc__.split("\n\n")[0])

@@ -3,7 +3,7 @@
     python -m model.evaluation.vision_only DATA [--workers N]     # DATA: a folder with annotations.json
 
 The map of a frame is the L2 norm over channels of the ImageNet EfficientNet-Lite0 feature map (stride 16,
-1280 channels; ``model.backbones``): a saliency map that ignores the audio. Scored like ``ssl-eval``
+1280 channels; ``model.networks.backbones``): a saliency map that ignores the audio. Scored like ``ssl-eval``
 (median and adaptive cIoU, AUC, and the cIoU against the exact masks where the annotations list them),
 it tells how much of an audio-visual model's localization needs no sound; published work finds that
 vision-only saliency is hard to beat on VGG-SS.
@@ -19,13 +19,13 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader
 
-from model.audio import AudioConfig
-from model.backbones import imagenet_network
+from model.preprocess.audio import AudioConfig
+from model.networks.backbones import imagenet_network
 from model.data.datasets import VideoFolderDataset, collate
 from model.evaluation import metrics
 from model.evaluation.evaluate import mask_cious
-from model.heatmap import to_heatmap
-from model.transforms import preprocess_image
+from model.inference.heatmap import to_heatmap
+from model.preprocess.image import preprocess_image
 
 IMAGE_SIZE = 224
 

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from model.config_checks import check_fields
+from model.common.config_checks import check_fields
 
 
 @dataclass

@@ -1,6 +1,6 @@
 """What is where in a frame: ImageNet class probabilities at every location, and where the people are.
 
-The probabilities come from the published ImageNet EfficientNet-Lite0 (``model.backbones.imagenet_network``,
+The probabilities come from the published ImageNet EfficientNet-Lite0 (``model.networks.backbones.imagenet_network``,
 the weights before any fine-tuning), its classifier applied to every position of its 14x14 map at stride
 16 (a class activation map turned into a per-location softmax). People are where the face detector
 (``model.knowledge.faces``) finds a face or, weaker evidence, where ImageNet sees what people wear
@@ -16,10 +16,10 @@ import cv2
 import numpy as np
 import torch
 
-from model.backbones import imagenet_network, imagenet_state
+from model.networks.backbones import imagenet_network, imagenet_state
 from model.knowledge.bridge import load_bridge
 from model.knowledge.faces import FaceConfig, face_map
-from model.transforms import preprocess_image
+from model.preprocess.image import preprocess_image
 
 THUMBNAIL = 16  # pixels a side
 WORN_WEIGHT = 0.5  # what people wear is weaker evidence of a person than a face (a shirt on a hanger, a mask)

@@ -6,12 +6,12 @@ it also writes one wav per sounding object, the middle frame at 224x224 and
 ``OUT_DIR/is3_annotations.json`` in the IS3 layout (boxes in pixels of the 224x224 frame, plus
 each entry's class name).
 ``--content real`` draws real photo cut-outs and recordings (fetched by ``ssl-assets``, see
-``model/assets.py``) instead of shapes and tones, writes the exact mask of each sounding object
+``model/synth/assets.py``) instead of shapes and tones, writes the exact mask of each sounding object
 (``masks/<id>_<k>.png``, listed under ``"mask"``) and, with ``--negatives silence|offscreen``,
 clips whose sound is not in the picture (``"bbox": []``, ``"negative"``). Real-content entries record the
 files they were made from (``"source": {"photo", "recording", "background", ...}``, paths relative to the
 assets folder; ``"sources"``, one per sounding object, with ``--sources 2``). ``--pool train|val|test`` draws
-every file from that pool of ``model.assets`` only (held-out photos, recordings and backgrounds; see
+every file from that pool of ``model.synth.assets`` only (held-out photos, recordings and backgrounds; see
 ``model/synth/real.py`` for how a pooled set differs); without it every file may be drawn.
 Every clip is drawn from ``numpy.random.default_rng([seed, index])``: same seed, same data.
 
@@ -36,8 +36,8 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from model.assets import DEFAULT_DIR, DEFAULT_MANIFEST, POOLS
-from model.atomic import atomic_path, write_image
+from model.synth.assets import DEFAULT_DIR, DEFAULT_MANIFEST, POOLS
+from model.common.atomic import atomic_path, write_image
 from model.data.video_writer import ClipWriter
 from model.synth.audio import ClipAudio, make_audio, resample
 from model.synth.classes import CLASSES, HEARD_CLASSES, SPEC_BY_NAME, UNHEARD_CLASSES

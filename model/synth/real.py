@@ -7,7 +7,7 @@ the clips, the sound of a class that is not in the picture at a lower level. Wit
 picture is the same but the sound is silence (quiet noise) or a class that is not in the picture.
 Every clip records the files it was made from (``"source"``; ``"sources"`` with two sounding objects).
 
-With ``pool`` (``train``, ``val``, ``test``: ``model.assets``) every photo, recording and background comes
+With ``pool`` (``train``, ``val``, ``test``: ``model.synth.assets``) every photo, recording and background comes
 from that pool; a class without a file there uses its training file, and a val or test clip says which of
 its sounding object's files are new to training (``"instance"``: ``INSTANCES``). A pooled set is the honest
 benchmark, drawn a little differently from an unpooled one:
@@ -27,7 +27,7 @@ from functools import lru_cache, partial
 
 import numpy as np
 
-from model.assets import Manifest, RealClass, load_manifest
+from model.synth.assets import Manifest, RealClass, load_manifest
 from model.synth.audio import ClipAudio, background_noise, mix_sounds
 from model.synth.real_audio import class_sound
 from model.synth.real_scene import RealScene, compose_scene, load_cutout, load_photo

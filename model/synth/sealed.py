@@ -2,7 +2,7 @@
 
 Their seeds are written here and nowhere else: no training, validation, calibration or choice of the
 repository (``bench/``, ``tools/``, the Makefile, ``model/``) uses them (tests/test_sealed.py checks it).
-Every set draws from the test pool of ``model.assets`` (photos, recordings and backgrounds held out from
+Every set draws from the test pool of ``model.synth.assets`` (photos, recordings and backgrounds held out from
 training and validation). docs/RESULTS.md says how many checkpoints were ever scored on them.
 
     python -m model.synth.sealed OUT_DIR [--clips 500] [--negatives 100] [--two 100] [--workers K]
@@ -16,7 +16,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from model.assets import DEFAULT_DIR, DEFAULT_MANIFEST
+from model.synth.assets import DEFAULT_DIR, DEFAULT_MANIFEST
 from model.synth.generator import generate
 
 #: set name -> (seed, ssl-synth options); every set with --content real --pool test.

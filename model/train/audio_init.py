@@ -2,8 +2,8 @@
 and how much of it is frozen."""
 from __future__ import annotations
 
-from model.checkpoint import CheckpointError, check_finite
-from model.sslmodel import SSLModel
+from model.checkpoints.store import CheckpointError, check_finite
+from model.networks.sslmodel import SSLModel
 
 AISFX = "aisfx"  # --audio-init value: the installed weights of the aisfx package
 YAMNET = "yamnet"  # --audio-init value: the installed YAMNet (a new yamnet model starts from it anyway)

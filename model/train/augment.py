@@ -6,9 +6,9 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from model.audio import AudioConfig, spectrogram
+from model.preprocess.audio import AudioConfig, spectrogram
 from model.train import view_ops
-from model.transforms import frame_to_tensor, normalize_image
+from model.preprocess.image import frame_to_tensor, normalize_image
 
 
 @dataclass

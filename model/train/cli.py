@@ -33,7 +33,7 @@ from pathlib import Path
 import torch
 from tqdm import tqdm
 
-from model.checkpoint import CheckpointError
+from model.checkpoints.store import CheckpointError
 from model.data.workers import error_line
 from model.train import distributed
 from model.train.flags import parse_args

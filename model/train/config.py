@@ -8,8 +8,8 @@ import math
 from dataclasses import dataclass
 from pathlib import Path
 
-from model.backbones import FREEZE_LEVELS
-from model.config_checks import check_rules
+from model.networks.backbones import FREEZE_LEVELS
+from model.common.config_checks import check_rules
 from model.train.audio_init import FREEZE_LEVELS as AUDIO_FREEZE_LEVELS
 from model.train.augment import VIEW_STRENGTHS
 from model.train.run_folder import RUN_FILES

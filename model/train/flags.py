@@ -7,8 +7,8 @@ import argparse
 import os
 from dataclasses import fields
 
-from model.backbones import FREEZE_LEVELS
-from model.sslmodel import AUDIO_BACKBONES, VISUAL_BACKBONES
+from model.networks.backbones import FREEZE_LEVELS
+from model.networks.sslmodel import AUDIO_BACKBONES, VISUAL_BACKBONES
 from model.train.audio_init import FREEZE_LEVELS as AUDIO_FREEZE_LEVELS
 from model.train.augment import VIEW_STRENGTHS
 from model.train.config import BEST_METRICS, LOSSES, POSITIVES, SCHEDULES, TrainConfig

@@ -20,7 +20,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from model.sslmodel import pool_visual_map
+from model.networks.sslmodel import pool_visual_map
 
 
 @dataclass

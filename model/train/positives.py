@@ -9,7 +9,7 @@ from __future__ import annotations
 import torch
 from torch.utils.data import Dataset, DistributedSampler, Sampler
 
-from model.audio import AudioConfig
+from model.preprocess.audio import AudioConfig
 from model.train.augment import AudioAugment, AugmentConfig, ImageAugment
 from model.train.bridge_positives import BridgePositives
 from model.train.neighbours import FeatureBank

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import torch
 
-from model.checkpoint import (
+from model.checkpoints.store import (
     CheckpointError,
     finish_interrupted_save,
     model_tensors,

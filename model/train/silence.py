@@ -12,7 +12,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from model.audio import AudioConfig, spectrogram
+from model.preprocess.audio import AudioConfig, spectrogram
 
 QUIET_DBFS = (-65.0, -40.0)  # RMS level of a window, dB full scale
 

@@ -30,12 +30,12 @@ import torch
 from torch.nn.parallel import DistributedDataParallel
 from torch.utils.data import DataLoader, DistributedSampler, Subset
 
-from model.audio import AudioConfig
-from model.checkpoint import load_model
+from model.preprocess.audio import AudioConfig
+from model.checkpoints.store import load_model
 from model.common.device import resolve_device
 from model.data.datasets import VideoFolderDataset
 from model.data.workers import ignore_stop_signals, kill_workers_at_exit
-from model.sslmodel import AUDIO_BACKBONES, ModelConfig, SSLModel, pool_visual_map
+from model.networks.sslmodel import AUDIO_BACKBONES, ModelConfig, SSLModel, pool_visual_map
 from model.train import distributed, run_folder
 from model.train.audio_init import YAMNET, load_audio_init, prepare_audio_training
 from model.train.augment import VIEW_STRENGTHS
@@ -43,11 +43,11 @@ from model.train.bridge_positives import BridgePositives, read_clips, share_with
 from model.train.loss import ContrastiveLoss, LossConfig, LossOutput
 from model.train.neighbours import FeatureBank
 from model.train.positives import TrainViews, ViewBatchSampler, collate_views
-from model.object_guidance import ObjectGuidance
+from model.networks.object_guidance import ObjectGuidance
 from model.train.config import TrainConfig
 from model.train.silence import quiet_spectrograms
 from model.train.visual_init import load_image_init, prepare_visual_training
-from model.transforms import preprocess_image
+from model.preprocess.image import preprocess_image
 
 if TYPE_CHECKING:
     from model.evaluation.evaluate import Predictions

@@ -5,10 +5,10 @@ from pathlib import Path
 
 import torch
 
-from model.backbones import MapCache
-from model.checkpoint import CheckpointError, check_finite
-from model.pickles import PickleRefused, load_weights
-from model.sslmodel import SSLModel
+from model.networks.backbones import MapCache
+from model.checkpoints.store import CheckpointError, check_finite
+from model.common.pickles import PickleRefused, load_weights
+from model.networks.sslmodel import SSLModel
 
 IMAGENET = "imagenet"  # --image-init value: the installed ImageNet weights of the visual backbone
 

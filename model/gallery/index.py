@@ -19,7 +19,7 @@ different model fingerprint recomputes everything.
 
 Queries are exact, except in a gallery of ``vector_search.INDEX_MIN_ROWS`` clips or more when FAISS is
 installed: it is searched through an index (approximate; 3.4 ms from 1M clips instead of ~360 ms on the
-2-core CPU of docs/BENCHMARKS.md; ``model.vector_search``).
+2-core CPU of docs/BENCHMARKS.md; ``model.gallery.vector_search``).
 """
 from __future__ import annotations
 
@@ -34,11 +34,11 @@ import cv2
 import numpy as np
 import torch
 
-from model.checkpoint import CheckpointError, read_safetensors, write_safetensors_atomic
+from model.checkpoints.store import CheckpointError, read_safetensors, write_safetensors_atomic
 from model.data.annotations import ANNOTATION_FILES, load_vggss_annotations
 from model.data.video_io import VIDEO_EXTENSIONS, VideoReadError, read_clip
 from model.localize import encode_frame, encode_sound, image_vector
-from model.vector_search import VectorSearch
+from model.gallery.vector_search import VectorSearch
 
 INDEX_NAME = ".ssl_gallery.safetensors"
 FORMAT = "ssl-gallery/2"  # /1 also held every clip's visual map

@@ -15,10 +15,10 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from model.audio import AudioConfig
-from model.checkpoint import CheckpointError, check_finite, save_model
-from model.pickles import PickleRefused, load_weights
-from model.sslmodel import ModelConfig, SSLModel
+from model.preprocess.audio import AudioConfig
+from model.checkpoints.store import CheckpointError, check_finite, save_model
+from model.common.pickles import PickleRefused, load_weights
+from model.networks.sslmodel import ModelConfig, SSLModel
 
 try:
     from numpy._core.multiarray import scalar as _numpy_scalar  # numpy >= 1.26

@@ -21,7 +21,7 @@ from typing import Sequence
 import numpy as np
 
 from model.data.video_io import probe, read_frames
-from model.transforms import preprocess_image
+from model.preprocess.image import preprocess_image
 
 FRAMES_PER_VIDEO = 8  # evenly spread over each calibration video
 MAX_CALIBRATION_FRAMES = 64

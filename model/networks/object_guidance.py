@@ -10,7 +10,7 @@ scores (``model.evaluation.vision_only``). The guided map is
     (1 - weight) * minmax(cosine) + weight * minmax(objectness),
 
 scored as it is (``mix``) and shown put back into the cosine map's own range (``guide``), so that a fixed colour
-scale and the presence score (always the raw cosine's peak, ``model.presence``) keep their meaning. ``weight`` 0 is the paper's map. It is chosen on a
+scale and the presence score (always the raw cosine's peak, ``model.networks.presence``) keep their meaning. ``weight`` 0 is the paper's map. It is chosen on a
 validation folder and travels in the checkpoint::
 
     python -m model.evaluation.calibrate object-guidance --data VAL_DIR --checkpoint CKPT [--out CKPT2] [--weight W]
@@ -25,7 +25,7 @@ from dataclasses import dataclass
 
 import torch
 
-from model.config_checks import check_fields
+from model.common.config_checks import check_fields
 
 @dataclass
 class ObjectGuidance:

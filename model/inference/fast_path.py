@@ -5,12 +5,12 @@ calls it, so the live view, the inspector and the MP4 export all run the same pa
 
 - CPU: the inference thread runs one core short of the machine (``InferenceConfig.cpu_threads``): on 2
   cores shared with the GUI, two intra-op threads wait on each other whenever the GUI takes a core.
-  Both encoders are exported to ONNX and run by ONNX Runtime (``model.onnx_runtime``): 0.6-0.7x the
+  Both encoders are exported to ONNX and run by ONNX Runtime (``model.inference.onnx_runtime``): 0.6-0.7x the
   time of TorchScript's traced encoders, about 1 s of export each. Without ONNX Runtime, the
   EfficientNet-Lite0 visual encoder is traced and frozen by TorchScript (1.5-1.9x less CPU than eager)
   and the ResNet-18s run eager (their 1.2x from tracing costs 3-4 s of start-up and 150-250 MB).
 - int8 (asked for with ``InferenceConfig.int8_calibration``; the app's ``--int8`` asks for it in the live view
-  only, the inspector and the export stay float32): the ONNX visual encoder quantized (``model.quantize``).
+  only, the inspector and the export stay float32): the ONNX visual encoder quantized (``model.inference.quantize``).
 - CUDA: fp16 autocast and channels-last (tensor cores); written for CUDA, tested on the CPU only.
 
 A compiled encoder takes only the shape it was made for; other shapes go through the eager model.
@@ -28,8 +28,8 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from model.onnx_runtime import onnx_encoder, onnx_runtime_available
-from model.sslmodel import SSLModel
+from model.inference.onnx_runtime import onnx_encoder, onnx_runtime_available
+from model.networks.sslmodel import SSLModel
 
 ENGINES = ("onnxruntime", "torchscript", "eager")  # InferenceConfig.engine on the CPU
 
@@ -46,7 +46,7 @@ class InferenceConfig:
     cuda_dtype: torch.dtype | None = torch.float16  # CUDA autocast precision; None: float32
     threads: int | None = None  # CPU intra-op threads of the inference thread; None: all cores but one
     background: bool = False  # compile in a thread of its own; the eager model answers until it is done
-    # videos whose frames calibrate an int8 visual encoder (ONNX Runtime only, ``model.quantize``): 1.5x
+    # videos whose frames calibrate an int8 visual encoder (ONNX Runtime only, ``model.inference.quantize``): 1.5x
     # faster on this CPU, maps correlated ~0.9 with float32's; empty: float32
     int8_calibration: tuple[str, ...] = ()
 

@@ -4,7 +4,7 @@ The published code computes ``scipy.signal.spectrogram(x, 16000, nperseg=512, no
 (a Tukey(0.25) window, constant detrending, one-sided PSD density), takes ``log(S + 1e-7)`` and
 normalises with mean 0, std 12. This module reproduces that in torch (front end ``linear``).
 
-Front end ``sfx_mel`` is what the pretrained sound-effects encoder (``model.sfx_encoder``) was trained on:
+Front end ``sfx_mel`` is what the pretrained sound-effects encoder (``model.networks.sfx_encoder``) was trained on:
 a 96-band HTK mel spectrogram of 44.1 kHz audio (2048-sample Hann window, hop 1024, bands unit-sum
 over 0-22.05 kHz, power, ``log10(1 + 10000 x)`` scaled by 1 / 9.4578). It is computed here from 16 kHz audio
 with the same window and hop in seconds (743 and 372 samples), so the FFT bins fall on the same
@@ -22,7 +22,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from model.config_checks import FieldError, check_fields
+from model.common.config_checks import FieldError, check_fields
 from model.knowledge import yamnet
 
 FRONTENDS = ("linear", "sfx_mel", "yamnet_mel")

@@ -3,7 +3,7 @@
 The network is the one the ``aisfx`` package (PyPI 0.1.2, A. B. Ma and A. Lerch, ISMIR 2022, CC BY 4.0)
 publishes as the embedding net of its best model, "X-Sequential-CE": four blocks of two 3x3 convolutions with
 batch norm and ReLU, 2x2 max pools after the first three, 64 -> 512 channels, then the mean over frequency and
-the max over time: a 512-d embedding of a 96-band mel spectrogram (``model.audio``, front end ``sfx_mel``).
+the max over time: a 512-d embedding of a 96-band mel spectrogram (``model.preprocess.audio``, front end ``sfx_mel``).
 It is written out here with the package's tensor names; the package itself is installed without its
 dependencies (it pins numpy 1.23 and librosa 0.9) and only its weights file is read, with
 ``torch.load(weights_only=True)``; nothing is downloaded. Its classifier heads are dropped.
@@ -18,7 +18,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from model.pickles import PickleRefused, load_weights
+from model.common.pickles import PickleRefused, load_weights
 
 WEIGHTS_PACKAGE = "aisfx"
 WEIGHTS_FILE = "models/checkpoint.pth"

@@ -7,12 +7,12 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from model.audio import AudioConfig
-from model.config_checks import check_fields
-from model.encoders import audio_encoder, visual_encoder
+from model.preprocess.audio import AudioConfig
+from model.common.config_checks import check_fields
+from model.networks.encoders import audio_encoder, visual_encoder
 from model.knowledge.config import SemanticConfig
-from model.object_guidance import ObjectGuidance, objectness
-from model.presence import PresenceConfig
+from model.networks.object_guidance import ObjectGuidance, objectness
+from model.networks.presence import PresenceConfig
 
 VISUAL_BACKBONES = ("resnet18", "efficientnet_lite0")
 # backbone -> the audio front end it takes
@@ -29,11 +29,11 @@ class ModelConfig:
     embed_dim: int = 512
     image_size: int = 224
     # resnet18: the published layout; efficientnet_lite0: ImageNet-pretrained, stride 16 (14x14 at 224),
-    # a 1x1 projection to 512 (``model.backbones``); ``layer4_stride`` applies to resnet18 only
+    # a 1x1 projection to 512 (``model.networks.backbones``); ``layer4_stride`` applies to resnet18 only
     visual_backbone: str = "resnet18"
     # resnet18: the paper's, on the published log spectrogram; aisfx: the pretrained sound-effects net on its
-    # mel bands (``model.sfx_encoder``) and a linear projection to 512; yamnet: YAMNet's AudioSet embedding of its
-    # log-mel patches and a projection to 512 (``model.yamnet_encoder``); ``audio_layer4_stride`` is resnet18's
+    # mel bands (``model.networks.sfx_encoder``) and a linear projection to 512; yamnet: YAMNet's AudioSet embedding of its
+    # log-mel patches and a projection to 512 (``model.networks.yamnet_encoder``); ``audio_layer4_stride`` is resnet18's
     audio_backbone: str = "resnet18"
 
     RANGES = {"layer4_stride": {1, 2}, "audio_layer4_stride": {1, 2}, "embed_dim": (1, 4096),
@@ -54,7 +54,7 @@ class SSLModel(nn.Module):
 
     ``audio_config`` is the spectrogram this model was trained on (it travels in checkpoints), as do
     ``presence``, the threshold of its "is the sound in the picture?" score, and ``guidance``, the share of
-    the visual encoder's objectness in its heatmaps (``model.object_guidance``).
+    the visual encoder's objectness in its heatmaps (``model.networks.object_guidance``).
     """
 
     def __init__(self, config: ModelConfig | None = None, audio_config: AudioConfig | None = None):
@@ -76,25 +76,25 @@ class SSLModel(nn.Module):
 
     def _visual_encoder(self) -> nn.Module:
         if self.config.visual_backbone == "efficientnet_lite0":
-            from model.backbones import LiteVisualEncoder
+            from model.networks.backbones import LiteVisualEncoder
 
             return LiteVisualEncoder(512)
         return visual_encoder(self.config.layer4_stride)
 
     def _audio_encoder(self) -> nn.Module:
         if self.config.audio_backbone == "aisfx":
-            from model.sfx_encoder import SfxAudioEncoder
+            from model.networks.sfx_encoder import SfxAudioEncoder
 
             return SfxAudioEncoder(512)
         if self.config.audio_backbone == "yamnet":
-            from model.yamnet_encoder import YamNetAudioEncoder
+            from model.networks.yamnet_encoder import YamNetAudioEncoder
 
             return YamNetAudioEncoder(512)
         return audio_encoder(self.config.audio_layer4_stride)
 
     def encode_visual(self, images: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Normalised images (B, 3, 224, 224) -> (unit-norm visual map (B, D, h, w), objectness (B, h, w):
-        the norm of the backbone's features before any projection, ``model.object_guidance``)."""
+        the norm of the backbone's features before any projection, ``model.networks.object_guidance``)."""
         if self.config.visual_backbone == "efficientnet_lite0":
             features = self.imgnet.trunk(images)  # (B, 1280, h, w)
             maps = self.imgnet.proj(features)  # (B, 512, h, w)

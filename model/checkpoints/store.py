@@ -18,12 +18,12 @@ import torch
 from safetensors import SafetensorError, safe_open
 from safetensors.torch import save_file
 
-from model.audio import AudioConfig
-from model.config_checks import FieldError
+from model.preprocess.audio import AudioConfig
+from model.common.config_checks import FieldError
 from model.knowledge.config import SemanticConfig
-from model.object_guidance import ObjectGuidance
-from model.presence import PresenceConfig
-from model.sslmodel import ModelConfig, SSLModel
+from model.networks.object_guidance import ObjectGuidance
+from model.networks.presence import PresenceConfig
+from model.networks.sslmodel import ModelConfig, SSLModel
 
 FORMAT = "ssl-desktop/1"
 OWN_METADATA = ("format", "model_config", "audio_config", "presence", "object_guidance", "semantic")  # what save_model writes itself

@@ -1,6 +1,6 @@
 """ssl-assets: the real photos and recordings of ``ssl-synth --content real``, from Debian packages.
 
-``model/assets_manifest.json`` lists every package (name, version, licence), every class (its photo
+``model/synth/assets_manifest.json`` lists every package (name, version, licence), every class (its photo
 cut-outs, its recordings, its split) and every background photograph. A file is named
 ``"package:path"``, the path relative to the package's ``base`` folder. ``ssl-assets DIR`` fetches the
 packages with ``apt-get download`` (no root needed) into ``DIR/debs`` and unpacks each with

@@ -26,9 +26,9 @@ from typing import Sequence
 import torch
 from torch import nn
 
-from model.quantize import calibration_images, quantize_graph
+from model.inference.quantize import calibration_images, quantize_graph
 
-os.environ.setdefault("ORT_DISABLE_TELEMETRY", "1")  # before onnxruntime is imported, here or by model.quantize
+os.environ.setdefault("ORT_DISABLE_TELEMETRY", "1")  # before onnxruntime is imported, here or by model.inference.quantize
 
 
 def onnx_runtime_available() -> bool:
@@ -53,7 +53,7 @@ def _export_here(module: nn.Module, example: torch.Tensor, path: str, calibratio
 
 def export(module: nn.Module, example: torch.Tensor, path: str, calibration: Sequence[str] = ()) -> None:
     """Write ``module`` for images shaped like ``example`` to the ONNX file ``path``, quantized to int8
-    when ``calibration`` names videos (``model.quantize``: their frames are decoded there too): in a
+    when ``calibration`` names videos (``model.inference.quantize``: their frames are decoded there too): in a
     forked child process (the module's memory shared copy-on-write, nothing pickled), else in this process.
     Raises RuntimeError when the child fails or takes longer than ``EXPORT_TIMEOUT_S``."""
     if "fork" not in multiprocessing.get_all_start_methods():
@@ -74,7 +74,7 @@ def export(module: nn.Module, example: torch.Tensor, path: str, calibration: Seq
 class OnnxEncoder:
     """``module`` (eval mode, one tensor in, one tensor out) as an ONNX Runtime session for inputs shaped
     like ``example``; called with a float32 CPU tensor, it returns one. With ``calibration`` videos, the
-    session runs the int8 graph calibrated on their frames (``model.quantize``)."""
+    session runs the int8 graph calibrated on their frames (``model.inference.quantize``)."""
 
     def __init__(self, module: nn.Module, example: torch.Tensor, threads: int, calibration: Sequence[str] = ()):
         self.int8 = bool(calibration)

@@ -18,7 +18,7 @@ import math
 
 import torch
 
-from model.checkpoint import CheckpointError, read_safetensors, write_safetensors_atomic
+from model.checkpoints.store import CheckpointError, read_safetensors, write_safetensors_atomic
 
 
 def average_tensors(states: list[dict[str, torch.Tensor]], weights: list[float]) -> dict[str, torch.Tensor]:

