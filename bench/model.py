@@ -13,7 +13,8 @@ alike), median of ``--repeats`` rounds after ``--warmup``:
 - jit_freeze_cl: ``model.inference.fast_path`` with ``engine="torchscript"`` and ``channels_last`` (the two together)
 - onnxruntime: ``model.inference.fast_path`` with ``engine="onnxruntime"`` (exported to ONNX, run by ONNX Runtime)
 - onnxruntime_int8 (visual encoders): the same, quantized to int8 and calibrated on the demo clips' frames
-  (``model.inference.quantize``; the app's ``--int8``). Its ``max_abs_diff`` is the quantization's error on random weights.
+  (``model.inference.quantize``; the app's ``--int8``). Its ``max_abs_diff`` is the quantization's error on random
+  weights.
 - bf16_autocast (CPUs with avx512_bf16 only) / fp16_autocast (CUDA only)
 - compile: ``torch.compile`` (only with ``--compile``: minutes of compiling on a small CPU)
 - app: ``model.inference.fast_path.prepare_for_inference`` with its defaults, what the app runs

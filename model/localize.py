@@ -93,8 +93,9 @@ class ViewSettings:
 class Localized:
     """One frame's result: the raw cosine at frame size, for display, and what lies behind it."""
 
-    shown: np.ndarray  # (H, W) float32 raw cosine, object-guided by the model's weight (``model.networks.object_guidance``)
-    # and mixed with the semantic map as ``ViewSettings`` say, smoothly upsampled (no seams); the view scales it
+    shown: np.ndarray  # (H, W) float32 raw cosine, object-guided by the model's weight
+    # (``model.networks.object_guidance``) and mixed with the semantic map as ``ViewSettings`` say, smoothly
+    # upsampled (no seams); the view scales it
     cosine: np.ndarray  # (h, w) raw cosine map
     audio: torch.Tensor  # (D,) unit audio vector, CPU
     image: torch.Tensor  # (D,) unit global image vector, CPU

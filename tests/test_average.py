@@ -1,4 +1,5 @@
-"""Weight averaging (``model.checkpoints.average``): the mean of real checkpoints, what it keeps, and what it refuses."""
+"""Weight averaging (``model.checkpoints.average``, ``python -m model.evaluation.calibrate average``): the mean of real
+checkpoints, what it keeps, and what it refuses."""
 import json
 
 import pytest

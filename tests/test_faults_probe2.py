@@ -17,7 +17,8 @@ import torchvision
 from safetensors.torch import save_file
 
 from model import load_model
-from model.checkpoints.store import CheckpointError, model_tensors, read_safetensors, write_safetensors_atomic, write_together
+from model.checkpoints.store import (CheckpointError, model_tensors, read_safetensors, write_safetensors_atomic,
+                                     write_together)
 from model.data.annotations import AnnotationError, load_is3
 from model.evaluation.evaluate import main as evaluate
 from model.gallery.index import index_path, load_or_build_gallery

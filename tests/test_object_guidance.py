@@ -1,5 +1,5 @@
-"""Object-guided localization (``model.networks.object_guidance``): the mix, where its objectness comes from, its choice on
-validation data, the checkpoint, ``ssl-eval``'s ``object_guided`` numbers and the app's heatmap."""
+"""Object-guided localization (``model.networks.object_guidance``): the mix, where its objectness comes from, its
+choice on validation data, the checkpoint, ``ssl-eval``'s ``object_guided`` numbers and the app's heatmap."""
 import json
 from pathlib import Path
 

@@ -35,8 +35,9 @@ when the model is calibrated, on any set: ``in_view``, the share of matched item
 threshold (those the app shows a heatmap for rather than "the sound is not in view").
 ``ciou_mask``: the same cIoU against the exact masks of the sounding objects where ``annotations.json``
 lists them (``"mask"``, written by ``ssl-synth --content real``). ``object_guided``: the same localization numbers
-for the map the app shows when the checkpoint mixes in the visual encoder's objectness (``model.networks.object_guidance``;
-``--object-weight`` scores another mix); every other number is the cosine map's, the paper's.
+for the map the app shows when the checkpoint mixes in the visual encoder's objectness
+(``model.networks.object_guidance``; ``--object-weight`` scores another mix); every other number is the cosine map's,
+the paper's.
 
 Percentages everywhere; the definitions are ``model.evaluation.metrics`` (shared/EVALUATION.md).
 """

@@ -167,8 +167,8 @@ def markdown(result: dict, images: list[str]) -> str:
               "adaptive: top-k pixels, k = box area; [lo, hi]: 95 % interval; small boxes: under a quarter of the frame "
               "(the median threshold cannot reach IoU 0.5 there)" + ("; iIoU/iAUC: a scene counts only when all its "
               "sources are found (adaptive threshold)." if two else ".")
-              + (" object-guided: the cosine map mixed with the visual encoder's objectness (model.networks.object_guidance), "
-                 "as the app shows it." if guided else ""), ""]
+              + (" object-guided: the cosine map mixed with the visual encoder's objectness "
+                 "(model.networks.object_guidance), as the app shows it." if guided else ""), ""]
     if result.get("by_instance"):
         lines += ["## Per kind of instance", "", "| instance | n | cIoU | AUC | cIoU (adaptive) | AUC (adaptive) |",
                   "| --- | --- | --- | --- | --- | --- |"]

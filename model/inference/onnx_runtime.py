@@ -28,7 +28,8 @@ from torch import nn
 
 from model.inference.quantize import calibration_images, quantize_graph
 
-os.environ.setdefault("ORT_DISABLE_TELEMETRY", "1")  # before onnxruntime is imported, here or by model.inference.quantize
+# before onnxruntime is imported, here or by model.inference.quantize
+os.environ.setdefault("ORT_DISABLE_TELEMETRY", "1")
 
 
 def onnx_runtime_available() -> bool:

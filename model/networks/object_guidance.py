@@ -10,8 +10,8 @@ scores (``model.evaluation.vision_only``). The guided map is
     (1 - weight) * minmax(cosine) + weight * minmax(objectness),
 
 scored as it is (``mix``) and shown put back into the cosine map's own range (``guide``), so that a fixed colour
-scale and the presence score (always the raw cosine's peak, ``model.networks.presence``) keep their meaning. ``weight`` 0 is the paper's map. It is chosen on a
-validation folder and travels in the checkpoint::
+scale and the presence score (always the raw cosine's peak, ``model.networks.presence``) keep their meaning.
+``weight`` 0 is the paper's map. It is chosen on a validation folder and travels in the checkpoint::
 
     python -m model.evaluation.calibrate object-guidance --data VAL_DIR --checkpoint CKPT [--out CKPT2] [--weight W]
 

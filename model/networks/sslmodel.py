@@ -32,8 +32,9 @@ class ModelConfig:
     # a 1x1 projection to 512 (``model.networks.backbones``); ``layer4_stride`` applies to resnet18 only
     visual_backbone: str = "resnet18"
     # resnet18: the paper's, on the published log spectrogram; aisfx: the pretrained sound-effects net on its
-    # mel bands (``model.networks.sfx_encoder``) and a linear projection to 512; yamnet: YAMNet's AudioSet embedding of its
-    # log-mel patches and a projection to 512 (``model.networks.yamnet_encoder``); ``audio_layer4_stride`` is resnet18's
+    # mel bands (``model.networks.sfx_encoder``) and a linear projection to 512; yamnet: YAMNet's AudioSet embedding
+    # of its log-mel patches and a projection to 512 (``model.networks.yamnet_encoder``); ``audio_layer4_stride`` is
+    # resnet18's
     audio_backbone: str = "resnet18"
 
     RANGES = {"layer4_stride": {1, 2}, "audio_layer4_stride": {1, 2}, "embed_dim": (1, 4096),
