@@ -214,3 +214,41 @@ def test_the_shown_map_command_scores_every_row_and_presence_on_a_generated_set(
         assert 0 <= row["ciou"] <= 100 and 0 <= row["ciou_adaptive"] <= 100
     assert report["presence"]["in_view_silence"] <= 50.0  # quiet noise is rarely said in view
     assert report["semantic_weight"] > 0  # the bundled model mixes the knowledge in
+
+
+def test_the_bridge_ranks_the_frame_that_shows_what_is_heard_first():
+    from model.evaluation.bridge_retrieval import bridge_similarity
+
+    classes = torch.zeros(3, 1000, 2, 2)
+    classes[0, 5, 0, 1] = 0.9  # frame 0 shows class 5 in one place
+    classes[1, 7, 1, 0] = 0.8  # frame 1 shows class 7
+    people = torch.zeros(3, 2, 2)
+    people[2, 1, 1] = 1.0  # frame 2 shows a person
+    evidence = torch.zeros(3, 1001)
+    evidence[0, 5], evidence[1, 7], evidence[2, -1] = 0.7, 0.6, 0.9
+    similarity = bridge_similarity(evidence, classes, people)
+    assert similarity.shape == (3, 3)
+    assert similarity.argmax(dim=1).tolist() == [0, 1, 2]
+    assert similarity[0, 0] == pytest.approx(0.63) and similarity[0, 1] == 0.0
+
+
+def test_the_bridge_retrieval_command_reports_every_ranking_beside_chance(tmp_path):
+    from model.evaluation import metrics
+    from model.evaluation.bridge_retrieval import FUSION_WEIGHTS, main as bridge_retrieval
+    from model.synth.generator import generate
+
+    sample = Path(__file__).resolve().parent / "data" / "real_sample"
+    annotations = generate(tmp_path / "set", clips=4, seed=5, content="real", assets=str(sample),
+                           manifest=str(sample / "manifest.json"))
+    out = tmp_path / "retrieval.json"
+    assert bridge_retrieval(["--data", str(tmp_path / "set"), "--json", str(out)]) == 0
+    report = __import__("json").loads(out.read_text())
+    labels = [a["class"] for a in annotations]
+    assert report["n"] == len(labels)
+    assert report["chance"]["1"] == pytest.approx(metrics.retrieval_chance(labels, labels, (1,))[1])
+    for direction in ("audio_to_image", "image_to_audio"):
+        assert set(report[direction]) == {"embedding", "bridge", *(f"fused {w:g}" for w in FUSION_WEIGHTS)}
+        for row in report[direction].values():
+            assert 0 <= row["r1"] <= row["r5"] <= 100
+            assert row["ci95"]["r1"][0] <= row["r1"] <= row["ci95"]["r1"][1]
+    assert bridge_retrieval(["--data", str(tmp_path / "missing")]) == 2

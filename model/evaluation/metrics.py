@@ -148,15 +148,33 @@ def interactive_summary(per_scene_cious: Mapping[object, Sequence[float]] | Sequ
     return {"iiou": summary["ciou"], "iauc": summary["auc"]}
 
 
-def retrieval_hits(query_emb, gallery_emb, query_labels: Sequence, gallery_labels: Sequence) -> np.ndarray:
-    """(Q, G) bool: whether the gallery item at each rank (by cosine similarity, highest first) is of the
-    query's class. Query i's own pair (gallery item i) is a hit like any other item of its class."""
-    q = torch.nn.functional.normalize(torch.as_tensor(query_emb, dtype=torch.float32), dim=1)  # (Q, D)
-    g = torch.nn.functional.normalize(torch.as_tensor(gallery_emb, dtype=torch.float32), dim=1)  # (G, D)
-    order = (q @ g.T).argsort(dim=1, descending=True, stable=True)  # (Q, G) gallery ranks per query
+def ranked_hits(similarity, query_labels: Sequence, gallery_labels: Sequence) -> np.ndarray:
+    """(Q, G) bool: whether the gallery item at each rank (by ``similarity`` (Q, G), highest first) is of the
+    query's class."""
+    order = torch.as_tensor(similarity, dtype=torch.float32).argsort(dim=1, descending=True, stable=True)
     gallery = np.asarray(list(gallery_labels), dtype=object)
     queries = np.asarray(list(query_labels), dtype=object)
     return np.asarray(gallery[order.numpy()] == queries[:, None], dtype=bool).reshape(len(queries), len(gallery))
+
+
+def retrieval_hits(query_emb, gallery_emb, query_labels: Sequence, gallery_labels: Sequence) -> np.ndarray:
+    """``ranked_hits`` by cosine similarity. Query i's own pair (gallery item i) is a hit like any other item of
+    its class."""
+    q = torch.nn.functional.normalize(torch.as_tensor(query_emb, dtype=torch.float32), dim=1)  # (Q, D)
+    g = torch.nn.functional.normalize(torch.as_tensor(gallery_emb, dtype=torch.float32), dim=1)  # (G, D)
+    return ranked_hits(q @ g.T, query_labels, gallery_labels)
+
+
+def hits_at_k(same_class: np.ndarray, ks: Sequence[int] = (1, 5, 10)) -> dict[int, float]:
+    """Ranked hits (Q, G) -> ``{k: % of queries with an item of their class in the top k}``."""
+    if same_class.shape[0] == 0:
+        return {int(k): 0.0 for k in ks}
+    return {int(k): 100.0 * float(same_class[:, :k].any(axis=1).mean()) for k in ks}
+
+
+def hits_intervals(same_class: np.ndarray, ks: Sequence[int] = (1, 5, 10)) -> dict[int, list[float]]:
+    """95 % Wilson intervals of ``hits_at_k`` over the queries (the gallery held fixed): ``{k: [lo, hi]}``."""
+    return {int(k): wilson_interval(int(same_class[:, :k].any(axis=1).sum()), same_class.shape[0]) for k in ks}
 
 
 def recall_at_k(query_emb, gallery_emb, query_labels: Sequence, gallery_labels: Sequence,
@@ -166,17 +184,13 @@ def recall_at_k(query_emb, gallery_emb, query_labels: Sequence, gallery_labels: 
     Query i's own pair (gallery item i) is a hit like any other item of its class. ``k`` larger than the
     gallery counts the whole gallery.
     """
-    same_class = retrieval_hits(query_emb, gallery_emb, query_labels, gallery_labels)  # (Q, G) ranked hits
-    if same_class.shape[0] == 0:
-        return {int(k): 0.0 for k in ks}
-    return {int(k): 100.0 * float(same_class[:, :k].any(axis=1).mean()) for k in ks}
+    return hits_at_k(retrieval_hits(query_emb, gallery_emb, query_labels, gallery_labels), ks)
 
 
 def recall_intervals(query_emb, gallery_emb, query_labels: Sequence, gallery_labels: Sequence,
                      ks: Sequence[int] = (1, 5, 10)) -> dict[int, list[float]]:
     """95 % Wilson intervals of ``recall_at_k`` over the queries (the gallery held fixed): ``{k: [lo, hi]}``."""
-    same_class = retrieval_hits(query_emb, gallery_emb, query_labels, gallery_labels)
-    return {int(k): wilson_interval(int(same_class[:, :k].any(axis=1).sum()), same_class.shape[0]) for k in ks}
+    return hits_intervals(retrieval_hits(query_emb, gallery_emb, query_labels, gallery_labels), ks)
 
 
 def retrieval_chance(query_labels: Sequence, gallery_labels: Sequence,
