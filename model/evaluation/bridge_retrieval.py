@@ -21,6 +21,7 @@ import torch
 
 from model.data.video_io import VideoReadError
 from model.evaluation import metrics
+from model.knowledge.semantic import semantic_maps
 
 FUSION_WEIGHTS = (0.25, 0.5, 1.0, 2.0)
 KS = (1, 5)
@@ -73,11 +74,8 @@ def read_items(model, dataset, limit: int | None = None) -> Items:
 
 
 def bridge_similarity(evidence: torch.Tensor, classes: torch.Tensor, people: torch.Tensor) -> torch.Tensor:
-    """(Q, G): the semantic peak of sound q (``evidence`` (Q, 1001)) over frame g (``classes`` (G, 1000, h, w),
-    ``people`` (G, h, w))."""
-    things = torch.einsum("qk,gkhw->qghw", evidence[:, :-1], classes)
-    person = evidence[:, -1, None, None, None] * people[None]
-    return torch.maximum(things, person).flatten(2).amax(dim=2)
+    """(Q, G): the peak of the semantic map of sound q over frame g (``semantic_maps``)."""
+    return semantic_maps(evidence, classes, people).flatten(2).amax(dim=2)
 
 
 def standardized(similarity: torch.Tensor) -> torch.Tensor:

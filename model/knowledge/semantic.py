@@ -38,10 +38,17 @@ def heard(scores: torch.Tensor) -> Heard:
     return Heard(scores, visual_evidence(scores, bridge), linked_sound(scores, bridge))
 
 
+def semantic_maps(evidence: torch.Tensor, classes: torch.Tensor, people: torch.Tensor) -> torch.Tensor:
+    """The semantic maps (Q, G, h, w) in [0, 1] of Q heard sounds (``Heard.evidence``, (Q, 1001)) over G scenes
+    (``Scene.classes`` (G, 1000, h, w), ``Scene.people`` (G, h, w))."""
+    things = torch.einsum("qk,gkhw->qghw", evidence[:, :IMAGENET_CLASSES], classes)
+    person = evidence[:, IMAGENET_CLASSES, None, None, None] * people[None]
+    return torch.maximum(things, person).clamp(0.0, 1.0)
+
+
 def semantic_map(sound: Heard, scene: Scene) -> torch.Tensor:
     """The semantic map (h, w) in [0, 1] of a heard sound over a scene."""
-    things = torch.einsum("k,khw->hw", sound.evidence[:IMAGENET_CLASSES], scene.classes)
-    return torch.maximum(things, sound.evidence[IMAGENET_CLASSES] * scene.people).clamp(0.0, 1.0)
+    return semantic_maps(sound.evidence[None], scene.classes[None], scene.people[None])[0, 0]
 
 
 def combine(shown: torch.Tensor, semantic: torch.Tensor, weight: float, sure: bool = True) -> torch.Tensor:
