@@ -42,12 +42,14 @@ class CaptureThread(QThread):
     ``frame_captured`` (queued to the GUI for display). The source is closed by this thread on exit.
     A source that cannot be opened is ``failed``; one that stops delivering after it did (a camera
     unplugged) is ``stalled`` (the reason) and reopened every ``RETRY_SECONDS`` until frames come
-    again (``stalled("")``).
+    again (``stalled("")``). What is wrong with what it delivers (``FrameSource.fault``: a file cut
+    short) is ``faulty``, from the first frame on and whenever it changes.
     """
 
     frame_captured = Signal(object)  # Frame
     failed = Signal(str)
     stalled = Signal(str)  # why frames stopped coming; "" when they come again
+    faulty = Signal(str)  # what is wrong with the frames or sound delivered; "" when nothing
 
     def __init__(self, source: FrameSource, sink: Callable[[Frame], None], parent=None):
         super().__init__(parent)
@@ -59,7 +61,7 @@ class CaptureThread(QThread):
     def run(self) -> None:
         try:
             self.source.open()
-            stalled = False
+            stalled, fault = False, None
             while not self._stopping:
                 try:
                     image = self.source.read()
@@ -81,6 +83,9 @@ class CaptureThread(QThread):
                 self.frames_captured += 1
                 self.sink(frame)
                 self.frame_captured.emit(frame)
+                fault, said = self.source.fault(), fault
+                if fault != said:
+                    self.faulty.emit(fault)
         except SourceError as exc:
             self.failed.emit(str(exc))
         except Exception as exc:  # a bug or an unexpected device error must not kill the app silently

@@ -24,8 +24,8 @@ from model.data.video_io import VideoReadError
 
 from .capture import Frame, Waveform
 from .inference_worker import InferenceWorker
-from .player import CUT_SHORT_SECONDS, FrameThread, PlaybackClock, Speaker, TrackThread, Volume
-from .sources import SourceError, has_output_device
+from .player import FrameThread, PlaybackClock, Speaker, TrackThread, Volume
+from .sources import SourceError, format_time, has_output_device, sound_fault
 from .video_view import VideoView
 
 SPEEDS = (0.25, 0.5, 1.0, 2.0)
@@ -39,10 +39,6 @@ class OpenFile:
     info: video_io.VideoInfo
     track: np.ndarray | None  # mono at the model's rate; None without a (decodable) sound track, or until decoded
     sample_rate: int
-
-
-def format_time(t: float) -> str:
-    return f"{int(t // 60)}:{t % 60:05.2f}"
 
 
 class Inspector(QWidget):
@@ -224,7 +220,7 @@ class Inspector(QWidget):
         self.frame_thread.frame_ready.connect(self._show_frame)
         self.frame_thread.reached_end.connect(self._on_reached_end)
         self.frame_thread.failed.connect(lambda text: self.message.emit("inspector", text, "error"))
-        self.frame_thread.cut_short.connect(self._on_frames_cut_short)
+        self.frame_thread.cut_short.connect(lambda text: self.message.emit("inspector-frames", text, "warning"))
         self.frame_thread.start()
         if info.has_audio:
             self.track_thread = TrackThread(path, self.sample_rate, info.duration, parent=self)
@@ -241,10 +237,9 @@ class Inspector(QWidget):
         if not self._from_current_track_thread():
             return
         self.file.track = track
-        heard, duration = len(track) / self.file.sample_rate, self.file.info.duration
-        if heard < duration - CUT_SHORT_SECONDS:
-            self.message.emit("inspector-audio", f"the sound of {self.file.path.name} ends at {format_time(heard)} "
-                              f"of its {format_time(duration)}: the file is cut short or damaged", "warning")
+        fault = sound_fault(self.file.path.name, len(track) / self.file.sample_rate, self.file.info.duration)
+        if fault:
+            self.message.emit("inspector-audio", fault, "warning")
         self._sound_arrived()
 
     def _on_sound_failed(self, reason: str, part: np.ndarray | None) -> None:
@@ -256,8 +251,8 @@ class Inspector(QWidget):
                               "showing the video only (the heatmap needs sound)", "warning")
             return
         self.file.track = part
-        self.message.emit("inspector-audio", f"the sound of {name} breaks off at "
-                          f"{format_time(len(part) / self.file.sample_rate)} ({reason}): silence after it", "warning")
+        heard = len(part) / self.file.sample_rate
+        self.message.emit("inspector-audio", sound_fault(name, heard, self.file.info.duration, reason), "warning")
         self._sound_arrived()
 
     def _sound_arrived(self) -> None:
@@ -265,11 +260,6 @@ class Inspector(QWidget):
         self._start_speaker()
         if not self.playing:
             self.frame_thread.show_current()
-
-    def _on_frames_cut_short(self, last: float) -> None:
-        self.message.emit("inspector-frames", f"{self.file.path.name} has no frames after {format_time(last)} "
-                          f"of its {format_time(self.file.info.duration)}: the file is cut short or damaged",
-                          "warning")
 
     def _start_speaker(self) -> None:
         if self.file.track is None:

@@ -33,6 +33,7 @@ class LivePipeline(QObject):
     presence = Signal(str, str)  # with each heatmap: '' or why the sound is not in the picture; what it hears
     source_failed = Signal(str)  # the frame source could not be opened or stopped working
     source_stalled = Signal(str)  # the frame source stopped delivering and is retried; "" once it delivers
+    source_faulty = Signal(str)  # what is wrong with what the sources deliver (a file cut short); "" when nothing
 
     def __init__(self, device: str = "cpu", inference: InferenceConfig | None = None, parent=None):
         super().__init__(parent)
@@ -94,13 +95,15 @@ class LivePipeline(QObject):
         self.capture.frame_captured.connect(self.frame_captured)
         self.capture.failed.connect(self.source_failed)
         self.capture.stalled.connect(self.source_stalled)
+        self.capture.faulty.connect(self.source_faulty)
         self.capture.start()
         return problem
 
     @property
     def silent(self) -> bool:
-        """No sound source (no microphone): there is no heatmap."""
-        return isinstance(self.audio_source, SilentSource)
+        """No sound (no microphone, or a file's not decoded yet): there is no heatmap."""
+        source = self.audio_source
+        return source is not None and not source.delivers_sound()
 
     def waveform(self, seconds: float) -> Waveform:
         """The newest ``seconds`` of sound (zeros before the first)."""
@@ -117,8 +120,9 @@ class LivePipeline(QObject):
         return Monitor(self.ring, volume)
 
     def _audio_window(self, t: float, num_samples: int):
-        """The newest sound (called by the worker); None without a microphone: then there is no heatmap."""
-        return None if isinstance(self.audio_source, SilentSource) else self.ring.snapshot(num_samples)
+        """The newest sound (called by the worker); None without a microphone or before a file's sound is
+        decoded: then there is no heatmap."""
+        return None if self.silent else self.ring.snapshot(num_samples)
 
     def _on_frame(self, frame: Frame) -> None:
         """Called in the capture thread."""

@@ -47,7 +47,7 @@ SILENCE_LEVEL = 1e-4  # a sound whose peak stays under this is digital silence
 RETRIEVAL_DOCK_WIDTH = 470  # at most; and at most RETRIEVAL_DOCK_SHARE of the window's width
 RETRIEVAL_DOCK_SHARE = 0.3
 MESSAGE_TABS = {  # message key -> the tab it belongs to (other keys show on every tab)
-    **dict.fromkeys(("source", "sound", "inference"), "live"),
+    **dict.fromkeys(("source", "source-file", "sound", "inference"), "live"),
     **dict.fromkeys(("inspector", "inspector-audio", "inspector-frames", "inspector-inference", "speaker"),
                     "inspector"),
 }
@@ -137,6 +137,7 @@ class MainWindow(QMainWindow):
         self.pipeline.inference_failed.connect(lambda text: self.messages.show_message("inference", text, "error"))
         self.pipeline.source_stalled.connect(
             lambda text: self._show_or_clear_message("capture", text and f"{text}: retrying", "warning"))
+        self.pipeline.source_faulty.connect(lambda text: self._show_or_clear_message("source-file", text, "warning"))
         self.inspector.message.connect(self._show_or_clear_message)
         self.inspector.spectrogram_ready.connect(self._show_inspector_spectrogram)
         self.tabs.currentChanged.connect(self._on_tab_changed)

@@ -23,7 +23,6 @@ from .sources import SequentialFrames, SourceError, import_sounddevice
 RESYNC_SECONDS = 0.1  # the speaker jumps to the clock when it is further off than this
 MONITOR_DELAY_SECONDS = 0.1  # the monitor plays this far behind the newest live sample
 VOLUME_STEP = 0.1
-CUT_SHORT_SECONDS = 0.5  # frames or sound that end this much before the file's duration: the file is cut short
 
 
 class Volume:
@@ -107,7 +106,7 @@ class FrameThread(QThread):
     frame_ready = Signal(float, object)  # media time of the frame (s), RGB frame
     reached_end = Signal()  # playing (not looping), the clock passed the file's end: it is paused there
     failed = Signal(str)
-    cut_short = Signal(float)  # time (s) of the last frame, once, when the frames end before the file's duration
+    cut_short = Signal(str)  # once, when the frames end before the file's duration: what to tell the user
 
     def __init__(self, path, clock: PlaybackClock, fps: float, parent=None):
         super().__init__(parent)
@@ -136,9 +135,9 @@ class FrameThread(QThread):
                     if frame_t != shown_t:
                         shown_t = frame_t
                         self.frame_ready.emit(frame_t, image)
-                    if frames.exhausted and not said_cut_short and frame_t < self.clock.duration - CUT_SHORT_SECONDS:
+                    if not said_cut_short and (cut_short := frames.cut_short(self.clock.duration)):
                         said_cut_short = True
-                        self.cut_short.emit(frame_t)
+                        self.cut_short.emit(cut_short)
                     if t >= self.clock.duration and self.clock.loop:
                         self.clock.seek(0.0)
                     elif t >= self.clock.duration:

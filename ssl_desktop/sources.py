@@ -4,7 +4,8 @@ Every frame source has one interface (``open``, ``read``, ``close``) and every a
 (``start(ring)``, ``stop``): the app cannot tell a webcam from a looping video file or a test pattern.
 Frame sources deliver frames at their own rate (``read`` blocks until the next one); audio sources write
 16 kHz mono float32 samples into a ``RingBuffer`` from their own thread, as a device callback does.
-This module does not import Qt.
+A file whose frames or sound end before its duration is said to be cut short (``SequentialFrames.cut_short``,
+``sound_fault``), in the live view and in the inspector alike. This module does not import Qt.
 """
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ import sys
 import threading
 import time
 from abc import ABC, abstractmethod
+from contextlib import closing
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -26,10 +28,27 @@ from .resample import StreamResampler
 from .ring_buffer import RingBuffer
 
 PORTAUDIO_HINT = "install libportaudio2 (Debian/Ubuntu: sudo apt-get install libportaudio2)"
+CUT_SHORT_SECONDS = 0.5  # frames or sound that end this much before the file's duration: the file is cut short
 
 
 class SourceError(Exception):
     """A device or file that cannot be used, with a message a user can act on."""
+
+
+def format_time(t: float) -> str:
+    """Seconds as a player shows them: 1:05.20."""
+    return f"{int(t // 60)}:{t % 60:05.2f}"
+
+
+def sound_fault(name: str, heard: float, duration: float, reason: str | None = None) -> str:
+    """What to tell the user of a file's sound decoded up to ``heard`` s of its ``duration`` ("" nothing);
+    ``reason``: why the decoding broke off there."""
+    if reason is not None:
+        return f"the sound of {name} breaks off at {format_time(heard)} ({reason}): silence after it"
+    if heard < duration - CUT_SHORT_SECONDS:
+        return (f"the sound of {name} ends at {format_time(heard)} of its {format_time(duration)}: "
+                "the file is cut short or damaged")
+    return ""
 
 
 # --- frame sources ------------------------------------------------------------------------------
@@ -52,6 +71,10 @@ class FrameSource(ABC):
     def playing(self) -> Path | None:
         """The video file whose frames come now (None: not a file)."""
         return None
+
+    def fault(self) -> str:
+        """What is wrong with what the source delivers, though it delivers ("": nothing), e.g. a file cut short."""
+        return ""
 
 
 class Pacer:
@@ -128,7 +151,12 @@ class PatternSource(FrameSource):
 
 class Playlist:
     """Video files played one after the other in a loop on the wall clock, shared by a frame source and
-    an audio source so that picture and sound stay in step (like a camera and a microphone)."""
+    an audio source so that picture and sound stay in step (like a camera and a microphone).
+
+    ``load`` reads only the files' headers: the picture plays at once. ``decode_sound`` decodes their sound
+    in a thread of its own, block by block, into one array of the whole timeline sized from the durations
+    (silence until decoded: ``decoded`` says how far); ``stop_sound`` ends it between two blocks.
+    """
 
     def __init__(self, paths, sample_rate: int):
         self.paths = [Path(p) for p in paths]
@@ -139,19 +167,21 @@ class Playlist:
         self.offsets: list[float] = []  # start of each clip on the playlist's timeline, s
         self.duration = 0.0
         self.audio = np.zeros(0, dtype=np.float32)  # the whole timeline's sound, mono at sample_rate
+        self.decoded = 0  # samples of ``audio`` from its start that hold the files' sound (or a silence they have)
+        self._faults: dict[tuple[str, Path], str] = {}  # what is wrong with a file's frames or sound
         self._start: float | None = None
         self._lock = threading.Lock()
+        self._decoder: threading.Thread | None = None
+        self._stopping = threading.Event()
 
     def load(self) -> None:
-        """Probe every file and decode every sound track once; raises ``SourceError`` if none plays."""
+        """Probe every file (its headers only); raises ``SourceError`` if none plays."""
         if self.infos:
             return
-        readable, tracks, problems = [], [], []
+        readable, infos, offsets, duration, problems = [], [], [], 0.0, []
         for path in self.paths:
             try:
                 info = video_io.probe(path)
-                num = int(round(info.duration * self.sample_rate))
-                track = video_io.decode_audio_track(path, self.sample_rate) if info.has_audio else np.zeros(num)
             except VideoReadError as exc:
                 problems.append(str(exc))
                 continue
@@ -159,16 +189,72 @@ class Playlist:
                 problems.append(f"{path}: empty video")
                 continue
             readable.append(path)
-            self.infos.append(info)
-            self.offsets.append(self.duration)
-            self.duration += info.duration
-            fitted = np.zeros(num, dtype=np.float32)
-            fitted[:min(num, len(track))] = track[:num]
-            tracks.append(fitted)
+            infos.append(info)
+            offsets.append(duration)
+            duration += info.duration
         if not readable:
             raise SourceError("cannot play " + "; ".join(problems))
-        self.paths = readable
-        self.audio = np.concatenate(tracks)
+        self.paths, self.offsets, self.duration, self.infos = readable, offsets, duration, infos
+
+    def decode_sound(self) -> None:
+        """Start decoding the files' sound tracks, in order, into ``audio`` (after ``load``)."""
+        lengths = [int(round(info.duration * self.sample_rate)) for info in self.infos]
+        self.audio = np.zeros(sum(lengths), dtype=np.float32)
+        self.decoded = 0
+        self._stopping.clear()
+        self._decoder = threading.Thread(target=self._decode, args=(lengths,), name=f"sound of {self.name}",
+                                         daemon=True)
+        self._decoder.start()
+
+    def _decode(self, lengths: list[int]) -> None:
+        start = 0
+        for path, info, length in zip(self.paths, self.infos, lengths):
+            if info.has_audio and not self._decode_track(path, info.duration, start, length):
+                return
+            start += length
+            self.decoded = start
+
+    def _decode_track(self, path: Path, duration: float, start: int, length: int) -> bool:
+        """Decode one file's sound into ``audio[start:start + length]`` (samples past it left out) and say what
+        is wrong with it; False when stopped."""
+        filled, reason = 0, None
+        try:
+            with closing(video_io.iter_audio_track(path, self.sample_rate)) as blocks:
+                for block in blocks:
+                    if self._stopping.is_set():
+                        return False
+                    taken = block[:length - filled]
+                    self.audio[start + filled:start + filled + len(taken)] = taken
+                    filled += len(taken)
+                    self.decoded = start + filled
+                    if filled == length:
+                        break
+        except VideoReadError as exc:
+            reason = exc.reason
+        self.report("sound", path, sound_fault(path.name, filled / self.sample_rate, duration, reason))
+        return True
+
+    def stop_sound(self) -> None:
+        """Stop decoding between two blocks (safe to call twice)."""
+        self._stopping.set()
+        if self._decoder is not None:
+            self._decoder.join()
+            self._decoder = None
+
+    def sound_decoded(self, sample: int) -> bool:
+        """Whether sample ``sample`` of the looping timeline (not wrapped) holds the files' sound yet."""
+        return len(self.audio) > 0 and sample % len(self.audio) < self.decoded
+
+    def report(self, what: str, path: Path, text: str) -> None:
+        """Say what is wrong with the ``what`` ("frames" or "sound") of ``path`` ("": nothing)."""
+        if text:
+            with self._lock:
+                self._faults[(what, path)] = text
+
+    def fault(self) -> str:
+        """What is wrong with the files played ("": nothing), frames before sound."""
+        with self._lock:
+            return "; ".join(text for _, text in sorted(self._faults.items()))
 
     def position(self) -> float:
         """Seconds since playback started, on the looping timeline's own clock (not wrapped)."""
@@ -221,6 +307,14 @@ class SequentialFrames:
             raise SourceError(f"{self.path}: no frame could be decoded")
         return self._shown
 
+    def cut_short(self, duration: float) -> str:
+        """What to tell the user once the frames have ended ``CUT_SHORT_SECONDS`` or more before the file's
+        ``duration`` (s); "" while they have not."""
+        if not self.exhausted or self._shown is None or self._shown[0] >= duration - CUT_SHORT_SECONDS:
+            return ""
+        return (f"{Path(self.path).name} has no frames after {format_time(self._shown[0])} of its "
+                f"{format_time(duration)}: the file is cut short or damaged")
+
     def close(self) -> None:
         """Close the decoder (from the thread that reads)."""
         if self._frames is not None:
@@ -247,13 +341,19 @@ class PlaylistFrameSource(FrameSource):
     def playing(self) -> Path | None:
         return self.playlist.playing()
 
+    def fault(self) -> str:
+        return self.playlist.fault()
+
     def read(self) -> np.ndarray | None:
         self._pacer.wait()
         index, t = self.playlist.locate(self.playlist.position())
-        if self._clip is None or self._clip.path != self.playlist.paths[index]:
+        path = self.playlist.paths[index]
+        if self._clip is None or self._clip.path != path:
             self.close()
-            self._clip = SequentialFrames(self.playlist.paths[index])
-        return self._clip.frame_at(t)[1]
+            self._clip = SequentialFrames(path)
+        image = self._clip.frame_at(t)[1]
+        self.playlist.report("frames", path, self._clip.cut_short(self.playlist.infos[index].duration))
+        return image
 
     def close(self) -> None:
         if self._clip is not None:
@@ -278,6 +378,10 @@ class AudioSource(ABC):
     @abstractmethod
     def stop(self) -> None:
         """Stop writing and release the device (safe to call twice)."""
+
+    def delivers_sound(self) -> bool:
+        """Whether what it writes now is its sound (False: silence stands in for a sound not there yet, or none)."""
+        return True
 
 
 class ClockedAudioSource(AudioSource):
@@ -320,7 +424,7 @@ class ClockedAudioSource(AudioSource):
 
 
 class PlaylistAudioSource(ClockedAudioSource):
-    """The sound of a ``Playlist``, advancing with its clock."""
+    """The sound of a ``Playlist``, advancing with its clock: silence until the playlist's sound is decoded there."""
 
     def __init__(self, playlist: Playlist):
         super().__init__()
@@ -335,8 +439,17 @@ class PlaylistAudioSource(ClockedAudioSource):
         if not any(info.has_audio for info in self.playlist.infos):  # silence would still give heatmaps
             raise SourceError(f"{self.playlist.name} has no sound track")
         if self.playlist.sample_rate != ring.sample_rate:
-            raise ValueError(f"the playlist's sound is at {self.playlist.sample_rate} Hz, the ring at {ring.sample_rate}")
+            raise ValueError(f"the playlist's sound is at {self.playlist.sample_rate} Hz, "
+                             f"the ring at {ring.sample_rate}")
+        self.playlist.decode_sound()
         super().start(ring)
+
+    def stop(self) -> None:
+        self.playlist.stop_sound()
+        super().stop()
+
+    def delivers_sound(self) -> bool:
+        return self.playlist.sound_decoded(self.samples_due())
 
     def samples_due(self) -> int:
         return int(self.playlist.position() * self.rate)
@@ -371,6 +484,9 @@ class SilentSource(AudioSource):
 
     def start(self, ring: RingBuffer) -> None:
         ring.clear()
+
+    def delivers_sound(self) -> bool:
+        return False
 
     def stop(self) -> None:
         pass

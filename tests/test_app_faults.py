@@ -5,7 +5,7 @@ import av
 import numpy as np
 import pytest
 from support import write_clip
-from window_support import WAIT_MS
+from window_support import WAIT_MS, wait_for_heatmaps
 
 from model.data import video_io
 from ssl_desktop import app as app_module
@@ -203,3 +203,54 @@ def test_a_faststart_mp4_cut_at_half_is_a_banner_naming_the_file(qtbot, make_win
     qtbot.waitUntil(lambda: window.messages.text("inspector-audio") != "", timeout=WAIT_MS)
     sound = window.messages.text("inspector-audio")
     assert sound.startswith("the sound of cut.mp4 ") and ("breaks off at" in sound or "cut short" in sound)
+
+
+def test_a_live_file_plays_at_once_and_its_sound_is_decoded_outside_the_gui_thread(qtbot, make_window, tmp_path,
+                                                                                  monkeypatch):
+    """A file as the live source had its whole sound track decoded when the live view started, in the GUI thread
+    (a 2-hour file froze the window for seconds). Here the decoder is held back until the picture plays."""
+    path = write_clip(tmp_path / "clip.mp4", seconds=2.0)
+    release, decoders = threading.Event(), []
+    decode = video_io.iter_audio_track
+
+    def held_back(*args):
+        decoders.append(threading.current_thread())
+        release.wait(WAIT_MS / 1000)
+        yield from decode(*args)
+
+    monkeypatch.setattr(video_io, "iter_audio_track", held_back)
+    window = make_window()
+    window.start_source(str(path))
+    view, pipeline = window.live_view, window.pipeline
+    playlist = pipeline.audio_source.playlist
+    try:
+        qtbot.waitUntil(lambda: view.frames_shown >= 10, timeout=WAIT_MS)
+        assert playlist.decoded == 0 and pipeline.silent and view.heatmaps_shown == 0
+        assert not pipeline.ring.snapshot().any()  # silence stands in for the sound not decoded yet
+    finally:
+        release.set()
+    wait_for_heatmaps(qtbot, view, 1)  # once the sound is there
+    assert decoders and threading.main_thread() not in decoders
+    qtbot.waitUntil(lambda: playlist.decoded == len(playlist.audio), timeout=WAIT_MS)
+    assert np.array_equal(playlist.audio, video_io.decode_audio_track(path, playlist.sample_rate)[:len(playlist.audio)])
+    assert np.abs(pipeline.ring.snapshot(8000)).max() > 0.1  # the clip's tone
+
+
+def test_a_live_file_cut_short_is_a_banner_naming_it_and_plays_on(qtbot, make_window, tmp_path):
+    """The header still promises the whole clip; frames and sound end at a third of it. The live view showed the
+    last frame without a word."""
+    data = faststart(write_clip(tmp_path / "whole.mp4", seconds=4.0), tmp_path / "fast.mp4").read_bytes()
+    cut = tmp_path / "cut.mp4"
+    cut.write_bytes(data[:len(data) * 3 // 10])
+    window = make_window()
+    window.start_source(str(cut))
+    qtbot.waitUntil(lambda: "has no frames" in window.messages.text("source-file"), timeout=WAIT_MS)
+    text = window.messages.text("source-file")
+    assert text.startswith("cut.mp4 has no frames after 0:0")
+    assert "of its 0:04.00: the file is cut short or damaged" in text and "the sound of cut.mp4 " in text
+    assert "source-file" in window.messages.shown_keys() and window.messages.text("source") == ""
+    shown = window.live_view.frames_shown
+    qtbot.waitUntil(lambda: window.live_view.frames_shown > shown + 10, timeout=WAIT_MS)  # it plays on, looping
+    assert window.sources.kind == "file" and window.pipeline.capture.isRunning()
+    window.start_source("demo")
+    qtbot.waitUntil(lambda: window.messages.text("source-file") == "", timeout=WAIT_MS)  # another source: gone

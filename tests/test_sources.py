@@ -1,10 +1,12 @@
 """Sources and the ring buffer, without Qt: the same classes the app uses for devices and files."""
+import threading
 import time
 
 import numpy as np
 import pytest
 from support import write_clip
 
+from model.data import video_io
 from ssl_desktop import sources
 from ssl_desktop.ring_buffer import RingBuffer
 from ssl_desktop.sources import (
@@ -94,6 +96,30 @@ def test_playlist_sources_stay_in_step_and_loop(tmp_path):
     assert np.array_equal(images[0], images[25]) or np.abs(images[0].astype(int) - images[25]).mean() < 3
     assert abs(written / RATE - position) < 0.15  # the sound advanced with the picture
     assert np.abs(ring.snapshot(written)[-RATE // 2:]).max() > 0.2  # the clip's tone, looped
+
+
+def test_a_playlist_s_sound_is_decoded_in_a_thread_that_stops_between_blocks(tmp_path, monkeypatch):
+    clip = write_clip(tmp_path / "tone.mp4", seconds=2.0)
+    decode = video_io.iter_audio_track
+
+    def slow(*args):
+        for block in decode(*args):
+            time.sleep(0.01)
+            yield block
+
+    monkeypatch.setattr(video_io, "iter_audio_track", slow)
+    playlist = Playlist([clip], RATE)
+    playlist.load()
+    sound = PlaylistAudioSource(playlist)
+    sound.start(RingBuffer(RATE, RATE))
+    assert len(playlist.audio) == 2 * RATE  # one array sized from the duration, silence until decoded
+    while not playlist.decoded:
+        time.sleep(0.001)
+    sound.stop()
+    decoded = playlist.decoded
+    assert 0 < decoded < len(playlist.audio) and not playlist.audio[decoded:].any()
+    assert np.array_equal(playlist.audio[:decoded], video_io.decode_audio_track(clip, RATE)[:decoded])
+    assert not [t for t in threading.enumerate() if t.name == "sound of tone.mp4"]
 
 
 def test_sequential_frames_go_forward_and_back(tmp_path):
