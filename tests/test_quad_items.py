@@ -29,9 +29,13 @@ def test_no_test_photo_or_recording_is_in_val_or_in_the_asset_manifest():
     spec, manifest = load_spec(), load_manifest()
     test, val = files(spec, "test"), files(spec, "val")
     used = {manifest.relative(ref) for ref in manifest.refs()}
-    assert len([i for i in spec.items if i.pool == "test"]) >= 12
+    items = [i for i in spec.items if i.pool == "test"]
     assert test and not test & val and not test & used
-    assert {i.category for i in spec.items if i.pool == "test"} == {"animal", "music", "person"}
+    assert {i.category for i in items} == {"animal", "music", "person"}
+    assert len({i.what for i in items if i.category == "animal"}) >= 5  # several kinds of animal, not one
+    assert len({i.what for i in items if i.category == "music"}) >= 6  # enough instruments for a music hit rate
+    assert sum(i.category == "person" for i in items) >= 8 and len(items) >= 24
+    assert len({i.photo for i in items}) == len(items)
     assert all(not i.seen_recording for i in spec.items if i.pool == "test")
     assert not set(spec.speech_languages["test"]) & set(spec.speech_languages["val"])
 
@@ -57,6 +61,7 @@ def test_every_file_of_the_quad_test_is_there_and_the_pools_hear_different_speec
         return {hashlib.sha256((ASSETS / path).read_bytes()).hexdigest() for path in paths}
     others = files(spec, "val") | {manifest.relative(ref) for ref in manifest.refs() if ".sf2" not in ref}
     assert not digests(files(spec, "test")) & digests(others)  # no file of the test pool under another name
+    assert not digests(test) & digests(val)  # nor a recorded word
 
 
 def write_deb(path, name, tree_files):
