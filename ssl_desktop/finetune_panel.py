@@ -319,7 +319,8 @@ class FinetunePanel(QWidget):
         text = f"epoch {epoch}: cIoU {ciou:.1f}  ·  R@1 {r1:.1f}"
         if self._baseline is not None:
             before_ciou, before_r1 = self._baseline
-            text += f"  (before: {before_ciou:.1f}  ·  {before_r1:.1f}; {ciou - before_ciou:+.1f} / {r1 - before_r1:+.1f})"
+            text += (f"  (before: {before_ciou:.1f}  ·  {before_r1:.1f}; "
+                     f"{ciou - before_ciou:+.1f} / {r1 - before_r1:+.1f})")
         self.val_label.setText(text)
 
     def set_checkpoints(self, paths: list[str]) -> None:
