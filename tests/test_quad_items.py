@@ -32,9 +32,10 @@ def test_no_test_photo_or_recording_is_in_val_or_in_the_asset_manifest():
     items = [i for i in spec.items if i.pool == "test"]
     assert test and not test & val and not test & used
     assert {i.category for i in items} == {"animal", "music", "person"}
-    assert len({i.what for i in items if i.category == "animal"}) >= 5  # several kinds of animal, not one
+    assert len({i.what for i in items if i.category == "animal"}) >= 6  # several kinds of animal, not one
     assert len({i.what for i in items if i.category == "music"}) >= 6  # enough instruments for a music hit rate
-    assert sum(i.category == "person" for i in items) >= 8 and len(items) >= 24
+    assert sum(i.category == "person" for i in items) >= 10 and len(items) >= 26
+    assert len(spec.distractors["test"]) >= 12
     assert len({i.photo for i in items}) == len(items)
     assert all(not i.seen_recording for i in spec.items if i.pool == "test")
     assert not set(spec.speech_languages["test"]) & set(spec.speech_languages["val"])
