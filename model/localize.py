@@ -84,9 +84,10 @@ class ViewSettings:
         """The share of objectness in what is shown."""
         return guidance.weight if self.objects else 0.0
 
-    def semantic_weight(self, semantic: SemanticConfig) -> float:
-        """The share of the semantic map in what is shown (where the knowledge is sure)."""
-        return {"combined": semantic.weight, "alignment": 0.0, "knowledge": 1.0}[self.shown]
+    def semantic_weight(self, semantic: SemanticConfig, persons: bool = False) -> float:
+        """The share of the semantic map in what is shown (where the knowledge is sure) for a sound that is
+        (``persons``) or is not a person's."""
+        return {"combined": semantic.weight_for(persons), "alignment": 0.0, "knowledge": 1.0}[self.shown]
 
 
 @dataclass
@@ -119,9 +120,9 @@ class Localizer:
 
     A model whose ``semantic`` config is enabled also knows the world (``model.knowledge``): each sound heard
     is classified (AudioSet), each new picture read (ImageNet classes, people), the semantic map is mixed
-    into what is shown at the model's weight (or as ``view`` says), and where it is sure it decides presence. The picture is read
-    again in ``hear`` every ``SCENE_REFRESH_SECONDS`` (the hearing thread, off the frame path) and, for a new
-    picture (a cut), in ``localize``.
+    into what is shown at the model's weight (its person weight for a person's sound; or as ``view`` says), and
+    where it is sure it decides presence. The picture is read again in ``hear`` every ``SCENE_REFRESH_SECONDS``
+    (the hearing thread, off the frame path) and, for a new picture (a cut), in ``localize``.
     """
 
     def __init__(self, model: SSLModel, device, refresh: float = AUDIO_REFRESH_SECONDS,
@@ -210,7 +211,7 @@ class Localizer:
             semantic = knowledge.semantic_map(heard, scene).to(cos.device)
             if semantic.shape != cos.shape[1:]:
                 semantic = F.interpolate(semantic[None, None], size=cos.shape[1:], mode="bilinear")[0, 0]
-            shown = knowledge.combine(shown, semantic, view.semantic_weight(self.model.semantic),
+            shown = knowledge.combine(shown, semantic, view.semantic_weight(self.model.semantic, heard.is_persons),
                                       knowledge.is_sure(heard.linked, self.model.semantic))
             verdict = knowledge.judge(float(semantic.max()), heard.linked, self.model.semantic)
             if presence != SILENCE and verdict is not None:

@@ -285,7 +285,10 @@ class MainWindow(QMainWindow):
         guided = model is not None and view.object_weight(model.guidance) > 0
         guidance = f", object-guided {model.guidance.weight:g}" if guided else ""
         knows = model is not None and model.semantic.enabled
-        knowledge = f", knowledge {view.semantic_weight(model.semantic):g}" if knows else ""
+        knowledge = ""
+        if knows:
+            weight, persons = (view.semantic_weight(model.semantic, persons) for persons in (False, True))
+            knowledge = f", knowledge {weight:g}" + (f" (people {persons:g})" if persons != weight else "")
         self.model_label.setText(f"model: {self.model_name} on {self.device}{guidance}{knowledge}"
                                  if model else "no model")
         self.menus.export_clip_action.setEnabled(model is not None)

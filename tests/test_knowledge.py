@@ -185,6 +185,34 @@ def test_a_knowing_localizer_mixes_the_semantic_map_and_lets_it_decide_presence(
     np.testing.assert_allclose(knowing.cosine, alone.cosine, atol=1e-5)  # the alignment model's map is unchanged
 
 
+@needs_assets
+def test_a_persons_sound_takes_the_person_weight_and_an_animals_the_weight(utterance):
+    from model.checkpoints.store import load_model
+    from model.knowledge.config import SemanticConfig
+    from model.localize import Localizer
+    from ssl_desktop.app import BUNDLED_CHECKPOINT
+
+    person = load_spec().path(ASSETS, "python-matplotlib-data:grace_hopper.jpg")
+    if not person.is_file():
+        pytest.skip(f"{person} is missing (make assets)")
+    cells = [photo_cell(STAMPS / p) for p in ("hobbies/music/string/guitar_classical.png", "household/toilet.png")]
+    picture = grid([cells[0], photo_cell(STAMPS / "animals/mammals/dogs/dog.png"), photo_cell(person), cells[1]])
+    bark = recording_track(np.random.default_rng(0), str(STAMPS / "animals/mammals/dogs/dog.ogg"), 16000, 3.0)
+    speech = utterance[:48000]
+    model = load_model(BUNDLED_CHECKPOINT)
+    shown = {}
+    configs = {"alignment": SemanticConfig(0.0, 0.25), "people": SemanticConfig(0.0, 0.25, person_weight=1.0)}
+    for name, semantic in configs.items():
+        model.semantic = semantic
+        localizer = Localizer(model, "cpu")
+        for sound_name, sound in (("speech", speech), ("bark", bark)):
+            localizer.hear(sound, 0.0)
+            assert localizer.heard.is_persons == (sound_name == "speech")
+            shown[name, sound_name] = localizer.localize(picture).shown
+    assert quadrant_of(shown["people", "speech"]) == 2  # the person's face: the semantic map alone
+    np.testing.assert_allclose(shown["people", "bark"], shown["alignment", "bark"])  # weight 0: the alignment map
+
+
 @pytest.mark.skipif(not Path("/usr/share/wordnet/data.noun").is_file(), reason="WordNet isn't installed (wordnet-base)")
 def test_the_checked_in_tables_are_what_the_build_script_makes_from_wordnet(tmp_path):
     import runpy

@@ -221,6 +221,7 @@ class Scored:
     cosine_peak: float
     semantic_peak: float
     linked: float
+    persons: bool  # a person's sound (``Heard.is_persons``)
     level_presence: str  # the alignment model's own verdict (silence, not in view, '')
 
 
@@ -243,7 +244,8 @@ def score(model, case_list: list[Case], device="cpu") -> list[Scored]:
         guided = guide(cos[None], objects[None], model.guidance.weight)[0]
         maps = {"cosine": cos.numpy(), "guided": guided.numpy(), "semantic": semantic.numpy(),
                 "vision only": objects.numpy()}
-        out.append(Scored(case, maps, float(cos.max()), float(semantic.max()), localizer.heard.linked,
+        heard = localizer.heard
+        out.append(Scored(case, maps, float(cos.max()), float(semantic.max()), heard.linked, heard.is_persons,
                           judge(float(cos.max()), level_dbfs(case.sound), localizer.model.presence)))
     return out
 
@@ -251,7 +253,8 @@ def score(model, case_list: list[Case], device="cpu") -> list[Scored]:
 def combined_map(s: Scored, guidance: float, config: SemanticConfig) -> np.ndarray:
     cos = torch.from_numpy(s.maps["cosine"])
     guided = torch.from_numpy(s.maps["guided"]) if guidance else cos
-    return combine(guided, torch.from_numpy(s.maps["semantic"]), config.weight, is_sure(s.linked, config)).numpy()
+    return combine(guided, torch.from_numpy(s.maps["semantic"]), config.weight_for(s.persons),
+                   is_sure(s.linked, config)).numpy()
 
 
 def presence_verdict(s: Scored, config: SemanticConfig) -> bool:
@@ -307,7 +310,8 @@ def summarize(scored: list[Scored], guidance: float, config: SemanticConfig) -> 
 def choose(scored: list[Scored], guidance: float, source: str) -> SemanticConfig:
     """The in-view and known thresholds with the best balanced accuracy (in view on positives, not in view on
     off-screen and silence negatives; of equal ones, the highest), then the semantic weight with the most hits
-    on the positives, the map mixed in where the sound is known well enough (of equal weights, the smallest)."""
+    on the positives, the map mixed in where the sound is known well enough (of equal weights, the smallest), then
+    the same for the person weight on the positives whose sound is a person's (None where it equals the weight)."""
     positives = [s for s in scored if s.case.kind == "positive"]
 
     def balanced(config):
@@ -319,9 +323,14 @@ def choose(scored: list[Scored], guidance: float, source: str) -> SemanticConfig
     best = max(balanced(c) for c in candidates)
     config = max((c for c in candidates if np.isclose(balanced(c), best)),
                  key=lambda c: (c.in_view, c.known if c.known is not None else 2.0))
-    hits = {w: sum(quadrant_of(combined_map(s, guidance, replace(config, weight=w))) == s.case.quadrant
-                   for s in positives) for w in WEIGHTS}
-    return replace(config, weight=min(w for w, h in hits.items() if h == max(hits.values())))
+    def most_hits(field: str, cases: list[Scored]) -> float:
+        hits = {w: sum(quadrant_of(combined_map(s, guidance, replace(config, **{field: w}))) == s.case.quadrant
+                       for s in cases) for w in WEIGHTS}
+        return min(w for w, h in hits.items() if h == max(hits.values()))
+
+    config = replace(config, weight=most_hits("weight", [s for s in positives if not s.persons]))
+    person_weight = most_hits("person_weight", [s for s in positives if s.persons])
+    return replace(config, person_weight=None if person_weight == config.weight else person_weight)
 
 
 def print_report(report: dict, out=sys.stdout) -> None:

@@ -8,7 +8,8 @@ seen there, weighed by their ImageNet probability, and the evidence for "person"
 
 It knows hundreds of classes the alignment model never heard, but not which of two dogs barks. When it knows what
 makes the sound (``is_sure``) the app mixes it into the cosine map with the checkpoint's ``semantic`` weight
-(``SemanticConfig``, ``combine``), and where its peak is high it decides presence (``judge``).
+(``SemanticConfig``, ``combine``; its ``person_weight`` for a person's sound, which the alignment model never
+heard, ``is_persons``), and where its peak is high it decides presence (``judge``).
 """
 from __future__ import annotations
 
@@ -31,6 +32,11 @@ class Heard:
     scores: torch.Tensor  # (521,) AudioSet probabilities
     evidence: torch.Tensor  # (1001,) per visual class, ``visual_evidence``
     linked: float  # ``linked_sound``: how sure it is that something visible could make it
+
+    @property
+    def is_persons(self) -> bool:
+        """A person's sound (speech, singing, laughter): "person" has the most evidence of all visual classes."""
+        return int(self.evidence.argmax()) == IMAGENET_CLASSES
 
 
 def heard(scores: torch.Tensor) -> Heard:

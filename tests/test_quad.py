@@ -1,0 +1,33 @@
+"""The quad test's choice of the semantic side on validation: thresholds, the weight, the person weight."""
+import numpy as np
+
+from model.evaluation.quad import Case, Scored, choose, combined_map, quadrant_of
+
+
+def peak_at(quadrant: int, value: float = 1.0) -> np.ndarray:
+    """A 14x14 map, ``value`` at the centre of a quadrant (0 1 / 2 3), 0 elsewhere."""
+    heat = np.zeros((14, 14), np.float32)
+    heat[3 + 7 * (quadrant // 2), 3 + 7 * (quadrant % 2)] = value
+    return heat
+
+
+def scored(kind: str, quadrant: int, cosine: np.ndarray, semantic: np.ndarray, persons: bool) -> Scored:
+    case = Case(kind, "person" if persons else "animal", "x", quadrant, np.zeros((1, 1, 3), np.uint8),
+                np.zeros(1, np.float32))
+    maps = {"cosine": cosine, "guided": cosine, "semantic": semantic, "vision only": cosine}
+    level = "silence" if kind == "silence" else ""
+    return Scored(case, maps, float(cosine.max()), float(semantic.max()), 0.9 if kind != "silence" else 0.0,
+                  persons, level)
+
+
+def test_choose_gives_a_persons_sound_its_own_weight():
+    # A person's sound: the alignment model's peak elsewhere, a weak semantic peak on the person (0.3): the
+    # semantic map wins from a weight of 0.8. An animal's: the alignment model is right, the semantic map wrong.
+    people = [scored("positive", q, peak_at((q + 1) % 4), peak_at(q, 0.3), True) for q in range(4)]
+    animals = [scored("positive", q, peak_at(q), peak_at((q + 2) % 4), False) for q in range(4)]
+    negatives = [scored(kind, -1, peak_at(0), peak_at(1, 0.1), persons)
+                 for kind in ("offscreen", "silence") for persons in (True, False)]
+    config = choose(people + animals + negatives, 0.0, "unit")
+    assert config.weight == 0.0 and config.person_weight == 0.8
+    assert all(quadrant_of(combined_map(s, 0.0, config)) == s.case.quadrant for s in people + animals)
+    assert 0.1 < config.in_view <= 0.3
