@@ -31,7 +31,7 @@ class FaceConfig:
     """How faces are looked for."""
 
     min_face: int = 20  # smallest face looked for, in pixels of the analysed frame
-    frame_side: int = 320  # the frame's longer side is scaled to this before looking
+    frame_side: int = 448  # the frame's longer side is scaled to this before looking
     propose: float = 0.6  # P-Net probability for a proposal
     refine: float = 0.7  # R-Net probability for O-Net to check a proposal
     # O-Net probability for a face: between the quad test's validation photos' faces (>= 0.97) and others (<= 0.94)
