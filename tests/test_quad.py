@@ -2,6 +2,7 @@
 import numpy as np
 
 from model.evaluation.quad import Case, Scored, choose, combined_map, quadrant_of
+from model.networks.presence import NOT_IN_VIEW
 
 
 def peak_at(quadrant: int, value: float = 1.0) -> np.ndarray:
@@ -11,11 +12,12 @@ def peak_at(quadrant: int, value: float = 1.0) -> np.ndarray:
     return heat
 
 
-def scored(kind: str, quadrant: int, cosine: np.ndarray, semantic: np.ndarray, persons: bool) -> Scored:
+def scored(kind: str, quadrant: int, cosine: np.ndarray, semantic: np.ndarray, persons: bool,
+           alignment_says: str = "") -> Scored:
     case = Case(kind, "person" if persons else "animal", "x", quadrant, np.zeros((1, 1, 3), np.uint8),
                 np.zeros(1, np.float32))
     maps = {"cosine": cosine, "guided": cosine, "semantic": semantic, "vision only": cosine}
-    level = "silence" if kind == "silence" else ""
+    level = "silence" if kind == "silence" else alignment_says
     return Scored(case, maps, float(cosine.max()), float(semantic.max()), 0.9 if kind != "silence" else 0.0,
                   persons, level)
 
@@ -31,3 +33,13 @@ def test_choose_gives_a_persons_sound_its_own_weight():
     assert config.weight == 0.0 and config.person_weight == 0.8
     assert all(quadrant_of(combined_map(s, 0.0, config)) == s.case.quadrant for s in people + animals)
     assert 0.1 < config.in_view <= 0.3
+
+
+def test_choose_weighs_off_screen_sounds_as_much_as_silence():
+    # Half the positives peak at 0.3, half at 0.2 like every off-screen sound; silence is three times as common.
+    # Counted together, the many silent negatives would pick 0.2 and say every off-screen sound is in view.
+    positives = [scored("positive", q, peak_at(q), peak_at(q, 0.3 if q % 2 else 0.2), False, NOT_IN_VIEW)
+                 for q in range(4)]
+    offscreen = [scored("offscreen", -1, peak_at(0), peak_at(1, 0.2), False, NOT_IN_VIEW) for _ in range(4)]
+    silence = [scored("silence", -1, peak_at(0), peak_at(1, 0.0), False) for _ in range(12)]
+    assert choose(positives + offscreen + silence, 0.0, "unit").in_view in (0.25, 0.3)

@@ -308,16 +308,17 @@ def summarize(scored: list[Scored], guidance: float, config: SemanticConfig) -> 
 
 
 def choose(scored: list[Scored], guidance: float, source: str) -> SemanticConfig:
-    """The in-view and known thresholds with the best balanced accuracy (in view on positives, not in view on
-    off-screen and silence negatives; of equal ones, the highest), then the semantic weight with the most hits
-    on the positives, the map mixed in where the sound is known well enough (of equal weights, the smallest), then
-    the same for the person weight on the positives whose sound is a person's (None where it equals the weight)."""
+    """The in-view and known thresholds with the best balanced accuracy (the mean of the shares in view on
+    positives, not in view on off-screen negatives and not in view on silence; of equal ones, the highest), then
+    the semantic weight with the most hits on the positives, the map mixed in where the sound is known well enough
+    (of equal weights, the smallest), then the same for the person weight on the positives whose sound is a
+    person's (None where it equals the weight)."""
     positives = [s for s in scored if s.case.kind == "positive"]
 
     def balanced(config):
-        pos = [presence_verdict(s, config) for s in positives]
-        neg = [not presence_verdict(s, config) for s in scored if s.case.kind != "positive"]
-        return np.mean(pos) + np.mean(neg)
+        return np.mean([np.mean([presence_verdict(s, config) == (kind == "positive")
+                                 for s in scored if s.case.kind == kind])
+                        for kind in ("positive", "offscreen", "silence")])
 
     candidates = [SemanticConfig(0.0, t, k, source) for t in THRESHOLDS for k in (*THRESHOLDS, None)]
     best = max(balanced(c) for c in candidates)
