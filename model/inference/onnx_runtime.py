@@ -118,6 +118,7 @@ def onnx_encoder(module: nn.Module, example: torch.Tensor, threads: int,
     try:
         return OnnxEncoder(module, example, threads, calibration)
     except Exception as exc:  # an exporter or runtime error of any kind: the torch path runs instead
-        warnings.warn(f"ONNX Runtime not used: {type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}",
+        what = "int8 ONNX Runtime" if calibration else "ONNX Runtime"
+        warnings.warn(f"{what} not used: {type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}",
                       RuntimeWarning)
         return None
