@@ -22,7 +22,7 @@ from model.knowledge.faces import FaceConfig, face_map
 from model.preprocess.image import preprocess_image
 
 THUMBNAIL = 16  # pixels a side
-WORN_WEIGHT = 0.5  # what people wear is weaker evidence of a person than a face (a shirt on a hanger, a mask)
+WORN_WEIGHT = 0.3  # what people wear is weaker evidence of a person than a face (a shirt on a hanger, a mask)
 NEW_VIEW_DIFFERENCE = 24.0  # mean absolute grey difference (0-255) of thumbnails above which a frame is a new picture
 
 
