@@ -287,8 +287,8 @@ class MainWindow(QMainWindow):
         knows = model is not None and model.semantic.enabled
         knowledge = ""
         if knows:
-            weight, persons = (view.semantic_weight(model.semantic, persons) for persons in (False, True))
-            knowledge = f", knowledge {weight:g}" + (f" (people {persons:g})" if persons != weight else "")
+            weight, people = view.semantic_weight(model.semantic), view.semantic_weight(model.semantic, persons=True)
+            knowledge = f", knowledge {weight:g}" + (f" (people {people:g})" if people != weight else "")
         self.model_label.setText(f"model: {self.model_name} on {self.device}{guidance}{knowledge}"
                                  if model else "no model")
         self.menus.export_clip_action.setEnabled(model is not None)

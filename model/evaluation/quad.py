@@ -324,6 +324,7 @@ def choose(scored: list[Scored], guidance: float, source: str) -> SemanticConfig
     best = max(balanced(c) for c in candidates)
     config = max((c for c in candidates if np.isclose(balanced(c), best)),
                  key=lambda c: (c.in_view, c.known if c.known is not None else 2.0))
+
     def most_hits(field: str, cases: list[Scored]) -> float:
         hits = {w: sum(quadrant_of(combined_map(s, guidance, replace(config, **{field: w}))) == s.case.quadrant
                        for s in cases) for w in WEIGHTS}
