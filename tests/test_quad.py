@@ -43,3 +43,10 @@ def test_choose_weighs_off_screen_sounds_as_much_as_silence():
     offscreen = [scored("offscreen", -1, peak_at(0), peak_at(1, 0.2), False, NOT_IN_VIEW) for _ in range(4)]
     silence = [scored("silence", -1, peak_at(0), peak_at(1, 0.0), False) for _ in range(12)]
     assert choose(positives + offscreen + silence, 0.0, "unit").in_view in (0.25, 0.3)
+
+
+def test_choose_leaves_the_person_weight_alone_without_a_persons_sound():
+    animals = [scored("positive", q, peak_at((q + 1) % 4), peak_at(q, 0.6), False) for q in range(4)]
+    negatives = [scored(kind, -1, peak_at(0), peak_at(1, 0.1), False) for kind in ("offscreen", "silence")]
+    config = choose(animals + negatives, 0.0, "unit")
+    assert config.weight == 0.7 and config.person_weight is None  # 0.6 w > 1 - w from 0.7

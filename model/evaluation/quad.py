@@ -311,8 +311,8 @@ def choose(scored: list[Scored], guidance: float, source: str) -> SemanticConfig
     """The in-view and known thresholds with the best balanced accuracy (the mean of the shares in view on
     positives, not in view on off-screen negatives and not in view on silence; of equal ones, the highest), then
     the semantic weight with the most hits on the positives, the map mixed in where the sound is known well enough
-    (of equal weights, the smallest), then the same for the person weight on the positives whose sound is a
-    person's (None where it equals the weight)."""
+    (of equal weights, the smallest; on the positives whose sound is not a person's, if any), then the same for the
+    person weight on the positives whose sound is a person's (None where it equals the weight or there are none)."""
     positives = [s for s in scored if s.case.kind == "positive"]
 
     def balanced(config):
@@ -330,8 +330,9 @@ def choose(scored: list[Scored], guidance: float, source: str) -> SemanticConfig
                        for s in cases) for w in WEIGHTS}
         return min(w for w, h in hits.items() if h == max(hits.values()))
 
-    config = replace(config, weight=most_hits("weight", [s for s in positives if not s.persons]))
-    person_weight = most_hits("person_weight", [s for s in positives if s.persons])
+    people = [s for s in positives if s.persons]
+    config = replace(config, weight=most_hits("weight", [s for s in positives if not s.persons] or positives))
+    person_weight = most_hits("person_weight", people) if people else config.weight
     return replace(config, person_weight=None if person_weight == config.weight else person_weight)
 
 
