@@ -42,21 +42,26 @@ EXPORT_TIMEOUT_S = 120.0  # then the export child is killed (2 s is usual, 6 s w
 
 
 def _export_here(module: nn.Module, example: torch.Tensor, path: str, calibration: Sequence[str]) -> None:
+    """Writes the graph under a temporary name and renames it to ``path`` once complete."""
     torch.set_num_threads(1)
-    float_graph = f"{path}.float.onnx" if calibration else path
+    partial = f"{path}.part"
+    float_graph = f"{path}.float.onnx" if calibration else partial
     with warnings.catch_warnings(), torch.no_grad():
         warnings.simplefilter("ignore")  # the TorchScript exporter's deprecation notice, trace warnings
         torch.onnx.export(module.eval(), (example,), float_graph, dynamo=False, opset_version=17,
                           input_names=["x"], output_names=["y"])
         if calibration:
-            quantize_graph(float_graph, path, calibration_images(calibration, example.shape[-1]))
+            quantize_graph(float_graph, partial, calibration_images(calibration, example.shape[-1]))
+    os.replace(partial, path)
 
 
 def export(module: nn.Module, example: torch.Tensor, path: str, calibration: Sequence[str] = ()) -> None:
     """Write ``module`` for images shaped like ``example`` to the ONNX file ``path``, quantized to int8
     when ``calibration`` names videos (``model.inference.quantize``: their frames are decoded there too): in a
     forked child process (the module's memory shared copy-on-write, nothing pickled), else in this process.
-    Raises RuntimeError when the child fails or takes longer than ``EXPORT_TIMEOUT_S``."""
+    The file appears only complete, so it alone says the export succeeded: the child's exit status may have
+    been collected by another part of the process (a SIGCHLD handler, a library waiting on any child), and then
+    reads None. Raises RuntimeError when no file came, or the child took longer than ``EXPORT_TIMEOUT_S``."""
     if "fork" not in multiprocessing.get_all_start_methods():
         _export_here(module, example, path, calibration)
         return
@@ -65,10 +70,10 @@ def export(module: nn.Module, example: torch.Tensor, path: str, calibration: Seq
                                                         name="onnx-export", daemon=True)
     child.start()
     child.join(EXPORT_TIMEOUT_S)
-    if child.is_alive():
+    if child.is_alive() and not Path(path).is_file():
         child.kill()
         child.join()
-    if child.exitcode != 0 or not Path(path).is_file():
+    if not Path(path).is_file():
         raise RuntimeError(f"the ONNX export process ended with exit code {child.exitcode}")
 
 
