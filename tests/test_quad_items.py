@@ -6,10 +6,12 @@ import subprocess
 import zipfile
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from model.synth.assets import DEFAULT_DIR, Manifest, Package, fetch, load_manifest
 from model.evaluation.quad import load_spec, speech_files
+from model.synth.real_audio import load_recording
 
 ROOT = Path(__file__).resolve().parents[1]
 ASSETS = ROOT / DEFAULT_DIR
@@ -63,6 +65,19 @@ def test_every_file_of_the_quad_test_is_there_and_the_pools_hear_different_speec
     others = files(spec, "val") | {manifest.relative(ref) for ref in manifest.refs() if ".sf2" not in ref}
     assert not digests(files(spec, "test")) & digests(others)  # no file of the test pool under another name
     assert not digests(test) & digests(val)  # nor a recorded word
+
+
+@needs_quad_assets
+def test_no_two_kinds_of_thing_share_a_recording_s_sound():
+    """One sound under two names (Tux Paint's badger and beaver make the same whistle) is neither's own."""
+    spec = load_spec()
+    kinds = {}
+    for item in spec.items:
+        if item.sound:
+            audio = load_recording(str(spec.path(ASSETS, item.sound)))
+            digest = hashlib.sha256(np.round(audio * 2 ** 15).astype(np.int16).tobytes()).hexdigest()
+            kinds.setdefault(digest, set()).add(item.what)
+    assert all(len(k) == 1 for k in kinds.values()), [sorted(k) for k in kinds.values() if len(k) > 1]
 
 
 def write_deb(path, name, tree_files):
