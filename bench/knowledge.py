@@ -1,9 +1,10 @@
 """Per-part time of the pretrained knowledge (``model.knowledge``) on this machine, batch 1, one thread.
 
-What the live path pays: YAMNet once per audio refresh (a 3-s window: 5 patches), a scene read (ImageNet
-classes at every location and the face detector) once per audio refresh in the hearing thread and at a cut,
-and per frame the semantic map and its mix into the heatmap. The parts are timed in alternation (one call
-of each per round), so that the machine's other load affects all alike; medians.
+What the live path pays: YAMNet once per audio refresh (the bundled model's window, heard six ways:
+``model.knowledge.yamnet.hearings``), a scene read (ImageNet classes at every location and the face detector)
+once a second in the hearing thread and at a cut, and per frame the semantic map and its mix into the heatmap.
+The parts are timed in alternation (one call of each per round), so that the machine's other load affects all
+alike; medians.
 
 Usage: python bench/knowledge.py [--repeats 30] [--threads 1] [--json OUT]
 """
@@ -22,6 +23,7 @@ import cv2  # noqa: E402
 
 from bench.bench_encoders import alternating_median_ms  # noqa: E402
 from bench.results_file import write_json  # noqa: E402
+from model.checkpoints.store import load_model  # noqa: E402
 from model.data.video_io import read_frame  # noqa: E402
 from model.knowledge.faces import detect_faces  # noqa: E402
 from model.knowledge.scene import SceneReader  # noqa: E402
@@ -39,13 +41,14 @@ def main(argv=None) -> int:
     rng = np.random.default_rng(0)
     demo = sorted((ROOT / "resources" / "demo" / "videos").glob("*.mp4"))[0]
     frame = cv2.resize(read_frame(demo, 1.0), (640, 480))  # a demo frame at a webcam's VGA size
-    sound = (0.1 * rng.standard_normal(48000)).astype(np.float32)  # the 3-s window at 16 kHz
+    window = load_model(ROOT / "resources" / "model.safetensors").audio_config
+    sound = (0.1 * rng.standard_normal(window.num_samples)).astype(np.float32)
     reader = SceneReader()
     scene = reader.read(frame)
-    what = heard(sound_scores(sound))
+    what = heard(sound_scores(sound, window.sample_rate))
     cosine = torch.rand(14, 14)
     parts = {
-        "yamnet_3s_ms": lambda: sound_scores(sound),
+        "yamnet_window_ms": lambda: sound_scores(sound, window.sample_rate),
         "scene_read_vga_ms": lambda: reader.read(frame),
         "faces_vga_ms": lambda: detect_faces(frame),
         "semantic_map_and_mix_ms": lambda: combine(cosine, semantic_map(what, scene), 0.5),

@@ -35,6 +35,11 @@ SAMPLE_RATE = 16000
 WINDOW, HOP, FFT = 400, 160, 512  # 25 ms, 10 ms, at 16 kHz
 MELS, FMIN, FMAX, LOG_OFFSET = 64, 125.0, 7500.0, 0.001
 PATCH, PATCH_HOP = 96, 48  # frames
+# YAMNet names one recording differently a little higher or lower in pitch, or louder or quieter (a cow's moo that it
+# hears as a vehicle horn is cattle at 0.85 times its speed): it hears each window at these speeds, as it came and at
+# this level, and each class takes its highest score (chosen on the quad test's validation pool, docs/RESULTS.md)
+SPEEDS = (0.85, 1.0, 1.18)
+LEVEL_DBFS = -30.0
 EMBEDDING = 1024
 
 
@@ -242,11 +247,33 @@ def to_16k(waveform: np.ndarray, sample_rate: int) -> np.ndarray:
     return np.interp(np.arange(n) * (sample_rate / SAMPLE_RATE), np.arange(len(waveform)), waveform).astype(np.float32)
 
 
-def sound_scores(waveform, sample_rate: int = SAMPLE_RATE) -> torch.Tensor:
-    """Mono waveform -> AudioSet class probabilities (521,): per class, the highest of its patches'
-    sigmoid scores (a bark anywhere in the window counts)."""
+def _at_speed(waveform: np.ndarray, speed: float) -> np.ndarray:
+    """The waveform played ``speed`` times as fast, pitch and tempo together (linear interpolation)."""
+    if speed == 1.0 or not len(waveform):
+        return waveform
+    n = max(1, int(round(len(waveform) / speed)))
+    return np.interp(np.arange(n) * speed, np.arange(len(waveform)), waveform).astype(np.float32)
+
+
+def _at_level(waveform: np.ndarray, dbfs: float) -> np.ndarray:
+    """The waveform scaled to an RMS level of ``dbfs``."""
+    rms = float(np.sqrt(np.mean(np.square(waveform, dtype=np.float64)))) if len(waveform) else 0.0
+    return waveform if rms == 0.0 else (waveform * (10 ** (dbfs / 20) / rms)).astype(np.float32)
+
+
+def hearings(waveform: np.ndarray) -> list[np.ndarray]:
+    """The 16 kHz window as YAMNet hears it: at each of ``SPEEDS``, as it came and at ``LEVEL_DBFS``."""
+    played = [_at_speed(waveform, speed) for speed in SPEEDS]
+    return played + [_at_level(x, LEVEL_DBFS) for x in played]
+
+
+def sound_scores(waveform, sample_rate: int = SAMPLE_RATE, as_it_came: bool = False) -> torch.Tensor:
+    """Mono waveform -> AudioSet class probabilities (521,): per class, the highest sigmoid score of all the
+    patches of all its ``hearings`` (a bark anywhere in the window counts, and so does a moo that YAMNet names
+    only a little lower in pitch); ``as_it_came``: of the window as it came only."""
+    x = to_16k(waveform, sample_rate)
     with torch.no_grad():
-        logits = load_yamnet()(patches(to_16k(waveform, sample_rate)))  # (P, 521)
+        logits = load_yamnet()(torch.cat([patches(h) for h in ([x] if as_it_came else hearings(x))]))  # (P, 521)
     return torch.sigmoid(logits).amax(dim=0)
 
 

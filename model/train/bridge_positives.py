@@ -60,7 +60,8 @@ def read_clips(dataset, device="cpu") -> ClipKnowledge:
             evidence.append(torch.zeros(IMAGENET_CLASSES))
             seen.append(torch.zeros(IMAGENET_CLASSES))
             continue
-        evidence.append(visual_evidence(sound_scores(item["waveform"]), bridge)[:IMAGENET_CLASSES])  # (1000,)
+        scores = sound_scores(item["waveform"], as_it_came=True)  # one hearing, as validated
+        evidence.append(visual_evidence(scores, bridge)[:IMAGENET_CLASSES])  # (1000,)
         seen.append(reader.classify(item["frame"]))  # (1000,)
     return ClipKnowledge(torch.stack(evidence), torch.stack(seen))
 
