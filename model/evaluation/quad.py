@@ -273,7 +273,7 @@ def wilson(hits: int, n: int) -> tuple[float, float]:
     z, p = 1.96, hits / n
     centre = (p + z * z / (2 * n)) / (1 + z * z / n)
     half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / (1 + z * z / n)
-    return (100 * (centre - half), 100 * (centre + half))
+    return (max(0.0, 100 * (centre - half)), min(100.0, 100 * (centre + half)))  # no -0.0 from rounding
 
 
 def rate(flags) -> dict:
