@@ -11,7 +11,7 @@ import pytest
 import torch
 
 from model.knowledge import yamnet
-from model.knowledge.bridge import PERSON, imagenet_names, load_bridge, visual_evidence
+from model.knowledge.bridge import ANIMAL_SOUNDS, IMAGENET_CLASSES, PERSON, imagenet_names, load_bridge, visual_evidence
 from model.knowledge.faces import detect_faces, face_map
 from model.knowledge.scene import SceneReader, same_view, thumbnail
 from model.knowledge.semantic import heard, hearing_text, semantic_map
@@ -202,6 +202,23 @@ def test_a_knowing_localizer_mixes_the_semantic_map_and_lets_it_decide_presence(
     assert knowing.presence == "" and ("dog" in knowing.hearing or "animal" in knowing.hearing)
     assert quadrant_of(knowing.shown) == 1 and quadrant_of(knowing.semantic) == 1  # weight 1: the semantic map
     np.testing.assert_allclose(knowing.cosine, alone.cosine, atol=1e-5)  # the alignment model's map is unchanged
+
+
+@needs_assets
+def test_a_cat_s_cry_heard_as_a_baby_s_is_no_evidence_of_a_person(utterance):
+    """Scratch's meow (a quad-test validation recording): YAMNet hears a cat and a baby crying; the animal explains
+    the cry away, so the semantic map does not look for a person. Speech keeps its evidence."""
+    names = yamnet.class_names()
+    assert (names[ANIMAL_SOUNDS][0], names[ANIMAL_SOUNDS][-1]) == ("Animal", "Whale vocalization")
+    meow = load_recording(str(load_spec().path(ASSETS, "scratch:Sounds/Animal/Meow.wav")))
+    scores = yamnet.sound_scores(meow, RECORDING_RATE)
+    assert scores[names.index("Crying, sobbing")] > 0.5 and scores[names.index("Cat")] > 0.5
+    assert float(visual_evidence(scores)[IMAGENET_CLASSES]) > 0.5  # the bridge alone: a person's cry
+    cat = heard(scores)
+    assert float(cat.evidence[IMAGENET_CLASSES]) < 0.1 and not cat.is_persons
+    assert cat.evidence[imagenet_names().index("tabby")] > 0.5
+    speech = heard(yamnet.sound_scores(utterance))
+    assert float(speech.evidence[IMAGENET_CLASSES]) > 0.9 and speech.is_persons
 
 
 @needs_assets

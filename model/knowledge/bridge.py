@@ -17,6 +17,7 @@ import torch
 TABLES = Path(__file__).resolve().parent
 PERSON = "person"
 AUDIOSET_CLASSES = 521
+ANIMAL_SOUNDS = slice(67, 132)  # AudioSet's "Animal" branch in YAMNet's (the ontology's) order: Animal .. Whale voc.
 IMAGENET_CLASSES = 1000
 
 

@@ -1,7 +1,8 @@
 """The semantic map: where in the frame is something that makes the sound heard, by pretrained knowledge.
 
 For a sound window, YAMNet gives AudioSet probabilities; the bridge turns them into evidence for each visual
-class (``model.knowledge.bridge.visual_evidence``); the map at a location is the evidence of the classes
+class (``model.knowledge.bridge.visual_evidence``), the evidence for "person" explained away by an animal (``heard``:
+a cat's cry that YAMNet also hears as a baby's is a cat's); the map at a location is the evidence of the classes
 seen there, weighed by their ImageNet probability, and the evidence for "person" where people are::
 
     semantic(x) = max( sum_c evidence[c] * P(c at x),  evidence[person] * people(x) )     in [0, 1]
@@ -18,7 +19,7 @@ from dataclasses import dataclass
 import torch
 
 from model.knowledge.config import SemanticConfig
-from model.knowledge.bridge import IMAGENET_CLASSES, linked_sound, load_bridge, visual_evidence
+from model.knowledge.bridge import ANIMAL_SOUNDS, IMAGENET_CLASSES, linked_sound, load_bridge, visual_evidence
 from model.knowledge.scene import Scene
 from model.knowledge.yamnet import class_names
 
@@ -44,8 +45,13 @@ class Heard:
 
 
 def heard(scores: torch.Tensor) -> Heard:
+    """AudioSet probabilities (521,) -> what they say about the picture. A sound heard as an animal's is not a
+    person's: the evidence for "person" is scaled by one minus the highest score of AudioSet's Animal branch
+    (speech scores there near 0; a bird's call heard as whistling, or a cat's as crying, near 1)."""
     bridge = load_bridge()
-    return Heard(scores, visual_evidence(scores, bridge), linked_sound(scores, bridge))
+    evidence = visual_evidence(scores, bridge)
+    evidence[IMAGENET_CLASSES] *= 1.0 - float(scores[ANIMAL_SOUNDS].max())
+    return Heard(scores, evidence, linked_sound(scores, bridge))
 
 
 def semantic_maps(evidence: torch.Tensor, classes: torch.Tensor, people: torch.Tensor) -> torch.Tensor:
