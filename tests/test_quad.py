@@ -1,7 +1,8 @@
 """The quad test's choice of the semantic side on validation: thresholds, the weight, the person weight."""
 import numpy as np
 
-from model.evaluation.quad import Case, Scored, choose, combined_map, quadrant_of
+from model.evaluation.quad import Case, Scored, choose, combined_map, quadrant_of, report_body
+from model.knowledge.config import SemanticConfig
 from model.networks.presence import NOT_IN_VIEW
 
 
@@ -13,8 +14,8 @@ def peak_at(quadrant: int, value: float = 1.0) -> np.ndarray:
 
 
 def scored(kind: str, quadrant: int, cosine: np.ndarray, semantic: np.ndarray, persons: bool,
-           alignment_says: str = "") -> Scored:
-    case = Case(kind, "person" if persons else "animal", "x", quadrant, np.zeros((1, 1, 3), np.uint8),
+           alignment_says: str = "", item: str = "x") -> Scored:
+    case = Case(kind, "person" if persons else "animal", item, quadrant, np.zeros((1, 1, 3), np.uint8),
                 np.zeros(1, np.float32))
     maps = {"cosine": cosine, "guided": cosine, "semantic": semantic, "vision only": cosine}
     level = "silence" if kind == "silence" else alignment_says
@@ -50,3 +51,18 @@ def test_choose_leaves_the_person_weight_alone_without_a_persons_sound():
     negatives = [scored(kind, -1, peak_at(0), peak_at(1, 0.1), False) for kind in ("offscreen", "silence")]
     config = choose(animals + negatives, 0.0, "unit")
     assert config.weight == 0.7 and config.person_weight is None  # 0.6 w > 1 - w from 0.7
+
+
+def test_the_report_scores_the_photographs_apart_when_some_pictures_are_drawings():
+    # The drawn item's map always peaks on it, the photographed item's never: 50 % in all, 0 % on photographs.
+    cases = [scored("positive", q, peak_at(q), peak_at(q), False, item="drawn") for q in range(4)]
+    cases += [scored("positive", q, peak_at((q + 1) % 4), peak_at((q + 1) % 4), False, item="photo") for q in range(4)]
+    cases += [scored(kind, -1, peak_at(0), peak_at(1, 0.1), False, item=item)
+              for kind in ("offscreen", "silence") for item in ("drawn", "photo")]
+    config = SemanticConfig(0.5, 0.25)
+    body = report_body(cases, 0.0, config, {"drawn"})
+    assert body["hit"]["combined"]["all"]["rate"] == 50.0
+    photographs = body["photographs only"]
+    assert photographs["items"] == 1 and photographs["hit"]["combined"]["all"]["rate"] == 0.0
+    assert photographs["presence"]["all"]["in view (silence)"]["n"] == 1
+    assert "photographs only" not in report_body(cases, 0.0, config, set())

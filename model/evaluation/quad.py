@@ -13,8 +13,9 @@ per-frame path, ``model.localize.Localizer`` (``hear`` the 3-s sound, ``localize
 
 Rows: the map shown (combined), the cosine map alone (the paper's), the object-guided cosine map, the
 semantic map alone (``model.knowledge``), vision only (objectness, no sound). Every rate has a 95 % Wilson
-interval. ``--choose`` picks the semantic weight and thresholds on the pool scored (validation only) and
-writes them into a checkpoint::
+interval. Where some items' pictures are drawings (``"drawing": true``), the report scores the pool again without
+them ("photographs only"). ``--choose`` picks the semantic weight and thresholds on the pool scored (validation
+only) and writes them into a checkpoint::
 
     python -m model.evaluation.quad --pool val --checkpoint CKPT --choose --out CKPT2
     python -m model.evaluation.quad --pool test --checkpoint CKPT2 --json results.json
@@ -64,6 +65,7 @@ class Item:
     speech: bool = False
     seen_recording: bool = False  # a new photo of a class the alignment model heard, with that recording
     kind: str = ""  # items of one kind (two dogs) never fill each other's grids; default: the name
+    drawing: bool = False  # its picture is a drawing, not a photograph: the report also scores the pool without it
 
     @property
     def what(self) -> str:
@@ -307,6 +309,17 @@ def summarize(scored: list[Scored], guidance: float, config: SemanticConfig) -> 
     return report
 
 
+def report_body(scored: list[Scored], guidance: float, config: SemanticConfig, drawn: set[str]) -> dict:
+    """``summarize`` of every case, and, where some items' pictures are drawings (their names: ``drawn``), of the
+    cases of the items with photographs only (``"photographs only"``, with their number of items)."""
+    body = summarize(scored, guidance, config)
+    photographed = [s for s in scored if s.case.item not in drawn]
+    if drawn & {s.case.item for s in scored} and photographed:
+        body["photographs only"] = {"items": len({s.case.item for s in photographed}),
+                                    **summarize(photographed, guidance, config)}
+    return body
+
+
 def choose(scored: list[Scored], guidance: float, source: str) -> SemanticConfig:
     """The in-view and known thresholds with the best balanced accuracy (the mean of the shares in view on
     positives, not in view on off-screen negatives and not in view on silence; of equal ones, the highest), then
@@ -348,6 +361,9 @@ def print_report(report: dict, out=sys.stdout) -> None:
     for c, entry in report["presence"].items():
         print(f"  {c:7s} " + "  ".join(f"{k}: {fmt(v) if isinstance(v, dict) else f'{v:5.1f}'}"
                                          for k, v in entry.items()), file=out)
+    if "photographs only" in report:
+        print(f"photographs only ({report['photographs only']['items']} items; the drawings left out)", file=out)
+        print_report(report["photographs only"], out)
 
 
 def main(argv=None) -> int:
@@ -386,7 +402,8 @@ def main(argv=None) -> int:
     scored = score(model, case_list)
     config = choose(scored, model.guidance.weight, f"quad test {args.pool}") if args.choose else configured
     report = {"pool": args.pool, "checkpoint": str(args.checkpoint), "semantic": asdict(config),
-              **summarize(scored, model.guidance.weight, config)}
+              **report_body(scored, model.guidance.weight, config,
+                            {i.name for i in spec.items if i.pool == args.pool and i.drawing})}
     print_report(report)
     if args.choose:
         model.semantic = config
