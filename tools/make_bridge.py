@@ -23,7 +23,10 @@ from importlib import resources
 from pathlib import Path
 
 KNOWLEDGE = Path(__file__).resolve().parent.parent / "model" / "knowledge"
-HUMAN_SOUNDS = 67  # AudioSet's ontology order: labels 0-66 are the "Human sounds" branch
+sys.path.insert(0, str(KNOWLEDGE.parent.parent))
+from model.knowledge.bridge import HUMAN_SOUNDS  # noqa: E402
+from model.knowledge.yamnet import class_names  # noqa: E402
+
 SHARED_WITH_ANIMALS = ("Whimper", "Wail, moan", "Groan", "Grunt", "Breathing", "Wheeze", "Snoring", "Gasp", "Pant",
                        "Snort", "Sniff", "Run", "Shuffle", "Walk, footsteps", "Chewing, mastication", "Biting",
                        "Stomach rumble", "Burping, eructation", "Hiccup", "Fart", "Heart sounds, heartbeat",
@@ -82,13 +85,6 @@ class WordNet:
         return seen
 
 
-def audioset_labels() -> list[str]:
-    sys.path.insert(0, str(KNOWLEDGE.parent.parent))
-    from model.knowledge.yamnet import class_names
-
-    return list(class_names())
-
-
 def imagenet_classes() -> list[tuple[str, str]]:
     info = resources.files("timm") / "data" / "_info"
     wnids = (info / "imagenet_synsets.txt").read_text().split()
@@ -116,7 +112,7 @@ def main(argv=None) -> int:
     args = p.parse_args(argv)
     args.out.mkdir(parents=True, exist_ok=True)
     wordnet = WordNet(args.wordnet)
-    labels, classes = audioset_labels(), imagenet_classes()
+    labels, classes = class_names(), imagenet_classes()
     ancestry = [wordnet.ancestors(int(wnid[1:])) for wnid, _ in classes]
 
     def under(offset: int) -> list[int]:
@@ -124,7 +120,7 @@ def main(argv=None) -> int:
 
     links: dict[tuple[int, str], str] = {}
     for index, label in enumerate(labels):
-        if index < HUMAN_SOUNDS:
+        if index < HUMAN_SOUNDS.stop:
             links[(index, "person")] = "AudioSet's Human sounds"
             continue
         for name in re.sub(r"\(.*?\)", "", label).split(","):

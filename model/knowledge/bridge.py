@@ -17,7 +17,8 @@ import torch
 TABLES = Path(__file__).resolve().parent
 PERSON = "person"
 AUDIOSET_CLASSES = 521
-ANIMAL_SOUNDS = slice(67, 132)  # AudioSet's "Animal" branch in YAMNet's (the ontology's) order: Animal .. Whale voc.
+# AudioSet's branches in YAMNet's (the ontology's) order: Speech .. Children playing, Animal .. Whale vocalization
+HUMAN_SOUNDS, ANIMAL_SOUNDS = slice(0, 67), slice(67, 132)
 IMAGENET_CLASSES = 1000
 
 
