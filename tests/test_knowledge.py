@@ -12,10 +12,12 @@ import torch
 
 from model.knowledge import yamnet
 from model.knowledge.bridge import ANIMAL_SOUNDS, IMAGENET_CLASSES, PERSON, imagenet_names, load_bridge, visual_evidence
+from model.knowledge import bodies
+from model.knowledge.bodies import _letterboxed, detect_people, load_detector
 from model.knowledge.faces import detect_faces, face_map
 from model.knowledge.scene import SceneReader, same_view, thumbnail
 from model.knowledge.semantic import heard, hearing_text, semantic_map
-from model.evaluation.quad import grid, load_spec, photo_cell, quadrant_of, room_noise
+from model.evaluation.quad import CELL, grid, load_spec, photo_cell, quadrant_of, room_noise
 from model.synth.real_audio import RECORDING_RATE, load_recording, recording_track
 
 ASSETS = Path(__file__).resolve().parent.parent / "data" / "assets"
@@ -150,6 +152,60 @@ def test_the_face_detector_finds_the_person_in_a_real_photo():
     assert grid_map.max() >= 0.96 and grid_map[-3:].max() == 0  # nothing at her shoulders' level
     animal = photo_cell(STAMPS / "animals/mammals/dogs/dog.png")
     assert len(detect_faces(animal)) == 0
+
+
+def test_the_person_detector_equals_the_tflite_runtime():
+    """The detector's file run by our torch graph and by TensorFlow Lite's own runtime, on a real photo."""
+    runtime = pytest.importorskip("ai_edge_litert.interpreter")
+    path = load_spec().path(ASSETS, "python-matplotlib-data:grace_hopper.jpg")
+    if not path.is_file():
+        pytest.skip(f"{path} is missing (make assets)")
+    pixels, _ = _letterboxed(cv2.cvtColor(cv2.imread(str(path)), cv2.COLOR_BGR2RGB))
+    with torch.no_grad():
+        ours = [o.numpy() for o in load_detector()(torch.from_numpy(pixels[None]))]
+    interpreter = runtime.Interpreter(model_path=str(bodies._weights()))
+    interpreter.allocate_tensors()
+    interpreter.set_tensor(interpreter.get_input_details()[0]["index"], pixels[None])
+    interpreter.invoke()
+    theirs = [interpreter.get_tensor(d["index"]) for d in interpreter.get_output_details()]
+    assert sorted(o.shape for o in ours) == sorted(t.shape for t in theirs) == [(1, 2254, 1), (1, 2254, 12)]
+    for mine in ours:
+        reference = next(t for t in theirs if t.shape == mine.shape)
+        assert np.abs(mine - reference).max() <= 1e-3 * max(1.0, np.abs(reference).max())
+    probability = torch.sigmoid(torch.from_numpy(ours[1] if ours[1].shape[-1] == 1 else ours[0]))
+    assert float(probability.max()) > 0.5  # she is found: the comparison is not of two empty outputs
+
+
+@needs_assets
+@pytest.mark.parametrize("quadrant", [0, 3])
+def test_a_person_whose_face_is_not_found_is_found_whole_among_real_photos(utterance, quadrant):
+    """KPhotoAlbum's pool players (a validation photo of the quad test): in a 2x2 grid the face detector finds no
+    face (one in profile, looking down at the table); the person detector finds the player in that quadrant and
+    nowhere else, and the semantic map of speech is highest there. Without the person detector it stays low."""
+    path = load_spec().path(ASSETS, "kphotoalbum:pool.jpg")
+    if not path.is_file():
+        pytest.skip(f"{path} is missing (make assets)")
+    cells = [photo_cell(STAMPS / p) for p in ("animals/mammals/dogs/dog.png",
+                                              "hobbies/music/string/guitar_classical.png", "household/toilet.png")]
+    cells.insert(quadrant, photo_cell(path))
+    picture = grid(cells)
+    assert len(detect_faces(picture)) == 0
+    people = detect_people(picture)
+    assert len(people) >= 1 and people[0, 4] >= 0.9
+    centres = np.stack([(people[:, 0] + people[:, 2]) / 2, (people[:, 1] + people[:, 3]) / 2], axis=1)
+    assert all(2 * (y >= CELL) + (x >= CELL) == quadrant for x, y in centres)
+    speech = heard(yamnet.sound_scores(utterance))
+    talking = semantic_map(speech, SceneReader().read(picture))
+    assert quadrant_of(talking.numpy()) == quadrant and float(talking.max()) >= 0.8
+    assert float(semantic_map(speech, SceneReader(bodies=None).read(picture)).max()) < 0.5
+
+
+@needs_assets
+def test_nobody_is_found_in_real_photos_of_animals_and_things():
+    cells = [photo_cell(STAMPS / p) for p in ("animals/mammals/dogs/dog.png", "animals/birds/pigeon.png",
+                                              "hobbies/music/string/guitar_classical.png", "household/toilet.png")]
+    assert len(detect_people(grid(cells))) == 0
+    assert all(len(detect_people(cell)) == 0 for cell in cells)
 
 
 @pytest.fixture(scope="module")

