@@ -163,7 +163,7 @@ def test_the_person_detector_equals_the_tflite_runtime():
     pixels, _ = _letterboxed(cv2.cvtColor(cv2.imread(str(path)), cv2.COLOR_BGR2RGB))
     with torch.no_grad():
         ours = [o.numpy() for o in load_detector()(torch.from_numpy(pixels[None]))]
-    interpreter = runtime.Interpreter(model_path=str(bodies._weights()))
+    interpreter = runtime.Interpreter(model_path=str(bodies.weights_path()))
     interpreter.allocate_tensors()
     interpreter.set_tensor(interpreter.get_input_details()[0]["index"], pixels[None])
     interpreter.invoke()

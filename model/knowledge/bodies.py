@@ -13,7 +13,6 @@ torso, where someone talking is.
 from __future__ import annotations
 
 import functools
-import importlib.util
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -22,6 +21,7 @@ import numpy as np
 import torch
 
 from model.knowledge.boxes import box_map, strongest
+from model.knowledge.package_files import package_file
 from model.knowledge.tflite_graph import TFLiteGraph
 
 WEIGHTS_PACKAGE = "mediapipe"
@@ -40,20 +40,15 @@ class BodyConfig:
     overlap: float = 0.3  # intersection over union above which two detections are one person
 
 
-def _weights() -> Path:
-    spec = importlib.util.find_spec(WEIGHTS_PACKAGE)  # finds the folder without running the package
-    if spec is None or not spec.submodule_search_locations:
-        raise FileNotFoundError(f"the person detector's weights are not installed: {INSTALL_HINT}")
-    path = Path(spec.submodule_search_locations[0]) / WEIGHTS_FILE
-    if not path.is_file():
-        raise FileNotFoundError(f"{path} is missing: reinstall the person detector's weights, {INSTALL_HINT}")
-    return path
+def weights_path() -> Path:
+    """The installed detector file, or FileNotFoundError saying how to install it."""
+    return package_file(WEIGHTS_PACKAGE, WEIGHTS_FILE, "the person detector's weights", INSTALL_HINT)
 
 
 @functools.lru_cache(maxsize=1)
 def load_detector() -> TFLiteGraph:
     """The detector with the installed weights (shared: treat it as read-only)."""
-    path = _weights()
+    path = weights_path()
     try:
         return TFLiteGraph(path)
     except Exception as exc:  # a file that is not this detector: a message to act on

@@ -10,7 +10,6 @@ per cell of a grid over the frame, the most confident face that covers it.
 from __future__ import annotations
 
 import functools
-import importlib.util
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -21,6 +20,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from model.knowledge.boxes import box_map
+from model.knowledge.package_files import package_file
 
 WEIGHTS_PACKAGE = "facenet_pytorch"
 INSTALL_HINT = "pip install --no-deps facenet-pytorch==2.6.0 (make installs it)"
@@ -42,13 +42,7 @@ class FaceConfig:
 
 
 def _weights(name: str) -> Path:
-    spec = importlib.util.find_spec(WEIGHTS_PACKAGE)  # finds the folder without running the package
-    if spec is None or not spec.submodule_search_locations:
-        raise FileNotFoundError(f"the face detector's weights are not installed: {INSTALL_HINT}")
-    path = Path(spec.submodule_search_locations[0]) / "data" / f"{name}.pt"
-    if not path.is_file():
-        raise FileNotFoundError(f"{path} is missing: reinstall the face detector's weights, {INSTALL_HINT}")
-    return path
+    return package_file(WEIGHTS_PACKAGE, f"data/{name}.pt", "the face detector's weights", INSTALL_HINT)
 
 
 class PNet(nn.Module):

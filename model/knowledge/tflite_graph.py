@@ -2,9 +2,9 @@
 
 Reads a ``.tflite`` flatbuffer with the ``tflite`` package (its schema's generated reader, Apache-2.0; nothing of
 TensorFlow is run), turns its constant tensors into float32 torch tensors once (float16 weights, stored sparse
-where ``DENSIFY`` expands them) and runs its operators in order, activations in NCHW. Only the operators of the
-detectors read here are known: convolutions, padding, additions, depth-to-space, bilinear resizing, reshapes and
-concatenations; any other is refused when the file is read.
+where ``DENSIFY`` expands them) and runs its operators in order, activations in NCHW. Only the operators of
+BlazePose's person detector (``model.knowledge.bodies``) are known: convolutions, padding, additions,
+depth-to-space, bilinear resizing, reshapes and concatenations; any other is refused when the file is read.
 """
 from __future__ import annotations
 
@@ -14,6 +14,7 @@ from pathlib import Path
 import numpy as np
 import torch
 import torch.nn.functional as F
+import tflite
 
 NUMPY_TYPES = {0: np.float32, 1: np.float16, 2: np.int32, 3: np.uint8, 4: np.int64, 9: np.int8}
 ACTIVATIONS = {0: lambda x: x, 1: F.relu, 3: lambda x: x.clamp(0.0, 6.0)}
@@ -31,8 +32,6 @@ class Operator:
 
 
 def _vector(union, kind: int) -> np.ndarray:
-    import tflite
-
     cls = {1: tflite.Int32Vector, 2: tflite.Uint16Vector, 3: tflite.Uint8Vector}[kind]
     vector = cls()
     vector.Init(union.Bytes, union.Pos)
@@ -72,8 +71,6 @@ def densify(values: np.ndarray, shape: tuple[int, ...], sparsity) -> np.ndarray:
 
 
 def _options(op, kind: str) -> dict:
-    import tflite
-
     table = op.BuiltinOptions()
     reader = {"CONV_2D": tflite.Conv2DOptions, "DEPTHWISE_CONV_2D": tflite.DepthwiseConv2DOptions,
               "ADD": tflite.AddOptions, "DEPTH_TO_SPACE": tflite.DepthToSpaceOptions,
@@ -101,8 +98,6 @@ class TFLiteGraph:
     each as the file shapes it (NHWC, or what its reshapes made), for a batch of N."""
 
     def __init__(self, path: str | Path):
-        import tflite
-
         model = tflite.Model.GetRootAsModel(Path(path).read_bytes(), 0)
         graph = model.Subgraphs(0)
         names = {v: k for k, v in vars(tflite.BuiltinOperator).items() if not k.startswith("_")}

