@@ -13,7 +13,7 @@ import torch
 from model.knowledge import yamnet
 from model.knowledge.bridge import ANIMAL_SOUNDS, IMAGENET_CLASSES, PERSON, imagenet_names, load_bridge, visual_evidence
 from model.knowledge import bodies
-from model.knowledge.bodies import _letterboxed, detect_people, load_detector
+from model.knowledge.bodies import BodyConfig, _letterboxed, detect_people, load_detector
 from model.knowledge.faces import detect_faces, face_map
 from model.knowledge.scene import SceneReader, same_view, thumbnail
 from model.knowledge.semantic import heard, hearing_text, semantic_map
@@ -160,7 +160,7 @@ def test_the_person_detector_equals_the_tflite_runtime():
     path = load_spec().path(ASSETS, "python-matplotlib-data:grace_hopper.jpg")
     if not path.is_file():
         pytest.skip(f"{path} is missing (make assets)")
-    pixels, _ = _letterboxed(cv2.cvtColor(cv2.imread(str(path)), cv2.COLOR_BGR2RGB))
+    pixels, _ = _letterboxed(cv2.cvtColor(cv2.imread(str(path)), cv2.COLOR_BGR2RGB), 0, 0)
     with torch.no_grad():
         ours = [o.numpy() for o in load_detector()(torch.from_numpy(pixels[None]))]
     interpreter = runtime.Interpreter(model_path=str(bodies.weights_path()))
@@ -198,6 +198,25 @@ def test_a_person_whose_face_is_not_found_is_found_whole_among_real_photos(utter
     talking = semantic_map(speech, SceneReader().read(picture))
     assert quadrant_of(talking.numpy()) == quadrant and float(talking.max()) >= 0.8
     assert float(semantic_map(speech, SceneReader(bodies=None).read(picture)).max()) < 0.5
+
+
+@needs_assets
+@pytest.mark.parametrize("quadrant", [1, 2])
+def test_people_small_in_the_frame_are_found_in_its_corners(quadrant):
+    """Ultralytics' bus photo (a validation photo of the quad test) in a 2x2 grid: its people are too small for the
+    detector looking at the whole grid; looking at the grid's corners finds one, in that quadrant."""
+    path = load_spec().path(ASSETS, "ultralytics:bus.jpg")
+    if not path.is_file():
+        pytest.skip(f"{path} is missing (make assets)")
+    cells = [photo_cell(STAMPS / p) for p in ("animals/mammals/dogs/dog.png",
+                                              "hobbies/music/string/guitar_classical.png", "household/toilet.png")]
+    cells.insert(quadrant, photo_cell(path))
+    picture = grid(cells)
+    assert len(detect_people(picture, BodyConfig(tile_accept=None))) == 0
+    people = detect_people(picture)
+    assert len(people) >= 1 and people[0, 4] >= 0.95
+    centres = np.stack([(people[:, 0] + people[:, 2]) / 2, (people[:, 1] + people[:, 3]) / 2], axis=1)
+    assert all(2 * (y >= CELL) + (x >= CELL) == quadrant for x, y in centres)
 
 
 @needs_assets

@@ -8,7 +8,7 @@ package is installed with ``--no-deps`` and never imported (docs/LICENSES.md). T
 2254 anchors, a score and a box around the head with four key points: the middle of the hips and a point on the
 circle around the whole body, the middle of the shoulders and a point on the circle around the upper body (arms
 spread). Here a person is the box from the head down to the hips, as wide as that circle's radius: the head and
-torso, where someone talking is.
+torso, where someone talking is. People small in the frame are looked for again in its four corners.
 """
 from __future__ import annotations
 
@@ -30,6 +30,7 @@ INSTALL_HINT = "pip install --no-deps mediapipe==0.10.14 (make installs it)"
 SIDE = 224  # the detector's input, pixels a side
 ANCHORS_PER_CELL = ((8, 2), (16, 2), (32, 6))  # (stride, anchors per cell) of its three heads
 BODY_WIDTH = 1.0  # a person's box is this share of the upper body's circle wide (1: the circle's radius, the torso)
+TILE = 0.6  # a corner tile's share of each side of the frame: the tiles overlap, so someone in the middle is in one
 
 
 @dataclass(frozen=True)
@@ -38,6 +39,9 @@ class BodyConfig:
 
     accept: float = 0.9  # detector probability for a person
     overlap: float = 0.3  # intersection over union above which two detections are one person
+    # people too small in the whole frame are looked for again in its four corners (TILE of each side), at this
+    # probability (stricter: a bird or a rock seen large in a tile can look like someone); None: not looked for
+    tile_accept: float | None = 0.95
 
 
 def weights_path() -> Path:
@@ -70,26 +74,33 @@ def detect_people(image: np.ndarray, config: BodyConfig = BodyConfig()) -> np.nd
     """RGB uint8 frame (H, W, 3) -> people (N, 5): x1, y1, x2, y2 (head to hips, in the frame's pixels) and
     probability, most likely first."""
     h, w = image.shape[:2]
-    pixels, placement = _letterboxed(image)
-    with torch.no_grad():
-        raw, logits = load_detector()(torch.from_numpy(pixels[None]))
-    probability = torch.sigmoid(logits[0, :, 0].clamp(-100, 100)).numpy()
-    boxes = strongest(_boxes(raw[0].numpy(), probability, placement, config.accept), config.overlap)
+    views = [(0, 0, w, h, config.accept)]
+    if config.tile_accept is not None:
+        tw, th = round(w * TILE), round(h * TILE)
+        views += [(x, y, tw, th, config.tile_accept) for y in (0, h - th) for x in (0, w - tw)]
+    found = []
+    for x, y, vw, vh, accept in views:  # one at a time: the activations of one view at most
+        pixels, placement = _letterboxed(image[y:y + vh, x:x + vw], x, y)
+        with torch.no_grad():
+            raw, logits = load_detector()(torch.from_numpy(pixels[None]))
+        probability = torch.sigmoid(logits[0, :, 0].clamp(-100, 100)).numpy()
+        found.append(_boxes(raw[0].numpy(), probability, placement, accept))
+    boxes = strongest(np.concatenate(found), config.overlap)
     boxes[:, [0, 2]] = boxes[:, [0, 2]].clip(0, w)
     boxes[:, [1, 3]] = boxes[:, [1, 3]].clip(0, h)
     return boxes
 
 
-def _letterboxed(image: np.ndarray) -> tuple[np.ndarray, tuple[float, float, float]]:
-    """RGB frame -> the detector's input (SIDE, SIDE, 3) in [-1, 1] (the frame centred on black), and where the
-    input lies in the frame: its left, top and side in the frame's pixels."""
-    h, w = image.shape[:2]
+def _letterboxed(view: np.ndarray, x: int, y: int) -> tuple[np.ndarray, tuple[float, float, float]]:
+    """A part of the frame whose top-left corner is at (x, y) -> the detector's input (SIDE, SIDE, 3) in [-1, 1]
+    (the part centred on black), and where the input lies in the frame: its left, top and side in pixels."""
+    h, w = view.shape[:2]
     side = max(h, w)
     top, left = (side - h) // 2, (side - w) // 2
-    square = cv2.copyMakeBorder(np.ascontiguousarray(image), top, side - h - top, left, side - w - left,
+    square = cv2.copyMakeBorder(np.ascontiguousarray(view), top, side - h - top, left, side - w - left,
                                 cv2.BORDER_CONSTANT, value=0)
     pixels = cv2.resize(square, (SIDE, SIDE), interpolation=cv2.INTER_AREA).astype(np.float32) / 127.5 - 1.0
-    return pixels, (-left, -top, side)
+    return pixels, (x - left, y - top, side)
 
 
 def _boxes(raw: np.ndarray, probability: np.ndarray, placement: tuple[float, float, float], accept: float):

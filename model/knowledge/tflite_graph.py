@@ -131,6 +131,10 @@ class TFLiteGraph:
         self._prepare_weights()
         self.inputs = [int(t) for t in graph.InputsAsNumpy()]
         self.outputs = [int(t) for t in graph.OutputsAsNumpy()]
+        # after each operator, the activations no later operator reads: freed as the graph runs
+        last_use = {t: i for i, op in enumerate(self.operators) for t in op.inputs if t not in self.constants}
+        self.done_with = [[t for t in op.inputs if last_use.get(t) == i and t not in self.outputs]
+                          for i, op in enumerate(self.operators)]
 
     def _prepare_weights(self) -> None:
         """Convolution weights to torch's layout: (O, kh, kw, I) -> (O, I, kh, kw); depthwise (1, kh, kw, C) ->
@@ -147,7 +151,7 @@ class TFLiteGraph:
         values: dict[int, torch.Tensor] = dict(self.constants)
         values[self.inputs[0]] = x.permute(0, 3, 1, 2)  # NCHW inside
         layout = {self.inputs[0]: "nchw"}
-        for op in self.operators:
+        for op, done in zip(self.operators, self.done_with):
             a = values[op.inputs[0]]
             if op.kind in ("CONV_2D", "DEPTHWISE_CONV_2D"):
                 out = self._convolve(op, a, values)
@@ -175,6 +179,8 @@ class TFLiteGraph:
                 layout[op.outputs[0]] = "flat"
             values[op.outputs[0]] = out
             layout.setdefault(op.outputs[0], "nchw")
+            for t in done:
+                del values[t]
         return [values[t] if layout[t] == "flat" else values[t].permute(0, 2, 3, 1) for t in self.outputs]
 
     def _convolve(self, op: Operator, a: torch.Tensor, values: dict) -> torch.Tensor:
