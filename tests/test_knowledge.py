@@ -176,24 +176,34 @@ def test_the_person_detector_equals_the_tflite_runtime():
     assert float(probability.max()) > 0.5  # she is found: the comparison is not of two empty outputs
 
 
-@needs_assets
-@pytest.mark.parametrize("quadrant", [0, 3])
-def test_a_person_whose_face_is_not_found_is_found_whole_among_real_photos(utterance, quadrant):
-    """KPhotoAlbum's pool players (a validation photo of the quad test): in a 2x2 grid the face detector finds no
-    face (one in profile, looking down at the table); the person detector finds the player in that quadrant and
-    nowhere else, and the semantic map of speech is highest there. Without the person detector it stays low."""
-    path = load_spec().path(ASSETS, "kphotoalbum:pool.jpg")
+def photo_among_things(ref: str, quadrant: int) -> np.ndarray:
+    """A 2x2 grid: the quad test's photo ``ref`` in ``quadrant``, Tux Paint's dog, guitar and toilet in the others."""
+    path = load_spec().path(ASSETS, ref)
     if not path.is_file():
         pytest.skip(f"{path} is missing (make assets)")
     cells = [photo_cell(STAMPS / p) for p in ("animals/mammals/dogs/dog.png",
                                               "hobbies/music/string/guitar_classical.png", "household/toilet.png")]
     cells.insert(quadrant, photo_cell(path))
     picture = grid(cells)
+    return picture
+
+
+def all_in_quadrant(boxes: np.ndarray, quadrant: int) -> bool:
+    """Whether every box's centre lies in that quadrant of a grid."""
+    return all(2 * ((y1 + y2) / 2 >= CELL) + ((x1 + x2) / 2 >= CELL) == quadrant for x1, y1, x2, y2, _ in boxes)
+
+
+@needs_assets
+@pytest.mark.parametrize("quadrant", [0, 3])
+def test_a_person_whose_face_is_not_found_is_found_whole_among_real_photos(utterance, quadrant):
+    """KPhotoAlbum's pool players (a validation photo of the quad test): in a 2x2 grid the face detector finds no
+    face (one in profile, looking down at the table); the person detector finds the player in that quadrant and
+    nowhere else, and the semantic map of speech is highest there. Without the person detector it stays low."""
+    picture = photo_among_things("kphotoalbum:pool.jpg", quadrant)
     assert len(detect_faces(picture)) == 0
     people = detect_people(picture)
     assert len(people) >= 1 and people[0, 4] >= 0.9
-    centres = np.stack([(people[:, 0] + people[:, 2]) / 2, (people[:, 1] + people[:, 3]) / 2], axis=1)
-    assert all(2 * (y >= CELL) + (x >= CELL) == quadrant for x, y in centres)
+    assert all_in_quadrant(people, quadrant)
     speech = heard(yamnet.sound_scores(utterance))
     talking = semantic_map(speech, SceneReader().read(picture))
     assert quadrant_of(talking.numpy()) == quadrant and float(talking.max()) >= 0.8
@@ -205,18 +215,11 @@ def test_a_person_whose_face_is_not_found_is_found_whole_among_real_photos(utter
 def test_people_small_in_the_frame_are_found_in_its_corners(quadrant):
     """Ultralytics' bus photo (a validation photo of the quad test) in a 2x2 grid: its people are too small for the
     detector looking at the whole grid; looking at the grid's corners finds one, in that quadrant."""
-    path = load_spec().path(ASSETS, "ultralytics:bus.jpg")
-    if not path.is_file():
-        pytest.skip(f"{path} is missing (make assets)")
-    cells = [photo_cell(STAMPS / p) for p in ("animals/mammals/dogs/dog.png",
-                                              "hobbies/music/string/guitar_classical.png", "household/toilet.png")]
-    cells.insert(quadrant, photo_cell(path))
-    picture = grid(cells)
+    picture = photo_among_things("ultralytics:bus.jpg", quadrant)
     assert len(detect_people(picture, BodyConfig(tile_accept=None))) == 0
     people = detect_people(picture)
     assert len(people) >= 1 and people[0, 4] >= 0.95
-    centres = np.stack([(people[:, 0] + people[:, 2]) / 2, (people[:, 1] + people[:, 3]) / 2], axis=1)
-    assert all(2 * (y >= CELL) + (x >= CELL) == quadrant for x, y in centres)
+    assert all_in_quadrant(people, quadrant)
 
 
 @needs_assets
