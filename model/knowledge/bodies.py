@@ -29,7 +29,6 @@ WEIGHTS_FILE = "modules/pose_detection/pose_detection.tflite"
 INSTALL_HINT = "pip install --no-deps mediapipe==0.10.14 (make installs it)"
 SIDE = 224  # the detector's input, pixels a side
 ANCHORS_PER_CELL = ((8, 2), (16, 2), (32, 6))  # (stride, anchors per cell) of its three heads
-BODY_WIDTH = 1.0  # a person's box is this share of the upper body's circle wide (1: the circle's radius, the torso)
 TILE = 0.6  # a corner tile's share of each side of the frame: the tiles overlap, so someone in the middle is in one
 
 
@@ -111,7 +110,7 @@ def _boxes(raw: np.ndarray, probability: np.ndarray, placement: tuple[float, flo
     head_top = anchors[:, 1] + points[:, 1] - points[:, 3] / 2
     hips = anchors + points[:, 4:6]
     shoulders = anchors + points[:, 8:10]
-    half_width = BODY_WIDTH / 2 * np.linalg.norm(anchors + points[:, 10:12] - shoulders, axis=1)
+    half_width = np.linalg.norm(anchors + points[:, 10:12] - shoulders, axis=1) / 2  # as wide as the circle's radius
     left, top, side = placement
     boxes = np.stack([shoulders[:, 0] - half_width, head_top, shoulders[:, 0] + half_width, hips[:, 1]], axis=1) * side
     boxes += np.array([left, top, left, top], np.float32)

@@ -89,7 +89,9 @@ def _options(op, kind: str) -> dict:
     if kind == "DEPTH_TO_SPACE":
         return {"block": options.BlockSize()}
     if kind == "RESIZE_BILINEAR":
-        return {"align_corners": options.AlignCorners(), "half_pixel": options.HalfPixelCenters()}
+        if options.AlignCorners() or not options.HalfPixelCenters():
+            raise ValueError("only half-pixel bilinear resizing is supported")
+        return {}
     return {"axis": options.Axis(), "act": options.FusedActivationFunction()}
 
 
@@ -129,12 +131,15 @@ class TFLiteGraph:
             dtype = np.float32 if values.dtype == np.float16 else values.dtype
             self.constants[t] = torch.from_numpy(np.array(values, dtype))  # a copy: the file's bytes are read-only
         self._prepare_weights()
+        self._read_constant_operands()
         self.inputs = [int(t) for t in graph.InputsAsNumpy()]
         self.outputs = [int(t) for t in graph.OutputsAsNumpy()]
         # after each operator, the activations no later operator reads: freed as the graph runs
         last_use = {t: i for i, op in enumerate(self.operators) for t in op.inputs if t not in self.constants}
         self.done_with = [[t for t in op.inputs if last_use.get(t) == i and t not in self.outputs]
                           for i, op in enumerate(self.operators)]
+        # tensors laid out as the file's reshapes made them (the rest are feature maps, NCHW here)
+        self.flat = {op.outputs[0] for op in self.operators if op.kind in ("RESHAPE", "CONCATENATION")}
 
     def _prepare_weights(self) -> None:
         """Convolution weights to torch's layout: (O, kh, kw, I) -> (O, I, kh, kw); depthwise (1, kh, kw, C) ->
@@ -147,41 +152,45 @@ class TFLiteGraph:
                 self.constants[op.inputs[1]] = weight.permute(*order).contiguous()
                 done.add(op.inputs[1])
 
+    def _read_constant_operands(self) -> None:
+        """Paddings, shapes and sizes, given as constant tensors in the file, into the operators' options."""
+        for op in self.operators:
+            if op.kind == "PAD":
+                (_, _), (top, bottom), (left, right), (c0, c1) = self.constants[op.inputs[1]].tolist()
+                op.options["pads"] = (left, right, top, bottom, c0, c1)
+            elif op.kind == "RESHAPE":
+                op.options["shape"] = [int(v) for v in self.constants[op.inputs[1]].tolist()]
+            elif op.kind == "RESIZE_BILINEAR":
+                op.options["size"] = tuple(int(v) for v in self.constants[op.inputs[1]].tolist())
+
     def __call__(self, x: torch.Tensor) -> list[torch.Tensor]:
         values: dict[int, torch.Tensor] = dict(self.constants)
         values[self.inputs[0]] = x.permute(0, 3, 1, 2)  # NCHW inside
-        layout = {self.inputs[0]: "nchw"}
         for op, done in zip(self.operators, self.done_with):
             a = values[op.inputs[0]]
             if op.kind in ("CONV_2D", "DEPTHWISE_CONV_2D"):
                 out = self._convolve(op, a, values)
             elif op.kind == "PAD":
-                (_, _), (top, bottom), (left, right), (c0, c1) = values[op.inputs[1]].tolist()
-                out = F.pad(a, (left, right, top, bottom, c0, c1))
+                out = F.pad(a, op.options["pads"])
             elif op.kind == "ADD":
                 out = ACTIVATIONS[op.options["act"]](a + values[op.inputs[1]])
             elif op.kind == "DEPTH_TO_SPACE":
                 b = op.options["block"]
                 n, c, h, w = a.shape  # TensorFlow's channels are (row in block, column in block, channel)
                 out = a.view(n, b, b, c // (b * b), h, w).permute(0, 3, 4, 1, 5, 2).reshape(n, -1, h * b, w * b)
-            elif op.kind == "RESIZE_BILINEAR":
-                out = self._resize(op, a, values)
+            elif op.kind == "RESIZE_BILINEAR":  # half-pixel centres: torch's align_corners=False
+                out = F.interpolate(a, size=op.options["size"], mode="bilinear", align_corners=False)
             elif op.kind == "RESHAPE":
-                nhwc = a.permute(0, 2, 3, 1) if layout.get(op.inputs[0]) == "nchw" else a
-                shape = [int(s) for s in values[op.inputs[1]].tolist()]
-                out = nhwc.reshape([nhwc.shape[0]] + shape[1:])  # the file's batch of 1: any batch
-                layout[op.outputs[0]] = "flat"
+                nhwc = a if op.inputs[0] in self.flat else a.permute(0, 2, 3, 1)
+                out = nhwc.reshape([nhwc.shape[0]] + op.options["shape"][1:])  # the file's batch of 1: any batch
             else:  # CONCATENATION of reshaped outputs
-                parts = [values[t] for t in op.inputs]
-                if any(layout.get(t) == "nchw" for t in op.inputs):
+                if not all(t in self.flat for t in op.inputs):
                     raise ValueError("concatenating feature maps is not supported")
-                out = ACTIVATIONS[op.options["act"]](torch.cat(parts, dim=op.options["axis"]))
-                layout[op.outputs[0]] = "flat"
+                out = ACTIVATIONS[op.options["act"]](torch.cat([values[t] for t in op.inputs], dim=op.options["axis"]))
             values[op.outputs[0]] = out
-            layout.setdefault(op.outputs[0], "nchw")
             for t in done:
                 del values[t]
-        return [values[t] if layout[t] == "flat" else values[t].permute(0, 2, 3, 1) for t in self.outputs]
+        return [values[t] if t in self.flat else values[t].permute(0, 2, 3, 1) for t in self.outputs]
 
     def _convolve(self, op: Operator, a: torch.Tensor, values: dict) -> torch.Tensor:
         weight = values[op.inputs[1]]
@@ -192,14 +201,6 @@ class TFLiteGraph:
         groups = a.shape[1] if op.kind == "DEPTHWISE_CONV_2D" else 1
         return ACTIVATIONS[op.options["act"]](F.conv2d(a, weight, bias, stride, groups=groups))
 
-    def _resize(self, op: Operator, a: torch.Tensor, values: dict) -> torch.Tensor:
-        size = tuple(int(s) for s in values[op.inputs[1]].tolist())
-        if op.options["align_corners"]:
-            return F.interpolate(a, size=size, mode="bilinear", align_corners=True)
-        if op.options["half_pixel"]:
-            return F.interpolate(a, size=size, mode="bilinear", align_corners=False)
-        return _resize_asymmetric(a, size)
-
 
 def _pad_same(a: torch.Tensor, kernel, stride) -> torch.Tensor:
     """TensorFlow's "SAME" padding: the output has ceil(input / stride) positions, the extra pixel at the end."""
@@ -209,15 +210,3 @@ def _pad_same(a: torch.Tensor, kernel, stride) -> torch.Tensor:
         pads.append((total // 2, total - total // 2))
     (top, bottom), (left, right) = pads
     return F.pad(a, (left, right, top, bottom)) if top or bottom or left or right else a
-
-
-def _resize_asymmetric(a: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
-    """TensorFlow's legacy bilinear resize: output pixel i samples input position i * in / out."""
-    out = a
-    for axis, (n_in, n_out) in zip((2, 3), zip(a.shape[2:], size)):
-        pos = torch.arange(n_out, dtype=a.dtype) * (n_in / n_out)
-        lo = pos.floor().long().clamp(max=n_in - 1)
-        hi = (lo + 1).clamp(max=n_in - 1)
-        frac = (pos - lo.to(a.dtype)).view(*([1] * axis), n_out, *([1] * (3 - axis)))
-        out = out.index_select(axis, lo) * (1 - frac) + out.index_select(axis, hi) * frac
-    return out
