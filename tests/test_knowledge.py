@@ -300,6 +300,23 @@ def test_a_cat_s_cry_heard_as_a_baby_s_is_no_evidence_of_a_person(utterance):
 
 
 @needs_assets
+def test_an_animal_s_roar_heard_as_a_vehicle_is_no_evidence_of_a_vehicle():
+    """0ad's trained elephant (a quad-test validation recording): YAMNet hears a roaring animal and a vehicle; the
+    animal explains the vehicle away, so no unicycle or limousine lights up for it, and the animals keep their
+    evidence."""
+    names, imagenet = yamnet.class_names(), imagenet_names()
+    roar = load_recording(str(load_spec().path(ASSETS, "0ad-data:actor/fauna/animal/elephant_trained1.ogg")))
+    scores = yamnet.sound_scores(roar, RECORDING_RATE)
+    assert scores[names.index("Vehicle")] > 0.5 and scores[ANIMAL_SOUNDS].max() > 0.9
+    vehicles = [imagenet.index(name) for name in ("unicycle", "limousine", "shopping cart")]
+    assert float(visual_evidence(scores)[vehicles].min()) > 0.5  # the bridge alone: a vehicle
+    elephant = heard(scores)
+    assert float(elephant.evidence[vehicles].max()) < 0.05
+    assert float(elephant.evidence[imagenet.index("lion")]) > 0.9
+    assert float(elephant.evidence[imagenet.index("African elephant")]) > 0.3
+
+
+@needs_assets
 def test_a_persons_sound_takes_the_person_weight_and_an_animals_the_weight(utterance):
     from model.checkpoints.store import load_model
     from model.knowledge.config import SemanticConfig

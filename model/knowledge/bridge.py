@@ -37,10 +37,11 @@ def imagenet_names() -> tuple[str, ...]:
 class Bridge:
     """``links`` (521, 1001): > 0 where an AudioSet label's sound is made by a visual class (ImageNet's 1000,
     then "person"), the link's weight (1, less for a broad label); ``person_cues`` (1000,): ImageNet classes
-    that people wear or carry."""
+    that people wear or carry; ``animals`` (1000,): ImageNet's animals (the classes AudioSet's "Animal" links to)."""
 
     links: torch.Tensor
     person_cues: torch.Tensor
+    animals: torch.Tensor
 
     @property
     def person(self) -> int:
@@ -58,7 +59,7 @@ def load_bridge() -> Bridge:
         links[int(row["audioset_index"]), target] = float(row["weight"])
     cues = torch.zeros(IMAGENET_CLASSES, dtype=torch.bool)
     cues[[int(row["index"]) for row in _rows("person_cues.tsv")]] = True
-    return Bridge(links, cues)
+    return Bridge(links, cues, links[ANIMAL_SOUNDS.start, :IMAGENET_CLASSES] > 0)
 
 
 def visual_evidence(sound: torch.Tensor, bridge: Bridge | None = None) -> torch.Tensor:

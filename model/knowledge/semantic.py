@@ -1,8 +1,9 @@
 """The semantic map: where in the frame is something that makes the sound heard, by pretrained knowledge.
 
 For a sound window, YAMNet gives AudioSet probabilities; the bridge turns them into evidence for each visual
-class (``model.knowledge.bridge.visual_evidence``), the evidence for "person" explained away by an animal (``heard``:
-a cat's cry that YAMNet also hears as a baby's is a cat's); the map at a location is the evidence of the classes
+class (``model.knowledge.bridge.visual_evidence``), the evidence for "person" and for things that are not animals
+explained away by an animal (``heard``: a cat's cry that YAMNet also hears as a baby's is a cat's, and so is a purr it
+also hears as an engine); the map at a location is the evidence of the classes
 seen there, weighed by their ImageNet probability, and the evidence for "person" where people are::
 
     semantic(x) = max( sum_c evidence[c] * P(c at x),  evidence[person] * people(x) )     in [0, 1]
@@ -46,11 +47,13 @@ class Heard:
 
 def heard(scores: torch.Tensor) -> Heard:
     """AudioSet probabilities (521,) -> what they say about the picture. A sound heard as an animal's is not a
-    person's: the evidence for "person" is scaled by one minus the highest score of AudioSet's Animal branch
-    (speech scores there near 0; a bird's call heard as whistling, or a cat's as crying, near 1)."""
+    person's, nor a thing's: the evidence for "person" and for every visual class that is not an animal is scaled
+    by one minus the highest score of AudioSet's Animal branch (speech scores there near 0; a bird's call heard as
+    whistling, a cat's as crying, a purr or a roar also heard as a vehicle, near 1)."""
     bridge = load_bridge()
     evidence = visual_evidence(scores, bridge)
-    evidence[IMAGENET_CLASSES] *= 1.0 - float(scores[ANIMAL_SOUNDS].max())
+    not_animal = torch.cat([~bridge.animals, torch.ones(1, dtype=torch.bool)])  # ImageNet's others, then person
+    evidence[not_animal] *= 1.0 - float(scores[ANIMAL_SOUNDS].max())
     return Heard(scores, evidence, linked_sound(scores, bridge))
 
 

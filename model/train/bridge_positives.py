@@ -46,7 +46,7 @@ def specific_bridge() -> Bridge:
     """The bridge without its broad links (those that weigh less than a specific one)."""
     bridge = load_bridge()
     links = bridge.links
-    return Bridge(torch.where(links >= links.max(), links, torch.zeros_like(links)), bridge.person_cues)
+    return Bridge(torch.where(links >= links.max(), links, torch.zeros_like(links)), bridge.person_cues, bridge.animals)
 
 
 def read_clips(dataset, device="cpu") -> ClipKnowledge:
