@@ -283,6 +283,39 @@ def test_a_knowing_localizer_mixes_the_semantic_map_and_lets_it_decide_presence(
 
 
 @needs_assets
+def test_quiet_speech_is_no_silence_but_quiet_room_noise_is(utterance):
+    """The bundled model, a person among things: speech at -60 dBFS, under the level gate, is named surely by
+    YAMNet and shown in view; room noise at the same level stays "silence", and so does the quiet speech when the
+    semantic side has no ``known`` level."""
+    from dataclasses import replace
+
+    from model.checkpoints.store import load_model
+    from model.localize import Localizer
+    from model.networks.presence import SILENCE, level_dbfs
+    from ssl_desktop.app import BUNDLED_CHECKPOINT
+
+    def at_dbfs(x, dbfs):
+        return (x * 10 ** ((dbfs - level_dbfs(x)) / 20)).astype(np.float32)
+
+    picture = photo_among_things("python-matplotlib-data:grace_hopper.jpg", 1)
+    model = load_model(BUNDLED_CHECKPOINT)
+    quiet_speech = at_dbfs(np.tile(utterance, 2)[:3 * 16000], -60.0)
+    quiet_room = at_dbfs(room_noise(np.random.default_rng(0), 16000, 3.0), -60.0)
+    assert level_dbfs(quiet_speech) < model.presence.silence_dbfs and model.semantic.known is not None
+
+    def presence(sound, semantic):
+        model.semantic = semantic
+        localizer = Localizer(model, "cpu")
+        localizer.hear(sound, 1.5)
+        return localizer.localize(picture)
+
+    speaking = presence(quiet_speech, model.semantic)
+    assert speaking.presence == "" and "speech" in speaking.hearing and quadrant_of(speaking.shown) == 1
+    assert presence(quiet_room, model.semantic).presence == SILENCE
+    assert presence(quiet_speech, replace(model.semantic, known=None)).presence == SILENCE
+
+
+@needs_assets
 def test_a_cat_s_cry_heard_as_a_baby_s_is_no_evidence_of_a_person(utterance):
     """Scratch's meow (a quad-test validation recording): YAMNet hears a cat and a baby crying; the animal explains
     the cry away, so the semantic map does not look for a person. Speech keeps its evidence."""

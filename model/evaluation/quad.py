@@ -39,7 +39,7 @@ import torch
 from model.synth.assets import DEFAULT_DIR, Manifest, Package, fetch
 from model.evaluation.presence_metrics import auroc
 from model.knowledge.config import SemanticConfig
-from model.knowledge.semantic import combine, is_sure
+from model.knowledge.semantic import combine, is_sure, names_surely
 from model.knowledge.semantic import judge as judge_semantic
 from model.networks.object_guidance import guide
 from model.networks.presence import judge, level_dbfs
@@ -260,9 +260,9 @@ def combined_map(s: Scored, guidance: float, config: SemanticConfig) -> np.ndarr
 
 
 def presence_verdict(s: Scored, config: SemanticConfig) -> bool:
-    """True when the app would say "in view" (``Localizer``'s rule: silence first, then the semantic
-    side where it is sure, else the alignment model's own verdict)."""
-    if s.level_presence == "silence":
+    """True when the app would say "in view" (``Localizer``'s rule: silence first, unless YAMNet names a thing's
+    sound surely; then the semantic side where it is sure, else the alignment model's own verdict)."""
+    if s.level_presence == "silence" and not names_surely(s.linked, config):
         return False
     verdict = judge_semantic(s.semantic_peak, s.linked, config)
     return s.level_presence == "" if verdict is None else verdict

@@ -88,6 +88,12 @@ def is_sure(linked: float, config: SemanticConfig) -> bool:
     return config.in_view is None or linked >= config.in_view
 
 
+def names_surely(linked: float, config: SemanticConfig) -> bool:
+    """Whether YAMNet names a sound that things make at least ``known`` likely (``Heard.linked``): such a sound is
+    no silence however quiet it is (a voice far from the microphone), and ``judge`` decides."""
+    return config.known is not None and linked >= config.known
+
+
 def judge(peak: float, linked: float, config: SemanticConfig) -> bool | None:
     """True: something visible makes the sound (peak at or over ``in_view``); False: the sound is one that
     things make (``linked`` at or over ``known``) and none of them is visible; None: no opinion (the
