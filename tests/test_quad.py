@@ -1,9 +1,9 @@
 """The quad test's choice of the semantic side on validation: thresholds, the weight, the person weight."""
 import numpy as np
 
-from model.evaluation.quad import Case, Scored, choose, combined_map, quadrant_of, report_body
+from model.evaluation.quad import Case, Scored, choose, combined_map, louder, quadrant_of, report_body
 from model.knowledge.config import SemanticConfig
-from model.networks.presence import NOT_IN_VIEW
+from model.networks.presence import NOT_IN_VIEW, level_dbfs
 
 
 def peak_at(quadrant: int, value: float = 1.0) -> np.ndarray:
@@ -66,3 +66,14 @@ def test_the_report_scores_the_photographs_apart_when_some_pictures_are_drawings
     assert photographs["items"] == 1 and photographs["hit"]["combined"]["all"]["rate"] == 0.0
     assert photographs["presence"]["all"]["in view (silence)"]["n"] == 1
     assert "photographs only" not in report_body(cases, 0.0, config, set())
+
+
+def test_louder_makes_every_sound_quieter_by_the_decibels_asked_and_keeps_the_cases():
+    rng = np.random.default_rng(0)
+    cases = [Case(kind, "animal", "x", -1, np.zeros((2, 2, 3), np.uint8), (0.1 * rng.standard_normal(16000))
+                  .astype(np.float32)) for kind in ("positive", "silence")]
+    quiet = louder(cases, -25.0)
+    for before, after in zip(cases, quiet):
+        assert abs(level_dbfs(after.sound) - (level_dbfs(before.sound) - 25.0)) < 0.01
+        assert after.sound.dtype == np.float32 and after.kind == before.kind and after.image is before.image
+    assert level_dbfs(cases[0].sound) > -25.0  # the cases given are left as they were

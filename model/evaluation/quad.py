@@ -14,8 +14,8 @@ per-frame path, ``model.localize.Localizer`` (``hear`` the 3-s sound, ``localize
 Rows: the map shown (combined), the cosine map alone (the paper's), the object-guided cosine map, the
 semantic map alone (``model.knowledge``), vision only (objectness, no sound). Every rate has a 95 % Wilson
 interval. Where some items' pictures are drawings (``"drawing": true``), the report scores the pool again without
-them ("photographs only"). ``--choose`` picks the semantic weight and thresholds on the pool scored (validation
-only) and writes them into a checkpoint::
+them ("photographs only"); ``--gain-db`` scores every sound louder or quieter (a far microphone). ``--choose``
+picks the semantic weight and thresholds on the pool scored (validation only) and writes them into a checkpoint::
 
     python -m model.evaluation.quad --pool val --checkpoint CKPT --choose --out CKPT2
     python -m model.evaluation.quad --pool test --checkpoint CKPT2 --json results.json
@@ -209,6 +209,13 @@ def cases(root, spec: Spec, pool: str, sr: int, seconds: float, grids_per_item: 
     return out
 
 
+def louder(case_list: list[Case], db: float) -> list[Case]:
+    """The same cases with every sound ``db`` decibels louder (negative: quieter), room noise too: a far
+    microphone, a quiet voice."""
+    gain = 10.0 ** (db / 20.0)
+    return [replace(case, sound=(case.sound * gain).astype(np.float32)) for case in case_list]
+
+
 def quadrant_of(heat: np.ndarray) -> int:
     """The quadrant (0 1 / 2 3) of a map's peak, by the position of the peak cell's centre."""
     h, w = heat.shape
@@ -354,6 +361,8 @@ def print_report(report: dict, out=sys.stdout) -> None:
         return f"{r['rate']:5.1f} [{r['ci95'][0]:4.1f}, {r['ci95'][1]:4.1f}] n={r['n']}"
 
     categories = [c for c in report["hit"]["combined"]]
+    if report.get("gain_db"):
+        print(f"every sound {report['gain_db']:+.1f} dB, room noise too", file=out)
     print("hit: the heatmap's peak on the sounding photo (chance 25 %)", file=out)
     for row in ROWS:
         print(f"  {row:12s} " + "  ".join(f"{c}: {fmt(report['hit'][row][c])}" for c in categories), file=out)
@@ -375,6 +384,8 @@ def main(argv=None) -> int:
     p.add_argument("--pool", choices=("val", "test"), default="val")
     p.add_argument("--checkpoint", default="resources/model.safetensors")
     p.add_argument("--grids", type=int, default=GRIDS_PER_ITEM, help="positive grids per item")
+    p.add_argument("--gain-db", type=float, default=0.0,
+                   help="every sound this many dB louder, room noise too (e.g. -25: a far microphone)")
     p.add_argument("--choose", action="store_true", help="choose the semantic weight and thresholds (val only)")
     p.add_argument("--out", help="with --choose: the checkpoint to write (default: the checkpoint itself)")
     p.add_argument("--json", help="write the report here")
@@ -399,9 +410,10 @@ def main(argv=None) -> int:
     except (OSError, ValueError) as exc:
         print(f"quad: {exc} (run `python -m model.evaluation.quad --fetch`)", file=sys.stderr)
         return 2
-    scored = score(model, case_list)
+    scored = score(model, louder(case_list, args.gain_db) if args.gain_db else case_list)
     config = choose(scored, model.guidance.weight, f"quad test {args.pool}") if args.choose else configured
-    report = {"pool": args.pool, "checkpoint": str(args.checkpoint), "semantic": asdict(config),
+    report = {"pool": args.pool, "checkpoint": str(args.checkpoint), "gain_db": args.gain_db,
+              "semantic": asdict(config),
               **report_body(scored, model.guidance.weight, config,
                             {i.name for i in spec.items if i.pool == args.pool and i.drawing})}
     print_report(report)
