@@ -100,7 +100,7 @@ def judge(peak: float, linked: float, config: SemanticConfig) -> bool | None:
     alignment model's presence score decides)."""
     if config.in_view is not None and peak >= config.in_view:
         return True
-    if config.known is not None and linked >= config.known:
+    if names_surely(linked, config):
         return False
     return None
 
