@@ -214,8 +214,8 @@ class Localizer:
             shown = knowledge.combine(shown, semantic, view.semantic_weight(self.model.semantic, heard.is_persons),
                                       knowledge.is_sure(heard.linked, self.model.semantic))
             verdict = knowledge.judge(float(semantic.max()), heard.linked, self.model.semantic)
-            if verdict is not None and (presence != SILENCE or knowledge.names_surely(heard.linked,
-                                                                                       self.model.semantic)):
+            audible = presence != SILENCE or knowledge.names_surely(heard.linked, self.model.semantic)
+            if verdict is not None and audible:
                 presence = "" if verdict else NOT_IN_VIEW
         shown = upsample_map(shown, image.shape[:2], smooth=True)
         return Localized(shown.cpu().numpy(), cos[0].float().cpu().numpy(),

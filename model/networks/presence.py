@@ -9,8 +9,8 @@ threshold is picked on a validation folder that holds negatives (annotation entr
     python -m model.evaluation.calibrate presence --data VAL_DIR --checkpoint CKPT [--out CKPT2] [--device cpu]
 
 A calibrated model's app fades the overlay and says "silence" whenever the sound window is quieter than
-``silence_dbfs`` (a knowing model's: unless YAMNet names a thing's sound surely, ``model.knowledge.semantic.
-names_surely``), and "the sound is not in view" when the score is below the threshold.
+``silence_dbfs`` (a knowing model's app: unless YAMNet names a thing's sound surely,
+``model.knowledge.semantic.names_surely``), and "the sound is not in view" when the score is below the threshold.
 """
 from __future__ import annotations
 
