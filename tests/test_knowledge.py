@@ -230,6 +230,29 @@ def test_nobody_is_found_in_real_photos_of_animals_and_things():
     assert all(len(detect_people(cell)) == 0 for cell in cells)
 
 
+@needs_assets
+@pytest.mark.parametrize("quadrant", [0, 1])
+def test_an_animal_s_face_taken_for_a_person_s_is_no_person_but_a_person_s_face_is(utterance, quadrant):
+    """A lynx's face (a validation photo of the quad test) beside Grace Hopper in a 2x2 grid: the face detector
+    takes it for a person's, the scene does not (ImageNet sees an animal there), and speech is placed on her face."""
+    animal, person = (load_spec().path(ASSETS, ref) for ref in ("qabcs-data:pics/animals/lynx.png",
+                                                               "python-matplotlib-data:grace_hopper.jpg"))
+    if not (animal.is_file() and person.is_file()):
+        pytest.skip("the quad test's photos are missing (make assets)")
+    cells = [photo_cell(STAMPS / p) for p in ("hobbies/music/string/guitar_classical.png", "household/toilet.png")]
+    cells.insert(quadrant, photo_cell(animal))
+    cells.insert(3 - quadrant, photo_cell(person))
+    picture = grid(cells)
+    animal_cells = np.zeros((14, 14), dtype=bool)
+    animal_cells[7 * (quadrant // 2):7 * (quadrant // 2 + 1), 7 * (quadrant % 2):7 * (quadrant % 2 + 1)] = True
+    assert face_map(picture, (14, 14))[animal_cells].max() >= 0.96  # the detector is fooled
+    scene = SceneReader().read(picture)
+    assert float(scene.people[torch.from_numpy(animal_cells)].max()) < 0.1
+    assert float(scene.people[torch.from_numpy(~animal_cells)].max()) >= 0.96  # her face stays
+    talking = semantic_map(heard(yamnet.sound_scores(utterance)), scene)
+    assert quadrant_of(talking.numpy()) == 3 - quadrant
+
+
 @pytest.fixture(scope="module")
 def reader():
     return SceneReader()

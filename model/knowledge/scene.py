@@ -5,7 +5,8 @@ the weights before any fine-tuning), its classifier applied to every position of
 16 (a class activation map turned into a per-location softmax). People are where the face detector
 (``model.knowledge.faces``) finds a face, where the person detector (``model.knowledge.bodies``) finds someone's
 head and upper body (people too far or turned away for a face) or, weaker evidence, where ImageNet sees what people
-wear (``person_cues.tsv``).
+wear (``person_cues.tsv``); a face or person found where ImageNet sees mostly an animal is the animal's (a dog's
+face, a mandrill's: ``ANIMAL_FACE_FROM``).
 A ``Scene`` carries a small grey thumbnail of its frame, so that a new picture can be told from the same view.
 """
 from __future__ import annotations
@@ -16,6 +17,7 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 import torch
+import torch.nn.functional as F
 
 from model.networks.backbones import imagenet_network, imagenet_state
 from model.knowledge.bridge import load_bridge
@@ -25,6 +27,9 @@ from model.preprocess.image import preprocess_image
 
 THUMBNAIL = 16  # pixels a side
 WORN_WEIGHT = 0.3  # what people wear is weaker evidence of a person than a face (a shirt on a hanger, a mask)
+# a person found where ImageNet's animal classes hold more than this share (per location, averaged over 3x3
+# locations) fades out, gone where they hold all of it (chosen on the quad test's validation pool)
+ANIMAL_FACE_FROM = 0.3
 NEW_VIEW_DIFFERENCE = 24.0  # mean absolute grey difference (0-255) of thumbnails above which a frame is a new picture
 
 
@@ -47,6 +52,14 @@ def same_view(scene: Scene | None, thumb: np.ndarray) -> bool:
     return scene is not None and float(np.abs(scene.thumbnail - thumb).mean()) <= NEW_VIEW_DIFFERENCE
 
 
+def animal_excess(classes: torch.Tensor, animals: torch.Tensor) -> torch.Tensor:
+    """(1000, h, w) ImageNet probabilities -> (h, w) in [0, 1]: how far the animal classes' share, averaged over
+    3x3 locations, is above ``ANIMAL_FACE_FROM`` (0 there and below, 1 where it is all)."""
+    share = classes[animals].sum(dim=0).clamp(max=1.0)
+    share = F.avg_pool2d(share[None, None], 3, stride=1, padding=1, count_include_pad=False)[0, 0]
+    return ((share - ANIMAL_FACE_FROM) / (1.0 - ANIMAL_FACE_FROM)).clamp(0.0, 1.0)
+
+
 @functools.lru_cache(maxsize=1)
 def _classifier() -> tuple[torch.Tensor, torch.Tensor]:
     state = imagenet_state()
@@ -63,7 +76,8 @@ class SceneReader:
         self.network = _network().to(device)
         weight, bias = _classifier()
         self.weight, self.bias = weight.to(device), bias.to(device)
-        self.cues = load_bridge().person_cues.to(device)
+        bridge = load_bridge()
+        self.cues, self.animals = bridge.person_cues.to(device), bridge.animals.to(device)
 
     def read(self, image: np.ndarray) -> Scene:
         with torch.no_grad():
@@ -76,6 +90,7 @@ class SceneReader:
             if self.bodies is not None:
                 found = np.maximum(found, body_map(image, size, self.bodies))
             people = torch.maximum(worn, torch.from_numpy(found).to(classes.device))
+            people = people * (1.0 - animal_excess(classes, self.animals))
         return Scene(classes.cpu(), people.cpu(), thumbnail(image))
 
     def classify(self, image: np.ndarray) -> torch.Tensor:
