@@ -47,7 +47,8 @@ from model.knowledge.semantic import judge as judge_semantic
 from model.networks.object_guidance import guide
 from model.networks.presence import judge, level_dbfs
 from model.synth.audio import resample
-from model.synth.real_audio import PHRASES, RECORDING_RATE, load_recording, recording_track, soundfont_phrase
+from model.synth.real_audio import (PHRASES, RECORDING_RATE, add_at, load_recording, recording_track,
+                                   soundfont_phrase)
 
 ITEMS_FILE = Path(__file__).with_name("quad_items.json")
 CELL = 224  # pixels a side of each photo: grids are 448 x 448
@@ -197,11 +198,7 @@ def notes_phrase(rng, paths: list[str], spec: dict, sr: int, seconds: float) -> 
         if melody:
             fade = min(len(note), int(RELEASE * sr))
             note[len(note) - fade:] *= np.linspace(1.0, 0.0, fade, dtype=np.float32)
-        start = int(round(onset * sr))
-        note = note[max(0, -start):]
-        start = max(start, 0)
-        end = min(len(out), start + len(note))
-        out[start:end] += note[:end - start]
+        add_at(out, note, onset, sr)
     return out[:n]
 
 

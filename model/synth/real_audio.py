@@ -105,6 +105,15 @@ def _hits(rng, keys, seconds):
 PHRASES = {"melody": _melody, "groove": _groove, "hits": _hits}
 
 
+def add_at(out: np.ndarray, note: np.ndarray, onset: float, sr: int) -> None:
+    """Adds ``note`` into ``out`` from ``onset`` seconds on (what falls before 0 or past the end left out)."""
+    start = int(round(onset * sr))
+    note = note[max(0, -start):]
+    start = max(start, 0)
+    end = min(len(out), start + len(note))
+    out[start:end] += note[:end - start]
+
+
 def soundfont_phrase(rng, path: str, spec: dict, sr: int, seconds: float) -> np.ndarray:
     """A random phrase of the instrument ``spec`` ({bank, preset, style, keys}) of the SoundFont at
     ``path``, ``seconds`` long."""
@@ -113,11 +122,7 @@ def soundfont_phrase(rng, path: str, spec: dict, sr: int, seconds: float) -> np.
     out = np.zeros(n + 4 * sr, np.float32)
     for onset, key, length, velocity in PHRASES[spec["style"]](rng, spec["keys"], seconds):
         note = font.note(spec["bank"], spec["preset"], key, velocity, length, sr)
-        start = int(round(onset * sr))
-        note = note[max(0, -start):]
-        start = max(start, 0)
-        end = min(len(out), start + len(note))
-        out[start:end] += note[:end - start]
+        add_at(out, note, onset, sr)
     return out[:n]
 
 
