@@ -1,12 +1,13 @@
 """The quad test's choice of the semantic side on validation: thresholds, the weight, the person weight; its
 phrases of recorded notes."""
+import io
 from pathlib import Path
 
 import numpy as np
 import pytest
 
 from model.evaluation.quad import (Case, Scored, choose, combined_map, load_spec, louder, note_key, notes_phrase,
-                                   quadrant_of, report_body)
+                                   per_item, print_items, quadrant_of, report_body)
 from model.knowledge.config import SemanticConfig
 from model.networks.presence import NOT_IN_VIEW, level_dbfs
 from model.synth.assets import DEFAULT_DIR
@@ -79,6 +80,26 @@ def test_the_report_scores_the_photographs_apart_when_some_pictures_are_drawings
     assert photographs["items"] == 1 and photographs["hit"]["combined"]["all"]["rate"] == 0.0
     assert photographs["presence"]["all"]["in view (silence)"]["n"] == 1
     assert "photographs only" not in report_body(cases, 0.0, config, set())
+
+
+def test_per_item_counts_each_item_s_hits_presence_and_off_screen_grids_worst_first():
+    config = SemanticConfig(1.0, 0.25, 0.9, "unit")
+    found = [scored("positive", q, peak_at(q), peak_at(q, 0.9), False, item="found") for q in range(4)]
+    missed = [scored("positive", q, peak_at(q), peak_at((q + 1) % 4, 0.9 if q else 0.1), False, item="missed")
+              for q in range(4)]
+    off = [scored("offscreen", -1, peak_at(0), peak_at(0, 0.9 if k == 0 else 0.1), False, NOT_IN_VIEW, item="missed")
+           for k in range(4)]
+    missed[0].hearing = "camera 0.63"
+    rows = per_item(found + missed + off, 0.0, config)
+    assert [r["item"] for r in rows] == ["missed", "found"]
+    assert rows[0] == {"item": "missed", "category": "animal", "positives": 4, "hits": 0, "in view": 3,
+                       "off-screen": 4, "off-screen in view": 1, "heard": "camera 0.63"}
+    assert (rows[1]["hits"], rows[1]["in view"], rows[1]["off-screen"]) == (4, 4, 0)
+    printed = io.StringIO()
+    print_items(rows, printed)
+    lines = printed.getvalue().splitlines()
+    assert "missed" in lines[1] and "hits 0/4" in lines[1] and "off-screen in view 1/4" in lines[1]
+    assert lines[1].endswith("heard: camera 0.63") and lines[2].endswith("heard: -")
 
 
 def test_louder_makes_every_sound_quieter_by_the_decibels_asked_and_keeps_the_cases():

@@ -15,7 +15,8 @@ the app would show through its own per-frame path, ``model.localize.Localizer`` 
 Rows: the map shown (combined), the cosine map alone (the paper's), the object-guided cosine map, the
 semantic map alone (``model.knowledge``), vision only (objectness, no sound). Every rate has a 95 % Wilson
 interval. Where some items' pictures are drawings (``"drawing": true``), the report scores the pool again without
-them ("photographs only"); ``--gain-db`` scores every sound louder or quieter (a far microphone). ``--choose``
+them ("photographs only"); ``--gain-db`` scores every sound louder or quieter (a far microphone); ``--per-item``
+prints each item's hits, presence and what YAMNet heard (the JSON report always has them). ``--choose``
 picks the semantic weight and thresholds on the pool scored (validation only) and writes them into a checkpoint::
 
     python -m model.evaluation.quad --pool val --checkpoint CKPT --choose --out CKPT2
@@ -42,7 +43,7 @@ import torch
 from model.synth.assets import DEFAULT_DIR, Manifest, Package, fetch
 from model.evaluation.presence_metrics import auroc
 from model.knowledge.config import SemanticConfig
-from model.knowledge.semantic import combine, is_sure, names_surely
+from model.knowledge.semantic import combine, hearing_text, is_sure, names_surely
 from model.knowledge.semantic import judge as judge_semantic
 from model.networks.object_guidance import guide
 from model.networks.presence import judge, level_dbfs
@@ -297,6 +298,7 @@ class Scored:
     linked: float
     persons: bool  # a person's sound (``Heard.is_persons``)
     level_presence: str  # the alignment model's own verdict (silence, not in view, '')
+    hearing: str = ""  # what YAMNet heard, ``hearing_text``
 
 
 def score(model, case_list: list[Case], device="cpu") -> list[Scored]:
@@ -320,7 +322,8 @@ def score(model, case_list: list[Case], device="cpu") -> list[Scored]:
                 "vision only": objects.numpy()}
         heard = localizer.heard
         out.append(Scored(case, maps, float(cos.max()), float(semantic.max()), heard.linked, heard.is_persons,
-                          judge(float(cos.max()), level_dbfs(case.sound), localizer.model.presence)))
+                          judge(float(cos.max()), level_dbfs(case.sound), localizer.model.presence),
+                          hearing_text(heard.scores)))
     return out
 
 
@@ -421,6 +424,34 @@ def choose(scored: list[Scored], guidance: float, source: str) -> SemanticConfig
     return replace(config, person_weight=None if person_weight == config.weight else person_weight)
 
 
+def per_item(scored: list[Scored], guidance: float, config: SemanticConfig) -> list[dict]:
+    """Each item's hits and grids said in view among its positive grids, its off-screen grids said in view, and
+    what YAMNet heard in its first positive grid; by category, the fewest hits first (where to look)."""
+    items = {}
+    for s in scored:
+        entry = items.setdefault(s.case.item, {"item": s.case.item, "category": s.case.category, "positives": 0,
+                                               "hits": 0, "in view": 0, "off-screen": 0, "off-screen in view": 0,
+                                               "heard": ""})
+        if s.case.kind == "positive":
+            entry["positives"] += 1
+            entry["hits"] += int(quadrant_of(combined_map(s, guidance, config)) == s.case.quadrant)
+            entry["in view"] += int(presence_verdict(s, config))
+            entry["heard"] = entry["heard"] or s.hearing
+        elif s.case.kind == "offscreen":
+            entry["off-screen"] += 1
+            entry["off-screen in view"] += int(presence_verdict(s, config))
+    return sorted(items.values(), key=lambda e: (e["category"], e["hits"] / max(e["positives"], 1), e["item"]))
+
+
+def print_items(rows: list[dict], out=sys.stdout) -> None:
+    print("per item: hits and in view of its positive grids, off-screen grids said in view, what YAMNet heard",
+          file=out)
+    for e in rows:
+        print(f"  {e['category']:7s} {e['item'][:40]:40s} hits {e['hits']}/{e['positives']}  in view "
+              f"{e['in view']}/{e['positives']}  off-screen in view {e['off-screen in view']}/{e['off-screen']}  "
+              f"heard: {e['heard'] or '-'}", file=out)
+
+
 def print_report(report: dict, out=sys.stdout) -> None:
     def fmt(r):
         return f"{r['rate']:5.1f} [{r['ci95'][0]:4.1f}, {r['ci95'][1]:4.1f}] n={r['n']}"
@@ -453,7 +484,8 @@ def main(argv=None) -> int:
                    help="every sound this many dB louder, room noise too (e.g. -25: a far microphone)")
     p.add_argument("--choose", action="store_true", help="choose the semantic weight and thresholds (val only)")
     p.add_argument("--out", help="with --choose: the checkpoint to write (default: the checkpoint itself)")
-    p.add_argument("--json", help="write the report here")
+    p.add_argument("--per-item", action="store_true", help="print each item's hits, presence and what was heard")
+    p.add_argument("--json", help="write the report here (each item's counts under \"items\")")
     args = p.parse_args(argv)
     spec = load_spec()
     if args.fetch:
@@ -480,8 +512,11 @@ def main(argv=None) -> int:
     report = {"pool": args.pool, "checkpoint": str(args.checkpoint), "gain_db": args.gain_db,
               "semantic": asdict(config),
               **report_body(scored, model.guidance.weight, config,
-                            {i.name for i in spec.items if i.pool == args.pool and i.drawing})}
+                            {i.name for i in spec.items if i.pool == args.pool and i.drawing}),
+              "items": per_item(scored, model.guidance.weight, config)}
     print_report(report)
+    if args.per_item:
+        print_items(report["items"])
     if args.choose:
         model.semantic = config
         resave_model(args.checkpoint, args.out or args.checkpoint, model)
