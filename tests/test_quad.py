@@ -6,12 +6,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from model.evaluation.quad import (Case, Scored, choose, combined_map, load_spec, louder, note_key, notes_phrase,
-                                   per_item, print_items, quadrant_of, report_body)
+from model.evaluation.quad import (Case, Scored, choose, combined_map, load_spec, louder, per_item, print_items,
+                                   quadrant_of, report_body)
 from model.knowledge.config import SemanticConfig
 from model.networks.presence import NOT_IN_VIEW, level_dbfs
 from model.synth.assets import DEFAULT_DIR
-from model.synth.real_audio import PHRASES
+from model.synth.real_audio import PHRASES, note_key, notes_phrase
 
 ASSETS = Path(__file__).resolve().parents[1] / DEFAULT_DIR
 NOTE_ITEMS = [i for i in load_spec().items if i.notes]

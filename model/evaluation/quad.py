@@ -31,7 +31,6 @@ from __future__ import annotations
 import argparse
 import json
 import math
-import re
 import sys
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
@@ -47,9 +46,7 @@ from model.knowledge.semantic import combine, hearing_text, is_sure, names_surel
 from model.knowledge.semantic import judge as judge_semantic
 from model.networks.object_guidance import guide
 from model.networks.presence import judge, level_dbfs
-from model.synth.audio import resample
-from model.synth.real_audio import (PHRASES, RECORDING_RATE, add_at, load_recording, recording_track,
-                                   soundfont_phrase)
+from model.synth.real_audio import notes_phrase, recording_track, soundfont_phrase
 
 ITEMS_FILE = Path(__file__).with_name("quad_items.json")
 CELL = 224  # pixels a side of each photo: grids are 448 x 448
@@ -57,8 +54,6 @@ SEED = 20261206
 GRIDS_PER_ITEM = 4  # the sounding photo once in each quadrant
 WEIGHTS = tuple(round(0.1 * i, 1) for i in range(11))
 THRESHOLDS = tuple(round(0.05 * i, 2) for i in range(1, 20))
-NOTE_NAMES = {"C": 0, "D": 2, "E": 4, "F": 5, "G": 7, "A": 9, "B": 11}
-RELEASE = 0.15  # seconds a note of a melody fades out over at its end
 ROWS = ("combined", "cosine", "guided", "semantic", "vision only")
 
 
@@ -164,43 +159,6 @@ def speech_files(root, spec: Spec, pool: str) -> list[Path]:
         package, _, pattern = ref.partition(":")
         files += _glob(spec.path(root, package + ":"), pattern)
     return files
-
-
-def note_key(path) -> int:
-    """The MIDI key of a recorded note named by its note (A4 = 69): ``A4.mp3``, ``Cs4.mp3`` (C sharp),
-    ``D#1v8.mp3``, ``Bb3.wav``."""
-    match = re.match(r"([A-G])(s|#|b)?(-?\d)", Path(path).name)
-    if match is None:
-        raise ValueError(f"the note file {path} is not named by its note (A4.mp3, Cs4.mp3, ...)")
-    letter, accidental, octave = match.groups()
-    return 12 * (int(octave) + 1) + NOTE_NAMES[letter] + {"s": 1, "#": 1, "b": -1, None: 0}[accidental]
-
-
-def notes_phrase(rng, paths: list[str], spec: dict, sr: int, seconds: float) -> np.ndarray:
-    """A random phrase of recorded single notes, ``seconds`` long, the phrases of ``soundfont_phrase``
-    (``spec["style"]``). A "melody" (its scales, tempi and rhythms) within the keys of the files, named by their
-    notes (or ``spec["keys"]``, [low, high]): each note the recording of the nearest key, retuned by resampling,
-    held for its length, then faded out over ``RELEASE`` s. A "groove" or "hits": the files are the drums, in the
-    order of ``real_audio``'s groove (kick, snare, closed hi-hat, open hi-hat, toms..., crash, ride), each hit
-    ringing out."""
-    style = spec["style"]
-    melody = style == "melody"
-    keys = [note_key(p) for p in paths] if melody else list(range(len(paths)))
-    span = spec.get("keys", [min(keys), max(keys)]) if melody else keys
-    n = int(round(seconds * sr))
-    out = np.zeros(n + 4 * sr, np.float32)
-    for onset, key, length, velocity in PHRASES[style](rng, span, seconds):
-        nearest = min(range(len(paths)), key=lambda i: abs(keys[i] - key))
-        rate = RECORDING_RATE * 2.0 ** ((key - keys[nearest]) / 12)  # as if recorded at that rate: retuned
-        recording = load_recording(paths[nearest])
-        if melody:
-            recording = recording[:int(np.ceil((length + RELEASE) * rate))]
-        note = resample(recording, int(round(rate)), sr).astype(np.float32) * (velocity / 127)
-        if melody:
-            fade = min(len(note), int(RELEASE * sr))
-            note[len(note) - fade:] *= np.linspace(1.0, 0.0, fade, dtype=np.float32)
-        add_at(out, note, onset, sr)
-    return out[:n]
 
 
 def item_sound(rng, root, spec: Spec, item: Item, sr: int, seconds: float, speech: list[Path]) -> np.ndarray:

@@ -3,11 +3,14 @@
 A recording is decoded once per process, sped up or slowed down a little (pitch and tempo together),
 then cut to a random excerpt or repeated with short random gaps to fill the clip. An instrument class
 with a SoundFont plays a random phrase instead (``SOUNDFONT_SHARE`` of its clips): a melody (random
-scale, register, tempo and rhythm), a drum groove, or single hits.
+scale, register, tempo and rhythm), a drum groove, or single hits. The same phrases play from recorded single
+notes (``notes_phrase``: the quad test's instruments).
 """
 from __future__ import annotations
 
+import re
 from functools import lru_cache
+from pathlib import Path
 
 import numpy as np
 
@@ -23,6 +26,8 @@ SPEED = (0.9, 1.12)  # playback speed factor of a recording (pitch and tempo)
 GAP = (0.05, 0.6)  # seconds of silence between repeats of a short recording
 SCALES = {"major": (0, 2, 4, 5, 7, 9, 11), "minor": (0, 2, 3, 5, 7, 8, 10), "pentatonic": (0, 2, 4, 7, 9)}
 BEATS = (0.5, 1.0, 1.0, 1.5, 2.0)  # note lengths of a melody, in beats
+NOTE_NAMES = {"C": 0, "D": 2, "E": 4, "F": 5, "G": 7, "A": 9, "B": 11}
+RELEASE = 0.15  # seconds a note of a melody fades out over at its end
 
 
 @lru_cache(maxsize=512)
@@ -122,6 +127,43 @@ def soundfont_phrase(rng, path: str, spec: dict, sr: int, seconds: float) -> np.
     out = np.zeros(n + 4 * sr, np.float32)
     for onset, key, length, velocity in PHRASES[spec["style"]](rng, spec["keys"], seconds):
         note = font.note(spec["bank"], spec["preset"], key, velocity, length, sr)
+        add_at(out, note, onset, sr)
+    return out[:n]
+
+
+def note_key(path) -> int:
+    """The MIDI key of a recorded note named by its note (A4 = 69): ``A4.mp3``, ``Cs4.mp3`` (C sharp),
+    ``D#1v8.mp3``, ``Bb3.wav``."""
+    match = re.match(r"([A-G])(s|#|b)?(-?\d)", Path(path).name)
+    if match is None:
+        raise ValueError(f"the note file {path} is not named by its note (A4.mp3, Cs4.mp3, ...)")
+    letter, accidental, octave = match.groups()
+    return 12 * (int(octave) + 1) + NOTE_NAMES[letter] + {"s": 1, "#": 1, "b": -1, None: 0}[accidental]
+
+
+def notes_phrase(rng, paths: list[str], spec: dict, sr: int, seconds: float) -> np.ndarray:
+    """A random phrase of recorded single notes, ``seconds`` long, the phrases of ``soundfont_phrase``
+    (``spec["style"]``). A "melody" (its scales, tempi and rhythms) within the keys of the files, named by their
+    notes (or ``spec["keys"]``, [low, high]): each note the recording of the nearest key, retuned by resampling,
+    held for its length, then faded out over ``RELEASE`` s. A "groove" or "hits": the files are the drums, in the
+    order of the groove's (kick, snare, closed hi-hat, open hi-hat, toms..., crash, ride), each hit
+    ringing out."""
+    style = spec["style"]
+    melody = style == "melody"
+    keys = [note_key(p) for p in paths] if melody else list(range(len(paths)))
+    span = spec.get("keys", [min(keys), max(keys)]) if melody else keys
+    n = int(round(seconds * sr))
+    out = np.zeros(n + 4 * sr, np.float32)
+    for onset, key, length, velocity in PHRASES[style](rng, span, seconds):
+        nearest = min(range(len(paths)), key=lambda i: abs(keys[i] - key))
+        rate = RECORDING_RATE * 2.0 ** ((key - keys[nearest]) / 12)  # as if recorded at that rate: retuned
+        recording = load_recording(paths[nearest])
+        if melody:
+            recording = recording[:int(np.ceil((length + RELEASE) * rate))]
+        note = resample(recording, int(round(rate)), sr).astype(np.float32) * (velocity / 127)
+        if melody:
+            fade = min(len(note), int(RELEASE * sr))
+            note[len(note) - fade:] *= np.linspace(1.0, 0.0, fade, dtype=np.float32)
         add_at(out, note, onset, sr)
     return out[:n]
 
