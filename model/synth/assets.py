@@ -253,14 +253,27 @@ def _extract(tar: tarfile.TarFile, partial: Path, members, strip: int) -> bytes 
         if PurePosixPath(member.name).is_absolute() or ".." in parts:
             raise RuntimeError(f"the archive's member {member.name!r} would land outside {partial}")
         rel = "/".join(parts)
-        keep = members is None or rel.startswith(tuple(members))
-        if rel == "package.json" or keep:
-            data = tar.extractfile(member).read()
-            meta = data if rel == "package.json" else meta
-            if keep:
-                (partial / rel).parent.mkdir(parents=True, exist_ok=True)
-                (partial / rel).write_bytes(data)
+        if rel == "package.json":
+            meta = tar.extractfile(member).read()
+        if members is None or rel.startswith(tuple(members)):
+            (partial / rel).parent.mkdir(parents=True, exist_ok=True)
+            if rel == "package.json":
+                (partial / rel).write_bytes(meta)
+            else:
+                with tar.extractfile(member) as source, open(partial / rel, "wb") as target:
+                    shutil.copyfileobj(source, target, 1 << 20)  # a game's data archive of gigabytes, streamed
     return meta
+
+
+def _deb_files(file: Path, partial: Path, members) -> None:
+    """The files of a .deb under the prefixes ``members`` (paths in the package), streamed into ``partial``."""
+    tar = subprocess.Popen(["dpkg-deb", "--fsys-tarfile", str(file)], stdout=subprocess.PIPE)
+    with tarfile.open(fileobj=tar.stdout, mode="r|") as stream:
+        _extract(stream, partial, members, 0)
+    tar.stdout.read()  # the archive's padding, so that dpkg-deb ends well
+    tar.stdout.close()
+    if tar.wait() != 0:
+        raise RuntimeError(f"dpkg-deb --fsys-tarfile {file} failed")
 
 
 def _unpack(package: Package, file: Path, partial: Path) -> None:
@@ -283,20 +296,11 @@ def _unpack(package: Package, file: Path, partial: Path) -> None:
             raise RuntimeError(f"dpkg-deb -x {file} failed")
         return
     if "file" not in package.archive:  # the .deb's own files under the prefixes
-        tar = subprocess.Popen(["dpkg-deb", "--fsys-tarfile", str(file)], stdout=subprocess.PIPE)
-        with tarfile.open(fileobj=tar.stdout, mode="r|") as stream:
-            _extract(stream, partial, members, 0)
-        tar.stdout.read()  # the archive's padding, so that dpkg-deb ends well
-        tar.stdout.close()
-        if tar.wait() != 0:
-            raise RuntimeError(f"dpkg-deb --fsys-tarfile {file} failed")
+        _deb_files(file, partial, members)
         return
     inner = package.archive["file"]
-    partial.mkdir()
-    tar = subprocess.Popen(["dpkg-deb", "--fsys-tarfile", str(file)], stdout=subprocess.PIPE)
-    untar = subprocess.run(["tar", "-x", "-C", str(partial), f"./{inner}"], stdin=tar.stdout)
-    tar.stdout.close()
-    if tar.wait() != 0 or untar.returncode != 0:
+    _deb_files(file, partial, [inner])
+    if not (partial / inner).is_file():
         raise RuntimeError(f"cannot take {inner} out of {file}")
     with zipfile.ZipFile(partial / inner) as archive:
         archive.extractall(partial, [m for m in archive.namelist()
