@@ -102,6 +102,20 @@ def test_a_person_s_grids_show_no_one_else_and_a_guitarist_s_photo_is_no_off_scr
     assert guitarist.photo in photo_choices(spec, "test", other)[0]
 
 
+@pytest.mark.parametrize("one, other", [("dingo", "dalmatian"), ("zebu", "Holstein cow"), ("yak", "calf"),
+                                        ("black cat", "Maine Coon cat"), ("goose", "domestic goose"),
+                                        ("foal", "horses in a field"), ("mountain goat", "sheep in a field"),
+                                        ("sparrow", "nuthatch on a trunk"), ("eagle-owl in a tree", "owl in flight")])
+def test_an_animal_s_grids_show_no_other_animal_whose_sound_is_alike(one, other):
+    """A bark over a grid with two dogs, a moo with two cattle, a bleat with a goat and a sheep could come from
+    either: such items are of one kind and never fill each other's grids."""
+    spec = load_spec()
+    items = {i.name: i for i in spec.items if i.pool == "val"}
+    assert items[one].what == items[other].what
+    assert items[other].photo not in photo_choices(spec, "val", items[one])[0]
+    assert items[one].photo not in photo_choices(spec, "val", items[other])[0]
+
+
 def write_deb(path, name, tree_files):
     tree = path.parent / f"{name}.tree"
     (tree / "DEBIAN").mkdir(parents=True)
